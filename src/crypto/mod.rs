@@ -1,0 +1,80 @@
+//! Keys and CSRs per algorithm, with no file I/O: generate a key, build and sign the
+//! CSR, and check the result before anyone writes it.
+
+mod csr_rcgen;
+mod csr_sm2;
+mod key;
+mod oid;
+mod subject;
+mod verify;
+
+pub use csr_sm2::DIST_ID as SM2_DIST_ID;
+pub use key::PrivateKey;
+
+use der::pem::LineEnding;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::error::CryptoError;
+use crate::request::{KeyAlgorithm, Params};
+
+/// A CSR that passed the self-check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCsr {
+    pub der: Vec<u8>,
+    /// `-----BEGIN CERTIFICATE REQUEST-----` PEM, LF line endings.
+    pub pem: String,
+    /// Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo (`KeySha2`).
+    pub key_sha2: String,
+}
+
+/// A new key and its CSR.
+pub struct Generated {
+    pub key_pem: Zeroizing<String>,
+    pub csr: SignedCsr,
+}
+
+impl std::fmt::Debug for Generated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Generated")
+            .field("csr", &self.csr)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Makes a key of the requested type and a CSR signed with it.
+pub fn generate(params: &Params) -> Result<Generated, CryptoError> {
+    let key = PrivateKey::generate(params.key)?;
+    let csr = sign_request(params, &key)?;
+    Ok(Generated {
+        key_pem: key.to_pkcs8_pem()?,
+        csr,
+    })
+}
+
+/// Builds and signs a CSR for `params` with an existing key, and self-checks it.
+pub fn sign_request(params: &Params, key: &PrivateKey) -> Result<SignedCsr, CryptoError> {
+    if key.algorithm() != params.key {
+        return Err(CryptoError::Sign(format!(
+            "a {} key cannot sign a {} request",
+            key.algorithm(),
+            params.key
+        )));
+    }
+    let der = match params.key {
+        KeyAlgorithm::Sm2 => csr_sm2::build(params, key)?,
+        _ => csr_rcgen::build(params, key)?,
+    };
+    let spki = key.public_key_der()?;
+    verify::check(&der, params, &spki)?;
+    let pem = der::pem::encode_string("CERTIFICATE REQUEST", LineEnding::LF, &der)
+        .map_err(|e| CryptoError::Encode(e.to_string()))?;
+    Ok(SignedCsr {
+        der,
+        pem,
+        key_sha2: hex::encode(Sha256::digest(&spki)),
+    })
+}
+
+#[cfg(test)]
+mod tests;

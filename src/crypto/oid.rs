@@ -1,0 +1,32 @@
+//! Object identifiers this crate writes or checks, each with the document that assigns it.
+
+use der::asn1::ObjectIdentifier as Oid;
+
+// X.520 attribute types, in the subject order csrbatch writes: C, ST, L, O, OU, CN.
+pub const COUNTRY: Oid = Oid::new_unwrap("2.5.4.6");
+pub const PROVINCE: Oid = Oid::new_unwrap("2.5.4.8");
+pub const LOCALITY: Oid = Oid::new_unwrap("2.5.4.7");
+pub const ORGANIZATION: Oid = Oid::new_unwrap("2.5.4.10");
+pub const ORGANIZATIONAL_UNIT: Oid = Oid::new_unwrap("2.5.4.11");
+pub const COMMON_NAME: Oid = Oid::new_unwrap("2.5.4.3");
+
+/// id-ce-subjectAltName (RFC 5280 4.2.1.6).
+pub const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+/// pkcs-9-at-extensionRequest (RFC 2985 5.4.2).
+pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
+
+/// sha256WithRSAEncryption (RFC 4055).
+pub const SHA256_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.11");
+/// ecdsa-with-SHA256 (RFC 5758).
+pub const ECDSA_WITH_SHA256: Oid = Oid::new_unwrap("1.2.840.10045.4.3.2");
+/// SM2-with-SM3 (GM/T 0006), no parameters.
+pub const SM2_WITH_SM3: Oid = Oid::new_unwrap("1.2.156.10197.1.501");
+
+/// rsaEncryption (RFC 8017).
+pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
+/// id-ecPublicKey (RFC 5480), used for both P-256 and SM2 keys.
+pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
+/// secp256r1 / NIST P-256 (RFC 5480).
+pub const SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+/// The SM2 curve (GM/T 0006).
+pub const SM2_CURVE: Oid = Oid::new_unwrap("1.2.156.10197.1.301");

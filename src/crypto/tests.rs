@@ -1,0 +1,104 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use super::*;
+use crate::manifest::{Field, Origin, RawRequest, RawValue};
+use crate::request::validate;
+
+fn params(algorithm: &str, key_size: &str) -> Params {
+    let fields = [
+        (Field::Algorithm, algorithm),
+        (Field::KeySize, key_size),
+        (Field::CommonName, "*.例子.example"),
+        (Field::Sans, "api.example.com,192.0.2.7,2001:db8::1"),
+        (Field::CountryCode, "CN"),
+        (Field::Province, "Zhejiang"),
+        (Field::Locality, "Hangzhou"),
+        (Field::CorpName, "阿里巴巴"),
+        (Field::Department, "IT"),
+    ];
+    let raw = RawRequest {
+        origin: Origin {
+            file: Arc::from(Path::new("t.yaml")),
+            line: 1,
+        },
+        ordinal: 1,
+        fields: fields
+            .iter()
+            .map(|(f, v)| (*f, RawValue::Text((*v).into())))
+            .collect(),
+    };
+    validate(&[raw]).unwrap().remove(0).params
+}
+
+#[test]
+fn every_algorithm_signs_a_csr_that_passes_the_self_check() {
+    for (alg, size) in [("RSA", "2048"), ("ECC", "256"), ("SM2", "256")] {
+        let p = params(alg, size);
+        let g = generate(&p).unwrap();
+        assert!(
+            g.csr
+                .pem
+                .starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"),
+            "{alg}"
+        );
+        assert_eq!(g.csr.key_sha2.len(), 64);
+        let key = PrivateKey::from_pkcs8_pem(&g.key_pem, p.key).unwrap();
+        verify::check(&g.csr.der, &p, &key.public_key_der().unwrap()).unwrap();
+    }
+}
+
+#[test]
+fn self_check_rejects_a_flipped_signature_bit() {
+    for (alg, size) in [("RSA", "2048"), ("ECC", "256"), ("SM2", "256")] {
+        let p = params(alg, size);
+        let key = PrivateKey::generate(p.key).unwrap();
+        let csr = sign_request(&p, &key).unwrap();
+        let spki = key.public_key_der().unwrap();
+        let mut der = csr.der.clone();
+        // The signature is the last element: flip a bit near the end (inside r/s or the RSA block).
+        let at = der.len() - 5;
+        der[at] ^= 0x01;
+        let err = verify::check(&der, &p, &spki).unwrap_err();
+        assert!(matches!(err, CryptoError::SelfCheck(_)), "{alg}: {err}");
+    }
+}
+
+#[test]
+fn self_check_rejects_other_contents_and_other_keys() {
+    let p = params("ECC", "256");
+    let key = PrivateKey::generate(p.key).unwrap();
+    let csr = sign_request(&p, &key).unwrap();
+    let mut other = p.clone();
+    other.locality = "Shanghai".into();
+    assert!(
+        verify::check(&csr.der, &other, &key.public_key_der().unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("subject")
+    );
+    let mut fewer = p.clone();
+    fewer.sans.pop();
+    assert!(
+        verify::check(&csr.der, &fewer, &key.public_key_der().unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("subjectAltName")
+    );
+    let stranger = PrivateKey::generate(p.key)
+        .unwrap()
+        .public_key_der()
+        .unwrap();
+    assert!(
+        verify::check(&csr.der, &p, &stranger)
+            .unwrap_err()
+            .to_string()
+            .contains("not the request's key")
+    );
+}
+
+#[test]
+fn a_key_of_another_type_cannot_sign() {
+    let key = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
+    assert!(sign_request(&params("SM2", "256"), &key).is_err());
+}

@@ -1,0 +1,157 @@
+//! The self-check every CSR passes before it is written: parse it back, and confirm that
+//! it carries exactly the expected key, subject and SANs, and that its signature verifies
+//! (SM2 with the distinguishing ID). A CSR that fails is a failed request, never a file.
+
+use der::{Decode, Encode, Header, Reader, SliceReader};
+use pkcs8::DecodePublicKey;
+use signature::Verifier;
+use x509_cert::ext::Extension;
+use x509_cert::request::CertReq;
+
+use super::{csr_sm2, oid, subject};
+use crate::error::CryptoError;
+use crate::request::{KeyAlgorithm, Params};
+
+fn fail(what: impl Into<String>) -> CryptoError {
+    CryptoError::SelfCheck(what.into())
+}
+
+/// Checks `der` against the request it was made for and the key's SubjectPublicKeyInfo.
+pub fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError> {
+    let request =
+        CertReq::from_der(der).map_err(|e| fail(format!("not a DER CertificationRequest: {e}")))?;
+    let info = &request.info;
+
+    let encoded = |e: der::Error| fail(e.to_string());
+    if info.public_key.to_der().map_err(encoded)? != spki {
+        return Err(fail("the public key is not the request's key"));
+    }
+    check_key_type(params.key, &info.public_key.algorithm)?;
+    if info.subject.to_der().map_err(encoded)?
+        != subject::name(params)?.to_der().map_err(encoded)?
+    {
+        return Err(fail(format!(
+            "subject `{}` is not the one asked for",
+            info.subject
+        )));
+    }
+    let extensions = extension_request(&request)?;
+    let want_san = subject::san_extension(params)?.to_der().map_err(encoded)?;
+    let sans: Vec<&Extension> = extensions
+        .iter()
+        .filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
+        .collect();
+    if sans.len() != 1 || sans[0].to_der().map_err(encoded)? != want_san {
+        return Err(fail(
+            "the subjectAltName extension is not the one asked for",
+        ));
+    }
+
+    let signed = certification_request_info_bytes(der)?;
+    let signature = request
+        .signature
+        .as_bytes()
+        .ok_or_else(|| fail("signature BIT STRING has unused bits"))?;
+    verify_signature(params.key, &request, spki, signed, signature)
+}
+
+/// RSA keys are rsaEncryption; P-256 and SM2 keys are id-ecPublicKey with their curve.
+fn check_key_type(
+    key: KeyAlgorithm,
+    algorithm: &spki::AlgorithmIdentifierOwned,
+) -> Result<(), CryptoError> {
+    let curve = match key {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            return if algorithm.oid == oid::RSA_ENCRYPTION {
+                Ok(())
+            } else {
+                Err(fail("the key is not an RSA key"))
+            };
+        }
+        KeyAlgorithm::Ecc => oid::SECP256R1,
+        KeyAlgorithm::Sm2 => oid::SM2_CURVE,
+    };
+    let named = algorithm
+        .parameters
+        .as_ref()
+        .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
+    if algorithm.oid == oid::EC_PUBLIC_KEY && named == Some(curve) {
+        Ok(())
+    } else {
+        Err(fail(format!(
+            "the key is not id-ecPublicKey on curve {curve}"
+        )))
+    }
+}
+
+/// The exact bytes that were signed: the first element of the outer SEQUENCE, as written.
+fn certification_request_info_bytes(der: &[u8]) -> Result<&[u8], CryptoError> {
+    let parse = |e: der::Error| fail(e.to_string());
+    let mut reader = SliceReader::new(der).map_err(parse)?;
+    Header::decode(&mut reader).map_err(parse)?;
+    reader.tlv_bytes().map_err(parse)
+}
+
+fn extension_request(request: &CertReq) -> Result<Vec<Extension>, CryptoError> {
+    let mut attrs = request.info.attributes.iter();
+    let attr = match (attrs.next(), attrs.next()) {
+        (Some(a), None) if a.oid == oid::EXTENSION_REQUEST && a.values.len() == 1 => a,
+        _ => return Err(fail("expected exactly one attribute, an extensionRequest")),
+    };
+    let value = attr
+        .values
+        .iter()
+        .next()
+        .ok_or_else(|| fail("empty extensionRequest"))?;
+    value
+        .decode_as::<Vec<Extension>>()
+        .map_err(|e| fail(format!("extensionRequest: {e}")))
+}
+
+fn verify_signature(
+    key: KeyAlgorithm,
+    request: &CertReq,
+    spki: &[u8],
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let bad = |e: &dyn std::fmt::Display| fail(format!("signature does not verify: {e}"));
+    let algorithm = &request.algorithm;
+    let want = match key {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            oid::SHA256_WITH_RSA
+        }
+        KeyAlgorithm::Ecc => oid::ECDSA_WITH_SHA256,
+        KeyAlgorithm::Sm2 => oid::SM2_WITH_SM3,
+    };
+    if algorithm.oid != want {
+        return Err(fail(format!(
+            "signature algorithm {} where {want} was expected",
+            algorithm.oid
+        )));
+    }
+    match key {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
+            let public = rsa::PublicKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
+            let verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
+            let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(|e| bad(&e))?;
+            verifier.verify(signed, &sig).map_err(|e| bad(&e))
+        }
+        KeyAlgorithm::Ecc => {
+            let verifier =
+                p256::ecdsa::VerifyingKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
+            let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| bad(&e))?;
+            verifier.verify(signed, &sig).map_err(|e| bad(&e))
+        }
+        KeyAlgorithm::Sm2 => {
+            if algorithm.parameters.is_some() {
+                return Err(fail("SM2-with-SM3 must have no parameters"));
+            }
+            let public = sm2::PublicKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
+            let verifier =
+                sm2::dsa::VerifyingKey::new(csr_sm2::DIST_ID, public).map_err(|e| bad(&e))?;
+            let sig = sm2::dsa::Signature::from_der(signature).map_err(|e| bad(&e))?;
+            verifier.verify(signed, &sig).map_err(|e| bad(&e))
+        }
+    }
+}
