@@ -11,6 +11,7 @@ pub mod crypto;
 pub mod error;
 pub mod manifest;
 pub mod output;
+pub mod parallel;
 pub mod progress;
 pub mod request;
 pub mod run;

@@ -1,1 +1,27 @@
-fn main() {}
+//! csrbatch: parse arguments, call the library, print errors, exit with the right code.
+#![forbid(unsafe_code)]
+
+use clap::Parser;
+use csrbatch::cli::{Cli, Command};
+use csrbatch::error::Error;
+use csrbatch::run;
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match &cli.command {
+        Command::Generate(args) => run::generate(args),
+        Command::Validate(args) => run::validate(args),
+    };
+    match result {
+        Ok(code) => code.into(),
+        Err(err) => {
+            if let Error::Manifests(errors) = &err {
+                for e in errors {
+                    eprintln!("{e}");
+                }
+            }
+            eprintln!("error: {err}");
+            err.exit_code().into()
+        }
+    }
+}

@@ -1,0 +1,209 @@
+//! Crash-safe file writes: data goes to a temporary file in the destination folder
+//! (created with its final mode, `O_EXCL`, never through a symbolic link), is made
+//! durable, and only then renamed into place; the folder is synced after the renames.
+//! Writes are staged in batches so that one `syncfs` covers many files.
+
+use std::fs::{File, Permissions};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use tempfile::NamedTempFile;
+
+use crate::error::IoError;
+
+/// Prefix of every temporary file csrbatch creates; a later run removes strays.
+pub const TMP_PREFIX: &str = ".csrbatch-tmp-";
+
+/// Mode of private key files.
+pub const KEY_MODE: u32 = 0o600;
+/// Mode of CSR files and the summary.
+pub const PUBLIC_MODE: u32 = 0o644;
+
+/// How the final rename treats an existing file at the destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Replace {
+    /// Fail if anything (file, folder, or symbolic link) is already there.
+    Never,
+    /// Atomically replace a file that is there (a symbolic link is replaced, not followed).
+    Allowed,
+}
+
+/// A file written and made ready, not yet in place.
+#[derive(Debug)]
+pub struct Staged {
+    tmp: NamedTempFile,
+    dest: PathBuf,
+    replace: Replace,
+}
+
+/// Writes `bytes` into a new temporary file beside `dest`, with exactly `mode`.
+pub fn stage(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<Staged, IoError> {
+    let dir = parent(dest);
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TMP_PREFIX)
+        .permissions(Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(|e| IoError::new(dir, e))?;
+    // The file was created with `mode` less the umask, so it is never wider than `mode`;
+    // a umask that took bits away is undone here, before any byte is written.
+    let current = tmp
+        .as_file()
+        .metadata()
+        .map_err(|e| IoError::new(tmp.path(), e))?
+        .permissions()
+        .mode()
+        & 0o777;
+    if current != mode {
+        tmp.as_file()
+            .set_permissions(Permissions::from_mode(mode))
+            .map_err(|e| IoError::new(tmp.path(), e))?;
+    }
+    tmp.write_all(bytes)
+        .map_err(|e| IoError::new(tmp.path(), e))?;
+    Ok(Staged {
+        tmp,
+        dest: dest.to_path_buf(),
+        replace,
+    })
+}
+
+/// Makes every staged file durable, renames each into place, then syncs the folders.
+/// Returns, per staged file in order, whether it landed; a failed rename leaves no file.
+pub fn commit(batch: Vec<Staged>) -> Vec<Result<PathBuf, IoError>> {
+    if let Some(Err(e)) = batch.first().map(|first| sync_data(&batch, first)) {
+        {
+            let msg = e.to_string();
+            return batch
+                .iter()
+                .map(|s| Err(IoError::new(&s.dest, std::io::Error::other(msg.clone()))))
+                .collect();
+        }
+    }
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let results: Vec<Result<PathBuf, IoError>> = batch
+        .into_iter()
+        .map(|s| {
+            let dir = parent(&s.dest).to_path_buf();
+            let placed = match s.replace {
+                Replace::Never => s.tmp.persist_noclobber(&s.dest),
+                Replace::Allowed => s.tmp.persist(&s.dest),
+            };
+            if !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+            placed
+                .map(|_| s.dest.clone())
+                .map_err(|e| IoError::new(&s.dest, e.error))
+        })
+        .collect();
+    for dir in dirs {
+        if let Err(e) = sync_dir(&dir) {
+            return results
+                .into_iter()
+                .map(|r| {
+                    r.and(Err(IoError::new(
+                        &dir,
+                        std::io::Error::other(e.to_string()),
+                    )))
+                })
+                .collect();
+        }
+    }
+    results
+}
+
+/// Writes one file atomically (stage + commit).
+pub fn write_file(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<(), IoError> {
+    let staged = stage(dest, bytes, mode, replace)?;
+    commit(vec![staged])
+        .pop()
+        .unwrap_or_else(|| {
+            Err(IoError::new(
+                dest,
+                std::io::Error::other("nothing committed"),
+            ))
+        })
+        .map(drop)
+}
+
+/// One `syncfs` flushes every staged file on Linux; elsewhere each file is fsync'd.
+fn sync_data(batch: &[Staged], first: &Staged) -> Result<(), IoError> {
+    #[cfg(target_os = "linux")]
+    {
+        let _ = batch;
+        rustix::fs::syncfs(first.tmp.as_file())
+            .map_err(|e| IoError::new(first.tmp.path(), e.into()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = first;
+        batch.iter().try_for_each(|s| {
+            s.tmp
+                .as_file()
+                .sync_all()
+                .map_err(|e| IoError::new(s.tmp.path(), e))
+        })
+    }
+}
+
+/// fsync of a folder, so that renames in it survive a crash.
+pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| IoError::new(dir, e))
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_with_exact_mode_and_never_clobbers() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("a.key.pem");
+        write_file(&key, b"secret", KEY_MODE, Replace::Never).unwrap();
+        assert_eq!(
+            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let err = write_file(&key, b"other", KEY_MODE, Replace::Never).unwrap_err();
+        assert_eq!(err.source.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&key).unwrap(), b"secret");
+        // No temporary file is left behind after the failure.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn replace_swaps_a_symlink_instead_of_following_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        let link = dir.path().join("x.csr.pem");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(write_file(&link, b"new", PUBLIC_MODE, Replace::Never).is_err());
+        write_file(&link, b"new", PUBLIC_MODE, Replace::Allowed).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        assert!(
+            !std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            std::fs::metadata(&link).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+}

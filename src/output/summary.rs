@@ -1,0 +1,223 @@
+//! summary.json: the run's `RequestId`, counts, and one entry per request carrying the
+//! `CreateCsr` answer (`Csr`, `RequestId`, `CsrId`) and the `ListCsr` fields.
+//!
+//! Entries are appended to a journal as each batch lands, and the summary is rewritten
+//! from it atomically at the end, so memory does not grow with the number of requests.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::atomic::{self, PUBLIC_MODE, Replace};
+use crate::error::IoError;
+
+/// One request's line in the summary. Field names are the Alibaba Cloud API's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Entry {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub csr_id: Option<u64>,
+    pub request_id: String,
+    pub name: String,
+    pub common_name: String,
+    /// Comma-separated, as `CreateCsr` takes them: the SANs other than the CommonName.
+    pub sans: String,
+    pub algorithm: String,
+    pub key_size: u32,
+    pub country_code: String,
+    pub province: String,
+    pub locality: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub corp_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub department: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key_sha2: Option<String>,
+    pub has_private_key: bool,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub csr_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key_file: Option<String>,
+    /// `file:line` of the request in its manifest.
+    pub manifest: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub csr: Option<String>,
+}
+
+impl Entry {
+    pub fn succeeded(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+/// The whole summary as read back (tests, re-runs, merges).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Summary {
+    pub request_id: String,
+    pub total: usize,
+    pub succeeded: usize,
+    pub failed: usize,
+    pub csrs: Vec<Entry>,
+}
+
+impl Summary {
+    pub fn read(path: &Path) -> Result<Summary, IoError> {
+        let file = File::open(path).map_err(|e| IoError::new(path, e))?;
+        serde_json::from_reader(BufReader::new(file))
+            .map_err(|e| IoError::new(path, std::io::Error::other(e)))
+    }
+}
+
+/// Streams entries to a journal, then writes `summary.json` from it.
+#[derive(Debug)]
+pub struct SummaryWriter {
+    journal_path: PathBuf,
+    journal: BufWriter<File>,
+    summary_path: PathBuf,
+    request_id: String,
+    total: usize,
+    succeeded: usize,
+    failed: usize,
+}
+
+impl SummaryWriter {
+    pub fn create(
+        journal_path: PathBuf,
+        summary_path: PathBuf,
+        request_id: String,
+        total: usize,
+    ) -> Result<Self, IoError> {
+        let file = File::create(&journal_path).map_err(|e| IoError::new(&journal_path, e))?;
+        Ok(SummaryWriter {
+            journal_path,
+            journal: BufWriter::new(file),
+            summary_path,
+            request_id,
+            total,
+            succeeded: 0,
+            failed: 0,
+        })
+    }
+
+    pub fn push(&mut self, entry: &Entry) -> Result<(), IoError> {
+        if entry.succeeded() {
+            self.succeeded += 1;
+        } else {
+            self.failed += 1;
+        }
+        let io = |e: std::io::Error| IoError::new(&self.journal_path, e);
+        serde_json::to_writer(&mut self.journal, entry).map_err(|e| io(e.into()))?;
+        self.journal.write_all(b"\n").map_err(io)
+    }
+
+    /// Makes what was pushed so far durable.
+    pub fn sync(&mut self) -> Result<(), IoError> {
+        self.journal
+            .flush()
+            .and_then(|_| self.journal.get_ref().sync_data())
+            .map_err(|e| IoError::new(&self.journal_path, e))
+    }
+
+    pub fn counts(&self) -> (usize, usize) {
+        (self.succeeded, self.failed)
+    }
+
+    /// Writes `summary.json` atomically from the journal, then removes the journal.
+    pub fn finish(mut self) -> Result<(), IoError> {
+        self.sync()?;
+        let journal_io = |e: std::io::Error| IoError::new(&self.journal_path, e);
+        let mut out = Vec::new();
+        let request_id =
+            serde_json::to_string(&self.request_id).map_err(|e| journal_io(e.into()))?;
+        let header = format!(
+            "{{\n  \"RequestId\": {request_id},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Csrs\": [",
+            self.total, self.succeeded, self.failed
+        );
+        out.extend_from_slice(header.as_bytes());
+        let reader = BufReader::new(File::open(&self.journal_path).map_err(journal_io)?);
+        for (i, line) in reader.lines().enumerate() {
+            let line = line.map_err(journal_io)?;
+            out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
+            out.extend_from_slice(line.as_bytes());
+        }
+        out.extend_from_slice(b"\n  ]\n}\n");
+        atomic::write_file(&self.summary_path, &out, PUBLIC_MODE, Replace::Allowed)?;
+        std::fs::remove_file(&self.journal_path).map_err(journal_io)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(name: &str, error: Option<&str>) -> Entry {
+        Entry {
+            csr_id: error.is_none().then_some(7),
+            request_id: "R".into(),
+            name: name.into(),
+            common_name: "a.example".into(),
+            sans: String::new(),
+            algorithm: "ECC".into(),
+            key_size: 256,
+            country_code: "CN".into(),
+            province: "Zhejiang".into(),
+            locality: "Hangzhou".into(),
+            corp_name: Some("阿里巴巴".into()),
+            department: None,
+            key_sha2: None,
+            has_private_key: error.is_none(),
+            csr_file: None,
+            key_file: None,
+            manifest: "m.yaml:2".into(),
+            error: error.map(Into::into),
+            csr: None,
+        }
+    }
+
+    #[test]
+    fn journal_becomes_a_summary_that_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (journal, summary) = (dir.path().join("j"), dir.path().join("summary.json"));
+        let mut w =
+            SummaryWriter::create(journal.clone(), summary.clone(), "RUN".into(), 2).unwrap();
+        w.push(&entry("a", None)).unwrap();
+        w.push(&entry("b", Some("boom"))).unwrap();
+        w.finish().unwrap();
+        assert!(!journal.exists());
+        let s = Summary::read(&summary).unwrap();
+        assert_eq!(
+            (s.request_id.as_str(), s.total, s.succeeded, s.failed),
+            ("RUN", 2, 1, 1)
+        );
+        assert_eq!(s.csrs, vec![entry("a", None), entry("b", Some("boom"))]);
+        let text = std::fs::read_to_string(&summary).unwrap();
+        assert!(
+            !text.contains("\"Department\""),
+            "absent optional fields are left out"
+        );
+    }
+
+    #[test]
+    fn empty_summary_is_valid_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = SummaryWriter::create(
+            dir.path().join("j"),
+            dir.path().join("s.json"),
+            "RUN".into(),
+            0,
+        )
+        .unwrap();
+        w.finish().unwrap();
+        assert!(
+            Summary::read(&dir.path().join("s.json"))
+                .unwrap()
+                .csrs
+                .is_empty()
+        );
+    }
+}

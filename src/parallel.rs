@@ -1,0 +1,162 @@
+//! Ordered parallel map: rayon workers compute results, one caller-side sink receives
+//! them in input order, in batches. At most `window` items are in flight or waiting to
+//! be written, so memory stays bounded however many items there are.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Condvar, Mutex};
+
+use rayon::ThreadPool;
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+/// Lets item `i` start only when fewer than `window` items before it are unwritten.
+struct Gate {
+    written: Mutex<usize>,
+    moved: Condvar,
+    stop: AtomicBool,
+    window: usize,
+}
+
+impl Gate {
+    fn admit(&self, index: usize) -> bool {
+        let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
+        while index >= *written + self.window && !self.stop.load(Ordering::Relaxed) {
+            written = self.moved.wait(written).unwrap_or_else(|e| e.into_inner());
+        }
+        !self.stop.load(Ordering::Relaxed)
+    }
+
+    fn advance(&self, to: usize) {
+        *self.written.lock().unwrap_or_else(|e| e.into_inner()) = to;
+        self.moved.notify_all();
+    }
+
+    fn halt(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.moved.notify_all();
+    }
+}
+
+/// Runs `work` on every item on `pool`, and hands the results to `sink` in input order,
+/// as many as are ready at once (at most `window`). If `sink` fails, no new item starts
+/// and the error is returned once the items in flight have finished.
+pub fn ordered_map<T, R, E, I, W, S>(
+    pool: &ThreadPool,
+    items: I,
+    window: usize,
+    work: W,
+    mut sink: S,
+) -> Result<(), E>
+where
+    T: Send,
+    R: Send,
+    I: Iterator<Item = T> + Send,
+    W: Fn(T) -> R + Sync,
+    S: FnMut(Vec<R>) -> Result<(), E>,
+{
+    let window = window.max(1);
+    let gate = Gate {
+        written: Mutex::new(0),
+        moved: Condvar::new(),
+        stop: AtomicBool::new(false),
+        window,
+    };
+    let (tx, rx) = sync_channel::<(usize, R)>(window);
+    std::thread::scope(|scope| {
+        let (gate, work) = (&gate, &work);
+        scope.spawn(move || {
+            pool.install(|| {
+                items
+                    .enumerate()
+                    .take_while(|(i, _)| gate.admit(*i))
+                    .par_bridge()
+                    .for_each_with(tx, |tx, (i, item)| {
+                        // A send fails only when the sink has stopped; the result is dropped.
+                        let _ = tx.send((i, work(item)));
+                    });
+            });
+        });
+
+        let mut pending = BTreeMap::new();
+        let mut next = 0;
+        let mut outcome = Ok(());
+        while let Ok((i, r)) = rx.recv() {
+            pending.insert(i, r);
+            while let Ok((i, r)) = rx.try_recv() {
+                pending.insert(i, r);
+            }
+            let mut batch = Vec::new();
+            while let Some(r) = pending.remove(&next) {
+                batch.push(r);
+                next += 1;
+            }
+            if batch.is_empty() || outcome.is_err() {
+                continue;
+            }
+            outcome = sink(batch);
+            if outcome.is_err() {
+                gate.halt();
+            } else {
+                gate.advance(next);
+            }
+        }
+        outcome
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pool(n: usize) -> ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn results_arrive_in_order_whatever_finishes_first() {
+        let mut seen = Vec::new();
+        let r: Result<(), ()> = ordered_map(
+            &pool(4),
+            0..200u64,
+            8,
+            |i| {
+                std::thread::sleep(std::time::Duration::from_micros((200 - i) * 20));
+                i * 2
+            },
+            |batch| {
+                assert!(batch.len() <= 8);
+                seen.extend(batch);
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        assert_eq!(seen, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_failing_sink_stops_new_work() {
+        let started = std::sync::atomic::AtomicUsize::new(0);
+        let r = ordered_map(
+            &pool(2),
+            0..10_000,
+            4,
+            |i| {
+                started.fetch_add(1, Ordering::Relaxed);
+                i
+            },
+            |batch| {
+                if batch.contains(&10) {
+                    Err("stop")
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        assert_eq!(r, Err("stop"));
+        assert!(started.load(Ordering::Relaxed) < 100);
+    }
+}

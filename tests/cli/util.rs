@@ -1,0 +1,157 @@
+//! Test helpers: a unique temporary folder, the real csrbatch binary, the real openssl.
+#![allow(clippy::unwrap_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use csrbatch::output::summary::Summary;
+
+pub struct Dir {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Dir {
+    pub fn new() -> Dir {
+        Dir {
+            tmp: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) -> PathBuf {
+        let p = self.path(rel);
+        if let Some(parent) = p.parent() {
+            std::fs::create_dir_all(parent).unwrap();
+        }
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+pub fn manifests(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/manifests")
+        .join(rel)
+}
+
+pub fn csrbatch<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .args(args)
+        .output()
+        .expect("run csrbatch")
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn read_summary(out: &Path) -> Summary {
+    Summary::read(&out.join("summary.json")).expect("summary.json")
+}
+
+pub fn openssl(args: &[&str]) -> Output {
+    Command::new("openssl")
+        .args(args)
+        .output()
+        .expect("the openssl binary must be installed")
+}
+
+/// `openssl req -verify`, judged by what it prints: it exits 0 even on "verify failure".
+pub fn openssl_verifies(csr: &Path, sm2: bool) -> (bool, String) {
+    let path = csr.to_str().unwrap();
+    let mut args = vec!["req", "-in", path, "-noout", "-verify"];
+    if sm2 {
+        args.extend(["-sm3", "-vfyopt", "distid:1234567812345678"]);
+    }
+    let o = openssl(&args);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let ok = o.status.success() && text.contains("verify OK") && !text.contains("verify failure");
+    (ok, text)
+}
+
+/// The subject as `C=..,ST=..,...`, in the CSR's order, UTF-8, unescaped.
+pub fn openssl_subject(csr: &Path) -> String {
+    let o = openssl(&[
+        "req",
+        "-in",
+        csr.to_str().unwrap(),
+        "-noout",
+        "-subject",
+        "-nameopt",
+        "utf8,sep_comma_plus",
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout)
+        .unwrap()
+        .trim()
+        .trim_start_matches("subject=")
+        .to_owned()
+}
+
+/// The SAN entries as openssl prints them, normalized: `DNS:x` or `IP:<canonical>`.
+pub fn openssl_sans(csr: &Path) -> Vec<String> {
+    let o = openssl(&["req", "-in", csr.to_str().unwrap(), "-noout", "-text"]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let mut lines = text.lines();
+    lines
+        .by_ref()
+        .find(|l| l.contains("X509v3 Subject Alternative Name"));
+    let Some(line) = lines.next() else {
+        return Vec::new();
+    };
+    line.trim()
+        .split(", ")
+        .map(|item| match item.strip_prefix("IP Address:") {
+            Some(ip) => format!(
+                "IP:{}",
+                ip.parse::<std::net::IpAddr>()
+                    .expect("openssl prints an IP")
+            ),
+            None => item.to_owned(),
+        })
+        .collect()
+}
+
+/// The public key PEM of a key file (`openssl pkey -pubout`) and of a CSR (`req -pubkey`).
+pub fn openssl_pubkeys(key: &Path, csr: &Path) -> (String, String) {
+    let k = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"]);
+    let c = openssl(&["req", "-in", csr.to_str().unwrap(), "-noout", "-pubkey"]);
+    assert!(
+        k.status.success(),
+        "openssl pkey: {}",
+        String::from_utf8_lossy(&k.stderr)
+    );
+    (
+        String::from_utf8(k.stdout).unwrap(),
+        String::from_utf8(c.stdout).unwrap(),
+    )
+}
+
+/// Every file in a folder tree, relative, sorted.
+pub fn tree(root: &Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(root)
+        .min_depth(1)
+        .into_iter()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    out.sort();
+    out
+}
