@@ -22,15 +22,47 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Validate manifests, then make a key and a CSR for every request.
+    /// Validate manifests, then make a key and a CSR for every request that needs one.
     #[command(after_help = "Examples:\n  \
         csrbatch generate manifests/\n  \
-        csrbatch generate web.yaml api.csv --out certs --jobs 4\n\n\
-        Writes NAME.key.pem (mode 0600), NAME.csr.pem and summary.json into --out.")]
+        csrbatch generate web.yaml api.csv --out certs --jobs 4\n  \
+        csrbatch generate manifests/ --out certs --check   # CI: exit 1 if certs/ is not up to date\n  \
+        KEYPASS=... csrbatch generate manifests/ --key-passphrase-env KEYPASS\n\n\
+        Writes NAME.key.pem (mode 0600), NAME.csr.pem and summary.json into --out. On an existing\n\
+        folder, requests that did not change keep their files; replaced files go to --out/.archive/.")]
     Generate(GenerateArgs),
+    /// Show what `generate` would do to the output folder; write nothing.
+    #[command(after_help = "Example:\n  csrbatch plan manifests/ --out certs")]
+    Plan(PlanArgs),
     /// Load and validate manifests only: print every error, write nothing.
     #[command(after_help = "Example:\n  csrbatch validate manifests/ && echo valid")]
     Validate(ValidateArgs),
+}
+
+/// Where the private keys' passphrase comes from (never from the command line itself).
+#[derive(Debug, Args, Default)]
+pub struct KeyArgs {
+    /// Encrypt keys (PKCS#8, PBES2 scrypt + AES-256-CBC) with the passphrase in this
+    /// environment variable; re-runs read keys back with it.
+    #[arg(long, value_name = "VAR", conflicts_with = "key_passphrase_file")]
+    pub key_passphrase_env: Option<String>,
+    /// As --key-passphrase-env, with the passphrase in this file (one trailing newline ignored).
+    #[arg(long, value_name = "FILE")]
+    pub key_passphrase_file: Option<PathBuf>,
+}
+
+/// What a run may do to files already in the output folder.
+#[derive(Debug, Args, Default)]
+pub struct ReplaceArgs {
+    /// New keys (and CSRs) for every request, even unchanged ones; old files are archived.
+    #[arg(long)]
+    pub rotate: bool,
+    /// Regenerate damaged requests (missing, unreadable or mismatched files) after archiving them.
+    #[arg(long)]
+    pub repair: bool,
+    /// Move files of requests no manifest asks for any more into the archive.
+    #[arg(long)]
+    pub prune: bool,
 }
 
 #[derive(Debug, Args)]
@@ -47,6 +79,30 @@ pub struct GenerateArgs {
     /// No progress bar (the closing line is still printed).
     #[arg(long, short)]
     pub quiet: bool,
+    /// Print the plan and exit 1 if anything is not unchanged; write nothing.
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub replace: ReplaceArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+    /// Output folder.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub out: PathBuf,
+    /// Worker threads for checking existing files [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
+    #[command(flatten)]
+    pub replace: ReplaceArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]

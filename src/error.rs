@@ -38,19 +38,13 @@ pub enum Problem {
     NoRequests,
     /// A field or column name that `CreateCsr` does not have.
     #[error("unknown field `{name}`{}", suggestion.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
-    UnknownField {
-        name: String,
-        suggestion: Option<Field>,
-    },
+    UnknownField { name: String, suggestion: Option<Field> },
     /// The same field given twice in one request (or one CSV header).
     #[error("given more than once")]
     DuplicateField,
     /// A value of the wrong YAML type (a mapping where text was expected, ...).
     #[error("expected {expected}, found {found}")]
-    WrongType {
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongType { expected: &'static str, found: &'static str },
     /// A required field is absent or empty.
     #[error("required, but missing")]
     Missing,
@@ -65,11 +59,7 @@ pub enum Problem {
     UnknownAlgorithm(String),
     /// A KeySize the Algorithm does not allow.
     #[error("{value} is not allowed for {algorithm} ({allowed})")]
-    KeySize {
-        algorithm: &'static str,
-        value: String,
-        allowed: &'static str,
-    },
+    KeySize { algorithm: &'static str, value: String, allowed: &'static str },
     /// A name that is not a valid DNS name.
     #[error("`{value}` is not a valid DNS name: {reason}")]
     DnsName { value: String, reason: String },
@@ -100,12 +90,7 @@ pub struct ManifestError {
 impl ManifestError {
     /// An error about a whole file (or, with `line > 0`, a place in it outside any request).
     pub fn file(file: Arc<std::path::Path>, line: usize, problem: Problem) -> Self {
-        ManifestError {
-            origin: Origin { file, line },
-            request: None,
-            field: None,
-            problem,
-        }
+        ManifestError { origin: Origin { file, line }, request: None, field: None, problem }
     }
 
     /// An error about one field of one request.
@@ -165,10 +150,7 @@ pub struct IoError {
 
 impl IoError {
     pub fn new(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        IoError {
-            path: path.into(),
-            source,
-        }
+        IoError { path: path.into(), source }
     }
 }
 
@@ -224,10 +206,7 @@ mod tests {
     use super::*;
 
     fn origin() -> Origin {
-        Origin {
-            file: Arc::from(std::path::Path::new("web.yaml")),
-            line: 12,
-        }
+        Origin { file: Arc::from(std::path::Path::new("web.yaml")), line: 12 }
     }
 
     #[test]
@@ -236,11 +215,7 @@ mod tests {
             &origin(),
             "www",
             Field::KeySize,
-            Problem::KeySize {
-                algorithm: "RSA",
-                value: "1024".into(),
-                allowed: "2048, 3072, 4096",
-            },
+            Problem::KeySize { algorithm: "RSA", value: "1024".into(), allowed: "2048, 3072, 4096" },
         );
         assert_eq!(
             e.to_string(),
@@ -250,11 +225,7 @@ mod tests {
 
     #[test]
     fn file_error_without_line() {
-        let e = ManifestError::file(
-            Arc::from(std::path::Path::new("a.csv")),
-            0,
-            Problem::NoRequests,
-        );
+        let e = ManifestError::file(Arc::from(std::path::Path::new("a.csv")), 0, Problem::NoRequests);
         assert_eq!(e.to_string(), "a.csv: the manifest holds no request");
     }
 
@@ -262,10 +233,7 @@ mod tests {
     fn exit_codes_merge_to_the_worst() {
         assert_eq!(ExitCode::Success.merge(ExitCode::Failed), ExitCode::Failed);
         assert_eq!(ExitCode::Usage.merge(ExitCode::Failed), ExitCode::Usage);
-        assert_eq!(
-            ExitCode::Success.merge(ExitCode::Success),
-            ExitCode::Success
-        );
+        assert_eq!(ExitCode::Success.merge(ExitCode::Success), ExitCode::Success);
         assert_eq!(ExitCode::Usage as u8, 2);
     }
 }

@@ -3,15 +3,16 @@
 //!
 //! The pipeline, one module per stage:
 //! [`manifest`] (load) -> [`request`] (validate) -> [`crypto`] (generate) -> [`output`]
-//! (write, summary) with [`progress`] for the terminal; [`run`] ties them together.
+//! (write, summary) with [`progress`] for the terminal; [`cmd`] holds the commands that tie them together.
 #![forbid(unsafe_code)]
 
 pub mod cli;
+pub mod cmd;
 pub mod crypto;
 pub mod error;
 pub mod manifest;
 pub mod output;
 pub mod parallel;
+pub mod plan;
 pub mod progress;
 pub mod request;
-pub mod run;

@@ -3,14 +3,15 @@
 
 use clap::Parser;
 use csrbatch::cli::{Cli, Command};
+use csrbatch::cmd;
 use csrbatch::error::Error;
-use csrbatch::run;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let result = match &cli.command {
-        Command::Generate(args) => run::generate(args),
-        Command::Validate(args) => run::validate(args),
+        Command::Generate(args) => cmd::generate::run(args),
+        Command::Plan(args) => cmd::plan::run(args),
+        Command::Validate(args) => cmd::validate::run(args),
     };
     match result {
         Ok(code) => code.into(),

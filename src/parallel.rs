@@ -56,25 +56,19 @@ where
     S: FnMut(Vec<R>) -> Result<(), E>,
 {
     let window = window.max(1);
-    let gate = Gate {
-        written: Mutex::new(0),
-        moved: Condvar::new(),
-        stop: AtomicBool::new(false),
-        window,
-    };
+    let gate = Gate { written: Mutex::new(0), moved: Condvar::new(), stop: AtomicBool::new(false), window };
     let (tx, rx) = sync_channel::<(usize, R)>(window);
     std::thread::scope(|scope| {
         let (gate, work) = (&gate, &work);
         scope.spawn(move || {
             pool.install(|| {
-                items
-                    .enumerate()
-                    .take_while(|(i, _)| gate.admit(*i))
-                    .par_bridge()
-                    .for_each_with(tx, |tx, (i, item)| {
+                items.enumerate().take_while(|(i, _)| gate.admit(*i)).par_bridge().for_each_with(
+                    tx,
+                    |tx, (i, item)| {
                         // A send fails only when the sink has stopped; the result is dropped.
                         let _ = tx.send((i, work(item)));
-                    });
+                    },
+                );
             });
         });
 
@@ -110,10 +104,7 @@ mod tests {
     use super::*;
 
     fn pool(n: usize) -> ThreadPool {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
+        rayon::ThreadPoolBuilder::new().num_threads(n).build().unwrap()
     }
 
     #[test]
@@ -149,11 +140,7 @@ mod tests {
                 i
             },
             |batch| {
-                if batch.contains(&10) {
-                    Err("stop")
-                } else {
-                    Ok(())
-                }
+                if batch.contains(&10) { Err("stop") } else { Ok(()) }
             },
         );
         assert_eq!(r, Err("stop"));

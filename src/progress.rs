@@ -21,8 +21,7 @@ impl Progress {
         let bar = if quiet || !std::io::stderr().is_terminal() || dumb_terminal() {
             ProgressBar::hidden()
         } else {
-            let bar =
-                ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
+            let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
             let style = ProgressStyle::with_template(
                 "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} CSRs  {per_sec}  ETA {eta}",
             )
@@ -31,10 +30,7 @@ impl Progress {
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         };
-        Progress {
-            bar,
-            started: Instant::now(),
-        }
+        Progress { bar, started: Instant::now() }
     }
 
     pub fn advance(&self, n: usize) {
@@ -46,12 +42,9 @@ impl Progress {
     }
 
     /// Clears the bar and prints the closing line.
-    pub fn finish(self, done: &BTreeMap<KeyAlgorithm, usize>, failed: usize, kept: usize) {
+    pub fn finish(self, done: &BTreeMap<KeyAlgorithm, usize>, failed: usize, notes: &[String]) {
         self.bar.finish_and_clear();
-        eprintln!(
-            "{}",
-            closing_line(done, failed, kept, self.started.elapsed())
-        );
+        eprintln!("{}", closing_line(done, failed, notes, self.started.elapsed()));
     }
 }
 
@@ -60,11 +53,11 @@ fn dumb_terminal() -> bool {
         || std::env::var("TERM").is_ok_and(|t| t == "dumb")
 }
 
-/// `generated 12 CSRs (RSA-2048: 3, ECC-256: 5, SM2-256: 4) in 3.21 s, 3.7 CSRs/s`
+/// `generated 12 CSRs (RSA-2048: 3, ECC-256: 5, SM2-256: 4) in 3.21 s, 3.7 CSRs/s; 2 unchanged`
 pub fn closing_line(
     done: &BTreeMap<KeyAlgorithm, usize>,
     failed: usize,
-    kept: usize,
+    notes: &[String],
     elapsed: Duration,
 ) -> String {
     let total: usize = done.values().sum();
@@ -76,8 +69,8 @@ pub fn closing_line(
         line.push_str(&format!(" ({})", parts.join(", ")));
     }
     line.push_str(&format!(" in {secs:.2} s, {rate:.1} CSRs/s"));
-    if kept > 0 {
-        line.push_str(&format!("; {kept} unchanged"));
+    for note in notes {
+        line.push_str(&format!("; {note}"));
     }
     if failed > 0 {
         line.push_str(&format!("; {failed} FAILED"));
@@ -93,11 +86,11 @@ mod tests {
     fn closing_line_names_algorithms_time_and_rate() {
         let done = BTreeMap::from([(KeyAlgorithm::Rsa2048, 3), (KeyAlgorithm::Sm2, 1)]);
         assert_eq!(
-            closing_line(&done, 2, 0, Duration::from_secs(2)),
+            closing_line(&done, 2, &[], Duration::from_secs(2)),
             "generated 4 CSRs (RSA-2048: 3, SM2-256: 1) in 2.00 s, 2.0 CSRs/s; 2 FAILED"
         );
         assert_eq!(
-            closing_line(&BTreeMap::new(), 0, 5, Duration::ZERO),
+            closing_line(&BTreeMap::new(), 0, &["5 unchanged".into()], Duration::ZERO),
             "generated 0 CSRs in 0.00 s, 0.0 CSRs/s; 5 unchanged"
         );
     }

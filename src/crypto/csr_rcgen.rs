@@ -14,9 +14,7 @@ fn encode_err(e: impl std::fmt::Display) -> CryptoError {
 /// Builds and signs the CSR; returns its DER.
 pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
     let algorithm = match key.algorithm() {
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            &rcgen::PKCS_RSA_SHA256
-        }
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => &rcgen::PKCS_RSA_SHA256,
         KeyAlgorithm::Ecc => &rcgen::PKCS_ECDSA_P256_SHA256,
         KeyAlgorithm::Sm2 => return Err(CryptoError::Sign("rcgen cannot sign SM2".into())),
     };
@@ -31,16 +29,10 @@ pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> 
                 DnType::CountryName,
                 DnValue::PrintableString(PrintableString::try_from(text).map_err(encode_err)?),
             ),
-            oid::PROVINCE => (
-                DnType::StateOrProvinceName,
-                DnValue::Utf8String(text.into()),
-            ),
+            oid::PROVINCE => (DnType::StateOrProvinceName, DnValue::Utf8String(text.into())),
             oid::LOCALITY => (DnType::LocalityName, DnValue::Utf8String(text.into())),
             oid::ORGANIZATION => (DnType::OrganizationName, DnValue::Utf8String(text.into())),
-            oid::ORGANIZATIONAL_UNIT => (
-                DnType::OrganizationalUnitName,
-                DnValue::Utf8String(text.into()),
-            ),
+            oid::ORGANIZATIONAL_UNIT => (DnType::OrganizationalUnitName, DnValue::Utf8String(text.into())),
             _ => (DnType::CommonName, DnValue::Utf8String(text.into())),
         };
         dn.push(kind, value);
@@ -51,14 +43,10 @@ pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> 
         .sans
         .iter()
         .map(|san| match san {
-            San::Dns(d) => Ia5String::try_from(d.as_str())
-                .map(SanType::DnsName)
-                .map_err(encode_err),
+            San::Dns(d) => Ia5String::try_from(d.as_str()).map(SanType::DnsName).map_err(encode_err),
             San::Ip(ip) => Ok(SanType::IpAddress(*ip)),
         })
         .collect::<Result<_, _>>()?;
-    let csr = csr_params
-        .serialize_request(&key_pair)
-        .map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let csr = csr_params.serialize_request(&key_pair).map_err(|e| CryptoError::Sign(e.to_string()))?;
     Ok(csr.der().to_vec())
 }

@@ -26,42 +26,27 @@ fn encode_err(e: impl std::fmt::Display) -> CryptoError {
 
 /// Builds and signs the CSR; returns its DER.
 pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
-    let secret = key
-        .as_sm2()
-        .ok_or_else(|| CryptoError::Sign("not an SM2 key".into()))?;
-    let signer =
-        sm2::dsa::SigningKey::new(DIST_ID, secret).map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let secret = key.as_sm2().ok_or_else(|| CryptoError::Sign("not an SM2 key".into()))?;
+    let signer = sm2::dsa::SigningKey::new(DIST_ID, secret).map_err(|e| CryptoError::Sign(e.to_string()))?;
 
     let extensions = vec![subject::san_extension(params)?];
     let mut request_attr = SetOfVec::new();
-    request_attr
-        .insert(Any::encode_from(&extensions).map_err(encode_err)?)
-        .map_err(encode_err)?;
+    request_attr.insert(Any::encode_from(&extensions).map_err(encode_err)?).map_err(encode_err)?;
     let mut attributes = SetOfVec::new();
-    attributes
-        .insert(Attribute {
-            oid: oid::EXTENSION_REQUEST,
-            values: request_attr,
-        })
-        .map_err(encode_err)?;
+    attributes.insert(Attribute { oid: oid::EXTENSION_REQUEST, values: request_attr }).map_err(encode_err)?;
 
     let info = CertReqInfo {
         version: Version::V1,
         subject: subject::name(params)?,
-        public_key: SubjectPublicKeyInfoOwned::from_der(&key.public_key_der()?)
-            .map_err(encode_err)?,
+        public_key: SubjectPublicKeyInfoOwned::from_der(&key.public_key_der()?).map_err(encode_err)?,
         attributes,
     };
     let to_be_signed = info.to_der().map_err(encode_err)?;
-    let signature: sm2::dsa::Signature = signer
-        .try_sign(&to_be_signed)
-        .map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let signature: sm2::dsa::Signature =
+        signer.try_sign(&to_be_signed).map_err(|e| CryptoError::Sign(e.to_string()))?;
     let request = CertReq {
         info,
-        algorithm: AlgorithmIdentifierOwned {
-            oid: oid::SM2_WITH_SM3,
-            parameters: None,
-        },
+        algorithm: AlgorithmIdentifierOwned { oid: oid::SM2_WITH_SM3, parameters: None },
         signature: BitString::from_bytes(signature.to_der().as_bytes()).map_err(encode_err)?,
     };
     request.to_der().map_err(encode_err)

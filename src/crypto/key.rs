@@ -9,8 +9,27 @@ use p256::elliptic_curve::Generate;
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use zeroize::Zeroizing;
 
+use super::oid;
 use crate::error::CryptoError;
 use crate::request::KeyAlgorithm;
+
+/// A passphrase for encrypted PKCS#8 keys; wiped on drop, never printed.
+#[derive(Clone)]
+pub struct Passphrase(Zeroizing<String>);
+
+impl Passphrase {
+    /// An empty passphrase is refused: it would encrypt in name only.
+    pub fn new(text: String) -> Option<Passphrase> {
+        let text = Zeroizing::new(text);
+        (!text.is_empty()).then_some(Passphrase(text))
+    }
+}
+
+impl fmt::Debug for Passphrase {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Passphrase(..)")
+    }
+}
 
 /// A private key of one of the `CreateCsr` key types.
 pub struct PrivateKey {
@@ -31,48 +50,68 @@ impl PrivateKey {
         let inner = match algorithm {
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
                 let bits = algorithm.key_size() as usize;
-                Inner::Rsa(Box::new(
-                    rsa::PrivateKey::new(&mut SysRng, bits).map_err(|e| keygen(&e))?,
-                ))
+                Inner::Rsa(Box::new(rsa::PrivateKey::new(&mut SysRng, bits).map_err(|e| keygen(&e))?))
             }
-            KeyAlgorithm::Ecc => Inner::Ecc(
-                p256::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?,
-            ),
-            KeyAlgorithm::Sm2 => Inner::Sm2(
-                sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?,
-            ),
+            KeyAlgorithm::Ecc => {
+                Inner::Ecc(p256::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?)
+            }
+            KeyAlgorithm::Sm2 => {
+                Inner::Sm2(sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?)
+            }
         };
         Ok(PrivateKey { algorithm, inner })
     }
 
-    /// Reads an unencrypted PKCS#8 PEM key and checks it is of the `expected` type.
-    pub fn from_pkcs8_pem(pem: &str, expected: KeyAlgorithm) -> Result<PrivateKey, CryptoError> {
-        let parse = |e: &dyn fmt::Display| CryptoError::Parse {
-            what: "the private key",
-            detail: e.to_string(),
+    /// Reads a PKCS#8 PEM key, encrypted (`ENCRYPTED PRIVATE KEY`, needs `passphrase`) or
+    /// not, and checks it is of the `expected` type.
+    pub fn from_pkcs8_pem(
+        pem: &str,
+        expected: KeyAlgorithm,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<PrivateKey, CryptoError> {
+        let doc = decode_pem(pem, passphrase)?;
+        let key = PrivateKey::from_pkcs8_der_any(doc.as_bytes())?;
+        if key.algorithm != expected {
+            return Err(parse_err(&format!("a {} key where {expected} was expected", key.algorithm)));
+        }
+        Ok(key)
+    }
+
+    /// Reads a PKCS#8 PEM key of whichever supported type it is.
+    pub fn from_pkcs8_pem_any(pem: &str, passphrase: Option<&Passphrase>) -> Result<PrivateKey, CryptoError> {
+        PrivateKey::from_pkcs8_der_any(decode_pem(pem, passphrase)?.as_bytes())
+    }
+
+    /// The key type comes from the PrivateKeyInfo's algorithm: rsaEncryption (and its
+    /// modulus size), or id-ecPublicKey with the P-256 or SM2 curve.
+    fn from_pkcs8_der_any(der: &[u8]) -> Result<PrivateKey, CryptoError> {
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| parse_err(&e))?;
+        let curve = info.algorithm.parameters_oid().ok();
+        let (algorithm, inner) = match (info.algorithm.oid, curve) {
+            (oid::RSA_ENCRYPTION, _) => {
+                let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
+                let algorithm = match rsa::traits::PublicKeyParts::size(&key) * 8 {
+                    2048 => KeyAlgorithm::Rsa2048,
+                    3072 => KeyAlgorithm::Rsa3072,
+                    4096 => KeyAlgorithm::Rsa4096,
+                    bits => return Err(parse_err(&format!("RSA-{bits} is not a CreateCsr key size"))),
+                };
+                (algorithm, Inner::Rsa(Box::new(key)))
+            }
+            (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1)) => {
+                let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
+                (KeyAlgorithm::Ecc, Inner::Ecc(key))
+            }
+            (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => {
+                let key = sm2::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
+                (KeyAlgorithm::Sm2, Inner::Sm2(key))
+            }
+            (other, curve) => {
+                let curve = curve.map(|c| format!(" on {c}")).unwrap_or_default();
+                return Err(parse_err(&format!("key algorithm {other}{curve} is not RSA, P-256 or SM2")));
+            }
         };
-        let inner = match expected {
-            KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let key = rsa::PrivateKey::from_pkcs8_pem(pem).map_err(|e| parse(&e))?;
-                let bits = rsa::traits::PublicKeyParts::size(&key) * 8;
-                if bits != expected.key_size() as usize {
-                    return Err(parse(&format!(
-                        "an RSA-{bits} key where {expected} was expected"
-                    )));
-                }
-                Inner::Rsa(Box::new(key))
-            }
-            KeyAlgorithm::Ecc => {
-                Inner::Ecc(p256::SecretKey::from_pkcs8_pem(pem).map_err(|e| parse(&e))?)
-            }
-            KeyAlgorithm::Sm2 => {
-                Inner::Sm2(sm2::SecretKey::from_pkcs8_pem(pem).map_err(|e| parse(&e))?)
-            }
-        };
-        Ok(PrivateKey {
-            algorithm: expected,
-            inner,
-        })
+        Ok(PrivateKey { algorithm, inner })
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -89,6 +128,21 @@ impl PrivateKey {
         encoded.map_err(|e| CryptoError::Encode(e.to_string()))
     }
 
+    /// The key as PEM for its file: encrypted PKCS#8 (PBES2: scrypt, AES-256-CBC; fresh
+    /// salt and IV from the OS CSPRNG) when a passphrase is given, else unencrypted.
+    pub fn to_file_pem(&self, passphrase: Option<&Passphrase>) -> Result<Zeroizing<String>, CryptoError> {
+        let Some(pass) = passphrase else {
+            return self.to_pkcs8_pem();
+        };
+        let pw = pass.0.as_bytes();
+        let encoded = match &self.inner {
+            Inner::Rsa(k) => k.to_pkcs8_encrypted_pem(pw, LineEnding::LF),
+            Inner::Ecc(k) => k.to_pkcs8_encrypted_pem(pw, LineEnding::LF),
+            Inner::Sm2(k) => k.to_pkcs8_encrypted_pem(pw, LineEnding::LF),
+        };
+        encoded.map_err(|e| CryptoError::Encode(e.to_string()))
+    }
+
     /// The DER SubjectPublicKeyInfo that goes into the CSR.
     pub fn public_key_der(&self) -> Result<Vec<u8>, CryptoError> {
         let encoded = match &self.inner {
@@ -96,9 +150,7 @@ impl PrivateKey {
             Inner::Ecc(k) => k.public_key().to_public_key_der(),
             Inner::Sm2(k) => k.public_key().to_public_key_der(),
         };
-        encoded
-            .map(|d| d.into_vec())
-            .map_err(|e| CryptoError::Encode(e.to_string()))
+        encoded.map(|d| d.into_vec()).map_err(|e| CryptoError::Encode(e.to_string()))
     }
 
     /// The SM2 secret, for the SM2 signer; `None` for other key types.
@@ -110,11 +162,29 @@ impl PrivateKey {
     }
 }
 
+fn parse_err(e: &dyn fmt::Display) -> CryptoError {
+    CryptoError::Parse { what: "the private key", detail: e.to_string() }
+}
+
+/// The DER inside a key PEM, decrypted when it is an `ENCRYPTED PRIVATE KEY`.
+fn decode_pem(pem: &str, passphrase: Option<&Passphrase>) -> Result<der::SecretDocument, CryptoError> {
+    let (label, doc) = der::SecretDocument::from_pem(pem).map_err(|e| parse_err(&e))?;
+    match (label, passphrase) {
+        ("PRIVATE KEY", _) => Ok(doc),
+        ("ENCRYPTED PRIVATE KEY", Some(pass)) => pkcs8::EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes())
+            .map_err(|e| parse_err(&e))?
+            .decrypt(pass.0.as_bytes())
+            .map_err(|_| parse_err(&"cannot decrypt it with the passphrase given")),
+        ("ENCRYPTED PRIVATE KEY", None) => {
+            Err(parse_err(&"it is encrypted; give --key-passphrase-env or --key-passphrase-file"))
+        }
+        (other, _) => Err(parse_err(&format!("PEM label `{other}`, not PRIVATE KEY"))),
+    }
+}
+
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PrivateKey")
-            .field("algorithm", &self.algorithm)
-            .finish_non_exhaustive()
+        f.debug_struct("PrivateKey").field("algorithm", &self.algorithm).finish_non_exhaustive()
     }
 }
 
@@ -128,15 +198,9 @@ mod tests {
             let key = PrivateKey::generate(alg).unwrap();
             let pem = key.to_pkcs8_pem().unwrap();
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
-            let back = PrivateKey::from_pkcs8_pem(&pem, alg).unwrap();
-            assert_eq!(
-                back.public_key_der().unwrap(),
-                key.public_key_der().unwrap()
-            );
-            assert_eq!(
-                format!("{key:?}"),
-                format!("PrivateKey {{ algorithm: {alg:?}, .. }}")
-            );
+            let back = PrivateKey::from_pkcs8_pem(&pem, alg, None).unwrap();
+            assert_eq!(back.public_key_der().unwrap(), key.public_key_der().unwrap());
+            assert_eq!(format!("{key:?}"), format!("PrivateKey {{ algorithm: {alg:?}, .. }}"));
         }
     }
 
@@ -149,11 +213,30 @@ mod tests {
 
     #[test]
     fn a_key_of_the_wrong_type_is_refused() {
-        let pem = PrivateKey::generate(KeyAlgorithm::Ecc)
-            .unwrap()
-            .to_pkcs8_pem()
-            .unwrap();
-        assert!(PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Rsa2048).is_err());
-        assert!(PrivateKey::from_pkcs8_pem("garbage", KeyAlgorithm::Ecc).is_err());
+        let pem = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap().to_pkcs8_pem().unwrap();
+        assert!(PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Rsa2048, None).is_err());
+        assert!(PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Sm2, None).is_err());
+        assert!(PrivateKey::from_pkcs8_pem("garbage", KeyAlgorithm::Ecc, None).is_err());
+    }
+
+    #[test]
+    fn encrypted_keys_need_the_right_passphrase() {
+        let pass = Passphrase::new("correct horse".into()).unwrap();
+        let key = PrivateKey::generate(KeyAlgorithm::Sm2).unwrap();
+        let pem = key.to_file_pem(Some(&pass)).unwrap();
+        assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
+        let back = PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Sm2, Some(&pass)).unwrap();
+        assert_eq!(back.public_key_der().unwrap(), key.public_key_der().unwrap());
+        let wrong = Passphrase::new("wrong".into()).unwrap();
+        let err = PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Sm2, Some(&wrong)).unwrap_err();
+        assert!(err.to_string().contains("cannot decrypt"), "{err}");
+        assert!(
+            PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Sm2, None)
+                .unwrap_err()
+                .to_string()
+                .contains("encrypted")
+        );
+        assert!(Passphrase::new(String::new()).is_none());
+        assert_eq!(format!("{pass:?}"), "Passphrase(..)");
     }
 }

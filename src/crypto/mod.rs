@@ -9,7 +9,7 @@ mod subject;
 mod verify;
 
 pub use csr_sm2::DIST_ID as SM2_DIST_ID;
-pub use key::PrivateKey;
+pub use key::{Passphrase, PrivateKey};
 
 use der::pem::LineEnding;
 use sha2::{Digest, Sha256};
@@ -36,19 +36,46 @@ pub struct Generated {
 
 impl std::fmt::Debug for Generated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Generated")
-            .field("csr", &self.csr)
-            .finish_non_exhaustive()
+        f.debug_struct("Generated").field("csr", &self.csr).finish_non_exhaustive()
     }
 }
 
-/// Makes a key of the requested type and a CSR signed with it.
-pub fn generate(params: &Params) -> Result<Generated, CryptoError> {
+/// Makes a key of the requested type and a CSR signed with it; the key PEM is encrypted
+/// when a passphrase is given.
+pub fn generate(params: &Params, passphrase: Option<&Passphrase>) -> Result<Generated, CryptoError> {
     let key = PrivateKey::generate(params.key)?;
     let csr = sign_request(params, &key)?;
-    Ok(Generated {
-        key_pem: key.to_pkcs8_pem()?,
-        csr,
+    Ok(Generated { key_pem: key.to_file_pem(passphrase)?, csr })
+}
+
+/// How a CSR on disk relates to a key and a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PairCheck {
+    /// The CSR is the key's, verifies, and asks exactly for `params`.
+    Matches(SignedCsr),
+    /// The CSR is the key's and verifies, but asks for something else.
+    OtherContents,
+    /// Not a valid CSR of this key: the reason.
+    Broken(String),
+}
+
+/// Checks an existing CSR (PEM) against its key and the request.
+pub fn check_pair(csr_pem: &str, key: &PrivateKey, params: &Params) -> Result<PairCheck, CryptoError> {
+    let der = match der::pem::decode_vec(csr_pem.as_bytes()) {
+        Ok(("CERTIFICATE REQUEST", der)) => der,
+        Ok((label, _)) => {
+            return Ok(PairCheck::Broken(format!("PEM label `{label}`, not CERTIFICATE REQUEST")));
+        }
+        Err(e) => return Ok(PairCheck::Broken(format!("not PEM: {e}"))),
+    };
+    let spki = key.public_key_der()?;
+    if key.algorithm() == params.key && verify::check(&der, params, &spki).is_ok() {
+        let key_sha2 = hex::encode(Sha256::digest(&spki));
+        return Ok(PairCheck::Matches(SignedCsr { der, pem: csr_pem.to_owned(), key_sha2 }));
+    }
+    Ok(match verify::check_signature_only(&der, key.algorithm(), &spki) {
+        Ok(()) => PairCheck::OtherContents,
+        Err(e) => PairCheck::Broken(e.to_string()),
     })
 }
 
@@ -69,11 +96,7 @@ pub fn sign_request(params: &Params, key: &PrivateKey) -> Result<SignedCsr, Cryp
     verify::check(&der, params, &spki)?;
     let pem = der::pem::encode_string("CERTIFICATE REQUEST", LineEnding::LF, &der)
         .map_err(|e| CryptoError::Encode(e.to_string()))?;
-    Ok(SignedCsr {
-        der,
-        pem,
-        key_sha2: hex::encode(Sha256::digest(&spki)),
-    })
+    Ok(SignedCsr { der, pem, key_sha2: hex::encode(Sha256::digest(&spki)) })
 }
 
 #[cfg(test)]

@@ -22,16 +22,7 @@ fn encode_err(e: der::Error) -> CryptoError {
 /// CountryCode is a PrintableString (RFC 5280 Appendix A); the rest are UTF8String.
 pub fn attributes(params: &Params) -> Vec<(der::asn1::ObjectIdentifier, &str)> {
     #[deny(unused)]
-    let Params {
-        key: _,
-        common_name,
-        sans: _,
-        country,
-        province,
-        locality,
-        corp_name,
-        department,
-    } = params;
+    let Params { key: _, common_name, sans: _, country, province, locality, corp_name, department } = params;
     let mut out = vec![
         (oid::COUNTRY, country.as_str()),
         (oid::PROVINCE, province.as_str()),
@@ -71,9 +62,7 @@ pub fn san_extension(params: &Params) -> Result<Extension, CryptoError> {
         .sans
         .iter()
         .map(|san| match san {
-            San::Dns(d) => Ia5String::new(d.as_str())
-                .map(GeneralName::DnsName)
-                .map_err(encode_err),
+            San::Dns(d) => Ia5String::new(d.as_str()).map(GeneralName::DnsName).map_err(encode_err),
             San::Ip(ip) => Ok(GeneralName::from(*ip)),
         })
         .collect::<Result<Vec<_>, _>>()?;

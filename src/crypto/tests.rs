@@ -18,15 +18,9 @@ fn params(algorithm: &str, key_size: &str) -> Params {
         (Field::Department, "IT"),
     ];
     let raw = RawRequest {
-        origin: Origin {
-            file: Arc::from(Path::new("t.yaml")),
-            line: 1,
-        },
+        origin: Origin { file: Arc::from(Path::new("t.yaml")), line: 1 },
         ordinal: 1,
-        fields: fields
-            .iter()
-            .map(|(f, v)| (*f, RawValue::Text((*v).into())))
-            .collect(),
+        fields: fields.iter().map(|(f, v)| (*f, RawValue::Text((*v).into()))).collect(),
     };
     validate(&[raw]).unwrap().remove(0).params
 }
@@ -35,15 +29,10 @@ fn params(algorithm: &str, key_size: &str) -> Params {
 fn every_algorithm_signs_a_csr_that_passes_the_self_check() {
     for (alg, size) in [("RSA", "2048"), ("ECC", "256"), ("SM2", "256")] {
         let p = params(alg, size);
-        let g = generate(&p).unwrap();
-        assert!(
-            g.csr
-                .pem
-                .starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"),
-            "{alg}"
-        );
+        let g = generate(&p, None).unwrap();
+        assert!(g.csr.pem.starts_with("-----BEGIN CERTIFICATE REQUEST-----\n"), "{alg}");
         assert_eq!(g.csr.key_sha2.len(), 64);
-        let key = PrivateKey::from_pkcs8_pem(&g.key_pem, p.key).unwrap();
+        let key = PrivateKey::from_pkcs8_pem(&g.key_pem, p.key, None).unwrap();
         verify::check(&g.csr.der, &p, &key.public_key_der().unwrap()).unwrap();
     }
 }
@@ -85,15 +74,9 @@ fn self_check_rejects_other_contents_and_other_keys() {
             .to_string()
             .contains("subjectAltName")
     );
-    let stranger = PrivateKey::generate(p.key)
-        .unwrap()
-        .public_key_der()
-        .unwrap();
+    let stranger = PrivateKey::generate(p.key).unwrap().public_key_der().unwrap();
     assert!(
-        verify::check(&csr.der, &p, &stranger)
-            .unwrap_err()
-            .to_string()
-            .contains("not the request's key")
+        verify::check(&csr.der, &p, &stranger).unwrap_err().to_string().contains("not the request's key")
     );
 }
 
@@ -101,4 +84,23 @@ fn self_check_rejects_other_contents_and_other_keys() {
 fn a_key_of_another_type_cannot_sign() {
     let key = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
     assert!(sign_request(&params("SM2", "256"), &key).is_err());
+}
+
+#[test]
+fn check_pair_tells_matches_other_contents_and_broken() {
+    let p = params("SM2", "256");
+    let key = PrivateKey::generate(p.key).unwrap();
+    let csr = sign_request(&p, &key).unwrap();
+    assert!(matches!(check_pair(&csr.pem, &key, &p).unwrap(), PairCheck::Matches(_)));
+    let mut moved = p.clone();
+    moved.province = "Jiangsu".into();
+    assert_eq!(check_pair(&csr.pem, &key, &moved).unwrap(), PairCheck::OtherContents);
+    let stranger = PrivateKey::generate(p.key).unwrap();
+    assert!(matches!(check_pair(&csr.pem, &stranger, &p).unwrap(), PairCheck::Broken(_)));
+    // One character of the base64 changed: a CSR edited by hand.
+    let mut edited = csr.pem.clone().into_bytes();
+    let at = edited.len() - 80;
+    edited[at] = if edited[at] == b'A' { b'B' } else { b'A' };
+    let edited = String::from_utf8(edited).unwrap();
+    assert!(matches!(check_pair(&edited, &key, &p).unwrap(), PairCheck::Broken(_)));
 }

@@ -18,8 +18,7 @@ fn fail(what: impl Into<String>) -> CryptoError {
 
 /// Checks `der` against the request it was made for and the key's SubjectPublicKeyInfo.
 pub fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError> {
-    let request =
-        CertReq::from_der(der).map_err(|e| fail(format!("not a DER CertificationRequest: {e}")))?;
+    let request = CertReq::from_der(der).map_err(|e| fail(format!("not a DER CertificationRequest: {e}")))?;
     let info = &request.info;
 
     let encoded = |e: der::Error| fail(e.to_string());
@@ -27,39 +26,38 @@ pub fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError
         return Err(fail("the public key is not the request's key"));
     }
     check_key_type(params.key, &info.public_key.algorithm)?;
-    if info.subject.to_der().map_err(encoded)?
-        != subject::name(params)?.to_der().map_err(encoded)?
-    {
-        return Err(fail(format!(
-            "subject `{}` is not the one asked for",
-            info.subject
-        )));
+    if info.subject.to_der().map_err(encoded)? != subject::name(params)?.to_der().map_err(encoded)? {
+        return Err(fail(format!("subject `{}` is not the one asked for", info.subject)));
     }
     let extensions = extension_request(&request)?;
     let want_san = subject::san_extension(params)?.to_der().map_err(encoded)?;
-    let sans: Vec<&Extension> = extensions
-        .iter()
-        .filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME)
-        .collect();
+    let sans: Vec<&Extension> = extensions.iter().filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME).collect();
     if sans.len() != 1 || sans[0].to_der().map_err(encoded)? != want_san {
-        return Err(fail(
-            "the subjectAltName extension is not the one asked for",
-        ));
+        return Err(fail("the subjectAltName extension is not the one asked for"));
     }
 
     let signed = certification_request_info_bytes(der)?;
-    let signature = request
-        .signature
-        .as_bytes()
-        .ok_or_else(|| fail("signature BIT STRING has unused bits"))?;
+    let signature =
+        request.signature.as_bytes().ok_or_else(|| fail("signature BIT STRING has unused bits"))?;
     verify_signature(params.key, &request, spki, signed, signature)
 }
 
+/// Checks only that `der` is a CSR of the key `spki` whose signature verifies, whatever
+/// subject and SANs it asks for.
+pub fn check_signature_only(der: &[u8], key: KeyAlgorithm, spki: &[u8]) -> Result<(), CryptoError> {
+    let request = CertReq::from_der(der).map_err(|e| fail(format!("not a DER CertificationRequest: {e}")))?;
+    if request.info.public_key.to_der().map_err(|e| fail(e.to_string()))? != spki {
+        return Err(fail("the CSR is not the key's"));
+    }
+    check_key_type(key, &request.info.public_key.algorithm)?;
+    let signed = certification_request_info_bytes(der)?;
+    let signature =
+        request.signature.as_bytes().ok_or_else(|| fail("signature BIT STRING has unused bits"))?;
+    verify_signature(key, &request, spki, signed, signature)
+}
+
 /// RSA keys are rsaEncryption; P-256 and SM2 keys are id-ecPublicKey with their curve.
-fn check_key_type(
-    key: KeyAlgorithm,
-    algorithm: &spki::AlgorithmIdentifierOwned,
-) -> Result<(), CryptoError> {
+fn check_key_type(key: KeyAlgorithm, algorithm: &spki::AlgorithmIdentifierOwned) -> Result<(), CryptoError> {
     let curve = match key {
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
             return if algorithm.oid == oid::RSA_ENCRYPTION {
@@ -71,16 +69,11 @@ fn check_key_type(
         KeyAlgorithm::Ecc => oid::SECP256R1,
         KeyAlgorithm::Sm2 => oid::SM2_CURVE,
     };
-    let named = algorithm
-        .parameters
-        .as_ref()
-        .and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
+    let named = algorithm.parameters.as_ref().and_then(|p| p.decode_as::<der::asn1::ObjectIdentifier>().ok());
     if algorithm.oid == oid::EC_PUBLIC_KEY && named == Some(curve) {
         Ok(())
     } else {
-        Err(fail(format!(
-            "the key is not id-ecPublicKey on curve {curve}"
-        )))
+        Err(fail(format!("the key is not id-ecPublicKey on curve {curve}")))
     }
 }
 
@@ -98,14 +91,8 @@ fn extension_request(request: &CertReq) -> Result<Vec<Extension>, CryptoError> {
         (Some(a), None) if a.oid == oid::EXTENSION_REQUEST && a.values.len() == 1 => a,
         _ => return Err(fail("expected exactly one attribute, an extensionRequest")),
     };
-    let value = attr
-        .values
-        .iter()
-        .next()
-        .ok_or_else(|| fail("empty extensionRequest"))?;
-    value
-        .decode_as::<Vec<Extension>>()
-        .map_err(|e| fail(format!("extensionRequest: {e}")))
+    let value = attr.values.iter().next().ok_or_else(|| fail("empty extensionRequest"))?;
+    value.decode_as::<Vec<Extension>>().map_err(|e| fail(format!("extensionRequest: {e}")))
 }
 
 fn verify_signature(
@@ -118,17 +105,12 @@ fn verify_signature(
     let bad = |e: &dyn std::fmt::Display| fail(format!("signature does not verify: {e}"));
     let algorithm = &request.algorithm;
     let want = match key {
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            oid::SHA256_WITH_RSA
-        }
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => oid::SHA256_WITH_RSA,
         KeyAlgorithm::Ecc => oid::ECDSA_WITH_SHA256,
         KeyAlgorithm::Sm2 => oid::SM2_WITH_SM3,
     };
     if algorithm.oid != want {
-        return Err(fail(format!(
-            "signature algorithm {} where {want} was expected",
-            algorithm.oid
-        )));
+        return Err(fail(format!("signature algorithm {} where {want} was expected", algorithm.oid)));
     }
     match key {
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
@@ -138,8 +120,7 @@ fn verify_signature(
             verifier.verify(signed, &sig).map_err(|e| bad(&e))
         }
         KeyAlgorithm::Ecc => {
-            let verifier =
-                p256::ecdsa::VerifyingKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
+            let verifier = p256::ecdsa::VerifyingKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
             let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| bad(&e))?;
             verifier.verify(signed, &sig).map_err(|e| bad(&e))
         }
@@ -148,8 +129,7 @@ fn verify_signature(
                 return Err(fail("SM2-with-SM3 must have no parameters"));
             }
             let public = sm2::PublicKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
-            let verifier =
-                sm2::dsa::VerifyingKey::new(csr_sm2::DIST_ID, public).map_err(|e| bad(&e))?;
+            let verifier = sm2::dsa::VerifyingKey::new(csr_sm2::DIST_ID, public).map_err(|e| bad(&e))?;
             let sig = sm2::dsa::Signature::from_der(signature).map_err(|e| bad(&e))?;
             verifier.verify(signed, &sig).map_err(|e| bad(&e))
         }

@@ -10,17 +10,12 @@ use crate::error::{ManifestError, Problem};
 pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<ManifestError>) {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let file_error = |line, problem| ManifestError::file(file.clone(), line, problem);
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_reader(text.as_bytes());
+    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
 
     let header = match reader.headers() {
         Ok(h) => h.clone(),
         Err(e) => {
-            return (
-                Vec::new(),
-                vec![file_error(1, Problem::Syntax(e.to_string()))],
-            );
+            return (Vec::new(), vec![file_error(1, Problem::Syntax(e.to_string()))]);
         }
     };
     let mut columns = Vec::with_capacity(header.len());
@@ -29,10 +24,7 @@ pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<Manif
         let name = name.trim();
         match Field::parse(name) {
             Ok(f) if columns.contains(&Some(f)) => {
-                errors.push(ManifestError {
-                    field: Some(f),
-                    ..file_error(1, Problem::DuplicateField)
-                });
+                errors.push(ManifestError { field: Some(f), ..file_error(1, Problem::DuplicateField) });
             }
             Ok(f) => columns.push(Some(f)),
             Err(problem) => {
@@ -69,15 +61,8 @@ pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<Manif
         if fields.is_empty() {
             continue; // a blank record (",,,,") is not a request
         }
-        let origin = Origin {
-            file: file.clone(),
-            line,
-        };
-        requests.push(RawRequest {
-            origin,
-            ordinal,
-            fields,
-        });
+        let origin = Origin { file: file.clone(), line };
+        requests.push(RawRequest { origin, ordinal, fields });
     }
     if requests.is_empty() && errors.is_empty() {
         errors.push(file_error(0, Problem::NoRequests));
@@ -101,14 +86,8 @@ mod tests {
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(reqs.len(), 2);
         assert_eq!((reqs[0].origin.line, reqs[1].origin.line), (2, 3));
-        assert_eq!(
-            reqs[0].get(Field::Algorithm),
-            Some(&RawValue::Text("RSA".into()))
-        );
-        assert_eq!(
-            reqs[0].get(Field::Sans),
-            Some(&RawValue::Text("x.example,y.example".into()))
-        );
+        assert_eq!(reqs[0].get(Field::Algorithm), Some(&RawValue::Text("RSA".into())));
+        assert_eq!(reqs[0].get(Field::Sans), Some(&RawValue::Text("x.example,y.example".into())));
         assert_eq!(reqs[1].get(Field::KeySize), None);
     }
 
@@ -116,14 +95,8 @@ mod tests {
     fn unknown_and_duplicate_columns() {
         let (_, errs) = run("Algoritm,CommonName,CommonName\nRSA,a,b\n");
         assert_eq!(errs.len(), 2);
-        assert_eq!(
-            errs[0].to_string(),
-            "m.csv:1: unknown field `Algoritm`; did you mean `Algorithm`?"
-        );
-        assert_eq!(
-            errs[1].to_string(),
-            "m.csv:1: CommonName: given more than once"
-        );
+        assert_eq!(errs[0].to_string(), "m.csv:1: unknown field `Algoritm`; did you mean `Algorithm`?");
+        assert_eq!(errs[1].to_string(), "m.csv:1: CommonName: given more than once");
     }
 
     #[test]

@@ -25,9 +25,7 @@ pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ManifestError>) {
     for path in paths {
         let fail = |problem| ManifestError::file(Arc::from(path.as_path()), 0, problem);
         match std::fs::metadata(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                errors.push(fail(Problem::NotFound))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => errors.push(fail(Problem::NotFound)),
             Err(e) => errors.push(fail(Problem::Io(e.to_string()))),
             Ok(meta) if meta.is_dir() => {
                 let before = files.len();
@@ -56,27 +54,18 @@ fn walk(
         .filter_entry(|e| e.depth() == 0 || !is_hidden(e));
     for entry in walker {
         match entry {
-            Ok(e) if e.file_type().is_file() && Format::of(e.path()).is_some() => {
-                push(e.into_path(), files)
-            }
+            Ok(e) if e.file_type().is_file() && Format::of(e.path()).is_some() => push(e.into_path(), files),
             Ok(_) => {}
             Err(e) => {
                 let at = e.path().unwrap_or(root);
-                errors.push(ManifestError::file(
-                    Arc::from(at),
-                    0,
-                    Problem::Io(e.to_string()),
-                ));
+                errors.push(ManifestError::file(Arc::from(at), 0, Problem::Io(e.to_string())));
             }
         }
     }
 }
 
 fn is_hidden(entry: &DirEntry) -> bool {
-    entry
-        .file_name()
-        .to_str()
-        .is_some_and(|s| s.starts_with('.'))
+    entry.file_name().to_str().is_some_and(|s| s.starts_with('.'))
 }
 
 #[cfg(test)]
@@ -89,22 +78,13 @@ mod tests {
         let root = dir.path();
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::create_dir_all(root.join(".git")).unwrap();
-        for f in [
-            "b.yaml",
-            "a.csv",
-            "sub/c.yml",
-            ".hidden.yaml",
-            ".git/x.yaml",
-            "notes.txt",
-        ] {
+        for f in ["b.yaml", "a.csv", "sub/c.yml", ".hidden.yaml", ".git/x.yaml", "notes.txt"] {
             std::fs::write(root.join(f), "").unwrap();
         }
         let (files, errors) = discover(&[root.to_path_buf(), root.join("b.yaml")]);
         assert!(errors.is_empty(), "{errors:?}");
-        let names: Vec<_> = files
-            .iter()
-            .map(|p| p.strip_prefix(root).unwrap().to_str().unwrap().to_owned())
-            .collect();
+        let names: Vec<_> =
+            files.iter().map(|p| p.strip_prefix(root).unwrap().to_str().unwrap().to_owned()).collect();
         assert_eq!(names, ["a.csv", "b.yaml", "sub/c.yml"]);
     }
 

@@ -62,10 +62,7 @@ impl Field {
         Field::ALL
             .into_iter()
             .find(|f| f.as_str() == name)
-            .ok_or_else(|| Problem::UnknownField {
-                name: name.to_owned(),
-                suggestion: Field::nearest(name),
-            })
+            .ok_or_else(|| Problem::UnknownField { name: name.to_owned(), suggestion: Field::nearest(name) })
     }
 
     /// The known name closest to `name`, if it is close enough to be a likely typo.
@@ -120,10 +117,7 @@ pub struct RawRequest {
 
 impl RawRequest {
     pub fn get(&self, field: Field) -> Option<&RawValue> {
-        self.fields
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, v)| v)
+        self.fields.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
     }
 
     /// How messages call this request: its Name, else its CommonName, else `#N`.
@@ -137,9 +131,7 @@ pub(crate) fn label(fields: &[(Field, RawValue)], ordinal: usize) -> String {
         .into_iter()
         .find_map(|want| {
             fields.iter().find_map(|(f, v)| match v {
-                RawValue::Text(t) if *f == want && !t.trim().is_empty() => {
-                    Some(t.trim().to_owned())
-                }
+                RawValue::Text(t) if *f == want && !t.trim().is_empty() => Some(t.trim().to_owned()),
                 _ => None,
             })
         })
@@ -197,9 +189,7 @@ pub fn load_files(files: &[std::path::PathBuf]) -> Loaded {
 
 fn read_text(path: &Path) -> Result<String, Problem> {
     let bytes = std::fs::read(path).map_err(|e| Problem::Io(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| Problem::NotUtf8 {
-        offset: e.utf8_error().valid_up_to(),
-    })
+    String::from_utf8(bytes).map_err(|e| Problem::NotUtf8 { offset: e.utf8_error().valid_up_to() })
 }
 
 #[cfg(test)]
@@ -216,15 +206,9 @@ mod tests {
     #[test]
     fn unknown_field_suggests_nearest() {
         let err = Field::parse("CommmonName").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "unknown field `CommmonName`; did you mean `CommonName`?"
-        );
+        assert_eq!(err.to_string(), "unknown field `CommmonName`; did you mean `CommonName`?");
         let err = Field::parse("commonname").unwrap_err();
-        assert!(
-            err.to_string().contains("did you mean `CommonName`"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("did you mean `CommonName`"), "{err}");
         let err = Field::parse("Colour").unwrap_err();
         assert!(!err.to_string().contains("did you mean"), "{err}");
     }

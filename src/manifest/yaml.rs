@@ -16,27 +16,18 @@ use crate::error::{ManifestError, Problem};
 
 pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<ManifestError>) {
     let mut errors = Vec::new();
-    let at = |line: usize| Origin {
-        file: file.clone(),
-        line,
-    };
+    let at = |line: usize| Origin { file: file.clone(), line };
     let file_error = |line, problem| ManifestError::file(file.clone(), line, problem);
 
     let mut value: Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
             let line = e.location().map_or(0, |l| l.line());
-            return (
-                Vec::new(),
-                vec![file_error(line, Problem::Syntax(e.to_string()))],
-            );
+            return (Vec::new(), vec![file_error(line, Problem::Syntax(e.to_string()))]);
         }
     };
     if let Err(e) = value.apply_merge() {
-        return (
-            Vec::new(),
-            vec![file_error(0, Problem::Syntax(e.to_string()))],
-        );
+        return (Vec::new(), vec![file_error(0, Problem::Syntax(e.to_string()))]);
     }
     let lines = Lines::of(text);
 
@@ -61,15 +52,9 @@ pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<Manif
         None => Vec::new(),
         Some(Value::Mapping(m)) => fields(m, &defaults_origin, "defaults", &mut errors),
         Some(other) => {
-            let problem = Problem::Shape(format!(
-                "`defaults:` must be a mapping of fields; found {}",
-                kind(&other)
-            ));
-            errors.push(ManifestError::file(
-                file.clone(),
-                defaults_origin.line,
-                problem,
-            ));
+            let problem =
+                Problem::Shape(format!("`defaults:` must be a mapping of fields; found {}", kind(&other)));
+            errors.push(ManifestError::file(file.clone(), defaults_origin.line, problem));
             Vec::new()
         }
     };
@@ -93,11 +78,7 @@ pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<Manif
                 own.push((*field, value.clone()));
             }
         }
-        requests.push(RawRequest {
-            origin,
-            ordinal,
-            fields: own,
-        });
+        requests.push(RawRequest { origin, ordinal, fields: own });
     }
     if requests.is_empty() && errors.is_empty() {
         errors.push(file_error(0, Problem::NoRequests));
@@ -124,10 +105,7 @@ fn split_top(map: Mapping) -> Result<(Option<Value>, Vec<Value>), Problem> {
     match requests {
         Some(Value::Sequence(items)) => Ok((defaults, items)),
         Some(Value::Null) => Ok((defaults, Vec::new())),
-        Some(other) => Err(Problem::Shape(format!(
-            "`requests:` must be a list; found {}",
-            kind(&other)
-        ))),
+        Some(other) => Err(Problem::Shape(format!("`requests:` must be a list; found {}", kind(&other)))),
         None => Err(Problem::Shape("the mapping has no `requests:` list".into())),
     }
 }
@@ -152,10 +130,7 @@ fn fields(
     let mut out: Vec<(Field, RawValue)> = Vec::with_capacity(map.len());
     for (key, value) in map {
         let Some(name) = key.as_str() else {
-            let problem = Problem::Shape(format!(
-                "field names must be text; found {}",
-                describe_key(&key)
-            ));
+            let problem = Problem::Shape(format!("field names must be text; found {}", describe_key(&key)));
             errors.push(ManifestError {
                 origin: origin.clone(),
                 request: Some(request.into()),
@@ -189,18 +164,13 @@ fn fields(
 fn raw_value(field: Field, value: Value) -> Result<Option<RawValue>, Problem> {
     if let Value::Sequence(items) = value {
         if field != Field::Sans {
-            return Err(Problem::WrongType {
-                expected: "text",
-                found: "a list",
-            });
+            return Err(Problem::WrongType { expected: "text", found: "a list" });
         }
         let texts = items
             .into_iter()
             .map(|item| {
-                scalar_text(&item).ok_or(Problem::WrongType {
-                    expected: "a list of names",
-                    found: kind(&item),
-                })
+                scalar_text(&item)
+                    .ok_or(Problem::WrongType { expected: "a list of names", found: kind(&item) })
             })
             .collect::<Result<Vec<_>, _>>()?;
         return Ok(Some(RawValue::List(texts)));
@@ -210,10 +180,7 @@ fn raw_value(field: Field, value: Value) -> Result<Option<RawValue>, Problem> {
     }
     scalar_text(&value)
         .map(|t| Some(RawValue::Text(t)))
-        .ok_or(Problem::WrongType {
-            expected: "text",
-            found: kind(&value),
-        })
+        .ok_or(Problem::WrongType { expected: "text", found: kind(&value) })
 }
 
 fn scalar_text(value: &Value) -> Option<String> {
@@ -309,12 +276,7 @@ impl Locator {
             self.lines.list_start = line;
         }
         if starts_seq || starts_map {
-            self.stack.push(Frame {
-                is_map: starts_map,
-                children: 0,
-                collect: collect_new,
-                after: None,
-            });
+            self.stack.push(Frame { is_map: starts_map, children: 0, collect: collect_new, after: None });
         }
     }
 }
@@ -384,9 +346,8 @@ mod tests {
 
     #[test]
     fn merge_keys_are_applied() {
-        let (reqs, errs) = run(
-            "- &base\n  Algorithm: ECC\n  CommonName: a.example\n- <<: *base\n  CommonName: b.example\n",
-        );
+        let (reqs, errs) =
+            run("- &base\n  Algorithm: ECC\n  CommonName: a.example\n- <<: *base\n  CommonName: b.example\n");
         assert!(errs.is_empty(), "{errs:?}");
         assert_eq!(text(&reqs[1], Field::Algorithm), Some("ECC"));
         assert_eq!(text(&reqs[1], Field::CommonName), Some("b.example"));
@@ -406,25 +367,11 @@ mod tests {
     fn wrong_types_and_shapes() {
         let (_, errs) = run("- CommonName: [a, b]\n  Province: {x: 1}\n");
         assert_eq!(errs.len(), 2, "{errs:?}");
-        assert!(
-            errs[0]
-                .to_string()
-                .contains("CommonName: expected text, found a list")
-        );
+        assert!(errs[0].to_string().contains("CommonName: expected text, found a list"));
         let (_, errs) = run("hello");
-        assert!(
-            errs[0]
-                .to_string()
-                .starts_with("m.yaml:1: expected a list of requests"),
-            "{}",
-            errs[0]
-        );
+        assert!(errs[0].to_string().starts_with("m.yaml:1: expected a list of requests"), "{}", errs[0]);
         let (_, errs) = run("requests: []\nextra: 1\n");
-        assert!(
-            errs[0]
-                .to_string()
-                .contains("unknown top-level key `extra`")
-        );
+        assert!(errs[0].to_string().contains("unknown top-level key `extra`"));
         let (_, errs) = run("");
         assert_eq!(errs[0].problem, Problem::NoRequests);
     }

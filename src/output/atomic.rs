@@ -4,7 +4,7 @@
 //! Writes are staged in batches so that one `syncfs` covers many files.
 
 use std::fs::{File, Permissions};
-use std::io::Write;
+use std::io::{BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -39,6 +39,16 @@ pub struct Staged {
 
 /// Writes `bytes` into a new temporary file beside `dest`, with exactly `mode`.
 pub fn stage(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<Staged, IoError> {
+    stage_from(dest, mode, replace, |w| w.write_all(bytes))
+}
+
+/// Like [`stage`], with the content written by `fill` through a buffer.
+pub fn stage_from(
+    dest: &Path,
+    mode: u32,
+    replace: Replace,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<Staged, IoError> {
     let dir = parent(dest);
     let mut tmp = tempfile::Builder::new()
         .prefix(TMP_PREFIX)
@@ -47,25 +57,17 @@ pub fn stage(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<S
         .map_err(|e| IoError::new(dir, e))?;
     // The file was created with `mode` less the umask, so it is never wider than `mode`;
     // a umask that took bits away is undone here, before any byte is written.
-    let current = tmp
-        .as_file()
-        .metadata()
-        .map_err(|e| IoError::new(tmp.path(), e))?
-        .permissions()
-        .mode()
-        & 0o777;
+    let current =
+        tmp.as_file().metadata().map_err(|e| IoError::new(tmp.path(), e))?.permissions().mode() & 0o777;
     if current != mode {
         tmp.as_file()
             .set_permissions(Permissions::from_mode(mode))
             .map_err(|e| IoError::new(tmp.path(), e))?;
     }
-    tmp.write_all(bytes)
-        .map_err(|e| IoError::new(tmp.path(), e))?;
-    Ok(Staged {
-        tmp,
-        dest: dest.to_path_buf(),
-        replace,
-    })
+    let mut buffered = BufWriter::new(tmp.as_file_mut());
+    fill(&mut buffered).and_then(|()| buffered.flush()).map_err(|e| IoError::new(dest, e))?;
+    drop(buffered);
+    Ok(Staged { tmp, dest: dest.to_path_buf(), replace })
 }
 
 /// Makes every staged file durable, renames each into place, then syncs the folders.
@@ -92,21 +94,14 @@ pub fn commit(batch: Vec<Staged>) -> Vec<Result<PathBuf, IoError>> {
             if !dirs.contains(&dir) {
                 dirs.push(dir);
             }
-            placed
-                .map(|_| s.dest.clone())
-                .map_err(|e| IoError::new(&s.dest, e.error))
+            placed.map(|_| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e.error))
         })
         .collect();
     for dir in dirs {
         if let Err(e) = sync_dir(&dir) {
             return results
                 .into_iter()
-                .map(|r| {
-                    r.and(Err(IoError::new(
-                        &dir,
-                        std::io::Error::other(e.to_string()),
-                    )))
-                })
+                .map(|r| r.and(Err(IoError::new(&dir, std::io::Error::other(e.to_string())))))
                 .collect();
         }
     }
@@ -118,12 +113,7 @@ pub fn write_file(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Res
     let staged = stage(dest, bytes, mode, replace)?;
     commit(vec![staged])
         .pop()
-        .unwrap_or_else(|| {
-            Err(IoError::new(
-                dest,
-                std::io::Error::other("nothing committed"),
-            ))
-        })
+        .unwrap_or_else(|| Err(IoError::new(dest, std::io::Error::other("nothing committed"))))
         .map(drop)
 }
 
@@ -132,26 +122,18 @@ fn sync_data(batch: &[Staged], first: &Staged) -> Result<(), IoError> {
     #[cfg(target_os = "linux")]
     {
         let _ = batch;
-        rustix::fs::syncfs(first.tmp.as_file())
-            .map_err(|e| IoError::new(first.tmp.path(), e.into()))
+        rustix::fs::syncfs(first.tmp.as_file()).map_err(|e| IoError::new(first.tmp.path(), e.into()))
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = first;
-        batch.iter().try_for_each(|s| {
-            s.tmp
-                .as_file()
-                .sync_all()
-                .map_err(|e| IoError::new(s.tmp.path(), e))
-        })
+        batch.iter().try_for_each(|s| s.tmp.as_file().sync_all().map_err(|e| IoError::new(s.tmp.path(), e)))
     }
 }
 
 /// fsync of a folder, so that renames in it survive a crash.
 pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
-    File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| IoError::new(dir, e))
+    File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IoError::new(dir, e))
 }
 
 fn parent(path: &Path) -> &Path {
@@ -170,18 +152,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = dir.path().join("a.key.pem");
         write_file(&key, b"secret", KEY_MODE, Replace::Never).unwrap();
-        assert_eq!(
-            std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
         let err = write_file(&key, b"other", KEY_MODE, Replace::Never).unwrap_err();
         assert_eq!(err.source.kind(), std::io::ErrorKind::AlreadyExists);
         assert_eq!(std::fs::read(&key).unwrap(), b"secret");
         // No temporary file is left behind after the failure.
-        let names: Vec<_> = std::fs::read_dir(dir.path())
-            .unwrap()
-            .map(|e| e.unwrap().file_name())
-            .collect();
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 
@@ -195,15 +171,7 @@ mod tests {
         assert!(write_file(&link, b"new", PUBLIC_MODE, Replace::Never).is_err());
         write_file(&link, b"new", PUBLIC_MODE, Replace::Allowed).unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"keep");
-        assert!(
-            !std::fs::symlink_metadata(&link)
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
-        assert_eq!(
-            std::fs::metadata(&link).unwrap().permissions().mode() & 0o777,
-            0o644
-        );
+        assert!(!std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(std::fs::metadata(&link).unwrap().permissions().mode() & 0o777, 0o644);
     }
 }

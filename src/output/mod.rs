@@ -2,6 +2,7 @@
 //! the summary. This is the only module that writes; it is driven by a single thread.
 
 pub mod atomic;
+pub mod existing;
 pub mod summary;
 
 use std::fs::{File, OpenOptions};
@@ -10,12 +11,18 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IoError;
-use crate::request::CsrName;
-use atomic::{KEY_MODE, PUBLIC_MODE, Replace, Staged};
+pub use atomic::Replace;
+use atomic::{KEY_MODE, PUBLIC_MODE, Staged};
 
 /// Hidden folder inside `--out` for csrbatch's own state.
 pub const STATE_DIR: &str = ".csrbatch";
 pub const SUMMARY: &str = "summary.json";
+/// Journals of runs, in `STATE_DIR`: `journal-<start time>.jsonl`.
+pub const JOURNAL_PREFIX: &str = "journal-";
+/// The Names of the batch being written, in `STATE_DIR`, recorded before its renames.
+pub const PENDING: &str = "pending.json";
+/// Where replaced and pruned files go: `.archive/<UTC timestamp>/`.
+pub const ARCHIVE_DIR: &str = ".archive";
 
 /// The output folder, locked for this run.
 #[derive(Debug)]
@@ -35,8 +42,9 @@ struct State {
 pub const MAX_CSR_ID: u64 = (1 << 53) - 1;
 
 impl OutputDir {
-    /// Creates the folder if needed and takes its lock. A second run on the same folder
-    /// waits here until the first is done (and says so on stderr).
+    /// Creates the folder if needed and takes its lock; a second run on the same folder
+    /// waits here until the first is done (and says so on stderr). Then removes the
+    /// temporary files a killed run may have left.
     pub fn open(root: &Path) -> Result<OutputDir, IoError> {
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
@@ -50,18 +58,16 @@ impl OutputDir {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!(
-                    "csrbatch: waiting for another run on {} to finish",
-                    root.display()
-                );
+                eprintln!("csrbatch: waiting for another run on {} to finish", root.display());
                 lock.lock().map_err(|e| IoError::new(&lock_path, e))?;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
         }
-        Ok(OutputDir {
-            root: root.to_path_buf(),
-            _lock: lock,
-        })
+        let dir = OutputDir { root: root.to_path_buf(), _lock: lock };
+        for folder in [dir.root.clone(), state] {
+            remove_strays(&folder)?;
+        }
+        Ok(dir)
     }
 
     pub fn root(&self) -> &Path {
@@ -72,63 +78,194 @@ impl OutputDir {
         self.root.join(SUMMARY)
     }
 
-    pub fn journal_path(&self) -> PathBuf {
-        self.root.join(STATE_DIR).join("journal.jsonl")
+    /// This run's journal: `journal-<start>.jsonl`, sorting after those of earlier runs.
+    pub fn journal_path(&self, started: &str) -> PathBuf {
+        self.root.join(STATE_DIR).join(format!("{JOURNAL_PREFIX}{started}.jsonl"))
     }
 
     /// File names of a request's pair, relative to the output folder.
-    pub fn relative_files(name: &CsrName) -> (String, String) {
+    pub fn relative_files(name: &str) -> (String, String) {
         (format!("{name}.csr.pem"), format!("{name}.key.pem"))
     }
 
-    /// Reserves `count` fresh CsrIds and returns the first. The counter is written before
-    /// any CSR, so a crash can leave gaps but never hand out an id twice.
-    pub fn reserve_csr_ids(&self, count: usize, seen_max: u64) -> Result<u64, IoError> {
-        let path = self.root.join(STATE_DIR).join("state.json");
+    /// Absolute paths of a request's pair: (CSR, key).
+    pub fn pair_paths(&self, name: &str) -> (PathBuf, PathBuf) {
+        let (csr, key) = Self::relative_files(name);
+        (self.root.join(csr), self.root.join(key))
+    }
+
+    /// Records the Names of the batch about to be written, durably, before any rename.
+    pub fn write_pending(&self, names: &[&str]) -> Result<(), IoError> {
+        let path = self.root.join(STATE_DIR).join(PENDING);
+        let bytes = serde_json::to_vec(names).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
+        atomic::write_file(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
+    }
+
+    /// The run is recorded in summary.json: its journals and pending batch are done with.
+    pub fn clear_run_state(&self, journals: &[PathBuf]) -> Result<(), IoError> {
+        let pending = self.root.join(STATE_DIR).join(PENDING);
+        for path in journals.iter().chain([&pending]) {
+            match std::fs::remove_file(path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(IoError::new(path, e)),
+            }
+        }
+        atomic::sync_dir(&self.root.join(STATE_DIR))
+    }
+
+    /// Stages a key (mode 0600) and/or a CSR (0644). A file may replace one only where
+    /// `replace` says so (after the caller archived it).
+    pub fn stage(&self, path: &Path, text: &str, key: bool, replace: Replace) -> Result<Staged, IoError> {
+        let mode = if key { KEY_MODE } else { PUBLIC_MODE };
+        atomic::stage(path, text.as_bytes(), mode, replace)
+    }
+}
+
+/// Removes `.csrbatch-tmp-*` files (never folders or links) left by a killed run.
+fn remove_strays(folder: &Path) -> Result<(), IoError> {
+    let entries = std::fs::read_dir(folder).map_err(|e| IoError::new(folder, e))?;
+    for entry in entries.flatten() {
+        let is_tmp = entry.file_name().to_str().is_some_and(|n| n.starts_with(atomic::TMP_PREFIX));
+        if is_tmp && entry.file_type().is_ok_and(|t| t.is_file()) {
+            std::fs::remove_file(entry.path()).map_err(|e| IoError::new(entry.path(), e))?;
+        }
+    }
+    Ok(())
+}
+
+/// Hands out CsrIds in order, reserving them in blocks in `state.json` before use, so
+/// that a crash can leave gaps but an id is never given twice.
+#[derive(Debug)]
+pub struct CsrIds {
+    path: PathBuf,
+    next: u64,
+    reserved_to: u64,
+}
+
+impl CsrIds {
+    const BLOCK: u64 = 1024;
+
+    /// Starts above the counter in `state.json` and above every id `seen` in records.
+    pub fn open(out: &OutputDir, seen: u64) -> Result<CsrIds, IoError> {
+        let path = out.root.join(STATE_DIR).join("state.json");
         let state: State = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| IoError::new(&path, std::io::Error::other(e)))?,
+            Ok(bytes) => {
+                serde_json::from_slice(&bytes).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
             Err(e) => return Err(IoError::new(&path, e)),
         };
-        let first = state.last_csr_id.max(seen_max) + 1;
-        let last = first + count as u64 - 1;
-        if last > MAX_CSR_ID {
-            return Err(IoError::new(
-                &path,
-                std::io::Error::other("CsrIds above 2^53 - 1 would be needed"),
-            ));
-        }
-        let bytes = serde_json::to_vec(&State {
-            last_csr_id: last.max(first - 1),
-        })
-        .map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
-        atomic::write_file(&path, &bytes, PUBLIC_MODE, Replace::Allowed)?;
-        Ok(first)
+        let last = state.last_csr_id.max(seen);
+        Ok(CsrIds { path, next: last + 1, reserved_to: last })
     }
 
-    /// Stages a new key (mode 0600) and its CSR (0644); neither may replace a file.
-    pub fn stage_pair(
-        &self,
-        name: &CsrName,
-        key_pem: &str,
-        csr_pem: &str,
-    ) -> Result<[Staged; 2], IoError> {
-        let (csr, key) = Self::relative_files(name);
-        let key = atomic::stage(
-            &self.root.join(key),
-            key_pem.as_bytes(),
-            KEY_MODE,
-            Replace::Never,
-        )?;
-        let csr = atomic::stage(
-            &self.root.join(csr),
-            csr_pem.as_bytes(),
-            PUBLIC_MODE,
-            Replace::Never,
-        )?;
-        Ok([key, csr])
+    /// At the end of a run that finished, gives back the ids reserved but not used.
+    pub fn release(self) -> Result<(), IoError> {
+        if self.reserved_to < self.next {
+            return Ok(());
+        }
+        let bytes = serde_json::to_vec(&State { last_csr_id: self.next - 1 })
+            .map_err(|e| IoError::new(&self.path, std::io::Error::other(e)))?;
+        atomic::write_file(&self.path, &bytes, PUBLIC_MODE, Replace::Allowed)
     }
+
+    pub fn next_id(&mut self) -> Result<u64, IoError> {
+        if self.next > self.reserved_to {
+            let to = (self.reserved_to + Self::BLOCK).min(MAX_CSR_ID);
+            if self.next > to {
+                return Err(IoError::new(&self.path, std::io::Error::other("no CsrId below 2^53 is left")));
+            }
+            let bytes = serde_json::to_vec(&State { last_csr_id: to })
+                .map_err(|e| IoError::new(&self.path, std::io::Error::other(e)))?;
+            atomic::write_file(&self.path, &bytes, PUBLIC_MODE, Replace::Allowed)?;
+            self.reserved_to = to;
+        }
+        self.next += 1;
+        Ok(self.next - 1)
+    }
+}
+
+/// `.archive/<UTC timestamp>/`: where files go before they are replaced (a hard link:
+/// the file stays in place until the new one is renamed over it) or pruned (moved).
+#[derive(Debug)]
+pub struct Archive {
+    dir: PathBuf,
+    created: bool,
+}
+
+impl Archive {
+    pub fn new(out: &OutputDir, started: &str) -> Archive {
+        Archive { dir: out.root.join(ARCHIVE_DIR).join(started), created: false }
+    }
+
+    fn ensure(&mut self) -> Result<(), IoError> {
+        if !self.created {
+            std::fs::create_dir_all(&self.dir).map_err(|e| IoError::new(&self.dir, e))?;
+            self.created = true;
+        }
+        Ok(())
+    }
+
+    /// Keeps a copy (hard link) of `path` in the archive; `path` itself is not touched.
+    pub fn keep(&mut self, path: &Path) -> Result<(), IoError> {
+        self.ensure()?;
+        let dest = self.dest(path)?;
+        std::fs::hard_link(path, &dest).map_err(|e| IoError::new(&dest, e))
+    }
+
+    /// Moves `path` into the archive.
+    pub fn take(&mut self, path: &Path) -> Result<(), IoError> {
+        self.ensure()?;
+        let dest = self.dest(path)?;
+        std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
+    }
+
+    /// Records what was archived and why, and makes the archive durable.
+    pub fn note(&mut self, entry: &serde_json::Value) -> Result<(), IoError> {
+        self.ensure()?;
+        let path = self.dir.join("archived.jsonl");
+        let mut line =
+            serde_json::to_vec(entry).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
+        line.push(b'\n');
+        let mut file =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| IoError::new(&path, e))?;
+        std::io::Write::write_all(&mut file, &line)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| IoError::new(&path, e))?;
+        atomic::sync_dir(&self.dir)
+    }
+
+    pub fn sync(&self) -> Result<(), IoError> {
+        if self.created { atomic::sync_dir(&self.dir) } else { Ok(()) }
+    }
+
+    fn dest(&self, path: &Path) -> Result<PathBuf, IoError> {
+        let name =
+            path.file_name().ok_or_else(|| IoError::new(path, std::io::Error::other("no file name")))?;
+        let mut dest = self.dir.join(name);
+        let mut n = 1;
+        while std::fs::symlink_metadata(&dest).is_ok() {
+            n += 1;
+            dest = self.dir.join(format!("{}.{n}", name.to_string_lossy()));
+        }
+        Ok(dest)
+    }
+}
+
+/// A UTC timestamp for folder and file names: `20261127T024501Z`.
+pub fn utc_stamp() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second(),
+        t.nanosecond()
+    )
 }
 
 #[cfg(test)]
@@ -136,13 +273,46 @@ mod tests {
     use super::*;
 
     #[test]
-    fn csr_ids_are_never_reused() {
+    fn csr_ids_are_never_reused_even_across_crashes() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::open(dir.path()).unwrap();
-        assert_eq!(out.reserve_csr_ids(3, 0).unwrap(), 1);
-        assert_eq!(out.reserve_csr_ids(2, 0).unwrap(), 4);
-        assert_eq!(out.reserve_csr_ids(1, 100).unwrap(), 101);
-        assert_eq!(out.reserve_csr_ids(0, 0).unwrap(), 102);
-        assert_eq!(out.reserve_csr_ids(1, 0).unwrap(), 102);
+        let mut ids = CsrIds::open(&out, 0).unwrap();
+        assert_eq!((ids.next_id().unwrap(), ids.next_id().unwrap()), (1, 2));
+        // A run that dies here has reserved a block: the next run starts after it.
+        let mut again = CsrIds::open(&out, 0).unwrap();
+        assert_eq!(again.next_id().unwrap(), CsrIds::BLOCK + 1);
+        let mut seen = CsrIds::open(&out, 5000).unwrap();
+        assert_eq!(seen.next_id().unwrap(), 5001);
+        // A run that finishes gives back what it did not use.
+        seen.release().unwrap();
+        assert_eq!(CsrIds::open(&out, 0).unwrap().next_id().unwrap(), 5002);
+    }
+
+    #[test]
+    fn archive_keeps_a_link_and_moves_on_take() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path()).unwrap();
+        let file = dir.path().join("a.key.pem");
+        std::fs::write(&file, "k").unwrap();
+        let mut archive = Archive::new(&out, "T");
+        archive.keep(&file).unwrap();
+        archive.keep(&file).unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "k");
+        let kept = dir.path().join(".archive/T/a.key.pem");
+        assert_eq!(std::fs::read_to_string(&kept).unwrap(), "k");
+        assert!(dir.path().join(".archive/T/a.key.pem.2").exists());
+        archive.take(&file).unwrap();
+        assert!(!file.exists());
+        assert!(dir.path().join(".archive/T/a.key.pem.3").exists());
+    }
+
+    #[test]
+    fn stray_temporary_files_are_removed_on_open() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(".csrbatch-tmp-abc"), "x").unwrap();
+        std::fs::write(dir.path().join("keep.pem"), "x").unwrap();
+        drop(OutputDir::open(dir.path()).unwrap());
+        assert!(!dir.path().join(".csrbatch-tmp-abc").exists());
+        assert!(dir.path().join("keep.pem").exists());
     }
 }

@@ -6,6 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Write};
+
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,9 @@ pub struct Entry {
     pub csr_id: Option<u64>,
     pub request_id: String,
     pub name: String,
+    /// What this run did: unchanged, new, resubject, rekey, damaged, repaired.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub state: Option<String>,
     pub common_name: String,
     /// Comma-separated, as `CreateCsr` takes them: the SANs other than the CommonName.
     pub sans: String,
@@ -62,7 +66,29 @@ pub struct Summary {
     pub total: usize,
     pub succeeded: usize,
     pub failed: usize,
+    /// When the run that wrote this summary started (see `output::utc_stamp`).
+    #[serde(default)]
+    pub written: String,
     pub csrs: Vec<Entry>,
+    /// Pairs or records in the folder that no manifest asks for any more.
+    #[serde(default)]
+    pub orphaned: Vec<Orphan>,
+}
+
+/// A request that is no longer in any manifest: its files are never deleted; `--prune`
+/// moves them into the archive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Orphan {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub csr_id: Option<u64>,
+    /// `orphaned` (left in place) or `pruned` (moved into the archive).
+    pub state: String,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub csr_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub key_file: Option<String>,
 }
 
 impl Summary {
@@ -80,6 +106,7 @@ pub struct SummaryWriter {
     journal: BufWriter<File>,
     summary_path: PathBuf,
     request_id: String,
+    written: String,
     total: usize,
     succeeded: usize,
     failed: usize,
@@ -90,6 +117,7 @@ impl SummaryWriter {
         journal_path: PathBuf,
         summary_path: PathBuf,
         request_id: String,
+        written: String,
         total: usize,
     ) -> Result<Self, IoError> {
         let file = File::create(&journal_path).map_err(|e| IoError::new(&journal_path, e))?;
@@ -98,6 +126,7 @@ impl SummaryWriter {
             journal: BufWriter::new(file),
             summary_path,
             request_id,
+            written,
             total,
             succeeded: 0,
             failed: 0,
@@ -127,27 +156,35 @@ impl SummaryWriter {
         (self.succeeded, self.failed)
     }
 
-    /// Writes `summary.json` atomically from the journal, then removes the journal.
-    pub fn finish(mut self) -> Result<(), IoError> {
+    /// Writes `summary.json` atomically, streaming the entries from the journal, then
+    /// removes the journal.
+    pub fn finish(mut self, orphans: &[Orphan]) -> Result<(), IoError> {
         self.sync()?;
-        let journal_io = |e: std::io::Error| IoError::new(&self.journal_path, e);
-        let mut out = Vec::new();
-        let request_id =
-            serde_json::to_string(&self.request_id).map_err(|e| journal_io(e.into()))?;
-        let header = format!(
-            "{{\n  \"RequestId\": {request_id},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Csrs\": [",
-            self.total, self.succeeded, self.failed
-        );
-        out.extend_from_slice(header.as_bytes());
-        let reader = BufReader::new(File::open(&self.journal_path).map_err(journal_io)?);
-        for (i, line) in reader.lines().enumerate() {
-            let line = line.map_err(journal_io)?;
-            out.extend_from_slice(if i == 0 { b"\n    " } else { b",\n    " });
-            out.extend_from_slice(line.as_bytes());
-        }
-        out.extend_from_slice(b"\n  ]\n}\n");
-        atomic::write_file(&self.summary_path, &out, PUBLIC_MODE, Replace::Allowed)?;
-        std::fs::remove_file(&self.journal_path).map_err(journal_io)
+        let journal = File::open(&self.journal_path).map_err(|e| IoError::new(&self.journal_path, e))?;
+        let staged = atomic::stage_from(&self.summary_path, PUBLIC_MODE, Replace::Allowed, |out| {
+            let text = |v: &str| serde_json::to_string(v).map_err(std::io::Error::other);
+            write!(
+                out,
+                "{{\n  \"RequestId\": {},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Written\": {},\n  \"Csrs\": [",
+                text(&self.request_id)?,
+                self.total,
+                self.succeeded,
+                self.failed,
+                text(&self.written)?
+            )?;
+            for (i, line) in BufReader::new(journal).lines().enumerate() {
+                out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+                out.write_all(line?.as_bytes())?;
+            }
+            out.write_all(b"\n  ],\n  \"Orphaned\": [")?;
+            for (i, orphan) in orphans.iter().enumerate() {
+                out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+                serde_json::to_writer(&mut *out, orphan).map_err(std::io::Error::other)?;
+            }
+            out.write_all(b"\n  ]\n}\n")
+        })?;
+        atomic::commit(vec![staged]).into_iter().try_for_each(|r| r.map(drop))?;
+        std::fs::remove_file(&self.journal_path).map_err(|e| IoError::new(&self.journal_path, e))
     }
 }
 
@@ -160,6 +197,7 @@ mod tests {
             csr_id: error.is_none().then_some(7),
             request_id: "R".into(),
             name: name.into(),
+            state: Some("new".into()),
             common_name: "a.example".into(),
             sans: String::new(),
             algorithm: "ECC".into(),
@@ -184,22 +222,24 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (journal, summary) = (dir.path().join("j"), dir.path().join("summary.json"));
         let mut w =
-            SummaryWriter::create(journal.clone(), summary.clone(), "RUN".into(), 2).unwrap();
+            SummaryWriter::create(journal.clone(), summary.clone(), "RUN".into(), "T".into(), 2).unwrap();
         w.push(&entry("a", None)).unwrap();
         w.push(&entry("b", Some("boom"))).unwrap();
-        w.finish().unwrap();
+        let orphan = Orphan {
+            name: "old".into(),
+            csr_id: Some(3),
+            state: "orphaned".into(),
+            csr_file: Some("old.csr.pem".into()),
+            key_file: None,
+        };
+        w.finish(std::slice::from_ref(&orphan)).unwrap();
         assert!(!journal.exists());
         let s = Summary::read(&summary).unwrap();
-        assert_eq!(
-            (s.request_id.as_str(), s.total, s.succeeded, s.failed),
-            ("RUN", 2, 1, 1)
-        );
+        assert_eq!((s.request_id.as_str(), s.total, s.succeeded, s.failed), ("RUN", 2, 1, 1));
         assert_eq!(s.csrs, vec![entry("a", None), entry("b", Some("boom"))]);
+        assert_eq!((s.written.as_str(), s.orphaned.clone()), ("T", vec![orphan]));
         let text = std::fs::read_to_string(&summary).unwrap();
-        assert!(
-            !text.contains("\"Department\""),
-            "absent optional fields are left out"
-        );
+        assert!(!text.contains("\"Department\""), "absent optional fields are left out");
     }
 
     #[test]
@@ -209,15 +249,11 @@ mod tests {
             dir.path().join("j"),
             dir.path().join("s.json"),
             "RUN".into(),
+            "T".into(),
             0,
         )
         .unwrap();
-        w.finish().unwrap();
-        assert!(
-            Summary::read(&dir.path().join("s.json"))
-                .unwrap()
-                .csrs
-                .is_empty()
-        );
+        w.finish(&[]).unwrap();
+        assert!(Summary::read(&dir.path().join("s.json")).unwrap().csrs.is_empty());
     }
 }

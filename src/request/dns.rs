@@ -17,10 +17,7 @@ impl DnsName {
     /// Checks `input` (trimmed) and converts a Unicode name to its ASCII form.
     pub fn parse(input: &str) -> Result<DnsName, Problem> {
         let input = input.trim();
-        let bad = |reason: &str| Problem::DnsName {
-            value: input.to_owned(),
-            reason: reason.to_owned(),
-        };
+        let bad = |reason: &str| Problem::DnsName { value: input.to_owned(), reason: reason.to_owned() };
         if input.is_empty() {
             return Err(Problem::Missing);
         }
@@ -29,9 +26,7 @@ impl DnsName {
             None => (false, input),
         };
         if rest.contains('*') {
-            return Err(bad(
-                "`*` is allowed only as the whole leftmost label (`*.example.com`)",
-            ));
+            return Err(bad("`*` is allowed only as the whole leftmost label (`*.example.com`)"));
         }
         if rest.ends_with('.') {
             return Err(bad("trailing dot"));
@@ -39,45 +34,25 @@ impl DnsName {
         let ascii = if rest.is_ascii() {
             rest.to_ascii_lowercase()
         } else {
-            idna::domain_to_ascii(rest)
-                .map_err(|_| bad("not a valid internationalized domain name"))?
+            idna::domain_to_ascii(rest).map_err(|_| bad("not a valid internationalized domain name"))?
         };
         for label in ascii.split('.') {
             if label.is_empty() {
                 return Err(bad("empty label"));
             }
             if label.len() > Self::MAX_LABEL {
-                return Err(bad(&format!(
-                    "label `{label}` is {} characters, at most 63",
-                    label.len()
-                )));
+                return Err(bad(&format!("label `{label}` is {} characters, at most 63", label.len())));
             }
-            if let Some(c) = label
-                .chars()
-                .find(|c| !(c.is_ascii_alphanumeric() || *c == '-'))
-            {
-                return Err(bad(&format!(
-                    "`{}` is not a letter, digit or hyphen",
-                    c.escape_default()
-                )));
+            if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-')) {
+                return Err(bad(&format!("`{}` is not a letter, digit or hyphen", c.escape_default())));
             }
             if label.starts_with('-') || label.ends_with('-') {
-                return Err(bad(&format!(
-                    "label `{label}` starts or ends with a hyphen"
-                )));
+                return Err(bad(&format!("label `{label}` starts or ends with a hyphen")));
             }
         }
-        let name = if wildcard {
-            format!("*.{ascii}")
-        } else {
-            ascii
-        };
+        let name = if wildcard { format!("*.{ascii}") } else { ascii };
         if name.len() > Self::MAX_LEN {
-            return Err(bad(&format!(
-                "{} characters, at most {}",
-                name.len(),
-                Self::MAX_LEN
-            )));
+            return Err(bad(&format!("{} characters, at most {}", name.len(), Self::MAX_LEN)));
         }
         Ok(DnsName(name))
     }
@@ -134,32 +109,17 @@ mod tests {
 
     #[test]
     fn accepts_and_normalizes() {
-        assert_eq!(
-            DnsName::parse(" WWW.Example.COM ").unwrap().as_str(),
-            "www.example.com"
-        );
-        assert_eq!(
-            DnsName::parse("*.example.com").unwrap().as_str(),
-            "*.example.com"
-        );
+        assert_eq!(DnsName::parse(" WWW.Example.COM ").unwrap().as_str(), "www.example.com");
+        assert_eq!(DnsName::parse("*.example.com").unwrap().as_str(), "*.example.com");
         assert!(DnsName::parse("*.example.com").unwrap().is_wildcard());
         assert_eq!(DnsName::parse("localhost").unwrap().as_str(), "localhost");
-        assert_eq!(
-            DnsName::parse("a-b.example").unwrap().as_str(),
-            "a-b.example"
-        );
+        assert_eq!(DnsName::parse("a-b.example").unwrap().as_str(), "a-b.example");
     }
 
     #[test]
     fn unicode_becomes_punycode() {
-        assert_eq!(
-            DnsName::parse("例子.中国").unwrap().as_str(),
-            "xn--fsqu00a.xn--fiqs8s"
-        );
-        assert_eq!(
-            DnsName::parse("*.bücher.example").unwrap().as_str(),
-            "*.xn--bcher-kva.example"
-        );
+        assert_eq!(DnsName::parse("例子.中国").unwrap().as_str(), "xn--fsqu00a.xn--fiqs8s");
+        assert_eq!(DnsName::parse("*.bücher.example").unwrap().as_str(), "*.xn--bcher-kva.example");
     }
 
     #[test]
@@ -178,14 +138,8 @@ mod tests {
 
     #[test]
     fn san_ip_or_dns() {
-        assert_eq!(
-            San::parse("10.0.0.1").unwrap(),
-            San::Ip("10.0.0.1".parse().unwrap())
-        );
-        assert_eq!(
-            San::parse("2001:db8::1").unwrap(),
-            San::Ip("2001:db8::1".parse().unwrap())
-        );
+        assert_eq!(San::parse("10.0.0.1").unwrap(), San::Ip("10.0.0.1".parse().unwrap()));
+        assert_eq!(San::parse("2001:db8::1").unwrap(), San::Ip("2001:db8::1".parse().unwrap()));
         assert!(matches!(San::parse("b.example").unwrap(), San::Dns(_)));
         assert!(San::parse("b example").is_err());
     }

@@ -67,30 +67,20 @@ impl KeyAlgorithm {
     }
 
     /// Algorithm (any case) and KeySize (absent: 256 for ECC and SM2, required for RSA).
-    pub fn from_parts(
-        algorithm: &str,
-        key_size: Option<&str>,
-    ) -> Result<KeyAlgorithm, (Field, Problem)> {
+    pub fn from_parts(algorithm: &str, key_size: Option<&str>) -> Result<KeyAlgorithm, (Field, Problem)> {
         let algorithm = algorithm.trim();
         let (name, allowed, choices): (&'static str, &'static str, &[KeyAlgorithm]) =
             match algorithm.to_ascii_uppercase().as_str() {
                 "RSA" => (
                     "RSA",
                     "2048, 3072, 4096",
-                    &[
-                        KeyAlgorithm::Rsa2048,
-                        KeyAlgorithm::Rsa3072,
-                        KeyAlgorithm::Rsa4096,
-                    ],
+                    &[KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa3072, KeyAlgorithm::Rsa4096],
                 ),
                 "ECC" => ("ECC", "256", &[KeyAlgorithm::Ecc]),
                 "SM2" => ("SM2", "256", &[KeyAlgorithm::Sm2]),
                 "" => return Err((Field::Algorithm, Problem::Missing)),
                 _ => {
-                    return Err((
-                        Field::Algorithm,
-                        Problem::UnknownAlgorithm(algorithm.to_owned()),
-                    ));
+                    return Err((Field::Algorithm, Problem::UnknownAlgorithm(algorithm.to_owned())));
                 }
             };
         let Some(size) = key_size.map(str::trim).filter(|s| !s.is_empty()) else {
@@ -99,20 +89,9 @@ impl KeyAlgorithm {
                 _ => Err((Field::KeySize, Problem::Missing)),
             };
         };
-        choices
-            .iter()
-            .copied()
-            .find(|k| size.parse::<u32>().ok() == Some(k.key_size()))
-            .ok_or_else(|| {
-                (
-                    Field::KeySize,
-                    Problem::KeySize {
-                        algorithm: name,
-                        value: size.to_owned(),
-                        allowed,
-                    },
-                )
-            })
+        choices.iter().copied().find(|k| size.parse::<u32>().ok() == Some(k.key_size())).ok_or_else(|| {
+            (Field::KeySize, Problem::KeySize { algorithm: name, value: size.to_owned(), allowed })
+        })
     }
 }
 
@@ -187,8 +166,7 @@ struct Checked<'a> {
 fn check(raw: &RawRequest) -> Result<Checked<'_>, Vec<ManifestError>> {
     let label = raw.label();
     let mut errors = Vec::new();
-    let mut fail =
-        |field, problem| errors.push(ManifestError::field(&raw.origin, &label, field, problem));
+    let mut fail = |field, problem| errors.push(ManifestError::field(&raw.origin, &label, field, problem));
     let text = |field| match raw.get(field) {
         Some(RawValue::Text(t)) => Some(t.as_str()),
         _ => None,
@@ -197,22 +175,13 @@ fn check(raw: &RawRequest) -> Result<Checked<'_>, Vec<ManifestError>> {
     let key = KeyAlgorithm::from_parts(text(Field::Algorithm).unwrap_or(""), text(Field::KeySize))
         .map_err(|(field, problem)| fail(field, problem))
         .ok();
-    let common_name = match text(Field::CommonName)
-        .map(DnsName::parse)
-        .unwrap_or(Err(Problem::Missing))
-    {
+    let common_name = match text(Field::CommonName).map(DnsName::parse).unwrap_or(Err(Problem::Missing)) {
         Ok(cn) if cn.as_str().parse::<std::net::IpAddr>().is_ok() => {
             fail(Field::CommonName, Problem::IpCommonName(cn.to_string()));
             None
         }
         Ok(cn) if cn.as_str().len() > MAX_ORG => {
-            fail(
-                Field::CommonName,
-                Problem::TooLong {
-                    max: MAX_ORG,
-                    len: cn.as_str().len(),
-                },
-            );
+            fail(Field::CommonName, Problem::TooLong { max: MAX_ORG, len: cn.as_str().len() });
             None
         }
         Ok(cn) => Some(cn),
@@ -240,24 +209,11 @@ fn check(raw: &RawRequest) -> Result<Checked<'_>, Vec<ManifestError>> {
     };
     let province = required(Field::Province, MAX_PLACE);
     let locality = required(Field::Locality, MAX_PLACE);
-    let corp_name = free_text(text(Field::CorpName), MAX_ORG)
-        .map_err(|p| fail(Field::CorpName, p))
-        .ok();
-    let department = free_text(text(Field::Department), MAX_ORG)
-        .map_err(|p| fail(Field::Department, p))
-        .ok();
+    let corp_name = free_text(text(Field::CorpName), MAX_ORG).map_err(|p| fail(Field::CorpName, p)).ok();
+    let department = free_text(text(Field::Department), MAX_ORG).map_err(|p| fail(Field::Department, p)).ok();
     let name = text(Field::Name).map(|n| CsrName::parse(n).map_err(|p| fail(Field::Name, p)).ok());
 
-    match (
-        key,
-        common_name,
-        country,
-        province,
-        locality,
-        corp_name,
-        department,
-        name,
-    ) {
+    match (key, common_name, country, province, locality, corp_name, department, name) {
         (
             Some(key),
             Some(common_name),
@@ -274,21 +230,9 @@ fn check(raw: &RawRequest) -> Result<Checked<'_>, Vec<ManifestError>> {
                     sans.push(san);
                 }
             }
-            let params = Params {
-                key,
-                common_name,
-                sans,
-                country,
-                province,
-                locality,
-                corp_name,
-                department,
-            };
-            Ok(Checked {
-                raw,
-                name: name.flatten(),
-                params,
-            })
+            let params =
+                Params { key, common_name, sans, country, province, locality, corp_name, department };
+            Ok(Checked { raw, name: name.flatten(), params })
         }
         _ => Err(errors),
     }
@@ -327,23 +271,14 @@ fn free_text(value: Option<&str>, max: usize) -> Result<Option<String>, Problem>
 fn assign_names(checked: Vec<Checked<'_>>) -> Result<Vec<CsrRequest>, Vec<ManifestError>> {
     let mut errors = Vec::new();
     let mut taken: HashMap<String, (Origin, KeyAlgorithm)> = HashMap::with_capacity(checked.len());
-    let mut claim =
-        |c: &Checked<'_>, name: &CsrName, taken: &mut HashMap<String, (Origin, KeyAlgorithm)>| {
-            if let Some((other, _)) = taken.get(&name.fold()) {
-                let problem = Problem::DuplicateName {
-                    name: name.to_string(),
-                    other: other.clone(),
-                };
-                errors.push(ManifestError::field(
-                    &c.raw.origin,
-                    &c.raw.label(),
-                    Field::Name,
-                    problem,
-                ));
-            } else {
-                taken.insert(name.fold(), (c.raw.origin.clone(), c.params.key));
-            }
-        };
+    let mut claim = |c: &Checked<'_>, name: &CsrName, taken: &mut HashMap<String, (Origin, KeyAlgorithm)>| {
+        if let Some((other, _)) = taken.get(&name.fold()) {
+            let problem = Problem::DuplicateName { name: name.to_string(), other: other.clone() };
+            errors.push(ManifestError::field(&c.raw.origin, &c.raw.label(), Field::Name, problem));
+        } else {
+            taken.insert(name.fold(), (c.raw.origin.clone(), c.params.key));
+        }
+    };
     for c in &checked {
         if let Some(name) = &c.name {
             claim(c, name, &mut taken);
@@ -365,17 +300,9 @@ fn assign_names(checked: Vec<Checked<'_>>) -> Result<Vec<CsrRequest>, Vec<Manife
                 name
             }
         };
-        requests.push(CsrRequest {
-            name,
-            params: c.params.clone(),
-            origin: c.raw.origin.clone(),
-        });
+        requests.push(CsrRequest { name, params: c.params.clone(), origin: c.raw.origin.clone() });
     }
-    if errors.is_empty() {
-        Ok(requests)
-    } else {
-        Err(errors)
-    }
+    if errors.is_empty() { Ok(requests) } else { Err(errors) }
 }
 
 #[cfg(test)]

@@ -17,22 +17,14 @@ impl CsrName {
 
     pub fn parse(input: &str) -> Result<CsrName, Problem> {
         let value = input.trim();
-        let bad = |reason| {
-            Err(Problem::Name {
-                value: value.to_owned(),
-                reason,
-            })
-        };
+        let bad = |reason| Err(Problem::Name { value: value.to_owned(), reason });
         if value.is_empty() {
             return Err(Problem::Missing);
         }
         if value.chars().count() > Self::MAX_LEN {
             return bad("longer than 50 characters");
         }
-        if !value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-        {
+        if !value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
             return bad("only letters, digits, `_`, `.` and `-` are allowed");
         }
         if value == "." || value == ".." {
@@ -49,11 +41,7 @@ impl CsrName {
             Some(rest) => format!("wildcard{rest}"),
             None => common_name.as_str().to_owned(),
         };
-        let suffix = if with_algorithm {
-            format!("_{}", key.tag())
-        } else {
-            String::new()
-        };
+        let suffix = if with_algorithm { format!("_{}", key.tag()) } else { String::new() };
         let keep = Self::MAX_LEN - suffix.len();
         // A DnsName is ASCII, so cutting at a byte index is cutting at a character.
         let mut name: String = base.chars().take(keep).collect();
@@ -107,10 +95,7 @@ mod tests {
     #[test]
     fn derived_names() {
         let cn = DnsName::parse("*.example.com").unwrap();
-        assert_eq!(
-            CsrName::derive(&cn, KeyAlgorithm::Ecc, false).as_str(),
-            "wildcard.example.com"
-        );
+        assert_eq!(CsrName::derive(&cn, KeyAlgorithm::Ecc, false).as_str(), "wildcard.example.com");
         assert_eq!(
             CsrName::derive(&cn, KeyAlgorithm::Rsa3072, true).as_str(),
             "wildcard.example.com_rsa3072"

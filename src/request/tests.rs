@@ -5,15 +5,9 @@ use super::*;
 
 fn raw(line: usize, fields: &[(Field, &str)]) -> RawRequest {
     RawRequest {
-        origin: Origin {
-            file: Arc::from(Path::new("m.yaml")),
-            line,
-        },
+        origin: Origin { file: Arc::from(Path::new("m.yaml")), line },
         ordinal: line,
-        fields: fields
-            .iter()
-            .map(|(f, v)| (*f, RawValue::Text((*v).to_owned())))
-            .collect(),
+        fields: fields.iter().map(|(f, v)| (*f, RawValue::Text((*v).to_owned()))).collect(),
     }
 }
 
@@ -60,18 +54,13 @@ fn a_good_request_is_normalized() {
     let sans: Vec<String> = r.params.sans.iter().map(ToString::to_string).collect();
     assert_eq!(sans, ["www.example.com", "b.example.com", "10.0.0.1"]);
     assert_eq!(r.params.extra_sans().len(), 2);
-    assert_eq!(
-        r.params.corp_name.as_deref(),
-        Some("阿里巴巴（中国）有限公司")
-    );
+    assert_eq!(r.params.corp_name.as_deref(), Some("阿里巴巴（中国）有限公司"));
 }
 
 #[test]
 fn algorithm_rule() {
     assert!(one(&[(Field::Algorithm, "Sm2")]).is_ok());
-    assert!(
-        error(&[(Field::Algorithm, "DSA")], Field::Algorithm).contains("`DSA` is not an algorithm")
-    );
+    assert!(error(&[(Field::Algorithm, "DSA")], Field::Algorithm).contains("`DSA` is not an algorithm"));
     let msg = error(&[(Field::Algorithm, "")], Field::Algorithm);
     assert!(msg.ends_with("required, but missing"), "{msg}");
 }
@@ -79,55 +68,28 @@ fn algorithm_rule() {
 #[test]
 fn key_size_rule() {
     assert_eq!(
-        one(&[(Field::Algorithm, "RSA"), (Field::KeySize, "3072")])
-            .unwrap()
-            .params
-            .key,
+        one(&[(Field::Algorithm, "RSA"), (Field::KeySize, "3072")]).unwrap().params.key,
         KeyAlgorithm::Rsa3072
     );
-    assert_eq!(
-        one(&[(Field::KeySize, "256")]).unwrap().params.key,
-        KeyAlgorithm::Ecc
-    );
-    let msg = error(
-        &[(Field::Algorithm, "RSA"), (Field::KeySize, "1024")],
-        Field::KeySize,
-    );
-    assert!(
-        msg.ends_with("1024 is not allowed for RSA (2048, 3072, 4096)"),
-        "{msg}"
-    );
+    assert_eq!(one(&[(Field::KeySize, "256")]).unwrap().params.key, KeyAlgorithm::Ecc);
+    let msg = error(&[(Field::Algorithm, "RSA"), (Field::KeySize, "1024")], Field::KeySize);
+    assert!(msg.ends_with("1024 is not allowed for RSA (2048, 3072, 4096)"), "{msg}");
     assert!(error(&[(Field::Algorithm, "RSA")], Field::KeySize).ends_with("missing"));
-    assert!(
-        error(&[(Field::KeySize, "384")], Field::KeySize).contains("not allowed for ECC (256)")
-    );
-    assert!(
-        error(
-            &[(Field::Algorithm, "SM2"), (Field::KeySize, "big")],
-            Field::KeySize
-        )
-        .contains("for SM2")
-    );
+    assert!(error(&[(Field::KeySize, "384")], Field::KeySize).contains("not allowed for ECC (256)"));
+    assert!(error(&[(Field::Algorithm, "SM2"), (Field::KeySize, "big")], Field::KeySize).contains("for SM2"));
 }
 
 #[test]
 fn common_name_rule() {
     assert_eq!(
-        one(&[(Field::CommonName, "*.例子.中国")])
-            .unwrap()
-            .params
-            .common_name
-            .as_str(),
+        one(&[(Field::CommonName, "*.例子.中国")]).unwrap().params.common_name.as_str(),
         "*.xn--fsqu00a.xn--fiqs8s"
     );
     assert!(
-        error(&[(Field::CommonName, "bad_name.com")], Field::CommonName)
-            .contains("not a valid DNS name")
+        error(&[(Field::CommonName, "bad_name.com")], Field::CommonName).contains("not a valid DNS name")
     );
     assert!(error(&[(Field::CommonName, "a.*.com")], Field::CommonName).contains("leftmost"));
-    assert!(
-        error(&[(Field::CommonName, "10.1.2.3")], Field::CommonName).contains("is an IP address")
-    );
+    assert!(error(&[(Field::CommonName, "10.1.2.3")], Field::CommonName).contains("is an IP address"));
     let long = format!("{}.{}.com", "a".repeat(40), "b".repeat(30));
     assert!(error(&[(Field::CommonName, &long)], Field::CommonName).contains("at most 64"));
     assert!(error(&[(Field::CommonName, " ")], Field::CommonName).ends_with("missing"));
@@ -137,9 +99,7 @@ fn common_name_rule() {
 fn sans_rule() {
     let r = one(&[(Field::Sans, "www.example.com,*.example.com,::1")]).unwrap();
     assert_eq!(r.params.sans.len(), 3);
-    assert!(
-        error(&[(Field::Sans, "ok.example,bad..example")], Field::Sans).contains("`bad..example`")
-    );
+    assert!(error(&[(Field::Sans, "ok.example,bad..example")], Field::Sans).contains("`bad..example`"));
 }
 
 #[test]
@@ -161,25 +121,14 @@ fn province_locality_rules() {
 
 #[test]
 fn corp_and_department_rules() {
-    assert!(
-        one(&[
-            (Field::CorpName, &"x".repeat(64)),
-            (Field::Department, "IT")
-        ])
-        .is_ok()
-    );
+    assert!(one(&[(Field::CorpName, &"x".repeat(64)), (Field::Department, "IT")]).is_ok());
     assert!(error(&[(Field::CorpName, &"x".repeat(65))], Field::CorpName).contains("at most 64"));
-    assert!(
-        error(&[(Field::Department, &"部".repeat(65))], Field::Department).contains("at most 64")
-    );
+    assert!(error(&[(Field::Department, &"部".repeat(65))], Field::Department).contains("at most 64"));
 }
 
 #[test]
 fn name_rule() {
-    assert_eq!(
-        one(&[(Field::Name, "web-1")]).unwrap().name.as_str(),
-        "web-1"
-    );
+    assert_eq!(one(&[(Field::Name, "web-1")]).unwrap().name.as_str(), "web-1");
     assert!(error(&[(Field::Name, "../x")], Field::Name).contains("only letters"));
     assert!(error(&[(Field::Name, "..")], Field::Name).contains("folders"));
     assert!(error(&[(Field::Name, &"n".repeat(51))], Field::Name).contains("longer than 50"));
@@ -187,15 +136,9 @@ fn name_rule() {
 
 #[test]
 fn every_error_of_a_request_is_reported() {
-    let errs = validate(&[raw(
-        7,
-        &[
-            (Field::Algorithm, "RSA"),
-            (Field::KeySize, "1"),
-            (Field::CountryCode, "QQ"),
-        ],
-    )])
-    .unwrap_err();
+    let errs =
+        validate(&[raw(7, &[(Field::Algorithm, "RSA"), (Field::KeySize, "1"), (Field::CountryCode, "QQ")])])
+            .unwrap_err();
     let fields: Vec<_> = errs.iter().map(|e| e.field).collect();
     assert_eq!(
         fields,
@@ -207,35 +150,19 @@ fn every_error_of_a_request_is_reported() {
             Some(Field::Locality)
         ]
     );
-    assert!(
-        errs[0]
-            .to_string()
-            .starts_with("m.yaml:7: request \"#7\": KeySize"),
-        "{}",
-        errs[0]
-    );
+    assert!(errs[0].to_string().starts_with("m.yaml:7: request \"#7\": KeySize"), "{}", errs[0]);
 }
 
 #[test]
 fn derived_names_get_the_algorithm_only_when_needed() {
     let reqs = validate(&[
         base(&[(Field::CommonName, "*.example.com")]),
-        base(&[
-            (Field::CommonName, "*.example.com"),
-            (Field::Algorithm, "SM2"),
-        ]),
+        base(&[(Field::CommonName, "*.example.com"), (Field::Algorithm, "SM2")]),
         base(&[(Field::CommonName, "api.example.com")]),
     ])
     .unwrap();
     let names: Vec<&str> = reqs.iter().map(|r| r.name.as_str()).collect();
-    assert_eq!(
-        names,
-        [
-            "wildcard.example.com",
-            "wildcard.example.com_sm2",
-            "api.example.com"
-        ]
-    );
+    assert_eq!(names, ["wildcard.example.com", "wildcard.example.com_sm2", "api.example.com"]);
 }
 
 #[test]
@@ -250,22 +177,13 @@ fn duplicate_names_name_both_places() {
     );
     // Same CommonName and algorithm twice, no Name: the derived Names clash.
     let errs = validate(&[base(&[]), base(&[])]).unwrap_err();
-    assert!(
-        errs[0]
-            .to_string()
-            .contains("Name `www.example.com` is also used"),
-        "{}",
-        errs[0]
-    );
+    assert!(errs[0].to_string().contains("Name `www.example.com` is also used"), "{}", errs[0]);
 }
 
 #[test]
 fn key_algorithm_display_and_parts() {
     for k in KeyAlgorithm::ALL {
-        assert_eq!(
-            KeyAlgorithm::from_parts(k.algorithm(), Some(&k.key_size().to_string())),
-            Ok(k)
-        );
+        assert_eq!(KeyAlgorithm::from_parts(k.algorithm(), Some(&k.key_size().to_string())), Ok(k));
     }
     assert_eq!(KeyAlgorithm::Rsa4096.to_string(), "RSA-4096");
 }

@@ -1,5 +1,4 @@
 //! Test helpers: a unique temporary folder, the real csrbatch binary, the real openssl.
-#![allow(clippy::unwrap_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -12,9 +11,7 @@ pub struct Dir {
 
 impl Dir {
     pub fn new() -> Dir {
-        Dir {
-            tmp: tempfile::tempdir().expect("temp dir"),
-        }
+        Dir { tmp: tempfile::tempdir().expect("temp dir") }
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
@@ -32,9 +29,7 @@ impl Dir {
 }
 
 pub fn manifests(rel: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/manifests")
-        .join(rel)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests").join(rel)
 }
 
 pub fn csrbatch<I, S>(args: I) -> Output
@@ -42,10 +37,7 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    Command::new(env!("CARGO_BIN_EXE_csrbatch"))
-        .args(args)
-        .output()
-        .expect("run csrbatch")
+    Command::new(env!("CARGO_BIN_EXE_csrbatch")).args(args).output().expect("run csrbatch")
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -57,10 +49,7 @@ pub fn read_summary(out: &Path) -> Summary {
 }
 
 pub fn openssl(args: &[&str]) -> Output {
-    Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("the openssl binary must be installed")
+    Command::new("openssl").args(args).output().expect("the openssl binary must be installed")
 }
 
 /// `openssl req -verify`, judged by what it prints: it exits 0 even on "verify failure".
@@ -71,11 +60,7 @@ pub fn openssl_verifies(csr: &Path, sm2: bool) -> (bool, String) {
         args.extend(["-sm3", "-vfyopt", "distid:1234567812345678"]);
     }
     let o = openssl(&args);
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
     let ok = o.status.success() && text.contains("verify OK") && !text.contains("verify failure");
     (ok, text)
 }
@@ -92,11 +77,7 @@ pub fn openssl_subject(csr: &Path) -> String {
         "utf8,sep_comma_plus",
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout)
-        .unwrap()
-        .trim()
-        .trim_start_matches("subject=")
-        .to_owned()
+    String::from_utf8(o.stdout).unwrap().trim().trim_start_matches("subject=").to_owned()
 }
 
 /// The SAN entries as openssl prints them, normalized: `DNS:x` or `IP:<canonical>`.
@@ -104,20 +85,14 @@ pub fn openssl_sans(csr: &Path) -> Vec<String> {
     let o = openssl(&["req", "-in", csr.to_str().unwrap(), "-noout", "-text"]);
     let text = String::from_utf8(o.stdout).unwrap();
     let mut lines = text.lines();
-    lines
-        .by_ref()
-        .find(|l| l.contains("X509v3 Subject Alternative Name"));
+    lines.by_ref().find(|l| l.contains("X509v3 Subject Alternative Name"));
     let Some(line) = lines.next() else {
         return Vec::new();
     };
     line.trim()
         .split(", ")
         .map(|item| match item.strip_prefix("IP Address:") {
-            Some(ip) => format!(
-                "IP:{}",
-                ip.parse::<std::net::IpAddr>()
-                    .expect("openssl prints an IP")
-            ),
+            Some(ip) => format!("IP:{}", ip.parse::<std::net::IpAddr>().expect("openssl prints an IP")),
             None => item.to_owned(),
         })
         .collect()
@@ -127,15 +102,8 @@ pub fn openssl_sans(csr: &Path) -> Vec<String> {
 pub fn openssl_pubkeys(key: &Path, csr: &Path) -> (String, String) {
     let k = openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout"]);
     let c = openssl(&["req", "-in", csr.to_str().unwrap(), "-noout", "-pubkey"]);
-    assert!(
-        k.status.success(),
-        "openssl pkey: {}",
-        String::from_utf8_lossy(&k.stderr)
-    );
-    (
-        String::from_utf8(k.stdout).unwrap(),
-        String::from_utf8(c.stdout).unwrap(),
-    )
+    assert!(k.status.success(), "openssl pkey: {}", String::from_utf8_lossy(&k.stderr));
+    (String::from_utf8(k.stdout).unwrap(), String::from_utf8(c.stdout).unwrap())
 }
 
 /// Every file in a folder tree, relative, sorted.
@@ -143,14 +111,7 @@ pub fn tree(root: &Path) -> Vec<String> {
     let mut out: Vec<String> = walkdir::WalkDir::new(root)
         .min_depth(1)
         .into_iter()
-        .map(|e| {
-            e.unwrap()
-                .path()
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned()
-        })
+        .map(|e| e.unwrap().path().strip_prefix(root).unwrap().to_string_lossy().into_owned())
         .collect();
     out.sort();
     out

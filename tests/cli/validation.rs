@@ -21,42 +21,17 @@ fn yaml_with(field: &str, value: Option<&str>) -> String {
 
 /// (what is checked, field, value or None to remove it, text the message must contain)
 const CASES: &[(&str, &str, Option<&str>, &str)] = &[
-    (
-        "algorithm",
-        "Algorithm",
-        Some("DSA"),
-        "Algorithm: `DSA` is not an algorithm",
-    ),
-    (
-        "algorithm required",
-        "Algorithm",
-        None,
-        "Algorithm: required, but missing",
-    ),
-    (
-        "key size",
-        "KeySize",
-        Some("384"),
-        "KeySize: 384 is not allowed for ECC (256)",
-    ),
-    (
-        "common name required",
-        "CommonName",
-        None,
-        "CommonName: required, but missing",
-    ),
+    ("algorithm", "Algorithm", Some("DSA"), "Algorithm: `DSA` is not an algorithm"),
+    ("algorithm required", "Algorithm", None, "Algorithm: required, but missing"),
+    ("key size", "KeySize", Some("384"), "KeySize: 384 is not allowed for ECC (256)"),
+    ("common name required", "CommonName", None, "CommonName: required, but missing"),
     (
         "common name dns",
         "CommonName",
         Some("bad_host.example.com"),
         "CommonName: `bad_host.example.com` is not a valid DNS name",
     ),
-    (
-        "common name wildcard",
-        "CommonName",
-        Some("'www.*.example.com'"),
-        "leftmost label",
-    ),
+    ("common name wildcard", "CommonName", Some("'www.*.example.com'"), "leftmost label"),
     (
         "common name length",
         "CommonName",
@@ -69,72 +44,22 @@ const CASES: &[(&str, &str, Option<&str>, &str)] = &[
         Some("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com"),
         "at most 63",
     ),
-    (
-        "common name ip",
-        "CommonName",
-        Some("192.0.2.1"),
-        "CommonName: `192.0.2.1` is an IP address",
-    ),
+    ("common name ip", "CommonName", Some("192.0.2.1"), "CommonName: `192.0.2.1` is an IP address"),
     (
         "sans",
         "Sans",
         Some("good.example.com,bad..example.com"),
         "Sans: `bad..example.com` is not a valid DNS name",
     ),
-    (
-        "country required",
-        "CountryCode",
-        None,
-        "CountryCode: required, but missing",
-    ),
-    (
-        "country iso",
-        "CountryCode",
-        Some("XX"),
-        "CountryCode: `XX` is not an ISO 3166-1 alpha-2 country code",
-    ),
-    (
-        "province required",
-        "Province",
-        None,
-        "Province: required, but missing",
-    ),
-    (
-        "province length",
-        "Province",
-        Some(LONG_129),
-        "Province: 129 characters, at most 128",
-    ),
-    (
-        "locality required",
-        "Locality",
-        Some("''"),
-        "Locality: required, but missing",
-    ),
-    (
-        "corp name length",
-        "CorpName",
-        Some(LONG_65),
-        "CorpName: 65 characters, at most 64",
-    ),
-    (
-        "department length",
-        "Department",
-        Some(LONG_65),
-        "Department: 65 characters, at most 64",
-    ),
-    (
-        "name chars",
-        "Name",
-        Some("../../etc/passwd"),
-        "Name: `../../etc/passwd` is not a valid Name",
-    ),
-    (
-        "name dotdot",
-        "Name",
-        Some("'..'"),
-        "Name: `..` is not a valid Name",
-    ),
+    ("country required", "CountryCode", None, "CountryCode: required, but missing"),
+    ("country iso", "CountryCode", Some("XX"), "CountryCode: `XX` is not an ISO 3166-1 alpha-2 country code"),
+    ("province required", "Province", None, "Province: required, but missing"),
+    ("province length", "Province", Some(LONG_129), "Province: 129 characters, at most 128"),
+    ("locality required", "Locality", Some("''"), "Locality: required, but missing"),
+    ("corp name length", "CorpName", Some(LONG_65), "CorpName: 65 characters, at most 64"),
+    ("department length", "Department", Some(LONG_65), "Department: 65 characters, at most 64"),
+    ("name chars", "Name", Some("../../etc/passwd"), "Name: `../../etc/passwd` is not a valid Name"),
+    ("name dotdot", "Name", Some("'..'"), "Name: `..` is not a valid Name"),
     ("name length", "Name", Some(LONG_65), "Name: `"),
     (
         "name duplicate",
@@ -161,12 +86,7 @@ fn every_rule_has_a_failing_case_that_names_file_line_and_field() {
         let dir = Dir::new();
         let manifest = dir.write("web.yaml", &yaml_with(field, *value));
         let out = dir.path("out");
-        let run = csrbatch([
-            "generate".as_ref(),
-            manifest.as_os_str(),
-            "--out".as_ref(),
-            out.as_os_str(),
-        ]);
+        let run = csrbatch(["generate".as_ref(), manifest.as_os_str(), "--out".as_ref(), out.as_os_str()]);
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{what}: {err}");
         // The message names the manifest, line 8 (the second request), the request and the field.
@@ -175,10 +95,7 @@ fn every_rule_has_a_failing_case_that_names_file_line_and_field() {
             .lines()
             .find(|l| l.contains(message))
             .unwrap_or_else(|| panic!("{what}: no `{message}` in:\n{err}"));
-        assert!(
-            line.contains(&location) && line.contains(": request \""),
-            "{what}: `{line}`"
-        );
+        assert!(line.contains(&location) && line.contains(": request \""), "{what}: `{line}`");
         assert!(err.contains("nothing was written"), "{what}: {err}");
         assert!(!out.exists(), "{what}: the output folder was created");
     }
@@ -191,18 +108,10 @@ fn an_existing_output_folder_is_not_touched() {
     dir.write("out/keep.txt", "untouched");
     let before = tree(&out);
     let manifest = dir.write("bad.yaml", &yaml_with("KeySize", Some("1024")));
-    let run = csrbatch([
-        "generate".as_ref(),
-        manifest.as_os_str(),
-        "--out".as_ref(),
-        out.as_os_str(),
-    ]);
+    let run = csrbatch(["generate".as_ref(), manifest.as_os_str(), "--out".as_ref(), out.as_os_str()]);
     assert_eq!(run.status.code(), Some(2));
     assert_eq!(tree(&out), before);
-    assert_eq!(
-        std::fs::read_to_string(out.join("keep.txt")).unwrap(),
-        "untouched"
-    );
+    assert_eq!(std::fs::read_to_string(out.join("keep.txt")).unwrap(), "untouched");
 }
 
 #[test]
@@ -216,10 +125,7 @@ fn all_errors_of_all_manifests_are_reported_together() {
     let err = stderr(&run);
     let m = dir.path("m");
     for want in [
-        format!(
-            "{}:8: request \"two.example.com\": CountryCode: `ZZ`",
-            m.join("a.yaml").display()
-        ),
+        format!("{}:8: request \"two.example.com\": CountryCode: `ZZ`", m.join("a.yaml").display()),
         format!(
             "{}:2: request \"x.example.com\": KeySize: 1024 is not allowed for RSA (2048, 3072, 4096)",
             m.join("b.csv").display()
@@ -228,10 +134,7 @@ fn all_errors_of_all_manifests_are_reported_together() {
             "{}:3: request \"y.example.com\": Province: required, but missing",
             m.join("b.csv").display()
         ),
-        format!(
-            "{}:1: unknown field `Algoritm`; did you mean `Algorithm`?",
-            m.join("c.csv").display()
-        ),
+        format!("{}:1: unknown field `Algoritm`; did you mean `Algorithm`?", m.join("c.csv").display()),
         "error: 4 error(s) in the manifests; nothing was written".to_owned(),
     ] {
         assert!(err.contains(&want), "missing `{want}` in:\n{err}");
@@ -247,10 +150,7 @@ fn validate_accepts_the_examples_and_writes_nothing() {
         .output()
         .unwrap();
     assert!(run.status.success(), "{}", stderr(&run));
-    assert_eq!(
-        String::from_utf8_lossy(&run.stdout).trim(),
-        "8 requests valid"
-    );
+    assert_eq!(String::from_utf8_lossy(&run.stdout).trim(), "8 requests valid");
     assert!(tree(dir.tmp.path()).is_empty());
 }
 
@@ -267,21 +167,14 @@ fn broken_files_are_errors_not_panics() {
         ("missing.yaml", b"", "no such file or folder"),
     ];
     for (name, bytes, message) in cases {
-        let path = if *name == "missing.yaml" {
-            dir.path(name)
-        } else {
-            dir.tmp.path().join(name)
-        };
+        let path = if *name == "missing.yaml" { dir.path(name) } else { dir.tmp.path().join(name) };
         if *name != "missing.yaml" {
             std::fs::write(&path, bytes).unwrap();
         }
         let run = csrbatch(["validate".as_ref(), path.as_os_str()]);
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{name}: {err}");
-        assert!(
-            err.contains(message) && err.contains(&path.display().to_string()),
-            "{name}: {err}"
-        );
+        assert!(err.contains(message) && err.contains(&path.display().to_string()), "{name}: {err}");
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }

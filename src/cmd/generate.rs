@@ -1,0 +1,314 @@
+//! `csrbatch generate`: validate every request, compare with what the output folder
+//! holds, then make what is missing on rayon workers while one writer, in manifest
+//! order, archives what is replaced, writes the files and journals the summary.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{assess, orphans, request_id, thread_pool};
+use crate::cli::GenerateArgs;
+use crate::crypto::{self, Generated, Passphrase, SignedCsr};
+use crate::error::{Error, ExitCode, IoError};
+use crate::output::existing::{self, Previous};
+use crate::output::summary::{Entry, Orphan, SummaryWriter};
+use crate::output::{Archive, CsrIds, OutputDir, Replace, atomic, utc_stamp};
+use crate::parallel;
+use crate::plan::{Action, Flags, State};
+use crate::progress::Progress;
+use crate::request::{CsrRequest, KeyAlgorithm};
+
+pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
+    let requests = super::load_and_validate(&args.paths)?;
+    let passphrase = super::passphrase(&args.keys)?;
+    let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
+    let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
+    if args.check {
+        let pending = super::plan::print_plan(&args.out, &requests, flags, passphrase.as_ref(), jobs)?;
+        return Ok(if pending { ExitCode::Failed } else { ExitCode::Success });
+    }
+    let pool = thread_pool(jobs)?;
+
+    // Only now, with every request valid, is anything created on disk.
+    let out = OutputDir::open(&args.out)?;
+    let previous = existing::load_previous(out.root())?;
+    let started = utc_stamp();
+    let mut writer = Writer {
+        ids: CsrIds::open(&out, previous.max_csr_id)?,
+        archive: Archive::new(&out, &started),
+        summary: SummaryWriter::create(
+            out.journal_path(&started),
+            out.summary_path(),
+            request_id(),
+            started.clone(),
+            requests.len(),
+        )?,
+        progress: Progress::new(requests.len() as u64, args.quiet),
+        made: BTreeMap::new(),
+        states: BTreeMap::new(),
+        out: &out,
+        previous: &previous,
+    };
+
+    let context = Context { root: out.root(), previous: &previous, flags, passphrase: passphrase.as_ref() };
+    let work = |request| produce(&context, request);
+    let items = requests.iter();
+    let window = (jobs * 64).max(256);
+    parallel::ordered_map(&pool, items, window, work, |batch| writer.write_batch(batch))?;
+
+    let mut orphans = orphans(out.root(), &requests, &previous)?;
+    if args.replace.prune {
+        writer.prune(&mut orphans)?;
+    }
+    writer.finish(&orphans)
+}
+
+/// One request's result, handed from a worker to the writer.
+struct Outcome<'a> {
+    request: &'a CsrRequest,
+    state: State,
+    reason: Option<String>,
+    key_exists: bool,
+    csr_exists: bool,
+    made: Result<Made, String>,
+}
+
+enum Made {
+    /// Nothing written: the pair on disk stands.
+    Kept { csr: SignedCsr, csr_id: Option<u64>, request_id: Option<String> },
+    /// A new key and CSR.
+    Pair(Generated),
+    /// A new CSR for the key on disk.
+    Csr(SignedCsr),
+    /// Damaged and left alone.
+    Nothing,
+}
+
+/// What every worker reads.
+struct Context<'a> {
+    root: &'a Path,
+    previous: &'a Previous,
+    flags: Flags,
+    passphrase: Option<&'a Passphrase>,
+}
+
+/// Runs on a worker: read and judge what is there, then generate or sign what is needed.
+fn produce<'a>(cx: &Context<'_>, request: &'a CsrRequest) -> Outcome<'a> {
+    let (decision, key_exists, csr_exists) = assess(cx.root, request, cx.previous, cx.flags, cx.passphrase);
+    let passphrase = cx.passphrase;
+    let made = match decision.action {
+        Action::Keep { csr, csr_id, request_id } => Ok(Made::Kept { csr, csr_id, request_id }),
+        Action::Generate => crypto::generate(&request.params, passphrase).map(Made::Pair),
+        Action::Resign(key) => crypto::sign_request(&request.params, &key).map(Made::Csr),
+        Action::Leave => Ok(Made::Nothing),
+    }
+    .map_err(|e| e.to_string());
+    Outcome { request, state: decision.state, reason: decision.reason, key_exists, csr_exists, made }
+}
+
+/// The single owner of the output folder during a run.
+struct Writer<'a> {
+    out: &'a OutputDir,
+    previous: &'a Previous,
+    ids: CsrIds,
+    archive: Archive,
+    summary: SummaryWriter,
+    progress: Progress,
+    made: BTreeMap<KeyAlgorithm, usize>,
+    states: BTreeMap<&'static str, usize>,
+}
+
+impl Writer<'_> {
+    /// Archives what is replaced, writes new files (one sync for the batch), then journals
+    /// the entries. A request whose files could not be written is a failed entry.
+    fn write_batch(&mut self, batch: Vec<Outcome<'_>>) -> Result<(), IoError> {
+        let size = batch.len();
+        let writes: Vec<&str> = batch
+            .iter()
+            .filter(|o| matches!(o.made, Ok(Made::Pair(_) | Made::Csr(_))))
+            .map(|o| o.request.name.as_str())
+            .collect();
+        if !writes.is_empty() {
+            self.out.write_pending(&writes)?;
+        }
+        let mut staged = Vec::new();
+        let mut staged_for = Vec::with_capacity(batch.len());
+        for outcome in &batch {
+            let before = staged.len();
+            let result = self.stage(outcome, &mut staged);
+            if result.is_err() {
+                staged.truncate(before); // dropping a staged file removes it
+            }
+            staged_for.push((staged.len() - before, result));
+        }
+        self.archive.sync()?;
+        let mut landed = atomic::commit(staged).into_iter();
+        for (outcome, (count, staged)) in batch.into_iter().zip(staged_for) {
+            let results: Vec<_> = landed.by_ref().take(count).collect();
+            let written = staged
+                .and_then(|()| results.into_iter().try_for_each(|r| r.map(drop)).map_err(|e| e.to_string()));
+            let entry = self.entry(outcome, written)?;
+            *self.states.entry(state_label(&entry)).or_default() += 1;
+            self.summary.push(&entry)?;
+        }
+        self.summary.sync()?;
+        self.progress.advance(size);
+        Ok(())
+    }
+
+    /// Archives the files an outcome replaces and stages its new ones.
+    fn stage(&mut self, o: &Outcome<'_>, staged: &mut Vec<atomic::Staged>) -> Result<(), String> {
+        let (csr_path, key_path) = self.out.pair_paths(o.request.name.as_str());
+        let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
+        let err = |e: IoError| e.to_string();
+        match &o.made {
+            Ok(Made::Pair(g)) => {
+                self.keep(&key_path, o.key_exists).map_err(err)?;
+                self.keep(&csr_path, o.csr_exists).map_err(err)?;
+                staged.push(self.out.stage(&key_path, &g.key_pem, true, replace(o.key_exists)).map_err(err)?);
+                staged
+                    .push(self.out.stage(&csr_path, &g.csr.pem, false, replace(o.csr_exists)).map_err(err)?);
+                self.note_archived(o, o.key_exists, o.csr_exists).map_err(err)
+            }
+            Ok(Made::Csr(csr)) => {
+                self.keep(&csr_path, o.csr_exists).map_err(err)?;
+                staged.push(self.out.stage(&csr_path, &csr.pem, false, replace(o.csr_exists)).map_err(err)?);
+                self.note_archived(o, false, o.csr_exists).map_err(err)
+            }
+            Ok(Made::Kept { .. } | Made::Nothing) => Ok(()),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// A file about to be replaced is first linked into the archive.
+    fn keep(&mut self, path: &Path, exists: bool) -> Result<(), IoError> {
+        if exists { self.archive.keep(path) } else { Ok(()) }
+    }
+
+    fn note_archived(&mut self, o: &Outcome<'_>, key: bool, csr: bool) -> Result<(), IoError> {
+        if !key && !csr {
+            return Ok(());
+        }
+        let name = o.request.name.as_str();
+        let record = self.previous.record(&o.request.name.fold());
+        let (csr_file, key_file) = OutputDir::relative_files(name);
+        self.archive.note(&serde_json::json!({
+            "Name": name,
+            "CsrId": record.and_then(|r| r.csr_id),
+            "Reason": o.state.as_str(),
+            "Detail": o.reason,
+            "KeyFile": key.then_some(key_file),
+            "CsrFile": csr.then_some(csr_file),
+        }))
+    }
+
+    fn entry(&mut self, o: Outcome<'_>, written: Result<(), String>) -> Result<Entry, IoError> {
+        let p = &o.request.params;
+        let (csr_file, key_file) = OutputDir::relative_files(o.request.name.as_str());
+        let repaired = o.state == State::Damaged && matches!(o.made, Ok(Made::Pair(_)));
+        let mut e = Entry {
+            csr_id: None,
+            request_id: request_id(),
+            name: o.request.name.to_string(),
+            state: Some(if repaired { "repaired" } else { o.state.as_str() }.to_owned()),
+            common_name: p.common_name.to_string(),
+            sans: p.extra_sans().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            algorithm: p.key.algorithm().to_owned(),
+            key_size: p.key.key_size(),
+            country_code: p.country.as_str().to_owned(),
+            province: p.province.clone(),
+            locality: p.locality.clone(),
+            corp_name: p.corp_name.clone(),
+            department: p.department.clone(),
+            key_sha2: None,
+            has_private_key: false,
+            csr_file: None,
+            key_file: None,
+            manifest: o.request.origin.to_string(),
+            error: None,
+            csr: None,
+        };
+        let csr = match (o.made, written) {
+            (Err(error), _) | (_, Err(error)) => {
+                e.error = Some(error);
+                return Ok(e);
+            }
+            (Ok(Made::Nothing), Ok(())) => {
+                e.error = Some(format!(
+                    "damaged, left alone (--repair regenerates it): {}",
+                    o.reason.unwrap_or_default()
+                ));
+                e.csr_id = self.previous.record(&o.request.name.fold()).and_then(|r| r.csr_id);
+                return Ok(e);
+            }
+            (Ok(Made::Kept { csr, csr_id, request_id }), Ok(())) => {
+                e.csr_id = csr_id;
+                if let Some(id) = request_id {
+                    e.request_id = id;
+                }
+                csr
+            }
+            (Ok(Made::Pair(g)), Ok(())) => {
+                *self.made.entry(p.key).or_default() += 1;
+                g.csr
+            }
+            (Ok(Made::Csr(csr)), Ok(())) => {
+                *self.made.entry(p.key).or_default() += 1;
+                csr
+            }
+        };
+        if e.csr_id.is_none() {
+            e.csr_id = Some(self.ids.next_id()?);
+        }
+        e.key_sha2 = Some(csr.key_sha2);
+        e.has_private_key = true;
+        e.csr_file = Some(csr_file);
+        e.key_file = Some(key_file);
+        e.csr = Some(csr.pem);
+        Ok(e)
+    }
+
+    /// `--prune`: orphaned files are moved into the archive, never deleted.
+    fn prune(&mut self, orphans: &mut [Orphan]) -> Result<(), IoError> {
+        for orphan in orphans.iter_mut() {
+            for file in [&orphan.csr_file, &orphan.key_file].into_iter().flatten() {
+                self.archive.take(&self.out.root().join(file))?;
+            }
+            self.archive.note(&serde_json::json!({
+                "Name": orphan.name, "CsrId": orphan.csr_id, "Reason": "pruned",
+                "KeyFile": orphan.key_file, "CsrFile": orphan.csr_file,
+            }))?;
+            orphan.state = "pruned".into();
+        }
+        atomic::sync_dir(self.out.root())
+    }
+
+    fn finish(self, orphans: &[Orphan]) -> Result<ExitCode, Error> {
+        let (_, failed) = self.summary.counts();
+        self.summary.finish(orphans)?;
+        self.out.clear_run_state(&self.previous.journals)?;
+        self.ids.release()?;
+        let mut notes: Vec<String> = self
+            .states
+            .iter()
+            .filter(|(s, _)| !matches!(**s, "new" | "failed"))
+            .map(|(s, n)| format!("{n} {s}"))
+            .collect();
+        if !orphans.is_empty() {
+            notes.push(format!("{} {}", orphans.len(), orphans[0].state));
+        }
+        self.progress.finish(&self.made, failed, &notes);
+        Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Failed })
+    }
+}
+
+fn state_label(entry: &Entry) -> &'static str {
+    match (&entry.error, entry.state.as_deref()) {
+        (Some(_), Some("damaged")) => "damaged",
+        (Some(_), _) => "failed",
+        (None, Some("unchanged")) => "unchanged",
+        (None, Some("resubject")) => "resubject",
+        (None, Some("rekey")) => "rekey",
+        (None, Some("repaired")) => "repaired",
+        (None, _) => "new",
+    }
+}

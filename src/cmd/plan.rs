@@ -1,0 +1,58 @@
+//! `csrbatch plan` (and `generate --check`): what a run would do to the output folder,
+//! a line per request that is not unchanged, then counts per state. Writes nothing.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use super::{assess, orphans, thread_pool};
+use crate::cli::PlanArgs;
+use crate::crypto::Passphrase;
+use crate::error::{Error, ExitCode};
+use crate::output::existing;
+use crate::parallel;
+use crate::plan::{Flags, State};
+use crate::request::CsrRequest;
+
+pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
+    let requests = super::load_and_validate(&args.paths)?;
+    let passphrase = super::passphrase(&args.keys)?;
+    let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
+    let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
+    print_plan(&args.out, &requests, flags, passphrase.as_ref(), jobs)?;
+    Ok(ExitCode::Success)
+}
+
+/// Prints the plan; true when anything is not unchanged (orphans included).
+pub fn print_plan(
+    out: &Path,
+    requests: &[CsrRequest],
+    flags: Flags,
+    passphrase: Option<&Passphrase>,
+    jobs: usize,
+) -> Result<bool, Error> {
+    let previous = existing::load_previous(out)?;
+    let pool = thread_pool(jobs)?;
+    let mut counts: BTreeMap<State, usize> = State::ALL.iter().map(|s| (*s, 0)).collect();
+    let judge = |r: &CsrRequest| {
+        (r.name.to_string(), r.origin.to_string(), assess(out, r, &previous, flags, passphrase).0)
+    };
+    let print = |batch: Vec<(String, String, crate::plan::Decision)>| -> Result<(), Error> {
+        for (name, origin, decision) in batch {
+            *counts.entry(decision.state).or_default() += 1;
+            if decision.state != State::Unchanged {
+                let reason = decision.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
+                println!("{:<10} {name}  ({origin}){reason}", decision.state);
+            }
+        }
+        Ok(())
+    };
+    parallel::ordered_map(&pool, requests.iter(), jobs * 64, judge, print)?;
+    let orphans = orphans(out, requests, &previous)?;
+    for orphan in &orphans {
+        println!("{:<10} {}", State::Orphaned, orphan.name);
+    }
+    *counts.entry(State::Orphaned).or_default() += orphans.len();
+    let line: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    println!("{}", line.join(", "));
+    Ok(counts.iter().any(|(s, n)| *s != State::Unchanged && *n > 0))
+}

@@ -1,0 +1,11 @@
+//! `csrbatch validate`: load and validate only; print every error; write nothing.
+
+use super::load_and_validate;
+use crate::cli::ValidateArgs;
+use crate::error::{Error, ExitCode};
+
+pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
+    let requests = load_and_validate(&args.paths)?;
+    println!("{} requests valid", requests.len());
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,254 @@
+//! Reading what an output folder already holds, without changing it: the records of
+//! earlier runs (summary.json, plus the journals of runs that were killed), the batch a
+//! killed run was writing, the files of one request, and files no request claims.
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+
+use serde::Deserializer;
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use sha2::{Digest, Sha256};
+
+use super::summary::Entry;
+use super::{JOURNAL_PREFIX, PENDING, STATE_DIR, SUMMARY};
+use crate::error::IoError;
+
+/// What an earlier run recorded about one request; small, so that a folder of a million
+/// requests can be indexed in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub name: String,
+    pub csr_id: Option<u64>,
+    pub request_id: String,
+    /// SHA-256 of the `Csr` text recorded; a CSR file that differs was changed since.
+    pub csr_sha256: Option<[u8; 32]>,
+}
+
+impl Record {
+    fn of(entry: Entry) -> Record {
+        Record {
+            csr_sha256: entry.csr.as_ref().map(|c| Sha256::digest(c.as_bytes()).into()),
+            name: entry.name,
+            csr_id: entry.csr_id,
+            request_id: entry.request_id,
+        }
+    }
+}
+
+/// Everything earlier runs left in the folder's records.
+#[derive(Debug, Default)]
+pub struct Previous {
+    /// By Name folded to lower case.
+    pub records: HashMap<String, Record>,
+    /// Names of the batch a killed run was writing when it stopped (folded).
+    pub interrupted: HashSet<String>,
+    /// The highest CsrId any record holds.
+    pub max_csr_id: u64,
+    /// Journals of earlier runs, removed once a new summary is written.
+    pub journals: Vec<PathBuf>,
+    /// The `Written` stamp of summary.json: journals up to it are already in it.
+    pub written: String,
+}
+
+impl Previous {
+    pub fn record(&self, folded_name: &str) -> Option<&Record> {
+        self.records.get(folded_name)
+    }
+
+    fn add(&mut self, record: Record) {
+        self.max_csr_id = self.max_csr_id.max(record.csr_id.unwrap_or(0));
+        self.records.insert(record.name.to_ascii_lowercase(), record);
+    }
+}
+
+/// Reads summary.json, then the journals in the order they were written (a journal's
+/// last line may be cut short by a kill; it is skipped), then the pending batch.
+pub fn load_previous(root: &Path) -> Result<Previous, IoError> {
+    let mut previous = Previous::default();
+    let summary = root.join(SUMMARY);
+    match File::open(&summary) {
+        Ok(file) => read_summary_records(BufReader::new(file), &mut previous)
+            .map_err(|e| IoError::new(&summary, std::io::Error::other(format!("unreadable summary: {e}"))))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(IoError::new(&summary, e)),
+    }
+    let state = root.join(STATE_DIR);
+    let mut journals: Vec<PathBuf> = match std::fs::read_dir(&state) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(JOURNAL_PREFIX)))
+            .collect(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(IoError::new(&state, e)),
+    };
+    journals.sort();
+    for journal in &journals {
+        let stamp = journal.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let stamp = stamp.trim_start_matches(JOURNAL_PREFIX).trim_end_matches(".jsonl");
+        if stamp <= previous.written.as_str() {
+            continue; // written by the run that wrote summary.json, or before it
+        }
+        let file = File::open(journal).map_err(|e| IoError::new(journal, e))?;
+        for line in BufReader::new(file).lines() {
+            let line = line.map_err(|e| IoError::new(journal, e))?;
+            if let Ok(entry) = serde_json::from_str::<Entry>(&line) {
+                previous.add(Record::of(entry));
+            }
+        }
+    }
+    previous.journals = journals;
+    let pending = state.join(PENDING);
+    match std::fs::read(&pending) {
+        Ok(bytes) => {
+            let names: Vec<String> = serde_json::from_slice(&bytes).unwrap_or_default();
+            previous.interrupted = names.into_iter().map(|n| n.to_ascii_lowercase()).collect();
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(IoError::new(&pending, e)),
+    }
+    Ok(previous)
+}
+
+/// Streams the `Csrs` array of a summary into records, one entry at a time.
+fn read_summary_records(reader: impl Read, previous: &mut Previous) -> Result<(), serde_json::Error> {
+    struct Top<'a>(&'a mut Previous);
+    struct Csrs<'a>(&'a mut Previous);
+
+    impl<'de> DeserializeSeed<'de> for Top<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Top<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a csrbatch summary")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            while let Some(key) = map.next_key::<String>()? {
+                if key == "Csrs" {
+                    map.next_value_seed(Csrs(&mut *self.0))?;
+                } else if key == "Written" {
+                    self.0.written = map.next_value::<String>()?;
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(())
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Csrs<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_seq(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Csrs<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of entries")
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(entry) = seq.next_element::<Entry>()? {
+                self.0.add(Record::of(entry));
+            }
+            Ok(())
+        }
+    }
+
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    Top(previous).deserialize(&mut de).and_then(|()| de.end())
+}
+
+/// One file of a request's pair as found on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OnDisk {
+    Missing,
+    Present(String),
+    /// There, but not a regular UTF-8 file csrbatch could have written (a symbolic link,
+    /// a folder, unreadable): the reason.
+    Unusable(String),
+}
+
+impl OnDisk {
+    pub fn exists(&self) -> bool {
+        !matches!(self, OnDisk::Missing)
+    }
+}
+
+/// Reads a file without following a symbolic link at its path.
+pub fn read_file(path: &Path) -> OnDisk {
+    match std::fs::symlink_metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::Missing,
+        Err(e) => OnDisk::Unusable(format!("{}: {e}", path.display())),
+        Ok(m) if m.file_type().is_symlink() => {
+            OnDisk::Unusable(format!("{} is a symbolic link; csrbatch never follows one", path.display()))
+        }
+        Ok(m) if !m.is_file() => OnDisk::Unusable(format!("{} is not a regular file", path.display())),
+        Ok(_) => match std::fs::read_to_string(path) {
+            Ok(text) => OnDisk::Present(text),
+            Err(e) => OnDisk::Unusable(format!("{}: {e}", path.display())),
+        },
+    }
+}
+
+/// Names (file stems) of `*.key.pem` and `*.csr.pem` in the folder.
+pub fn pair_stems(root: &Path) -> Result<Vec<String>, IoError> {
+    let mut stems = Vec::new();
+    let entries = match std::fs::read_dir(root) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(stems),
+        Err(e) => return Err(IoError::new(root, e)),
+    };
+    for entry in entries {
+        let entry = entry.map_err(|e| IoError::new(root, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let stem = name.strip_suffix(".key.pem").or_else(|| name.strip_suffix(".csr.pem"));
+        if let Some(stem) = stem.filter(|s| !s.is_empty() && !stems.iter().any(|t| t == s)) {
+            stems.push(stem.to_owned());
+        }
+    }
+    stems.sort();
+    Ok(stems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_records_stream_in() {
+        let text = r#"{"RequestId":"R","Total":2,"Succeeded":1,"Failed":1,"Csrs":[
+            {"CsrId":5,"RequestId":"A","Name":"Web","CommonName":"w","Sans":"","Algorithm":"ECC","KeySize":256,
+             "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":true,"Manifest":"m:1","Csr":"X"},
+            {"RequestId":"B","Name":"bad","CommonName":"b","Sans":"","Algorithm":"ECC","KeySize":256,
+             "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":false,"Manifest":"m:2","Error":"e"}]}"#;
+        let mut p = Previous::default();
+        read_summary_records(text.as_bytes(), &mut p).unwrap();
+        assert_eq!(p.max_csr_id, 5);
+        let web = p.record("web").unwrap();
+        assert_eq!((web.name.as_str(), web.csr_id), ("Web", Some(5)));
+        assert_eq!(web.csr_sha256, Some(Sha256::digest(b"X").into()));
+        assert_eq!(p.record("bad").unwrap().csr_sha256, None);
+        assert!(read_summary_records("{\"Csrs\": [1]}".as_bytes(), &mut p).is_err());
+    }
+
+    #[test]
+    fn read_file_never_follows_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("t");
+        std::fs::write(&target, "x").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("l")).unwrap();
+        assert_eq!(read_file(&target), OnDisk::Present("x".into()));
+        assert!(
+            matches!(read_file(&dir.path().join("l")), OnDisk::Unusable(r) if r.contains("symbolic link"))
+        );
+        assert_eq!(read_file(&dir.path().join("none")), OnDisk::Missing);
+    }
+}

@@ -1,0 +1,161 @@
+use std::path::Path;
+use std::sync::Arc;
+
+use super::*;
+use crate::crypto::{PrivateKey, sign_request};
+use crate::manifest::{Field, Origin, RawRequest, RawValue};
+use crate::output::existing::{OnDisk, Record};
+use crate::request::validate;
+
+fn request(algorithm: &str, locality: &str) -> CsrRequest {
+    let fields = [
+        (Field::Algorithm, algorithm),
+        (Field::CommonName, "www.example.com"),
+        (Field::CountryCode, "CN"),
+        (Field::Province, "Zhejiang"),
+        (Field::Locality, locality),
+    ];
+    let raw = RawRequest {
+        origin: Origin { file: Arc::from(Path::new("t.yaml")), line: 1 },
+        ordinal: 1,
+        fields: fields.iter().map(|(f, v)| (*f, RawValue::Text((*v).into()))).collect(),
+    };
+    validate(&[raw]).unwrap().remove(0)
+}
+
+/// Key and CSR PEM for `req`, and a record of them as a summary would hold it.
+fn pair(req: &CsrRequest) -> (String, String, Record) {
+    let key = PrivateKey::generate(req.params.key).unwrap();
+    let csr = sign_request(&req.params, &key).unwrap();
+    let record = Record {
+        name: req.name.to_string(),
+        csr_id: Some(41),
+        request_id: "RID".into(),
+        csr_sha256: Some(sha256(&csr.pem)),
+    };
+    (key.to_pkcs8_pem().unwrap().to_string(), csr.pem, record)
+}
+
+fn facts<'a>(key: &str, csr: &str, record: Option<&'a Record>) -> Facts<'a> {
+    let file = |t: &str| if t.is_empty() { OnDisk::Missing } else { OnDisk::Present(t.to_owned()) };
+    Facts { key: file(key), csr: file(csr), record, interrupted: false }
+}
+
+fn state(d: &Decision) -> (State, &'static str) {
+    let action = match d.action {
+        Action::Keep { .. } => "keep",
+        Action::Generate => "generate",
+        Action::Resign(_) => "resign",
+        Action::Leave => "leave",
+    };
+    (d.state, action)
+}
+
+const NO: Flags = Flags { rotate: false, repair: false };
+
+#[test]
+fn unchanged_keeps_its_csr_id() {
+    let req = request("ECC", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    let d = decide(&req, facts(&key, &csr, Some(&record)), NO, None);
+    assert_eq!(state(&d), (State::Unchanged, "keep"));
+    let Action::Keep { csr_id, .. } = d.action else { unreachable!() };
+    assert_eq!(csr_id, Some(41));
+}
+
+#[test]
+fn new_when_nothing_is_there() {
+    let d = decide(&request("SM2", "Hangzhou"), facts("", "", None), NO, None);
+    assert_eq!(state(&d), (State::New, "generate"));
+}
+
+#[test]
+fn resubject_when_only_the_subject_changed() {
+    let req = request("SM2", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    let d = decide(&request("SM2", "Ningbo"), facts(&key, &csr, Some(&record)), NO, None);
+    assert_eq!(state(&d), (State::Resubject, "resign"));
+}
+
+#[test]
+fn rekey_when_the_algorithm_changed_or_rotate() {
+    let req = request("ECC", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    let d = decide(&request("SM2", "Hangzhou"), facts(&key, &csr, Some(&record)), NO, None);
+    assert_eq!(state(&d), (State::Rekey, "generate"));
+    assert_eq!(d.reason.as_deref(), Some("ECC-256 -> SM2-256"));
+    let rotate = Flags { rotate: true, repair: false };
+    assert_eq!(
+        state(&decide(&req, facts(&key, &csr, Some(&record)), rotate, None)),
+        (State::Rekey, "generate")
+    );
+}
+
+#[test]
+fn damaged_cases_are_left_alone_unless_repair() {
+    let req = request("ECC", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    let (other_key, _, _) = pair(&req);
+    let edited = csr.replacen("MI", "MJ", 1);
+    let cases = [
+        facts("", "", Some(&record)),
+        facts(&key, "", Some(&record)),
+        facts("", &csr, Some(&record)),
+        facts(&other_key, &csr, Some(&record)),
+        facts(&key, &edited, Some(&record)),
+        facts("not a key", &csr, Some(&record)),
+    ];
+    for f in cases {
+        let shown = format!("{:?}/{:?}", f.key.exists(), f.csr.exists());
+        let d = decide(&req, f, NO, None);
+        assert_eq!(state(&d), (State::Damaged, "leave"), "{shown}: {:?}", d.reason);
+        assert!(d.reason.is_some());
+    }
+    let repair = Flags { rotate: false, repair: true };
+    assert_eq!(
+        state(&decide(&req, facts(&other_key, &csr, Some(&record)), repair, None)),
+        (State::Damaged, "generate")
+    );
+}
+
+#[test]
+fn a_valid_csr_that_is_not_the_recorded_one_was_changed_by_hand() {
+    let req = request("ECC", "Hangzhou");
+    let (key, _, record) = pair(&req);
+    let pk = PrivateKey::from_pkcs8_pem(&key, req.params.key, None).unwrap();
+    let resigned = sign_request(&req.params, &pk).unwrap().pem; // ECDSA: a different signature
+    let d = decide(&req, facts(&key, &resigned, Some(&record)), NO, None);
+    assert_eq!(state(&d), (State::Damaged, "leave"));
+    assert!(d.reason.unwrap().contains("changed by hand"));
+}
+
+#[test]
+fn what_a_killed_run_left_is_finished_without_repair() {
+    let req = request("ECC", "Hangzhou");
+    let (key, csr, _) = pair(&req);
+    // Key renamed, CSR not yet: the key is kept and gets its CSR.
+    let mut f = facts(&key, "", None);
+    f.interrupted = true;
+    assert_eq!(state(&decide(&req, f, NO, None)), (State::New, "resign"));
+    // Both renamed, not journaled: adopted as unchanged, with a new CsrId.
+    let mut f = facts(&key, &csr, None);
+    f.interrupted = true;
+    let d = decide(&req, f, NO, None);
+    assert_eq!(state(&d), (State::Unchanged, "keep"));
+    assert!(matches!(d.action, Action::Keep { csr_id: None, .. }));
+    // A lone key nobody recorded, outside an interrupted batch, is not ours to use.
+    assert_eq!(state(&decide(&req, facts(&key, "", None), NO, None)), (State::Damaged, "leave"));
+}
+
+#[test]
+fn encrypted_keys_are_read_with_the_passphrase() {
+    let req = request("SM2", "Hangzhou");
+    let pass = crate::crypto::Passphrase::new("pw".into()).unwrap();
+    let key = PrivateKey::generate(req.params.key).unwrap();
+    let csr = sign_request(&req.params, &key).unwrap();
+    let pem = key.to_file_pem(Some(&pass)).unwrap();
+    let d = decide(&request("SM2", "Ningbo"), facts(&pem, &csr.pem, None), NO, Some(&pass));
+    assert_eq!(state(&d), (State::Resubject, "resign"));
+    let d = decide(&req, facts(&pem, &csr.pem, None), NO, None);
+    assert_eq!(state(&d), (State::Damaged, "leave"));
+}
