@@ -128,7 +128,7 @@ impl Writer<'_> {
             .map(|o| o.request.name.as_str())
             .collect();
         if !writes.is_empty() {
-            self.out.write_pending(&writes)?;
+            self.summary.begin_batch(&writes)?;
         }
         let mut staged = Vec::new();
         let mut staged_for = Vec::with_capacity(batch.len());
@@ -141,7 +141,7 @@ impl Writer<'_> {
             staged_for.push((staged.len() - before, result));
         }
         self.archive.sync()?;
-        let mut landed = atomic::commit(staged).into_iter();
+        let mut landed = atomic::commit_with(staged, &[self.summary.journal_file()]).into_iter();
         for (outcome, (count, staged)) in batch.into_iter().zip(staged_for) {
             let results: Vec<_> = landed.by_ref().take(count).collect();
             let written = staged
@@ -150,7 +150,7 @@ impl Writer<'_> {
             *self.states.entry(state_label(&entry)).or_default() += 1;
             self.summary.push(&entry)?;
         }
-        self.summary.sync()?;
+        self.summary.flush()?;
         self.progress.advance(size);
         Ok(())
     }
@@ -285,7 +285,7 @@ impl Writer<'_> {
     fn finish(self, orphans: &[Orphan]) -> Result<ExitCode, Error> {
         let (_, failed) = self.summary.counts();
         self.summary.finish(orphans)?;
-        self.out.clear_run_state(&self.previous.journals)?;
+        self.out.clear_journals(&self.previous.journals)?;
         self.ids.release()?;
         let mut notes: Vec<String> = self
             .states

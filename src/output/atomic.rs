@@ -73,7 +73,13 @@ pub fn stage_from(
 /// Makes every staged file durable, renames each into place, then syncs the folders.
 /// Returns, per staged file in order, whether it landed; a failed rename leaves no file.
 pub fn commit(batch: Vec<Staged>) -> Vec<Result<PathBuf, IoError>> {
-    if let Some(Err(e)) = batch.first().map(|first| sync_data(&batch, first)) {
+    commit_with(batch, &[])
+}
+
+/// [`commit`], where the data sync before the renames also covers the files `also`
+/// (a journal line that must be durable before any rename of the batch).
+pub fn commit_with(batch: Vec<Staged>, also: &[&File]) -> Vec<Result<PathBuf, IoError>> {
+    if let Some(Err(e)) = batch.first().map(|first| sync_data(&batch, first, also)) {
         {
             let msg = e.to_string();
             return batch
@@ -117,16 +123,18 @@ pub fn write_file(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Res
         .map(drop)
 }
 
-/// One `syncfs` flushes every staged file on Linux; elsewhere each file is fsync'd.
-fn sync_data(batch: &[Staged], first: &Staged) -> Result<(), IoError> {
+/// One `syncfs` flushes every staged file (and `also`, on the same file system) on
+/// Linux; elsewhere each file is fsync'd.
+fn sync_data(batch: &[Staged], first: &Staged, also: &[&File]) -> Result<(), IoError> {
     #[cfg(target_os = "linux")]
     {
-        let _ = batch;
+        let _ = (batch, also);
         rustix::fs::syncfs(first.tmp.as_file()).map_err(|e| IoError::new(first.tmp.path(), e.into()))
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = first;
+        also.iter().try_for_each(|f| f.sync_data().map_err(|e| IoError::new(parent(&first.dest), e)))?;
         batch.iter().try_for_each(|s| s.tmp.as_file().sync_all().map_err(|e| IoError::new(s.tmp.path(), e)))
     }
 }

@@ -13,7 +13,8 @@ use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 
 use super::summary::Entry;
-use super::{JOURNAL_PREFIX, PENDING, STATE_DIR, SUMMARY};
+use super::summary::Pending;
+use super::{JOURNAL_PREFIX, STATE_DIR, SUMMARY};
 use crate::error::IoError;
 
 /// What an earlier run recorded about one request; small, so that a folder of a million
@@ -43,7 +44,7 @@ impl Record {
 pub struct Previous {
     /// By Name folded to lower case.
     pub records: HashMap<String, Record>,
-    /// Names of the batch a killed run was writing when it stopped (folded).
+    /// Names of the last batch a killed run began to write (folded).
     pub interrupted: HashSet<String>,
     /// The highest CsrId any record holds.
     pub max_csr_id: u64,
@@ -64,8 +65,8 @@ impl Previous {
     }
 }
 
-/// Reads summary.json, then the journals in the order they were written (a journal's
-/// last line may be cut short by a kill; it is skipped), then the pending batch.
+/// Reads summary.json, then the journals written after it, in order (a journal's last
+/// line may be cut short by a kill; it is skipped).
 pub fn load_previous(root: &Path) -> Result<Previous, IoError> {
     let mut previous = Previous::default();
     let summary = root.join(SUMMARY);
@@ -97,19 +98,13 @@ pub fn load_previous(root: &Path) -> Result<Previous, IoError> {
             let line = line.map_err(|e| IoError::new(journal, e))?;
             if let Ok(entry) = serde_json::from_str::<Entry>(&line) {
                 previous.add(Record::of(entry));
+            } else if let Ok(pending) = serde_json::from_str::<Pending>(&line) {
+                // Only the last batch can have been cut short.
+                previous.interrupted = pending.pending.iter().map(|n| n.to_ascii_lowercase()).collect();
             }
         }
     }
     previous.journals = journals;
-    let pending = state.join(PENDING);
-    match std::fs::read(&pending) {
-        Ok(bytes) => {
-            let names: Vec<String> = serde_json::from_slice(&bytes).unwrap_or_default();
-            previous.interrupted = names.into_iter().map(|n| n.to_ascii_lowercase()).collect();
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(IoError::new(&pending, e)),
-    }
     Ok(previous)
 }
 

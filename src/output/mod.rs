@@ -19,8 +19,6 @@ pub const STATE_DIR: &str = ".csrbatch";
 pub const SUMMARY: &str = "summary.json";
 /// Journals of runs, in `STATE_DIR`: `journal-<start time>.jsonl`.
 pub const JOURNAL_PREFIX: &str = "journal-";
-/// The Names of the batch being written, in `STATE_DIR`, recorded before its renames.
-pub const PENDING: &str = "pending.json";
 /// Where replaced and pruned files go: `.archive/<UTC timestamp>/`.
 pub const ARCHIVE_DIR: &str = ".archive";
 
@@ -94,17 +92,9 @@ impl OutputDir {
         (self.root.join(csr), self.root.join(key))
     }
 
-    /// Records the Names of the batch about to be written, durably, before any rename.
-    pub fn write_pending(&self, names: &[&str]) -> Result<(), IoError> {
-        let path = self.root.join(STATE_DIR).join(PENDING);
-        let bytes = serde_json::to_vec(names).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
-        atomic::write_file(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
-    }
-
-    /// The run is recorded in summary.json: its journals and pending batch are done with.
-    pub fn clear_run_state(&self, journals: &[PathBuf]) -> Result<(), IoError> {
-        let pending = self.root.join(STATE_DIR).join(PENDING);
-        for path in journals.iter().chain([&pending]) {
+    /// The run is recorded in summary.json: the journals of earlier runs are done with.
+    pub fn clear_journals(&self, journals: &[PathBuf]) -> Result<(), IoError> {
+        for path in journals {
             match std::fs::remove_file(path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

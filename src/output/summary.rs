@@ -99,6 +99,14 @@ impl Summary {
     }
 }
 
+/// A journal line written before a batch's files are renamed into place: the Names
+/// whose files may be half-written if the run is killed before the batch's entries.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase", deny_unknown_fields)]
+pub struct Pending {
+    pub pending: Vec<String>,
+}
+
 /// Streams entries to a journal, then writes `summary.json` from it.
 #[derive(Debug)]
 pub struct SummaryWriter {
@@ -144,6 +152,27 @@ impl SummaryWriter {
         self.journal.write_all(b"\n").map_err(io)
     }
 
+    /// Records the Names of a batch about to be written. The line is handed to the OS
+    /// here and made durable by the batch's own sync, before any of its renames.
+    pub fn begin_batch(&mut self, names: &[&str]) -> Result<(), IoError> {
+        let line = Pending { pending: names.iter().map(|n| (*n).to_owned()).collect() };
+        let io = |e: std::io::Error| IoError::new(&self.journal_path, e);
+        serde_json::to_writer(&mut self.journal, &line).map_err(|e| io(e.into()))?;
+        self.journal.write_all(b"\n").map_err(io)?;
+        self.flush()
+    }
+
+    /// Hands what was pushed to the OS; the next batch's sync (or [`Self::sync`]) makes it
+    /// durable. An entry lost to a crash before then is recovered from the files.
+    pub fn flush(&mut self) -> Result<(), IoError> {
+        self.journal.flush().map_err(|e| IoError::new(&self.journal_path, e))
+    }
+
+    /// The journal file, for a batch sync that must cover it.
+    pub fn journal_file(&self) -> &File {
+        self.journal.get_ref()
+    }
+
     /// Makes what was pushed so far durable.
     pub fn sync(&mut self) -> Result<(), IoError> {
         self.journal
@@ -172,7 +201,10 @@ impl SummaryWriter {
                 self.failed,
                 text(&self.written)?
             )?;
-            for (i, line) in BufReader::new(journal).lines().enumerate() {
+            let entries = BufReader::new(journal)
+                .lines()
+                .filter(|l| !l.as_ref().is_ok_and(|l| l.starts_with("{\"Pending\"")));
+            for (i, line) in entries.enumerate() {
                 out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
                 out.write_all(line?.as_bytes())?;
             }
@@ -223,6 +255,7 @@ mod tests {
         let (journal, summary) = (dir.path().join("j"), dir.path().join("summary.json"));
         let mut w =
             SummaryWriter::create(journal.clone(), summary.clone(), "RUN".into(), "T".into(), 2).unwrap();
+        w.begin_batch(&["a", "b"]).unwrap();
         w.push(&entry("a", None)).unwrap();
         w.push(&entry("b", Some("boom"))).unwrap();
         let orphan = Orphan {
