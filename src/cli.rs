@@ -37,6 +37,34 @@ pub enum Command {
     /// Load and validate manifests only: print every error, write nothing.
     #[command(after_help = "Example:\n  csrbatch validate manifests/ && echo valid")]
     Validate(ValidateArgs),
+    /// Measure throughput (CSRs/s) and per-key latency (p50/p90/p99) per algorithm.
+    #[command(after_help = "Examples:\n  \
+        csrbatch bench                                   # all five algorithm/size pairs, in memory\n  \
+        csrbatch bench --algorithm RSA --key-size 3072 --count 50 --jobs 1\n  \
+        csrbatch bench --algorithm ECC --count 20000 --out /tmp/bench --json   # with files")]
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// RSA, ECC or SM2 [default: all]; RSA without --key-size means all three sizes.
+    #[arg(long, value_name = "A")]
+    pub algorithm: Option<String>,
+    /// Key size, with --algorithm.
+    #[arg(long, value_name = "N")]
+    pub key_size: Option<u32>,
+    /// Requests per algorithm [default: RSA-2048 100, RSA-3072 30, RSA-4096 12, ECC/SM2 4000].
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// Worker threads [default: all cores].
+    #[arg(long, value_name = "N")]
+    pub jobs: Option<NonZeroUsize>,
+    /// Print the figures as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run whole `generate`s (files, summary) into DIR/<algorithm>/ instead of in memory.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 /// Where the private keys' passphrase comes from (never from the command line itself).

@@ -19,17 +19,48 @@ use crate::request::{CsrRequest, KeyAlgorithm};
 
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let requests = super::load_and_validate(&args.paths)?;
-    let passphrase = super::passphrase(&args.keys)?;
-    let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
-    let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
+    let options = Options {
+        out: args.out.clone(),
+        jobs: args.jobs.map_or_else(super::default_jobs, |n| n.get()),
+        quiet: args.quiet,
+        closing_line: true,
+        flags: Flags { rotate: args.replace.rotate, repair: args.replace.repair },
+        prune: args.replace.prune,
+        passphrase: super::passphrase(&args.keys)?,
+    };
     if args.check {
-        let pending = super::plan::print_plan(&args.out, &requests, flags, passphrase.as_ref(), jobs)?;
+        let pending = super::plan::print_plan(
+            &options.out,
+            &requests,
+            options.flags,
+            options.passphrase.as_ref(),
+            options.jobs,
+        )?;
         return Ok(if pending { ExitCode::Failed } else { ExitCode::Success });
     }
+    execute(&requests, &options)
+}
+
+/// How to run `generate` on validated requests.
+#[derive(Debug)]
+pub struct Options {
+    pub out: std::path::PathBuf,
+    pub jobs: usize,
+    pub quiet: bool,
+    /// Print the closing line (bench runs print their own table instead).
+    pub closing_line: bool,
+    pub flags: Flags,
+    pub prune: bool,
+    pub passphrase: Option<Passphrase>,
+}
+
+/// Brings the output folder in line with `requests` (already validated).
+pub fn execute(requests: &[CsrRequest], options: &Options) -> Result<ExitCode, Error> {
+    let jobs = options.jobs;
     let pool = thread_pool(jobs)?;
 
     // Only now, with every request valid, is anything created on disk.
-    let out = OutputDir::open(&args.out)?;
+    let out = OutputDir::open(&options.out)?;
     let previous = existing::load_previous(out.root())?;
     let started = utc_stamp();
     let mut writer = Writer {
@@ -42,21 +73,26 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
             started.clone(),
             requests.len(),
         )?,
-        progress: Progress::new(requests.len() as u64, args.quiet),
+        progress: Progress::new(requests.len() as u64, options.quiet),
+        closing_line: options.closing_line,
         made: BTreeMap::new(),
         states: BTreeMap::new(),
         out: &out,
         previous: &previous,
     };
 
-    let context = Context { root: out.root(), previous: &previous, flags, passphrase: passphrase.as_ref() };
+    let context = Context {
+        root: out.root(),
+        previous: &previous,
+        flags: options.flags,
+        passphrase: options.passphrase.as_ref(),
+    };
     let work = |request| produce(&context, request);
-    let items = requests.iter();
     let window = (jobs * 64).max(256);
-    parallel::ordered_map(&pool, items, window, work, |batch| writer.write_batch(batch))?;
+    parallel::ordered_map(&pool, requests.iter(), window, work, |batch| writer.write_batch(batch))?;
 
-    let mut orphans = orphans(out.root(), &requests, &previous)?;
-    if args.replace.prune {
+    let mut orphans = orphans(out.root(), requests, &previous)?;
+    if options.prune {
         writer.prune(&mut orphans)?;
     }
     writer.finish(&orphans)
@@ -115,6 +151,7 @@ struct Writer<'a> {
     progress: Progress,
     made: BTreeMap<KeyAlgorithm, usize>,
     states: BTreeMap<&'static str, usize>,
+    closing_line: bool,
 }
 
 impl Writer<'_> {
@@ -296,7 +333,9 @@ impl Writer<'_> {
         if !orphans.is_empty() {
             notes.push(format!("{} {}", orphans.len(), orphans[0].state));
         }
-        self.progress.finish(&self.made, failed, &notes);
+        if self.closing_line {
+            self.progress.finish(&self.made, failed, &notes);
+        }
         Ok(if failed == 0 { ExitCode::Success } else { ExitCode::Failed })
     }
 }

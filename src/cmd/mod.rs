@@ -1,6 +1,7 @@
 //! The commands, one file each; each ties the stages together and returns the exit code.
 //! `main.rs` only parses arguments and prints errors.
 
+pub mod bench;
 pub mod generate;
 pub mod plan;
 pub mod validate;

@@ -38,7 +38,7 @@ pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> 
     let info = CertReqInfo {
         version: Version::V1,
         subject: subject::name(params)?,
-        public_key: SubjectPublicKeyInfoOwned::from_der(&key.public_key_der()?).map_err(encode_err)?,
+        public_key: SubjectPublicKeyInfoOwned::from_der(key.public_key_der()).map_err(encode_err)?,
         attributes,
     };
     let to_be_signed = info.to_der().map_err(encode_err)?;

@@ -5,7 +5,7 @@ use std::fmt;
 
 use der::pem::LineEnding;
 use getrandom::SysRng;
-use p256::elliptic_curve::Generate;
+use p256::elliptic_curve::{self, Generate};
 use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use zeroize::Zeroizing;
 
@@ -35,6 +35,9 @@ impl fmt::Debug for Passphrase {
 pub struct PrivateKey {
     algorithm: KeyAlgorithm,
     inner: Inner,
+    /// Computed once: for EC keys each is a scalar multiplication.
+    spki: Vec<u8>,
+    pkcs8: Zeroizing<Vec<u8>>,
 }
 
 enum Inner {
@@ -59,7 +62,7 @@ impl PrivateKey {
                 Inner::Sm2(sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?)
             }
         };
-        Ok(PrivateKey { algorithm, inner })
+        PrivateKey::new(algorithm, inner)
     }
 
     /// Reads a PKCS#8 PEM key, encrypted (`ENCRYPTED PRIVATE KEY`, needs `passphrase`) or
@@ -111,7 +114,20 @@ impl PrivateKey {
                 return Err(parse_err(&format!("key algorithm {other}{curve} is not RSA, P-256 or SM2")));
             }
         };
-        Ok(PrivateKey { algorithm, inner })
+        PrivateKey::new(algorithm, inner)
+    }
+
+    fn new(algorithm: KeyAlgorithm, inner: Inner) -> Result<PrivateKey, CryptoError> {
+        let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
+        let (spki, pkcs8) = match &inner {
+            Inner::Rsa(k) => (
+                k.to_public_key().to_public_key_der().map_err(|e| encode(&e))?.into_vec(),
+                k.to_pkcs8_der().map_err(|e| encode(&e))?,
+            ),
+            Inner::Ecc(k) => ec_encodings(k).map_err(|e| encode(&e))?,
+            Inner::Sm2(k) => ec_encodings(k).map_err(|e| encode(&e))?,
+        };
+        Ok(PrivateKey { algorithm, inner, spki, pkcs8: Zeroizing::new(pkcs8.as_bytes().to_vec()) })
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -120,12 +136,9 @@ impl PrivateKey {
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), LF line endings.
     pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, CryptoError> {
-        let encoded = match &self.inner {
-            Inner::Rsa(k) => k.to_pkcs8_pem(LineEnding::LF),
-            Inner::Ecc(k) => k.to_pkcs8_pem(LineEnding::LF),
-            Inner::Sm2(k) => k.to_pkcs8_pem(LineEnding::LF),
-        };
-        encoded.map_err(|e| CryptoError::Encode(e.to_string()))
+        der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &self.pkcs8)
+            .map(Zeroizing::new)
+            .map_err(|e| CryptoError::Encode(e.to_string()))
     }
 
     /// The key as PEM for its file: encrypted PKCS#8 (PBES2: scrypt, AES-256-CBC; fresh
@@ -144,13 +157,8 @@ impl PrivateKey {
     }
 
     /// The DER SubjectPublicKeyInfo that goes into the CSR.
-    pub fn public_key_der(&self) -> Result<Vec<u8>, CryptoError> {
-        let encoded = match &self.inner {
-            Inner::Rsa(k) => k.to_public_key().to_public_key_der(),
-            Inner::Ecc(k) => k.public_key().to_public_key_der(),
-            Inner::Sm2(k) => k.public_key().to_public_key_der(),
-        };
-        encoded.map(|d| d.into_vec()).map_err(|e| CryptoError::Encode(e.to_string()))
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.spki
     }
 
     /// The SM2 secret, for the SM2 signer; `None` for other key types.
@@ -160,6 +168,33 @@ impl PrivateKey {
             _ => None,
         }
     }
+}
+
+/// SubjectPublicKeyInfo and PKCS#8 of an EC key with one scalar multiplication (the
+/// crates' own encoders each compute the public key again). The PKCS#8 is the one
+/// elliptic-curve writes: RFC 5915 ECPrivateKey with the public key, curve in the
+/// AlgorithmIdentifier.
+fn ec_encodings<C>(key: &elliptic_curve::SecretKey<C>) -> Result<(Vec<u8>, der::SecretDocument), pkcs8::Error>
+where
+    C: elliptic_curve::CurveArithmetic + pkcs8::AssociatedOid,
+    elliptic_curve::AffinePoint<C>:
+        elliptic_curve::sec1::FromSec1Point<C> + elliptic_curve::sec1::ToSec1Point<C>,
+    elliptic_curve::FieldBytesSize<C>: elliptic_curve::sec1::ModulusSize,
+{
+    use der::Encode;
+    use elliptic_curve::sec1::ToSec1Point;
+    let public = key.public_key();
+    let spki = public.to_public_key_der()?.into_vec();
+    let point = public.to_sec1_point(false);
+    let secret = Zeroizing::new(key.to_bytes());
+    let ec_private_key = Zeroizing::new(
+        sec1::EcPrivateKey { private_key: &secret, parameters: None, public_key: Some(point.as_bytes()) }
+            .to_der()?,
+    );
+    let algorithm =
+        pkcs8::AlgorithmIdentifierRef { oid: oid::EC_PUBLIC_KEY, parameters: Some((&C::OID).into()) };
+    let info = pkcs8::PrivateKeyInfoRef::new(algorithm, der::asn1::OctetStringRef::new(&ec_private_key)?);
+    Ok((spki, der::SecretDocument::encode_msg(&info)?))
 }
 
 fn parse_err(e: &dyn fmt::Display) -> CryptoError {
@@ -199,16 +234,27 @@ mod tests {
             let pem = key.to_pkcs8_pem().unwrap();
             assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
             let back = PrivateKey::from_pkcs8_pem(&pem, alg, None).unwrap();
-            assert_eq!(back.public_key_der().unwrap(), key.public_key_der().unwrap());
+            assert_eq!(back.public_key_der(), key.public_key_der());
             assert_eq!(format!("{key:?}"), format!("PrivateKey {{ algorithm: {alg:?}, .. }}"));
         }
+    }
+
+    #[test]
+    fn ec_pkcs8_is_what_the_curve_crates_write() {
+        let key = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
+        let Inner::Ecc(k) = &key.inner else { unreachable!() };
+        assert_eq!(key.pkcs8.as_slice(), k.to_pkcs8_der().unwrap().as_bytes());
+        let key = PrivateKey::generate(KeyAlgorithm::Sm2).unwrap();
+        let Inner::Sm2(k) = &key.inner else { unreachable!() };
+        assert_eq!(key.pkcs8.as_slice(), k.to_pkcs8_der().unwrap().as_bytes());
+        assert_eq!(key.public_key_der(), k.public_key().to_public_key_der().unwrap().as_bytes());
     }
 
     #[test]
     fn keys_are_distinct() {
         let a = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
         let b = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
-        assert_ne!(a.public_key_der().unwrap(), b.public_key_der().unwrap());
+        assert_ne!(a.public_key_der(), b.public_key_der());
     }
 
     #[test]
@@ -226,7 +272,7 @@ mod tests {
         let pem = key.to_file_pem(Some(&pass)).unwrap();
         assert!(pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----\n"));
         let back = PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Sm2, Some(&pass)).unwrap();
-        assert_eq!(back.public_key_der().unwrap(), key.public_key_der().unwrap());
+        assert_eq!(back.public_key_der(), key.public_key_der());
         let wrong = Passphrase::new("wrong".into()).unwrap();
         let err = PrivateKey::from_pkcs8_pem(&pem, KeyAlgorithm::Sm2, Some(&wrong)).unwrap_err();
         assert!(err.to_string().contains("cannot decrypt"), "{err}");

@@ -68,12 +68,12 @@ pub fn check_pair(csr_pem: &str, key: &PrivateKey, params: &Params) -> Result<Pa
         }
         Err(e) => return Ok(PairCheck::Broken(format!("not PEM: {e}"))),
     };
-    let spki = key.public_key_der()?;
-    if key.algorithm() == params.key && verify::check(&der, params, &spki).is_ok() {
-        let key_sha2 = hex::encode(Sha256::digest(&spki));
+    let spki = key.public_key_der();
+    if key.algorithm() == params.key && verify::check(&der, params, spki).is_ok() {
+        let key_sha2 = hex::encode(Sha256::digest(spki));
         return Ok(PairCheck::Matches(SignedCsr { der, pem: csr_pem.to_owned(), key_sha2 }));
     }
-    Ok(match verify::check_signature_only(&der, key.algorithm(), &spki) {
+    Ok(match verify::check_signature_only(&der, key.algorithm(), spki) {
         Ok(()) => PairCheck::OtherContents,
         Err(e) => PairCheck::Broken(e.to_string()),
     })
@@ -92,11 +92,11 @@ pub fn sign_request(params: &Params, key: &PrivateKey) -> Result<SignedCsr, Cryp
         KeyAlgorithm::Sm2 => csr_sm2::build(params, key)?,
         _ => csr_rcgen::build(params, key)?,
     };
-    let spki = key.public_key_der()?;
-    verify::check(&der, params, &spki)?;
+    let spki = key.public_key_der();
+    verify::check(&der, params, spki)?;
     let pem = der::pem::encode_string("CERTIFICATE REQUEST", LineEnding::LF, &der)
         .map_err(|e| CryptoError::Encode(e.to_string()))?;
-    Ok(SignedCsr { der, pem, key_sha2: hex::encode(Sha256::digest(&spki)) })
+    Ok(SignedCsr { der, pem, key_sha2: hex::encode(Sha256::digest(spki)) })
 }
 
 #[cfg(test)]

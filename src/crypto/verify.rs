@@ -56,6 +56,21 @@ pub fn check_signature_only(der: &[u8], key: KeyAlgorithm, spki: &[u8]) -> Resul
     verify_signature(key, &request, spki, signed, signature)
 }
 
+/// Verifies with ring, given the key as a DER SubjectPublicKeyInfo.
+fn ring_verify(
+    algorithm: &'static dyn ring::signature::VerificationAlgorithm,
+    spki: &[u8],
+    signed: &[u8],
+    signature: &[u8],
+) -> Result<(), CryptoError> {
+    let spki = spki::SubjectPublicKeyInfoRef::try_from(spki).map_err(|e| fail(e.to_string()))?;
+    let key =
+        spki.subject_public_key.as_bytes().ok_or_else(|| fail("public key BIT STRING has unused bits"))?;
+    ring::signature::UnparsedPublicKey::new(algorithm, key)
+        .verify(signed, signature)
+        .map_err(|_| fail("signature does not verify"))
+}
+
 /// RSA keys are rsaEncryption; P-256 and SM2 keys are id-ecPublicKey with their curve.
 fn check_key_type(key: KeyAlgorithm, algorithm: &spki::AlgorithmIdentifierOwned) -> Result<(), CryptoError> {
     let curve = match key {
@@ -113,17 +128,12 @@ fn verify_signature(
         return Err(fail(format!("signature algorithm {} where {want} was expected", algorithm.oid)));
     }
     match key {
+        // RSA and ECDSA through ring: a vetted constant-time implementation, several times
+        // faster here than the pure-Rust verifiers (the self-check runs once per CSR).
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-            let public = rsa::PublicKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
-            let verifier = rsa::pkcs1v15::VerifyingKey::<sha2::Sha256>::new(public);
-            let sig = rsa::pkcs1v15::Signature::try_from(signature).map_err(|e| bad(&e))?;
-            verifier.verify(signed, &sig).map_err(|e| bad(&e))
+            ring_verify(&ring::signature::RSA_PKCS1_2048_8192_SHA256, spki, signed, signature)
         }
-        KeyAlgorithm::Ecc => {
-            let verifier = p256::ecdsa::VerifyingKey::from_public_key_der(spki).map_err(|e| bad(&e))?;
-            let sig = p256::ecdsa::DerSignature::try_from(signature).map_err(|e| bad(&e))?;
-            verifier.verify(signed, &sig).map_err(|e| bad(&e))
-        }
+        KeyAlgorithm::Ecc => ring_verify(&ring::signature::ECDSA_P256_SHA256_ASN1, spki, signed, signature),
         KeyAlgorithm::Sm2 => {
             if algorithm.parameters.is_some() {
                 return Err(fail("SM2-with-SM3 must have no parameters"));

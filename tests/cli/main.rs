@@ -1,6 +1,7 @@
 //! Integration tests: the real csrbatch binary on real manifests, judged by the real openssl.
 #![allow(clippy::unwrap_used)] // tests may panic on a broken fixture
 
+mod bench;
 mod generate;
 mod rerun;
 mod util;

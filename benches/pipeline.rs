@@ -1,0 +1,85 @@
+//! Criterion benchmarks: key generation and CSR building per algorithm, and a whole
+//! `generate` of a fixed manifest (benches/bench-manifest.yaml) into a fresh folder.
+//!
+//! `cargo bench --bench pipeline` (add `-- keygen` etc. to filter). RSA key generation
+//! time varies a lot from key to key, so its groups take more samples than criterion's
+//! minimum would suggest; read medians, not means.
+
+use std::path::Path;
+use std::time::Duration;
+
+use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use csrbatch::cmd::{generate, load_and_validate};
+use csrbatch::crypto::{self, PrivateKey};
+use csrbatch::plan::Flags;
+use csrbatch::request::{CsrRequest, KeyAlgorithm};
+
+fn requests() -> Vec<CsrRequest> {
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench-manifest.yaml");
+    load_and_validate(&[manifest]).expect("the bench manifest is valid")
+}
+
+fn request_for(key: KeyAlgorithm) -> CsrRequest {
+    let mut r = requests().into_iter().next().expect("one request");
+    r.params.key = key;
+    r
+}
+
+fn keygen(c: &mut Criterion) {
+    let mut g = c.benchmark_group("keygen");
+    for key in KeyAlgorithm::ALL {
+        if matches!(key, KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096) {
+            g.sample_size(10).measurement_time(Duration::from_secs(20));
+        } else {
+            g.sample_size(if key == KeyAlgorithm::Rsa2048 { 30 } else { 100 });
+        }
+        g.bench_function(key.to_string(), |b| b.iter(|| PrivateKey::generate(key).expect("keygen")));
+    }
+    g.finish();
+}
+
+fn csr(c: &mut Criterion) {
+    let mut g = c.benchmark_group("csr");
+    for key in [KeyAlgorithm::Rsa2048, KeyAlgorithm::Ecc, KeyAlgorithm::Sm2] {
+        let request = request_for(key);
+        let private = PrivateKey::generate(key).expect("keygen");
+        // Build, sign and self-check (parse back, verify) one CSR with an existing key.
+        g.bench_function(format!("{key}/sign+check"), |b| {
+            b.iter(|| crypto::sign_request(&request.params, &private).expect("csr"))
+        });
+        let signed = crypto::sign_request(&request.params, &private).expect("csr");
+        g.bench_function(format!("{key}/check-only"), |b| {
+            b.iter(|| crypto::check_pair(&signed.pem, &private, &request.params).expect("check"))
+        });
+    }
+    g.finish();
+}
+
+fn whole_generate(c: &mut Criterion) {
+    let requests = requests();
+    let mut g = c.benchmark_group("generate");
+    g.sample_size(10);
+    g.bench_function(format!("bench-manifest ({} requests, files)", requests.len()), |b| {
+        b.iter_batched(
+            || tempfile::tempdir().expect("temp dir"),
+            |dir| {
+                let options = generate::Options {
+                    out: dir.path().join("out"),
+                    jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+                    quiet: true,
+                    closing_line: false,
+                    flags: Flags::default(),
+                    prune: false,
+                    passphrase: None,
+                };
+                generate::execute(&requests, &options).expect("generate");
+                dir
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.finish();
+}
+
+criterion_group!(benches, keygen, csr, whole_generate);
+criterion_main!(benches);

@@ -1,0 +1,239 @@
+//! `csrbatch bench`: throughput and per-key latency, per algorithm. In memory by default
+//! (key generation, CSR, self-check and PEM encoding: everything but the files); with
+//! `--out`, whole `generate` runs including files and summary.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::{generate, thread_pool};
+use crate::cli::BenchArgs;
+use crate::crypto::{self, PrivateKey};
+use crate::error::{Error, ExitCode};
+use crate::manifest::Origin;
+use crate::plan::Flags;
+use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
+
+/// One algorithm's figures.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Figures {
+    pub algorithm: &'static str,
+    pub key_size: u32,
+    pub count: usize,
+    pub jobs: usize,
+    pub files: bool,
+    pub wall_seconds: f64,
+    pub csrs_per_second: f64,
+    /// Key generation alone, per key, in milliseconds (in-memory runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keygen_ms: Option<Percentiles>,
+    /// The whole request (key, CSR, self-check, PEM), per request (in-memory runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_ms: Option<Percentiles>,
+}
+
+#[derive(Debug, Serialize, PartialEq)]
+#[serde(rename_all = "PascalCase")]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    /// Nearest-rank percentiles of `samples` (milliseconds).
+    pub fn of(mut samples: Vec<f64>) -> Option<Percentiles> {
+        if samples.is_empty() {
+            return None;
+        }
+        samples.sort_by(f64::total_cmp);
+        let rank = |p: f64| {
+            samples[((p / 100.0 * samples.len() as f64).ceil() as usize).clamp(1, samples.len()) - 1]
+        };
+        let mean = samples.iter().sum::<f64>() / samples.len() as f64;
+        Some(Percentiles { p50: rank(50.0), p90: rank(90.0), p99: rank(99.0), mean })
+    }
+}
+
+pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
+    let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
+    let algorithms = selected(args)?;
+    if let Some(out) = &args.out
+        && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
+    {
+        return Err(Error::Usage(format!("bench --out {}: the folder must be new or empty", out.display())));
+    }
+    let mut all = Vec::new();
+    if !args.json {
+        let mode =
+            if args.out.is_some() { "whole generate runs, files included" } else { "in memory, no files" };
+        println!("csrbatch bench: {jobs} jobs, {mode}");
+        println!(
+            "{:<9} {:>7} {:>8} {:>10}   {:>26}   {:>26}",
+            "", "count", "wall s", "CSRs/s", "keygen ms p50/p90/p99", "request ms p50/p90/p99"
+        );
+    }
+    for key in algorithms {
+        let count = args.count.unwrap_or_else(|| default_count(key));
+        let figures = match &args.out {
+            Some(out) => with_files(key, count, jobs, &out.join(key.tag()))?,
+            None => in_memory(key, count, jobs)?,
+        };
+        if !args.json {
+            let show = |p: &Option<Percentiles>| {
+                p.as_ref().map_or("-".to_owned(), |p| format!("{:.2} / {:.2} / {:.2}", p.p50, p.p90, p.p99))
+            };
+            println!(
+                "{:<9} {:>7} {:>8.2} {:>10.1}   {:>26}   {:>26}",
+                key.to_string(),
+                figures.count,
+                figures.wall_seconds,
+                figures.csrs_per_second,
+                show(&figures.keygen_ms),
+                show(&figures.request_ms)
+            );
+        }
+        all.push(figures);
+    }
+    if args.json {
+        let text = serde_json::to_string_pretty(&all).map_err(|e| Error::Usage(e.to_string()))?;
+        println!("{text}");
+    }
+    Ok(ExitCode::Success)
+}
+
+fn selected(args: &BenchArgs) -> Result<Vec<KeyAlgorithm>, Error> {
+    let Some(algorithm) = &args.algorithm else {
+        return match args.key_size {
+            None => Ok(KeyAlgorithm::ALL.to_vec()),
+            Some(_) => Err(Error::Usage("--key-size needs --algorithm".into())),
+        };
+    };
+    let size = args.key_size.map(|s| s.to_string());
+    match KeyAlgorithm::from_parts(algorithm, size.as_deref()) {
+        Ok(key) => Ok(vec![key]),
+        // `--algorithm RSA` alone: every RSA size.
+        Err(_) if size.is_none() && algorithm.eq_ignore_ascii_case("rsa") => {
+            Ok(vec![KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa3072, KeyAlgorithm::Rsa4096])
+        }
+        Err((field, problem)) => Err(Error::Usage(format!("--{}: {problem}", flag_of(field)))),
+    }
+}
+
+fn flag_of(field: crate::manifest::Field) -> &'static str {
+    match field {
+        crate::manifest::Field::KeySize => "key-size",
+        _ => "algorithm",
+    }
+}
+
+/// Enough keys for stable medians without taking minutes (RSA key generation time varies a
+/// lot from key to key).
+fn default_count(key: KeyAlgorithm) -> usize {
+    match key {
+        KeyAlgorithm::Rsa2048 => 100,
+        KeyAlgorithm::Rsa3072 => 30,
+        KeyAlgorithm::Rsa4096 => 12,
+        KeyAlgorithm::Ecc | KeyAlgorithm::Sm2 => 4000,
+    }
+}
+
+fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize) -> Result<Figures, Error> {
+    let pool = thread_pool(jobs)?;
+    let requests: Vec<CsrRequest> = (0..count).map(|i| synthetic(key, i)).collect::<Result<_, _>>()?;
+    let started = Instant::now();
+    let samples: Vec<Result<(f64, f64), String>> = pool.install(|| {
+        requests
+            .par_iter()
+            .map(|r| {
+                let t0 = Instant::now();
+                let private = PrivateKey::generate(r.params.key).map_err(|e| e.to_string())?;
+                let keygen = t0.elapsed().as_secs_f64() * 1e3;
+                let csr = crypto::sign_request(&r.params, &private).map_err(|e| e.to_string())?;
+                let pem = private.to_pkcs8_pem().map_err(|e| e.to_string())?;
+                std::hint::black_box((csr, pem));
+                Ok((keygen, t0.elapsed().as_secs_f64() * 1e3))
+            })
+            .collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    let samples: Vec<(f64, f64)> = samples.into_iter().collect::<Result<_, _>>().map_err(Error::Usage)?;
+    Ok(Figures {
+        algorithm: key.algorithm(),
+        key_size: key.key_size(),
+        count,
+        jobs,
+        files: false,
+        wall_seconds: wall,
+        csrs_per_second: count as f64 / wall,
+        keygen_ms: Percentiles::of(samples.iter().map(|s| s.0).collect()),
+        request_ms: Percentiles::of(samples.iter().map(|s| s.1).collect()),
+    })
+}
+
+fn with_files(key: KeyAlgorithm, count: usize, jobs: usize, out: &Path) -> Result<Figures, Error> {
+    let requests: Vec<CsrRequest> = (0..count).map(|i| synthetic(key, i)).collect::<Result<_, _>>()?;
+    let options = generate::Options {
+        out: out.to_path_buf(),
+        jobs,
+        quiet: true,
+        closing_line: false,
+        flags: Flags::default(),
+        prune: false,
+        passphrase: None,
+    };
+    let started = Instant::now();
+    let code = generate::execute(&requests, &options)?;
+    let wall = started.elapsed().as_secs_f64();
+    if code != ExitCode::Success {
+        return Err(Error::Usage(format!("bench run into {} failed; see its summary.json", out.display())));
+    }
+    Ok(Figures {
+        algorithm: key.algorithm(),
+        key_size: key.key_size(),
+        count,
+        jobs,
+        files: true,
+        wall_seconds: wall,
+        csrs_per_second: count as f64 / wall,
+        keygen_ms: None,
+        request_ms: None,
+    })
+}
+
+/// A valid request `bench-<i>.example.com` for the benchmark.
+fn synthetic(key: KeyAlgorithm, i: usize) -> Result<CsrRequest, Error> {
+    let invalid = |e: crate::error::Problem| Error::Usage(e.to_string());
+    let common_name = DnsName::parse(&format!("bench-{i}.example.com")).map_err(invalid)?;
+    let params = Params {
+        key,
+        sans: vec![crate::request::San::Dns(common_name.clone())],
+        common_name,
+        country: CountryCode::parse("CN").map_err(invalid)?,
+        province: "Zhejiang".into(),
+        locality: "Hangzhou".into(),
+        corp_name: Some("csrbatch bench".into()),
+        department: None,
+    };
+    let name = CsrName::parse(&format!("bench-{i}")).map_err(invalid)?;
+    Ok(CsrRequest { name, params, origin: Origin { file: Arc::from(Path::new("bench")), line: i + 1 } })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let p = Percentiles::of((1..=100).map(f64::from).collect()).unwrap();
+        assert_eq!((p.p50, p.p90, p.p99, p.mean), (50.0, 90.0, 99.0, 50.5));
+        let one = Percentiles::of(vec![7.0]).unwrap();
+        assert_eq!((one.p50, one.p99), (7.0, 7.0));
+        assert!(Percentiles::of(Vec::new()).is_none());
+    }
+}

@@ -1,0 +1,57 @@
+//! `csrbatch bench`: the figures it prints are measurements of real work.
+
+use crate::util::*;
+
+#[test]
+fn bench_json_reports_every_selected_algorithm() {
+    let run = csrbatch(["bench", "--algorithm", "SM2", "--count", "50", "--jobs", "1", "--json"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let figures: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let f = &figures[0];
+    assert_eq!(
+        (f["Algorithm"].as_str(), f["KeySize"].as_u64(), f["Count"].as_u64()),
+        (Some("SM2"), Some(256), Some(50))
+    );
+    assert!(f["CsrsPerSecond"].as_f64().unwrap() > 0.0);
+    let p = &f["RequestMs"];
+    let (p50, p90, p99) =
+        (p["P50"].as_f64().unwrap(), p["P90"].as_f64().unwrap(), p["P99"].as_f64().unwrap());
+    assert!(0.0 < p50 && p50 <= p90 && p90 <= p99, "{p}");
+    assert!(f["KeygenMs"]["P50"].as_f64().unwrap() <= p50);
+
+    let run = csrbatch(["bench", "--algorithm", "RSA", "--count", "1", "--json"]);
+    let figures: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let sizes: Vec<u64> =
+        figures.as_array().unwrap().iter().map(|f| f["KeySize"].as_u64().unwrap()).collect();
+    assert_eq!(sizes, [2048, 3072, 4096], "--algorithm RSA alone measures every size");
+}
+
+#[test]
+fn bench_with_out_makes_real_files() {
+    let dir = Dir::new();
+    let out = dir.path("b");
+    let run = csrbatch([
+        "bench".as_ref(),
+        "--algorithm".as_ref(),
+        "ECC".as_ref(),
+        "--count".as_ref(),
+        "20".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(String::from_utf8_lossy(&run.stdout).contains("ECC-256"));
+    let s = read_summary(&out.join("ecc"));
+    assert_eq!(s.succeeded, 20);
+    assert!(openssl_verifies(&out.join("ecc/bench-7.csr.pem"), false).0);
+    let again = csrbatch([
+        "bench".as_ref(),
+        "--algorithm".as_ref(),
+        "ECC".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert_eq!(again.status.code(), Some(2), "a used folder would measure nothing");
+    assert_eq!(csrbatch(["bench", "--key-size", "2048"]).status.code(), Some(2));
+    assert_eq!(csrbatch(["bench", "--algorithm", "DSA"]).status.code(), Some(2));
+}
