@@ -16,7 +16,8 @@ use csrbatch::request::{CsrRequest, KeyAlgorithm};
 
 fn requests() -> Vec<CsrRequest> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench-manifest.yaml");
-    load_and_validate(&[manifest]).expect("the bench manifest is valid")
+    let requests = load_and_validate(&[manifest]).expect("the bench manifest is valid");
+    requests.iter().collect::<Result<_, _>>().expect("the bench manifest is readable")
 }
 
 fn request_for(key: KeyAlgorithm) -> CsrRequest {
@@ -70,9 +71,11 @@ fn whole_generate(c: &mut Criterion) {
                     closing_line: false,
                     flags: Flags::default(),
                     prune: false,
+                    layout: Default::default(),
                     passphrase: None,
                 };
-                generate::execute(&requests, &options).expect("generate");
+                let all = requests.iter().cloned().map(Ok);
+                generate::execute(all, requests.len(), &|_: &str| true, &options).expect("generate");
                 dir
             },
             BatchSize::PerIteration,

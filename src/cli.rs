@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::output::Layout;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "csrbatch",
@@ -110,6 +112,10 @@ pub struct GenerateArgs {
     /// Print the plan and exit 1 if anything is not unchanged; write nothing.
     #[arg(long)]
     pub check: bool,
+    /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
+    /// thousands of requests). A folder keeps the layout it was first written with.
+    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    pub layout: Layout,
     #[command(flatten)]
     pub replace: ReplaceArgs,
     #[command(flatten)]
@@ -127,6 +133,9 @@ pub struct PlanArgs {
     /// Worker threads for checking existing files [default: all cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
+    /// The layout of the output folder (see `generate --help`).
+    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    pub layout: Layout,
     #[command(flatten)]
     pub replace: ReplaceArgs,
     #[command(flatten)]

@@ -185,10 +185,12 @@ fn with_files(key: KeyAlgorithm, count: usize, jobs: usize, out: &Path) -> Resul
         closing_line: false,
         flags: Flags::default(),
         prune: false,
+        layout: Default::default(),
         passphrase: None,
     };
     let started = Instant::now();
-    let code = generate::execute(&requests, &options)?;
+    let total = requests.len();
+    let code = generate::execute(requests.into_iter().map(Ok), total, &|_: &str| true, &options)?;
     let wall = started.elapsed().as_secs_f64();
     if code != ExitCode::Success {
         return Err(Error::Usage(format!("bench run into {} failed; see its summary.json", out.display())));

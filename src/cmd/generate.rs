@@ -11,7 +11,7 @@ use crate::crypto::{self, Generated, Passphrase, SignedCsr};
 use crate::error::{Error, ExitCode, IoError};
 use crate::output::existing::{self, Previous};
 use crate::output::summary::{Entry, Orphan, SummaryWriter};
-use crate::output::{Archive, CsrIds, OutputDir, Replace, atomic, utc_stamp};
+use crate::output::{Archive, CsrIds, Layout, OutputDir, Replace, atomic, utc_stamp};
 use crate::parallel;
 use crate::plan::{Action, Flags, State};
 use crate::progress::Progress;
@@ -26,19 +26,23 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
         closing_line: true,
         flags: Flags { rotate: args.replace.rotate, repair: args.replace.repair },
         prune: args.replace.prune,
+        layout: args.layout,
         passphrase: super::passphrase(&args.keys)?,
     };
     if args.check {
+        let layout = crate::output::layout_of(&options.out, options.layout)?;
         let pending = super::plan::print_plan(
             &options.out,
-            &requests,
+            layout,
+            requests.iter(),
+            &|n: &str| requests.wants(n),
             options.flags,
             options.passphrase.as_ref(),
             options.jobs,
         )?;
         return Ok(if pending { ExitCode::Failed } else { ExitCode::Success });
     }
-    execute(&requests, &options)
+    execute(requests.iter(), requests.len(), &|n: &str| requests.wants(n), &options)
 }
 
 /// How to run `generate` on validated requests.
@@ -51,16 +55,27 @@ pub struct Options {
     pub closing_line: bool,
     pub flags: Flags,
     pub prune: bool,
+    pub layout: Layout,
     pub passphrase: Option<Passphrase>,
 }
 
-/// Brings the output folder in line with `requests` (already validated).
-pub fn execute(requests: &[CsrRequest], options: &Options) -> Result<ExitCode, Error> {
+/// Brings the output folder in line with `requests` (already validated; `total` of them,
+/// `wants` telling which Names they have).
+pub fn execute<I>(
+    requests: I,
+    total: usize,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    options: &Options,
+) -> Result<ExitCode, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
     let jobs = options.jobs;
     let pool = thread_pool(jobs)?;
 
     // Only now, with every request valid, is anything created on disk.
-    let out = OutputDir::open(&options.out)?;
+    let layout = crate::output::layout_of(&options.out, options.layout)?;
+    let out = OutputDir::open(&options.out, layout)?;
     let previous = existing::load_previous(out.root())?;
     let started = utc_stamp();
     let mut writer = Writer {
@@ -71,9 +86,9 @@ pub fn execute(requests: &[CsrRequest], options: &Options) -> Result<ExitCode, E
             out.summary_path(),
             request_id(),
             started.clone(),
-            requests.len(),
+            total,
         )?,
-        progress: Progress::new(requests.len() as u64, options.quiet),
+        progress: Progress::new(total as u64, options.quiet),
         closing_line: options.closing_line,
         made: BTreeMap::new(),
         states: BTreeMap::new(),
@@ -83,15 +98,21 @@ pub fn execute(requests: &[CsrRequest], options: &Options) -> Result<ExitCode, E
 
     let context = Context {
         root: out.root(),
+        layout,
         previous: &previous,
         flags: options.flags,
         passphrase: options.passphrase.as_ref(),
     };
     let work = |request| produce(&context, request);
     let window = (jobs * 64).max(256);
-    parallel::ordered_map(&pool, requests.iter(), window, work, |batch| writer.write_batch(batch))?;
+    let failure = std::sync::Mutex::new(None);
+    let requests = super::until_error(requests, &failure);
+    parallel::ordered_map(&pool, requests, window, work, |batch| writer.write_batch(batch))?;
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
 
-    let mut orphans = orphans(out.root(), requests, &previous)?;
+    let mut orphans = orphans(out.root(), layout, wants, &previous)?;
     if options.prune {
         writer.prune(&mut orphans)?;
     }
@@ -99,8 +120,8 @@ pub fn execute(requests: &[CsrRequest], options: &Options) -> Result<ExitCode, E
 }
 
 /// One request's result, handed from a worker to the writer.
-struct Outcome<'a> {
-    request: &'a CsrRequest,
+struct Outcome {
+    request: CsrRequest,
     state: State,
     reason: Option<String>,
     key_exists: bool,
@@ -122,14 +143,16 @@ enum Made {
 /// What every worker reads.
 struct Context<'a> {
     root: &'a Path,
+    layout: Layout,
     previous: &'a Previous,
     flags: Flags,
     passphrase: Option<&'a Passphrase>,
 }
 
 /// Runs on a worker: read and judge what is there, then generate or sign what is needed.
-fn produce<'a>(cx: &Context<'_>, request: &'a CsrRequest) -> Outcome<'a> {
-    let (decision, key_exists, csr_exists) = assess(cx.root, request, cx.previous, cx.flags, cx.passphrase);
+fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
+    let (decision, key_exists, csr_exists) =
+        assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase);
     let passphrase = cx.passphrase;
     let made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Made::Kept { csr, csr_id, request_id }),
@@ -157,7 +180,7 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// Archives what is replaced, writes new files (one sync for the batch), then journals
     /// the entries. A request whose files could not be written is a failed entry.
-    fn write_batch(&mut self, batch: Vec<Outcome<'_>>) -> Result<(), IoError> {
+    fn write_batch(&mut self, batch: Vec<Outcome>) -> Result<(), IoError> {
         let size = batch.len();
         let writes: Vec<&str> = batch
             .iter()
@@ -193,7 +216,7 @@ impl Writer<'_> {
     }
 
     /// Archives the files an outcome replaces and stages its new ones.
-    fn stage(&mut self, o: &Outcome<'_>, staged: &mut Vec<atomic::Staged>) -> Result<(), String> {
+    fn stage(&mut self, o: &Outcome, staged: &mut Vec<atomic::Staged>) -> Result<(), String> {
         let (csr_path, key_path) = self.out.pair_paths(o.request.name.as_str());
         let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
         let err = |e: IoError| e.to_string();
@@ -221,13 +244,13 @@ impl Writer<'_> {
         if exists { self.archive.keep(path) } else { Ok(()) }
     }
 
-    fn note_archived(&mut self, o: &Outcome<'_>, key: bool, csr: bool) -> Result<(), IoError> {
+    fn note_archived(&mut self, o: &Outcome, key: bool, csr: bool) -> Result<(), IoError> {
         if !key && !csr {
             return Ok(());
         }
         let name = o.request.name.as_str();
         let record = self.previous.record(&o.request.name.fold());
-        let (csr_file, key_file) = OutputDir::relative_files(name);
+        let (csr_file, key_file) = self.out.relative_files(name);
         self.archive.note(&serde_json::json!({
             "Name": name,
             "CsrId": record.and_then(|r| r.csr_id),
@@ -238,9 +261,9 @@ impl Writer<'_> {
         }))
     }
 
-    fn entry(&mut self, o: Outcome<'_>, written: Result<(), String>) -> Result<Entry, IoError> {
+    fn entry(&mut self, o: Outcome, written: Result<(), String>) -> Result<Entry, IoError> {
         let p = &o.request.params;
-        let (csr_file, key_file) = OutputDir::relative_files(o.request.name.as_str());
+        let (csr_file, key_file) = self.out.relative_files(o.request.name.as_str());
         let repaired = o.state == State::Damaged && matches!(o.made, Ok(Made::Pair(_)));
         let mut e = Entry {
             csr_id: None,

@@ -12,25 +12,85 @@ use crate::cli::KeyArgs;
 use crate::crypto::Passphrase;
 use crate::error::Error;
 use crate::output::existing::{self, OnDisk, Previous};
-use crate::output::{OutputDir, summary::Orphan};
+use crate::output::{Layout, summary::Orphan};
 use crate::plan::{Decision, Facts, Flags};
-use crate::request::CsrRequest;
+use crate::request::{CsrRequest, NameRegistry, Names};
 use crate::{manifest, request};
 
+/// The requests of a run. Manifests are read twice: a first pass validates every request
+/// and keeps only what settles the Names (a few dozen bytes per request); the work then
+/// streams them again, so a million-request CSV is never held in memory.
+#[derive(Debug)]
+pub struct Requests {
+    files: Vec<PathBuf>,
+    names: Names,
+}
+
 /// Discovers, loads and validates; every error of every manifest, or the requests.
-pub fn load_and_validate(paths: &[PathBuf]) -> Result<Vec<CsrRequest>, Error> {
+pub fn load_and_validate(paths: &[PathBuf]) -> Result<Requests, Error> {
     let (files, mut errors) = manifest::discover(paths);
-    let loaded = manifest::load_files(&files);
-    errors.extend(loaded.errors);
+    let mut registry = NameRegistry::default();
     // Requests are validated even when some file failed, so every error is reported at once.
-    match request::validate(&loaded.requests) {
-        Ok(requests) if errors.is_empty() => Ok(requests),
+    for item in manifest::stream(&files) {
+        match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
+            Ok(checked) => registry.add(&checked),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    match registry.resolve() {
+        Ok(names) if errors.is_empty() => Ok(Requests { files, names }),
         Ok(_) => Err(Error::Manifests(errors)),
         Err(more) => {
             errors.extend(more);
             Err(Error::Manifests(errors))
         }
     }
+}
+
+impl Requests {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether some request has this Name (ignoring case).
+    pub fn wants(&self, name: &str) -> bool {
+        self.names.wants(name)
+    }
+
+    /// The validated requests, read again from the manifests, in order. A manifest that
+    /// changed since it was validated is an error, never a request that skipped the rules.
+    pub fn iter(&self) -> impl Iterator<Item = Result<CsrRequest, Error>> + Send + '_ {
+        let changed = |e: Vec<crate::error::ManifestError>| {
+            let first = e.first().map(ToString::to_string).unwrap_or_default();
+            Error::Usage(format!("a manifest changed while csrbatch was running: {first}"))
+        };
+        manifest::stream(&self.files).enumerate().map(move |(index, item)| {
+            let raw = item.map_err(|e| changed(vec![e]))?;
+            let checked = request::check(&raw).map_err(changed)?;
+            Ok(self.names.request(index, checked))
+        })
+    }
+}
+
+/// Feeds `requests` on until the first error, which is kept in `failure`.
+pub fn until_error<'a, I>(
+    requests: I,
+    failure: &'a std::sync::Mutex<Option<Error>>,
+) -> impl Iterator<Item = CsrRequest> + Send + 'a
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send + 'a,
+{
+    requests.map_while(move |r| match r {
+        Ok(r) => Some(r),
+        Err(e) => {
+            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            None
+        }
+    })
 }
 
 /// The key passphrase, from an environment variable or a file (never the command line).
@@ -53,13 +113,14 @@ pub fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
 /// Reads a request's files and records, then decides its state (no writes).
 pub fn assess(
     root: &Path,
+    layout: Layout,
     request: &CsrRequest,
     previous: &Previous,
     flags: Flags,
     passphrase: Option<&Passphrase>,
 ) -> (Decision, bool, bool) {
-    let name = request.name.as_str();
-    let (csr_path, key_path) = (root.join(format!("{name}.csr.pem")), root.join(format!("{name}.key.pem")));
+    let (csr, key) = layout.relative(request.name.as_str());
+    let (csr_path, key_path) = (root.join(csr), root.join(key));
     let facts = Facts {
         key: existing::read_file(&key_path),
         csr: existing::read_file(&csr_path),
@@ -71,17 +132,23 @@ pub fn assess(
 }
 
 /// Pairs and records in the folder that no request asks for any more.
-pub fn orphans(root: &Path, requests: &[CsrRequest], previous: &Previous) -> Result<Vec<Orphan>, Error> {
-    let wanted: std::collections::HashSet<String> = requests.iter().map(|r| r.name.fold()).collect();
+pub fn orphans(
+    root: &Path,
+    layout: Layout,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    previous: &Previous,
+) -> Result<Vec<Orphan>, Error> {
     let mut names: Vec<String> = previous.records.values().map(|r| r.name.clone()).collect();
-    names.extend(existing::pair_stems(root)?);
+    for folder in layout.folders() {
+        names.extend(existing::pair_stems(&root.join(folder), &|n| !wants(n))?);
+    }
     names.sort();
     names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
     Ok(names
         .into_iter()
-        .filter(|n| !wanted.contains(&n.to_ascii_lowercase()))
+        .filter(|n| !wants(n))
         .map(|name| {
-            let (csr, key) = OutputDir::relative_files(&name);
+            let (csr, key) = layout.relative(&name);
             let present = |f: &String| existing::read_file(&root.join(f)) != OnDisk::Missing;
             Orphan {
                 csr_id: previous.record(&name.to_ascii_lowercase()).and_then(|r| r.csr_id),

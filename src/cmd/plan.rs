@@ -8,7 +8,7 @@ use super::{assess, orphans, thread_pool};
 use crate::cli::PlanArgs;
 use crate::crypto::Passphrase;
 use crate::error::{Error, ExitCode};
-use crate::output::existing;
+use crate::output::{Layout, existing};
 use crate::parallel;
 use crate::plan::{Flags, State};
 use crate::request::CsrRequest;
@@ -18,23 +18,38 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let passphrase = super::passphrase(&args.keys)?;
     let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
     let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
-    print_plan(&args.out, &requests, flags, passphrase.as_ref(), jobs)?;
+    let layout = crate::output::layout_of(&args.out, args.layout)?;
+    print_plan(
+        &args.out,
+        layout,
+        requests.iter(),
+        &|n: &str| requests.wants(n),
+        flags,
+        passphrase.as_ref(),
+        jobs,
+    )?;
     Ok(ExitCode::Success)
 }
 
 /// Prints the plan; true when anything is not unchanged (orphans included).
-pub fn print_plan(
+#[allow(clippy::too_many_arguments)]
+pub fn print_plan<I>(
     out: &Path,
-    requests: &[CsrRequest],
+    layout: Layout,
+    requests: I,
+    wants: &(dyn Fn(&str) -> bool + Sync),
     flags: Flags,
     passphrase: Option<&Passphrase>,
     jobs: usize,
-) -> Result<bool, Error> {
+) -> Result<bool, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
     let previous = existing::load_previous(out)?;
     let pool = thread_pool(jobs)?;
     let mut counts: BTreeMap<State, usize> = State::ALL.iter().map(|s| (*s, 0)).collect();
-    let judge = |r: &CsrRequest| {
-        (r.name.to_string(), r.origin.to_string(), assess(out, r, &previous, flags, passphrase).0)
+    let judge = |r: CsrRequest| {
+        (r.name.to_string(), r.origin.to_string(), assess(out, layout, &r, &previous, flags, passphrase).0)
     };
     let print = |batch: Vec<(String, String, crate::plan::Decision)>| -> Result<(), Error> {
         for (name, origin, decision) in batch {
@@ -46,8 +61,12 @@ pub fn print_plan(
         }
         Ok(())
     };
-    parallel::ordered_map(&pool, requests.iter(), jobs * 64, judge, print)?;
-    let orphans = orphans(out, requests, &previous)?;
+    let failure = std::sync::Mutex::new(None);
+    parallel::ordered_map(&pool, super::until_error(requests, &failure), jobs * 64, judge, print)?;
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let orphans = orphans(out, layout, wants, &previous)?;
     for orphan in &orphans {
         println!("{:<10} {}", State::Orphaned, orphan.name);
     }

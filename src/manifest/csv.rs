@@ -1,71 +1,141 @@
 //! CSV manifests: a header row of `CreateCsr` parameter names, one request per record.
 //! An empty cell means the field is absent. A UTF-8 byte-order mark is accepted.
 
+use std::io::{BufRead, Read};
 use std::path::Path;
 use std::sync::Arc;
 
 use super::{Field, Origin, RawRequest, RawValue};
 use crate::error::{ManifestError, Problem};
 
-pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<ManifestError>) {
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    let file_error = |line, problem| ManifestError::file(file.clone(), line, problem);
-    let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(text.as_bytes());
+/// The records of one CSV manifest, read one at a time (a million-line manifest is never
+/// held in memory), each as a request or an error.
+pub(super) struct CsvStream<R: Read> {
+    file: Arc<Path>,
+    columns: Vec<Option<Field>>,
+    records: Option<csv::StringRecordsIntoIter<R>>,
+    pending: std::vec::IntoIter<ManifestError>,
+    ordinal: usize,
+    yielded: bool,
+}
 
-    let header = match reader.headers() {
-        Ok(h) => h.clone(),
-        Err(e) => {
-            return (Vec::new(), vec![file_error(1, Problem::Syntax(e.to_string()))]);
-        }
-    };
-    let mut columns = Vec::with_capacity(header.len());
-    let mut errors = Vec::new();
-    for name in header.iter() {
-        let name = name.trim();
-        match Field::parse(name) {
-            Ok(f) if columns.contains(&Some(f)) => {
-                errors.push(ManifestError { field: Some(f), ..file_error(1, Problem::DuplicateField) });
-            }
-            Ok(f) => columns.push(Some(f)),
-            Err(problem) => {
-                errors.push(file_error(1, problem));
-                columns.push(None);
-            }
-        }
+/// Skips a UTF-8 byte-order mark, as Excel writes one.
+pub(super) fn skip_bom<R: BufRead>(mut reader: R) -> std::io::Result<R> {
+    if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
+        reader.consume(3);
     }
-    if !errors.is_empty() {
-        // With a bad header no record can be read reliably.
-        return (Vec::new(), errors);
-    }
+    Ok(reader)
+}
 
-    let mut requests = Vec::new();
-    for (i, record) in reader.records().enumerate() {
-        let ordinal = i + 1;
-        let record = match record {
-            Ok(r) => r,
+impl<R: Read> CsvStream<R> {
+    pub(super) fn new(file: Arc<Path>, reader: R) -> CsvStream<R> {
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+        let mut stream = CsvStream {
+            file,
+            columns: Vec::new(),
+            records: None,
+            pending: Vec::new().into_iter(),
+            ordinal: 0,
+            yielded: false,
+        };
+        let header = match reader.headers() {
+            Ok(h) => h.clone(),
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line() as usize);
-                errors.push(file_error(line, Problem::Syntax(e.to_string())));
-                continue;
+                stream.pending = vec![stream.error(e)].into_iter();
+                return stream;
             }
         };
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let fields: Vec<(Field, RawValue)> = columns
-            .iter()
-            .zip(record.iter())
-            .filter_map(|(field, cell)| {
-                let field = (*field)?;
-                (!cell.trim().is_empty()).then(|| (field, RawValue::Text(cell.to_owned())))
-            })
-            .collect();
-        if fields.is_empty() {
-            continue; // a blank record (",,,,") is not a request
+        let mut errors = Vec::new();
+        for name in header.iter() {
+            match Field::parse(name.trim()) {
+                Ok(f) if stream.columns.contains(&Some(f)) => {
+                    errors.push(ManifestError {
+                        field: Some(f),
+                        ..stream.file_error(1, Problem::DuplicateField)
+                    });
+                }
+                Ok(f) => stream.columns.push(Some(f)),
+                Err(problem) => {
+                    errors.push(stream.file_error(1, problem));
+                    stream.columns.push(None);
+                }
+            }
         }
-        let origin = Origin { file: file.clone(), line };
-        requests.push(RawRequest { origin, ordinal, fields });
+        if errors.is_empty() {
+            stream.records = Some(reader.into_records());
+        } else {
+            // With a bad header no record can be read reliably.
+            stream.pending = errors.into_iter();
+            stream.yielded = true;
+        }
+        stream
     }
-    if requests.is_empty() && errors.is_empty() {
-        errors.push(file_error(0, Problem::NoRequests));
+
+    fn file_error(&self, line: usize, problem: Problem) -> ManifestError {
+        ManifestError::file(self.file.clone(), line, problem)
+    }
+
+    fn error(&self, e: csv::Error) -> ManifestError {
+        let line = e.position().map_or(0, |p| p.line() as usize);
+        let problem = match e.kind() {
+            csv::ErrorKind::Utf8 { err, .. } => Problem::NotUtf8 { offset: err.valid_up_to() },
+            _ => Problem::Syntax(e.to_string()),
+        };
+        self.file_error(line, problem)
+    }
+}
+
+impl<R: Read> Iterator for CsvStream<R> {
+    type Item = Result<RawRequest, ManifestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.pending.next() {
+            return Some(Err(e));
+        }
+        loop {
+            let Some(record) = self.records.as_mut()?.next() else {
+                self.records = None;
+                if !self.yielded {
+                    self.yielded = true;
+                    return Some(Err(self.file_error(0, Problem::NoRequests)));
+                }
+                return None;
+            };
+            self.ordinal += 1;
+            self.yielded = true;
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => return Some(Err(self.error(e))),
+            };
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            let fields: Vec<(Field, RawValue)> = self
+                .columns
+                .iter()
+                .zip(record.iter())
+                .filter_map(|(field, cell)| {
+                    let field = (*field)?;
+                    (!cell.trim().is_empty()).then(|| (field, RawValue::Text(cell.to_owned())))
+                })
+                .collect();
+            if fields.is_empty() {
+                self.ordinal -= 1;
+                continue; // a blank record (",,,,") is not a request
+            }
+            let origin = Origin { file: self.file.clone(), line };
+            return Some(Ok(RawRequest { origin, ordinal: self.ordinal, fields }));
+        }
+    }
+}
+
+#[cfg(test)]
+pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<ManifestError>) {
+    let reader = skip_bom(text.as_bytes()).unwrap();
+    let (mut requests, mut errors) = (Vec::new(), Vec::new());
+    for item in CsvStream::new(file.clone(), reader) {
+        match item {
+            Ok(r) => requests.push(r),
+            Err(e) => errors.push(e),
+        }
     }
     (requests, errors)
 }
@@ -104,6 +174,16 @@ mod tests {
         let (_, errs) = run("Algorithm,CommonName\nRSA,a.example\nRSA\n");
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].origin.line, 3);
+    }
+
+    #[test]
+    fn invalid_utf8_is_reported_with_its_line() {
+        let file: Arc<Path> = Arc::from(Path::new("m.csv"));
+        let reader = skip_bom(&b"Algorithm,CommonName\nECC,a.example\nECC,\xff\n"[..]).unwrap();
+        let items: Vec<_> = CsvStream::new(file, reader).collect();
+        assert!(items[0].is_ok());
+        let err = items[1].as_ref().unwrap_err();
+        assert_eq!((err.origin.line, err.to_string().contains("not valid UTF-8")), (3, true), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ mod yaml;
 pub use discover::discover;
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::error::{ManifestError, Problem};
@@ -165,26 +165,78 @@ impl Format {
 
 /// Reads every manifest file (already discovered) and collects requests and errors.
 /// One unreadable or malformed file does not stop the others being read.
-pub fn load_files(files: &[std::path::PathBuf]) -> Loaded {
+pub fn load_files(files: &[PathBuf]) -> Loaded {
     let mut loaded = Loaded::default();
-    for path in files {
-        let file: Arc<Path> = Arc::from(path.as_path());
-        let text = match read_text(path) {
-            Ok(text) => text,
-            Err(problem) => {
-                loaded.errors.push(ManifestError::file(file, 0, problem));
-                continue;
-            }
-        };
-        let (requests, errors) = match Format::of(path) {
-            Some(Format::Csv) => csv::parse(&file, &text),
-            // discover() only hands over .yaml/.yml/.csv; anything else is read as YAML.
-            _ => yaml::parse(&file, &text),
-        };
-        loaded.requests.extend(requests);
-        loaded.errors.extend(errors);
+    for item in stream(files) {
+        match item {
+            Ok(r) => loaded.requests.push(r),
+            Err(e) => loaded.errors.push(e),
+        }
     }
     loaded
+}
+
+/// Every request of `files`, in order, each as it is read: CSV record by record, YAML a
+/// file at a time. Errors come in their place; the stream goes on after them.
+pub fn stream(files: &[PathBuf]) -> Stream {
+    Stream { files: files.to_vec().into_iter(), current: None }
+}
+
+pub struct Stream {
+    files: std::vec::IntoIter<PathBuf>,
+    current: Option<Source>,
+}
+
+enum Source {
+    Csv(csv::CsvStream<std::io::BufReader<std::fs::File>>),
+    Yaml(std::vec::IntoIter<Result<RawRequest, ManifestError>>),
+}
+
+impl Stream {
+    fn open(path: &Path) -> Source {
+        let file: Arc<Path> = Arc::from(path);
+        let failed =
+            |problem| Source::Yaml(vec![Err(ManifestError::file(file.clone(), 0, problem))].into_iter());
+        match Format::of(path) {
+            Some(Format::Csv) => {
+                let opened =
+                    std::fs::File::open(path).and_then(|f| csv::skip_bom(std::io::BufReader::new(f)));
+                match opened {
+                    Ok(reader) => Source::Csv(csv::CsvStream::new(file.clone(), reader)),
+                    Err(e) => failed(Problem::Io(e.to_string())),
+                }
+            }
+            // discover() only hands over .yaml/.yml/.csv; anything else is read as YAML.
+            _ => match read_text(path) {
+                Ok(text) => {
+                    let (requests, errors) = yaml::parse(&file, &text);
+                    let items: Vec<_> =
+                        errors.into_iter().map(Err).chain(requests.into_iter().map(Ok)).collect();
+                    Source::Yaml(items.into_iter())
+                }
+                Err(problem) => failed(problem),
+            },
+        }
+    }
+}
+
+impl Iterator for Stream {
+    type Item = Result<RawRequest, ManifestError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let item = match &mut self.current {
+                Some(Source::Csv(s)) => s.next(),
+                Some(Source::Yaml(s)) => s.next(),
+                None => None,
+            };
+            if item.is_some() {
+                return item;
+            }
+            let path = self.files.next()?;
+            self.current = Some(Stream::open(&path));
+        }
+    }
 }
 
 fn read_text(path: &Path) -> Result<String, Problem> {

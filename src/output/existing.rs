@@ -192,8 +192,9 @@ pub fn read_file(path: &Path) -> OnDisk {
     }
 }
 
-/// Names (file stems) of `*.key.pem` and `*.csr.pem` in the folder.
-pub fn pair_stems(root: &Path) -> Result<Vec<String>, IoError> {
+/// Names (file stems) of `*.key.pem` and `*.csr.pem` in the folder for which `keep` is
+/// true (filtered as read: a folder of a million pairs is not listed into memory).
+pub fn pair_stems(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, IoError> {
     let mut stems = Vec::new();
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,
@@ -205,7 +206,7 @@ pub fn pair_stems(root: &Path) -> Result<Vec<String>, IoError> {
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let stem = name.strip_suffix(".key.pem").or_else(|| name.strip_suffix(".csr.pem"));
-        if let Some(stem) = stem.filter(|s| !s.is_empty() && !stems.iter().any(|t| t == s)) {
+        if let Some(stem) = stem.filter(|s| !s.is_empty() && keep(s) && !stems.iter().any(|t| t == s)) {
             stems.push(stem.to_owned());
         }
     }

@@ -26,14 +26,106 @@ pub const ARCHIVE_DIR: &str = ".archive";
 #[derive(Debug)]
 pub struct OutputDir {
     root: PathBuf,
+    layout: Layout,
     _lock: File,
 }
 
-/// Persistent state: the highest CsrId ever handed out in this folder.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// Where a request's pair goes inside the output folder.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// `OUT/NAME.csr.pem`: simple; fine up to some hundred thousand requests.
+    #[default]
+    Flat,
+    /// `OUT/ab/NAME.csr.pem`, `ab` the first byte of SHA-256(lower-case Name) in hex:
+    /// 256 folders, so that a million requests make ~7,800 files per folder, not 2 million.
+    Fanout,
+}
+
+impl Layout {
+    /// (CSR, key) paths relative to the output folder.
+    pub fn relative(self, name: &str) -> (String, String) {
+        match self {
+            Layout::Flat => (format!("{name}.csr.pem"), format!("{name}.key.pem")),
+            Layout::Fanout => {
+                use sha2::Digest;
+                let digest = sha2::Sha256::digest(name.to_ascii_lowercase().as_bytes());
+                let dir = hex::encode(&digest[..1]);
+                (format!("{dir}/{name}.csr.pem"), format!("{dir}/{name}.key.pem"))
+            }
+        }
+    }
+
+    /// The folders that hold pairs, relative to the output folder.
+    pub fn folders(self) -> Vec<String> {
+        match self {
+            Layout::Flat => vec![String::new()],
+            Layout::Fanout => (0..=255u8).map(|b| format!("{b:02x}")).collect(),
+        }
+    }
+}
+
+impl std::str::FromStr for Layout {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Layout, String> {
+        match s {
+            "flat" => Ok(Layout::Flat),
+            "fanout" => Ok(Layout::Fanout),
+            _ => Err(format!("`{s}` is not a layout: flat or fanout")),
+        }
+    }
+}
+
+/// Persistent state: the highest CsrId ever handed out in this folder, and its layout.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-struct State {
+pub struct State {
     last_csr_id: u64,
+    #[serde(default)]
+    layout: Layout,
+}
+
+impl State {
+    fn path(root: &Path) -> PathBuf {
+        root.join(STATE_DIR).join("state.json")
+    }
+
+    /// The folder's state, or `None` for a folder csrbatch has not written yet.
+    pub fn read(root: &Path) -> Result<Option<State>, IoError> {
+        let path = State::path(root);
+        match std::fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(Some)
+                .map_err(|e| IoError::new(&path, std::io::Error::other(e))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(IoError::new(&path, e)),
+        }
+    }
+
+    fn write(&self, root: &Path) -> Result<(), IoError> {
+        let path = State::path(root);
+        let bytes = serde_json::to_vec(self).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
+        atomic::write_file(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
+    }
+
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+}
+
+/// A folder keeps the layout it was first written with.
+pub fn layout_of(root: &Path, wanted: Layout) -> Result<Layout, crate::error::Error> {
+    match State::read(root)? {
+        Some(state) if state.layout != wanted => Err(crate::error::Error::Usage(format!(
+            "{} was written with --layout {}; use the same layout",
+            root.display(),
+            serde_json::to_value(state.layout)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default()
+        ))),
+        _ => Ok(wanted),
+    }
 }
 
 /// The largest CsrId: 2^53 - 1, the largest integer a JavaScript number holds exactly.
@@ -43,7 +135,7 @@ impl OutputDir {
     /// Creates the folder if needed and takes its lock; a second run on the same folder
     /// waits here until the first is done (and says so on stderr). Then removes the
     /// temporary files a killed run may have left.
-    pub fn open(root: &Path) -> Result<OutputDir, IoError> {
+    pub fn open(root: &Path, layout: Layout) -> Result<OutputDir, IoError> {
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
         let lock_path = state.join("lock");
@@ -61,9 +153,15 @@ impl OutputDir {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
         }
-        let dir = OutputDir { root: root.to_path_buf(), _lock: lock };
-        for folder in [dir.root.clone(), state] {
+        let dir = OutputDir { root: root.to_path_buf(), layout, _lock: lock };
+        remove_strays(&state)?;
+        for folder in layout.folders() {
+            let folder = dir.root.join(folder);
+            std::fs::create_dir_all(&folder).map_err(|e| IoError::new(&folder, e))?;
             remove_strays(&folder)?;
+        }
+        if State::read(root)?.is_none() {
+            State { last_csr_id: 0, layout }.write(root)?;
         }
         Ok(dir)
     }
@@ -81,14 +179,18 @@ impl OutputDir {
         self.root.join(STATE_DIR).join(format!("{JOURNAL_PREFIX}{started}.jsonl"))
     }
 
-    /// File names of a request's pair, relative to the output folder.
-    pub fn relative_files(name: &str) -> (String, String) {
-        (format!("{name}.csr.pem"), format!("{name}.key.pem"))
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// File names of a request's pair, relative to the output folder: (CSR, key).
+    pub fn relative_files(&self, name: &str) -> (String, String) {
+        self.layout.relative(name)
     }
 
     /// Absolute paths of a request's pair: (CSR, key).
     pub fn pair_paths(&self, name: &str) -> (PathBuf, PathBuf) {
-        let (csr, key) = Self::relative_files(name);
+        let (csr, key) = self.relative_files(name);
         (self.root.join(csr), self.root.join(key))
     }
 
@@ -128,9 +230,9 @@ fn remove_strays(folder: &Path) -> Result<(), IoError> {
 /// that a crash can leave gaps but an id is never given twice.
 #[derive(Debug)]
 pub struct CsrIds {
-    path: PathBuf,
+    root: PathBuf,
+    state: State,
     next: u64,
-    reserved_to: u64,
 }
 
 impl CsrIds {
@@ -138,38 +240,30 @@ impl CsrIds {
 
     /// Starts above the counter in `state.json` and above every id `seen` in records.
     pub fn open(out: &OutputDir, seen: u64) -> Result<CsrIds, IoError> {
-        let path = out.root.join(STATE_DIR).join("state.json");
-        let state: State = match std::fs::read(&path) {
-            Ok(bytes) => {
-                serde_json::from_slice(&bytes).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => return Err(IoError::new(&path, e)),
-        };
-        let last = state.last_csr_id.max(seen);
-        Ok(CsrIds { path, next: last + 1, reserved_to: last })
+        let mut state = State::read(&out.root)?.unwrap_or_default();
+        state.layout = out.layout;
+        state.last_csr_id = state.last_csr_id.max(seen);
+        Ok(CsrIds { root: out.root.clone(), next: state.last_csr_id + 1, state })
     }
 
     /// At the end of a run that finished, gives back the ids reserved but not used.
-    pub fn release(self) -> Result<(), IoError> {
-        if self.reserved_to < self.next {
+    pub fn release(mut self) -> Result<(), IoError> {
+        if self.state.last_csr_id < self.next {
             return Ok(());
         }
-        let bytes = serde_json::to_vec(&State { last_csr_id: self.next - 1 })
-            .map_err(|e| IoError::new(&self.path, std::io::Error::other(e)))?;
-        atomic::write_file(&self.path, &bytes, PUBLIC_MODE, Replace::Allowed)
+        self.state.last_csr_id = self.next - 1;
+        self.state.write(&self.root)
     }
 
     pub fn next_id(&mut self) -> Result<u64, IoError> {
-        if self.next > self.reserved_to {
-            let to = (self.reserved_to + Self::BLOCK).min(MAX_CSR_ID);
+        if self.next > self.state.last_csr_id {
+            let to = (self.state.last_csr_id + Self::BLOCK).min(MAX_CSR_ID);
             if self.next > to {
-                return Err(IoError::new(&self.path, std::io::Error::other("no CsrId below 2^53 is left")));
+                let path = State::path(&self.root);
+                return Err(IoError::new(path, std::io::Error::other("no CsrId below 2^53 is left")));
             }
-            let bytes = serde_json::to_vec(&State { last_csr_id: to })
-                .map_err(|e| IoError::new(&self.path, std::io::Error::other(e)))?;
-            atomic::write_file(&self.path, &bytes, PUBLIC_MODE, Replace::Allowed)?;
-            self.reserved_to = to;
+            self.state.last_csr_id = to;
+            self.state.write(&self.root)?;
         }
         self.next += 1;
         Ok(self.next - 1)
@@ -265,7 +359,7 @@ mod tests {
     #[test]
     fn csr_ids_are_never_reused_even_across_crashes() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path()).unwrap();
+        let out = OutputDir::open(dir.path(), Layout::Flat).unwrap();
         let mut ids = CsrIds::open(&out, 0).unwrap();
         assert_eq!((ids.next_id().unwrap(), ids.next_id().unwrap()), (1, 2));
         // A run that dies here has reserved a block: the next run starts after it.
@@ -281,7 +375,7 @@ mod tests {
     #[test]
     fn archive_keeps_a_link_and_moves_on_take() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path()).unwrap();
+        let out = OutputDir::open(dir.path(), Layout::Flat).unwrap();
         let file = dir.path().join("a.key.pem");
         std::fs::write(&file, "k").unwrap();
         let mut archive = Archive::new(&out, "T");
@@ -297,11 +391,33 @@ mod tests {
     }
 
     #[test]
+    fn fanout_spreads_pairs_over_256_folders() {
+        let (csr, key) = Layout::Fanout.relative("Web-1");
+        assert_eq!(&csr[..3], &key[..3]);
+        assert!(csr.ends_with("/Web-1.csr.pem") && csr.len() == "ab/Web-1.csr.pem".len());
+        assert_eq!(Layout::Fanout.relative("web-1").0[..2], csr[..2], "case does not move a pair");
+        assert_eq!(Layout::Flat.relative("a"), ("a.csr.pem".to_owned(), "a.key.pem".to_owned()));
+        let spread: std::collections::HashSet<String> =
+            (0..2000).map(|i| Layout::Fanout.relative(&format!("n{i}")).0[..2].to_owned()).collect();
+        assert_eq!(spread.len(), 256);
+    }
+
+    #[test]
+    fn a_folder_keeps_its_layout() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(OutputDir::open(dir.path(), Layout::Fanout).unwrap());
+        assert!(dir.path().join("ff").is_dir());
+        assert_eq!(layout_of(dir.path(), Layout::Fanout).unwrap(), Layout::Fanout);
+        let err = layout_of(dir.path(), Layout::Flat).unwrap_err().to_string();
+        assert!(err.contains("--layout fanout"), "{err}");
+    }
+
+    #[test]
     fn stray_temporary_files_are_removed_on_open() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".csrbatch-tmp-abc"), "x").unwrap();
         std::fs::write(dir.path().join("keep.pem"), "x").unwrap();
-        drop(OutputDir::open(dir.path()).unwrap());
+        drop(OutputDir::open(dir.path(), Layout::Flat).unwrap());
         assert!(!dir.path().join(".csrbatch-tmp-abc").exists());
         assert!(dir.path().join("keep.pem").exists());
     }

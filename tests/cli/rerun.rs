@@ -378,3 +378,47 @@ fn a_symbolic_link_at_a_destination_is_never_followed() {
     assert_eq!(read(target), "not yours", "the link is replaced, not written through");
     assert!(!std::fs::symlink_metadata(out.join("l.key.pem")).unwrap().file_type().is_symlink());
 }
+
+#[test]
+fn fanout_layout_spreads_pairs_and_is_kept() {
+    let dir = Dir::new();
+    let out = dir.path("out");
+    let requests: Vec<(String, &str, String)> = (0..30)
+        .map(|i| (format!("f{i}"), if i % 2 == 0 { "ECC" } else { "SM2" }, format!("f{i}.example.com")))
+        .collect();
+    let refs: Vec<(&str, &str, &str)> =
+        requests.iter().map(|(n, a, c)| (n.as_str(), *a, c.as_str())).collect();
+    let m = manifest(&dir, &refs);
+    let run = generate(&m, &out, &["--layout", "fanout"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let s = read_summary(&out);
+    let folders: HashSet<&str> = s.csrs.iter().map(|e| &e.csr_file.as_deref().unwrap()[..2]).collect();
+    assert!(folders.len() > 10, "30 pairs over many folders: {folders:?}");
+    for e in &s.csrs {
+        let (csr, key) = (e.csr_file.as_deref().unwrap(), e.key_file.as_deref().unwrap());
+        assert_eq!(csr[..3], key[..3], "a pair shares its folder");
+        assert!(csr.ends_with(&format!("/{}.csr.pem", e.name)) && out.join(csr).is_file());
+    }
+    assert_pairs_intact(&out);
+    // The folder keeps its layout: asking for another is bad usage, and nothing is touched.
+    let flat = generate(&m, &out, &[]);
+    assert_eq!(flat.status.code(), Some(2));
+    assert!(stderr(&flat).contains("--layout fanout"), "{}", stderr(&flat));
+    let again = generate(&m, &out, &["--layout", "fanout"]);
+    assert!(again.status.success() && stderr(&again).contains("30 unchanged"), "{}", stderr(&again));
+    // Orphans are found inside the fan-out folders too.
+    let m = manifest(&dir, &refs[1..]);
+    let plan = csrbatch([
+        "plan".as_ref(),
+        m.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+        "--layout".as_ref(),
+        "fanout".as_ref(),
+    ]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout).contains("orphaned   f0\n"),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+}
