@@ -179,7 +179,7 @@ pub fn load_files(files: &[PathBuf]) -> Loaded {
 /// Every request of `files`, in order, each as it is read: CSV record by record, YAML a
 /// file at a time. Errors come in their place; the stream goes on after them.
 pub fn stream(files: &[PathBuf]) -> Stream {
-    Stream { files: files.to_vec().into_iter(), current: None }
+    Stream { files: files.iter().cloned().collect::<Vec<_>>().into_iter(), current: None }
 }
 
 pub struct Stream {
@@ -188,7 +188,7 @@ pub struct Stream {
 }
 
 enum Source {
-    Csv(csv::CsvStream<std::io::BufReader<std::fs::File>>),
+    Csv(Box<csv::CsvStream<std::io::BufReader<std::fs::File>>>),
     Yaml(std::vec::IntoIter<Result<RawRequest, ManifestError>>),
 }
 
@@ -202,7 +202,7 @@ impl Stream {
                 let opened =
                     std::fs::File::open(path).and_then(|f| csv::skip_bom(std::io::BufReader::new(f)));
                 match opened {
-                    Ok(reader) => Source::Csv(csv::CsvStream::new(file.clone(), reader)),
+                    Ok(reader) => Source::Csv(Box::new(csv::CsvStream::new(file.clone(), reader))),
                     Err(e) => failed(Problem::Io(e.to_string())),
                 }
             }
