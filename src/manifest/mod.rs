@@ -179,11 +179,12 @@ pub fn load_files(files: &[PathBuf]) -> Loaded {
 /// Every request of `files`, in order, each as it is read: CSV record by record, YAML a
 /// file at a time. Errors come in their place; the stream goes on after them.
 pub fn stream(files: &[PathBuf]) -> Stream {
-    Stream { files: files.iter().cloned().collect::<Vec<_>>().into_iter(), current: None }
+    Stream { files: files.to_vec(), next: 0, current: None }
 }
 
 pub struct Stream {
-    files: std::vec::IntoIter<PathBuf>,
+    files: Vec<PathBuf>,
+    next: usize,
     current: Option<Source>,
 }
 
@@ -233,8 +234,9 @@ impl Iterator for Stream {
             if item.is_some() {
                 return item;
             }
-            let path = self.files.next()?;
-            self.current = Some(Stream::open(&path));
+            let path = self.files.get(self.next)?;
+            self.next += 1;
+            self.current = Some(Stream::open(path));
         }
     }
 }
