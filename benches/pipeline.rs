@@ -72,6 +72,7 @@ fn whole_generate(c: &mut Criterion) {
                     flags: Flags::default(),
                     prune: false,
                     layout: Default::default(),
+                    shard: None,
                     passphrase: None,
                 };
                 let all = requests.iter().cloned().map(Ok);

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Layout;
+use crate::shard::Shard;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -45,6 +46,30 @@ pub enum Command {
         csrbatch bench --algorithm RSA --key-size 3072 --count 50 --jobs 1\n  \
         csrbatch bench --algorithm ECC --count 20000 --out /tmp/bench --json   # with files")]
     Bench(BenchArgs),
+    /// Check that shard output folders together hold every request exactly once, and write
+    /// one summary.json for the whole run.
+    #[command(
+        after_help = "Example (after `csrbatch generate m/ --shard K/4 --out shards/K` for K = 0..3):\n  \
+        csrbatch merge shards/0 shards/1 shards/2 shards/3 --manifests m/ --out merged --collect\n\n\
+        Exit 1, merging nothing, when a request is missing, failed or held twice."
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct MergeArgs {
+    /// The shards' output folders.
+    #[arg(required = true, value_name = "DIR")]
+    pub shards: Vec<PathBuf>,
+    /// The manifests the shards were run on (files or folders).
+    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    pub manifests: Vec<PathBuf>,
+    /// Folder for the merged summary.json.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also copy every key and CSR into --out (keys keep mode 0600).
+    #[arg(long)]
+    pub collect: bool,
 }
 
 #[derive(Debug, Args)]
@@ -112,6 +137,14 @@ pub struct GenerateArgs {
     /// Print the plan and exit 1 if anything is not unchanged; write nothing.
     #[arg(long)]
     pub check: bool,
+    /// Run only shard K of N (0-based), chosen by a stable hash of each request's Name.
+    /// Without it, the shard comes from JOB_COMPLETION_INDEX (with --shards or
+    /// CSRBATCH_SHARDS), SLURM_ARRAY_TASK_ID/_COUNT or AWS_BATCH_JOB_ARRAY_INDEX/_SIZE.
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
+    /// The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
+    #[arg(long, value_name = "N")]
+    pub shards: Option<u32>,
     /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
     /// thousands of requests). A folder keeps the layout it was first written with.
     #[arg(long, default_value = "flat", value_name = "LAYOUT")]

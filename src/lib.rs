@@ -16,3 +16,4 @@ pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod request;
+pub mod shard;

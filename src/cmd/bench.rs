@@ -186,6 +186,7 @@ fn with_files(key: KeyAlgorithm, count: usize, jobs: usize, out: &Path) -> Resul
         flags: Flags::default(),
         prune: false,
         layout: Default::default(),
+        shard: None,
         passphrase: None,
     };
     let started = Instant::now();

@@ -16,6 +16,7 @@ use crate::parallel;
 use crate::plan::{Action, Flags, State};
 use crate::progress::Progress;
 use crate::request::{CsrRequest, KeyAlgorithm};
+use crate::shard::Shard;
 
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let requests = super::load_and_validate(&args.paths)?;
@@ -27,14 +28,25 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
         flags: Flags { rotate: args.replace.rotate, repair: args.replace.repair },
         prune: args.replace.prune,
         layout: args.layout,
+        shard: match args.shard {
+            Some(shard) => Some(shard),
+            None => Shard::from_env(|v| std::env::var(v).ok(), args.shards).map_err(Error::Usage)?,
+        },
         passphrase: super::passphrase(&args.keys)?,
     };
+    // A shard's run is the requests whose Name hashes to it; the rest belong to others.
+    let shard = options.shard;
+    let mine = move |r: &Result<CsrRequest, Error>| match (shard, r) {
+        (Some(shard), Ok(r)) => shard.holds(r.name.as_str()),
+        _ => true,
+    };
+    let total = shard.map_or(requests.len(), |s| requests.count_in(s));
     if args.check {
         let layout = crate::output::layout_of(&options.out, options.layout)?;
         let pending = super::plan::print_plan(
             &options.out,
             layout,
-            requests.iter(),
+            requests.iter().filter(mine),
             &|n: &str| requests.wants(n),
             options.flags,
             options.passphrase.as_ref(),
@@ -42,7 +54,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
         )?;
         return Ok(if pending { ExitCode::Failed } else { ExitCode::Success });
     }
-    execute(requests.iter(), requests.len(), &|n: &str| requests.wants(n), &options)
+    execute(requests.iter().filter(mine), total, &|n: &str| requests.wants(n), &options)
 }
 
 /// How to run `generate` on validated requests.
@@ -56,6 +68,8 @@ pub struct Options {
     pub flags: Flags,
     pub prune: bool,
     pub layout: Layout,
+    /// This run's shard, for its CsrId space (the caller picks the shard's requests).
+    pub shard: Option<Shard>,
     pub passphrase: Option<Passphrase>,
 }
 
@@ -79,7 +93,7 @@ where
     let previous = existing::load_previous(out.root())?;
     let started = utc_stamp();
     let mut writer = Writer {
-        ids: CsrIds::open(&out, previous.max_csr_id)?,
+        ids: CsrIds::open(&out, previous.max_csr_id, options.shard.map_or(0, |s| s.id_base()))?,
         archive: Archive::new(&out, &started),
         summary: SummaryWriter::create(
             out.journal_path(&started),

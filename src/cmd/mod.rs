@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod generate;
+pub mod merge;
 pub mod plan;
 pub mod validate;
 
@@ -59,6 +60,11 @@ impl Requests {
     /// Whether some request has this Name (ignoring case).
     pub fn wants(&self, name: &str) -> bool {
         self.names.wants(name)
+    }
+
+    /// How many requests belong to `shard`.
+    pub fn count_in(&self, shard: crate::shard::Shard) -> usize {
+        self.names.count_where(|key| crate::shard::shard_of_key(key, shard.count) == shard.index)
     }
 
     /// The validated requests, read again from the manifests, in order. A manifest that

@@ -46,7 +46,7 @@ pub struct Previous {
     pub records: HashMap<String, Record>,
     /// Names of the last batch a killed run began to write (folded).
     pub interrupted: HashSet<String>,
-    /// The highest CsrId any record holds.
+    /// The highest CsrId sequence number (the CsrId less its shard bits) any record holds.
     pub max_csr_id: u64,
     /// Journals of earlier runs, removed once a new summary is written.
     pub journals: Vec<PathBuf>,
@@ -60,7 +60,8 @@ impl Previous {
     }
 
     fn add(&mut self, record: Record) {
-        self.max_csr_id = self.max_csr_id.max(record.csr_id.unwrap_or(0));
+        let sequence = record.csr_id.unwrap_or(0) & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
+        self.max_csr_id = self.max_csr_id.max(sequence);
         self.records.insert(record.name.to_ascii_lowercase(), record);
     }
 }

@@ -233,17 +233,20 @@ pub struct CsrIds {
     root: PathBuf,
     state: State,
     next: u64,
+    /// Added to every id: the shard's id space (0 without shards).
+    base: u64,
 }
 
 impl CsrIds {
     const BLOCK: u64 = 1024;
 
-    /// Starts above the counter in `state.json` and above every id `seen` in records.
-    pub fn open(out: &OutputDir, seen: u64) -> Result<CsrIds, IoError> {
+    /// Starts above the counter in `state.json` and above every sequence number `seen` in
+    /// records; every id handed out is `base` plus a sequence number below 2^40.
+    pub fn open(out: &OutputDir, seen: u64, base: u64) -> Result<CsrIds, IoError> {
         let mut state = State::read(&out.root)?.unwrap_or_default();
         state.layout = out.layout;
         state.last_csr_id = state.last_csr_id.max(seen);
-        Ok(CsrIds { root: out.root.clone(), next: state.last_csr_id + 1, state })
+        Ok(CsrIds { root: out.root.clone(), next: state.last_csr_id + 1, state, base })
     }
 
     /// At the end of a run that finished, gives back the ids reserved but not used.
@@ -257,16 +260,18 @@ impl CsrIds {
 
     pub fn next_id(&mut self) -> Result<u64, IoError> {
         if self.next > self.state.last_csr_id {
-            let to = (self.state.last_csr_id + Self::BLOCK).min(MAX_CSR_ID);
+            let to = (self.state.last_csr_id + Self::BLOCK).min((1 << crate::shard::ID_SHARD_SHIFT) - 1);
             if self.next > to {
                 let path = State::path(&self.root);
-                return Err(IoError::new(path, std::io::Error::other("no CsrId below 2^53 is left")));
+                return Err(IoError::new(path, std::io::Error::other("no CsrId is left in this id space")));
             }
             self.state.last_csr_id = to;
             self.state.write(&self.root)?;
         }
         self.next += 1;
-        Ok(self.next - 1)
+        let id = self.base + self.next - 1;
+        debug_assert!(id <= MAX_CSR_ID);
+        Ok(id)
     }
 }
 
@@ -360,16 +365,19 @@ mod tests {
     fn csr_ids_are_never_reused_even_across_crashes() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::open(dir.path(), Layout::Flat).unwrap();
-        let mut ids = CsrIds::open(&out, 0).unwrap();
+        let mut ids = CsrIds::open(&out, 0, 0).unwrap();
         assert_eq!((ids.next_id().unwrap(), ids.next_id().unwrap()), (1, 2));
         // A run that dies here has reserved a block: the next run starts after it.
-        let mut again = CsrIds::open(&out, 0).unwrap();
+        let mut again = CsrIds::open(&out, 0, 0).unwrap();
         assert_eq!(again.next_id().unwrap(), CsrIds::BLOCK + 1);
-        let mut seen = CsrIds::open(&out, 5000).unwrap();
+        let mut seen = CsrIds::open(&out, 5000, 0).unwrap();
         assert_eq!(seen.next_id().unwrap(), 5001);
         // A run that finishes gives back what it did not use.
         seen.release().unwrap();
-        assert_eq!(CsrIds::open(&out, 0).unwrap().next_id().unwrap(), 5002);
+        assert_eq!(CsrIds::open(&out, 0, 0).unwrap().next_id().unwrap(), 5002);
+        // A shard's ids carry the shard in their top bits.
+        let mut shard = CsrIds::open(&out, 0, 3 << 40).unwrap();
+        assert_eq!(shard.next_id().unwrap(), (3 << 40) + 5003);
     }
 
     #[test]

@@ -311,8 +311,9 @@ pub struct Names {
     taken: std::collections::HashSet<u128>,
 }
 
-/// A 128-bit digest of a Name folded to lower case: the registry keeps no Name text.
-fn name_key(name: &str) -> u128 {
+/// A 128-bit digest of a Name folded to lower case (the first 16 bytes of its SHA-256,
+/// little-endian): the registry keeps no Name text, and shards split on it.
+pub fn name_key(name: &str) -> u128 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(name.to_ascii_lowercase().as_bytes());
     let mut first = [0u8; 16];
@@ -404,6 +405,11 @@ impl Names {
 
     pub fn is_empty(&self) -> bool {
         self.suffixed.is_empty()
+    }
+
+    /// How many Names' keys (see [`name_key`]) satisfy `f`.
+    pub fn count_where(&self, f: impl Fn(u128) -> bool) -> usize {
+        self.taken.iter().filter(|k| f(**k)).count()
     }
 
     /// Whether some request of the run has this Name (ignoring case).

@@ -4,5 +4,6 @@
 mod bench;
 mod generate;
 mod rerun;
+mod shards;
 mod util;
 mod validation;

@@ -1,0 +1,172 @@
+//! Shards: one manifest as 1 shard and as 4 (separate processes, some told their shard by
+//! the engines' variables), merged, and compared; a merge with a shard missing.
+
+use std::collections::{BTreeSet, HashSet};
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+fn manifest(dir: &Dir) -> std::path::PathBuf {
+    let mut csv = String::from("Algorithm,CommonName,CountryCode,Province,Locality\n");
+    for i in 0..40 {
+        csv.push_str(&format!(
+            "{},s{i}.example.com,CN,Zhejiang,Hangzhou\n",
+            if i % 3 == 0 { "SM2" } else { "ECC" }
+        ));
+    }
+    dir.write("m/requests.csv", &csv);
+    dir.path("m")
+}
+
+fn names(out: &Path) -> BTreeSet<String> {
+    read_summary(out).csrs.into_iter().map(|e| e.name).collect()
+}
+
+#[test]
+fn four_shards_merge_into_what_one_run_makes() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    let one = csrbatch([
+        "generate".as_ref(),
+        m.as_os_str(),
+        "--out".as_ref(),
+        dir.path("one").as_os_str(),
+        "-q".as_ref(),
+    ]);
+    assert!(one.status.success(), "{}", stderr(&one));
+
+    // Four processes at once: --shard, and the variables of Kubernetes, Slurm, AWS Batch.
+    type Engine<'a> = (&'a [&'a str], &'a [(&'a str, &'a str)]);
+    let engines: [Engine; 4] = [
+        (&["--shard", "0/4"], &[]),
+        (&[], &[("JOB_COMPLETION_INDEX", "1"), ("CSRBATCH_SHARDS", "4")]),
+        (
+            &[],
+            &[("SLURM_ARRAY_TASK_ID", "3"), ("SLURM_ARRAY_TASK_MIN", "1"), ("SLURM_ARRAY_TASK_COUNT", "4")],
+        ),
+        (&[], &[("AWS_BATCH_JOB_ARRAY_INDEX", "3"), ("AWS_BATCH_JOB_ARRAY_SIZE", "4")]),
+    ];
+    let children: Vec<_> = engines
+        .iter()
+        .enumerate()
+        .map(|(k, (args, vars))| {
+            let mut c = Command::new(env!("CARGO_BIN_EXE_csrbatch"));
+            c.args([
+                "generate".as_ref(),
+                m.as_os_str(),
+                "--out".as_ref(),
+                dir.path(&format!("shards/{k}")).as_os_str(),
+                "-q".as_ref(),
+            ]);
+            c.args(*args).envs(vars.iter().copied());
+            c.output().unwrap()
+        })
+        .collect();
+    for (k, c) in children.iter().enumerate() {
+        assert!(c.status.success(), "shard {k}: {}", stderr(c));
+    }
+    let shard_names: Vec<BTreeSet<String>> =
+        (0..4).map(|k| names(&dir.path(&format!("shards/{k}")))).collect();
+    assert!(shard_names.iter().all(|s| !s.is_empty()), "every shard has work: {shard_names:?}");
+    let all: BTreeSet<String> = shard_names.iter().flatten().cloned().collect();
+    assert_eq!(shard_names.iter().map(BTreeSet::len).sum::<usize>(), all.len(), "no request in two shards");
+    assert_eq!(all, names(&dir.path("one")), "the shards together are the one run");
+
+    let shard_dirs: Vec<String> =
+        (0..4).map(|k| dir.path(&format!("shards/{k}")).display().to_string()).collect();
+    let merged = dir.path("merged");
+    let mut args = vec!["merge".to_owned()];
+    args.extend(shard_dirs.iter().cloned());
+    args.extend([
+        "--manifests".into(),
+        m.display().to_string(),
+        "--out".into(),
+        merged.display().to_string(),
+    ]);
+    let run = csrbatch(&args);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let s = read_summary(&merged);
+    let one = read_summary(&dir.path("one"));
+    assert_eq!((s.total, s.succeeded, s.failed), (one.total, one.succeeded, 0));
+    assert_eq!(
+        s.csrs.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+        one.csrs.iter().map(|e| e.name.clone()).collect::<Vec<_>>(),
+        "manifest order"
+    );
+    let ids: HashSet<u64> = s.csrs.iter().map(|e| e.csr_id.unwrap()).collect();
+    assert_eq!(ids.len(), s.csrs.len(), "CsrIds unique across shards");
+    for e in &s.csrs {
+        let csr = merged.join(e.csr_file.as_ref().unwrap());
+        assert!(e.csr_file.as_ref().unwrap().starts_with("../shards/"), "{:?}", e.csr_file);
+        assert!(openssl_verifies(&csr, e.algorithm == "SM2").0, "{}", e.name);
+        let (k, c) = openssl_pubkeys(&merged.join(e.key_file.as_ref().unwrap()), &csr);
+        assert_eq!(k, c, "{}", e.name);
+    }
+
+    // --collect copies the pairs next to the merged summary.
+    let collected = dir.path("collected");
+    let mut args2 = args.clone();
+    let at = args2.len() - 1;
+    args2[at] = collected.display().to_string();
+    args2.push("--collect".into());
+    let run = csrbatch(&args2);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let s = read_summary(&collected);
+    for e in &s.csrs {
+        let key = collected.join(e.key_file.as_ref().unwrap());
+        assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+        assert!(openssl_verifies(&collected.join(e.csr_file.as_ref().unwrap()), e.algorithm == "SM2").0);
+    }
+
+    // Shard 2 left out: exactly its requests are reported missing, and nothing is merged.
+    let mut args = vec!["merge".to_owned()];
+    args.extend([0, 1, 3].map(|k| shard_dirs[k].clone()));
+    args.extend([
+        "--manifests".into(),
+        m.display().to_string(),
+        "--out".into(),
+        dir.path("partial").display().to_string(),
+    ]);
+    let run = csrbatch(&args);
+    assert_eq!(run.status.code(), Some(1));
+    let err = stderr(&run);
+    let missing: BTreeSet<String> = err
+        .lines()
+        .filter_map(|l| l.strip_prefix("missing: "))
+        .map(|l| l.split(' ').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(missing, shard_names[2], "{err}");
+    assert!(!dir.path("partial/summary.json").exists());
+
+    // The same shard twice: every one of its requests is a duplicate.
+    let mut args = vec!["merge".to_owned()];
+    args.extend([0, 1, 2, 3, 1].map(|k| shard_dirs[k].clone()));
+    args.extend([
+        "--manifests".into(),
+        m.display().to_string(),
+        "--out".into(),
+        dir.path("twice").display().to_string(),
+    ]);
+    let run = csrbatch(&args);
+    assert_eq!(run.status.code(), Some(1));
+    assert_eq!(stderr(&run).lines().filter(|l| l.starts_with("duplicate: ")).count(), shard_names[1].len());
+}
+
+#[test]
+fn shard_arguments_are_checked() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    let bad = csrbatch(["generate".as_ref(), m.as_os_str(), "--shard".as_ref(), "4/4".as_ref()]);
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("does not exist"), "{}", stderr(&bad));
+    let k8s = Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .args(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), dir.path("o").as_os_str()])
+        .env("JOB_COMPLETION_INDEX", "0")
+        .output()
+        .unwrap();
+    assert_eq!(k8s.status.code(), Some(2));
+    assert!(stderr(&k8s).contains("--shards"), "{}", stderr(&k8s));
+    assert!(!dir.path("o").exists());
+}
