@@ -165,7 +165,7 @@ pub fn decide(
                 Action::Keep {
                     csr,
                     csr_id: record.and_then(|r| r.csr_id),
-                    request_id: record.map(|r| r.request_id.clone()),
+                    request_id: record.and_then(Record::request_id_text),
                 },
                 None,
             )

@@ -90,7 +90,7 @@ where
     // Only now, with every request valid, is anything created on disk.
     let layout = crate::output::layout_of(&options.out, options.layout)?;
     let out = OutputDir::open(&options.out, layout)?;
-    let previous = existing::load_previous(out.root())?;
+    let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {
         ids: CsrIds::open(&out, previous.max_csr_id, options.shard.map_or(0, |s| s.id_base()))?,
@@ -263,7 +263,7 @@ impl Writer<'_> {
             return Ok(());
         }
         let name = o.request.name.as_str();
-        let record = self.previous.record(&o.request.name.fold());
+        let record = self.previous.record(o.request.name.as_str());
         let (csr_file, key_file) = self.out.relative_files(name);
         self.archive.note(&serde_json::json!({
             "Name": name,
@@ -311,7 +311,7 @@ impl Writer<'_> {
                     "damaged, left alone (--repair regenerates it): {}",
                     o.reason.unwrap_or_default()
                 ));
-                e.csr_id = self.previous.record(&o.request.name.fold()).and_then(|r| r.csr_id);
+                e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id);
                 return Ok(e);
             }
             (Ok(Made::Kept { csr, csr_id, request_id }), Ok(())) => {

@@ -130,8 +130,8 @@ pub fn assess(
     let facts = Facts {
         key: existing::read_file(&key_path),
         csr: existing::read_file(&csr_path),
-        record: previous.record(&request.name.fold()),
-        interrupted: previous.interrupted.contains(&request.name.fold()),
+        record: previous.record(request.name.as_str()),
+        interrupted: previous.interrupted(request.name.as_str()),
     };
     let (key_exists, csr_exists) = (facts.key.exists(), facts.csr.exists());
     (crate::plan::decide(request, facts, flags, passphrase), key_exists, csr_exists)
@@ -144,7 +144,7 @@ pub fn orphans(
     wants: &(dyn Fn(&str) -> bool + Sync),
     previous: &Previous,
 ) -> Result<Vec<Orphan>, Error> {
-    let mut names: Vec<String> = previous.records.values().map(|r| r.name.clone()).collect();
+    let mut names: Vec<String> = previous.strangers.values().cloned().collect();
     for folder in layout.folders() {
         names.extend(existing::pair_stems(&root.join(folder), &|n| !wants(n))?);
     }
@@ -157,7 +157,7 @@ pub fn orphans(
             let (csr, key) = layout.relative(&name);
             let present = |f: &String| existing::read_file(&root.join(f)) != OnDisk::Missing;
             Orphan {
-                csr_id: previous.record(&name.to_ascii_lowercase()).and_then(|r| r.csr_id),
+                csr_id: previous.record(&name).and_then(|r| r.csr_id),
                 state: "orphaned".into(),
                 csr_file: Some(csr).filter(present),
                 key_file: Some(key).filter(present),

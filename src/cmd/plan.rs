@@ -45,7 +45,7 @@ pub fn print_plan<I>(
 where
     I: Iterator<Item = Result<CsrRequest, Error>> + Send,
 {
-    let previous = existing::load_previous(out)?;
+    let previous = existing::load_previous(out, wants)?;
     let pool = thread_pool(jobs)?;
     let mut counts: BTreeMap<State, usize> = State::ALL.iter().map(|s| (*s, 0)).collect();
     let judge = |r: CsrRequest| {

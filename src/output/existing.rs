@@ -16,36 +16,43 @@ use super::summary::Entry;
 use super::summary::Pending;
 use super::{JOURNAL_PREFIX, STATE_DIR, SUMMARY};
 use crate::error::IoError;
+use crate::request::name_key;
 
-/// What an earlier run recorded about one request; small, so that a folder of a million
-/// requests can be indexed in memory.
+/// What an earlier run recorded about one request, in ~60 bytes, so that a folder of a
+/// million requests can be indexed in memory. Requests are found by Name digest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
-    pub name: String,
     pub csr_id: Option<u64>,
-    pub request_id: String,
+    /// The RequestId (a UUID) as a number; `None` if it was not a UUID.
+    pub request_id: Option<u128>,
     /// SHA-256 of the `Csr` text recorded; a CSR file that differs was changed since.
     pub csr_sha256: Option<[u8; 32]>,
 }
 
 impl Record {
-    fn of(entry: Entry) -> Record {
+    pub fn of(entry: &Entry) -> Record {
         Record {
             csr_sha256: entry.csr.as_ref().map(|c| Sha256::digest(c.as_bytes()).into()),
-            name: entry.name,
             csr_id: entry.csr_id,
-            request_id: entry.request_id,
+            request_id: uuid::Uuid::parse_str(&entry.request_id).ok().map(|u| u.as_u128()),
         }
+    }
+
+    /// The RequestId as csrbatch writes them: an upper-case hyphenated UUID.
+    pub fn request_id_text(&self) -> Option<String> {
+        self.request_id.map(|u| uuid::Uuid::from_u128(u).hyphenated().to_string().to_ascii_uppercase())
     }
 }
 
 /// Everything earlier runs left in the folder's records.
 #[derive(Debug, Default)]
 pub struct Previous {
-    /// By Name folded to lower case.
-    pub records: HashMap<String, Record>,
-    /// Names of the last batch a killed run began to write (folded).
-    pub interrupted: HashSet<String>,
+    /// By [`name_key`] of the Name.
+    records: HashMap<u128, Record>,
+    /// Names of records that no request of this run has: the orphans among the records.
+    pub strangers: HashMap<u128, String>,
+    /// Names (digests) of the last batch a killed run began to write.
+    interrupted: HashSet<u128>,
     /// The highest CsrId sequence number (the CsrId less its shard bits) any record holds.
     pub max_csr_id: u64,
     /// Journals of earlier runs, removed once a new summary is written.
@@ -55,24 +62,34 @@ pub struct Previous {
 }
 
 impl Previous {
-    pub fn record(&self, folded_name: &str) -> Option<&Record> {
-        self.records.get(folded_name)
+    pub fn record(&self, name: &str) -> Option<&Record> {
+        self.records.get(&name_key(name))
     }
 
-    fn add(&mut self, record: Record) {
+    /// Whether a killed run was writing this request's files when it stopped.
+    pub fn interrupted(&self, name: &str) -> bool {
+        self.interrupted.contains(&name_key(name))
+    }
+
+    fn add(&mut self, entry: &Entry, wants: &dyn Fn(&str) -> bool) {
+        let record = Record::of(entry);
         let sequence = record.csr_id.unwrap_or(0) & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
         self.max_csr_id = self.max_csr_id.max(sequence);
-        self.records.insert(record.name.to_ascii_lowercase(), record);
+        let key = name_key(&entry.name);
+        if !wants(&entry.name) {
+            self.strangers.insert(key, entry.name.clone());
+        }
+        self.records.insert(key, record);
     }
 }
 
 /// Reads summary.json, then the journals written after it, in order (a journal's last
 /// line may be cut short by a kill; it is skipped).
-pub fn load_previous(root: &Path) -> Result<Previous, IoError> {
+pub fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previous, IoError> {
     let mut previous = Previous::default();
     let summary = root.join(SUMMARY);
     match File::open(&summary) {
-        Ok(file) => read_summary_records(BufReader::new(file), &mut previous)
+        Ok(file) => read_summary_records(BufReader::new(file), &mut previous, wants)
             .map_err(|e| IoError::new(&summary, std::io::Error::other(format!("unreadable summary: {e}"))))?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(IoError::new(&summary, e)),
@@ -98,10 +115,10 @@ pub fn load_previous(root: &Path) -> Result<Previous, IoError> {
         for line in BufReader::new(file).lines() {
             let line = line.map_err(|e| IoError::new(journal, e))?;
             if let Ok(entry) = serde_json::from_str::<Entry>(&line) {
-                previous.add(Record::of(entry));
+                previous.add(&entry, wants);
             } else if let Ok(pending) = serde_json::from_str::<Pending>(&line) {
                 // Only the last batch can have been cut short.
-                previous.interrupted = pending.pending.iter().map(|n| n.to_ascii_lowercase()).collect();
+                previous.interrupted = pending.pending.iter().map(|n| name_key(n)).collect();
             }
         }
     }
@@ -110,9 +127,13 @@ pub fn load_previous(root: &Path) -> Result<Previous, IoError> {
 }
 
 /// Streams the `Csrs` array of a summary into records, one entry at a time.
-fn read_summary_records(reader: impl Read, previous: &mut Previous) -> Result<(), serde_json::Error> {
-    struct Top<'a>(&'a mut Previous);
-    struct Csrs<'a>(&'a mut Previous);
+fn read_summary_records(
+    reader: impl Read,
+    previous: &mut Previous,
+    wants: &dyn Fn(&str) -> bool,
+) -> Result<(), serde_json::Error> {
+    struct Top<'a>(&'a mut Previous, &'a dyn Fn(&str) -> bool);
+    struct Csrs<'a>(&'a mut Previous, &'a dyn Fn(&str) -> bool);
 
     impl<'de> DeserializeSeed<'de> for Top<'_> {
         type Value = ();
@@ -128,7 +149,7 @@ fn read_summary_records(reader: impl Read, previous: &mut Previous) -> Result<()
         fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
             while let Some(key) = map.next_key::<String>()? {
                 if key == "Csrs" {
-                    map.next_value_seed(Csrs(&mut *self.0))?;
+                    map.next_value_seed(Csrs(&mut *self.0, self.1))?;
                 } else if key == "Written" {
                     self.0.written = map.next_value::<String>()?;
                 } else {
@@ -151,14 +172,14 @@ fn read_summary_records(reader: impl Read, previous: &mut Previous) -> Result<()
         }
         fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
             while let Some(entry) = seq.next_element::<Entry>()? {
-                self.0.add(Record::of(entry));
+                self.0.add(&entry, self.1);
             }
             Ok(())
         }
     }
 
     let mut de = serde_json::Deserializer::from_reader(reader);
-    Top(previous).deserialize(&mut de).and_then(|()| de.end())
+    Top(previous, wants).deserialize(&mut de).and_then(|()| de.end())
 }
 
 /// One file of a request's pair as found on disk.
@@ -227,13 +248,15 @@ mod tests {
             {"RequestId":"B","Name":"bad","CommonName":"b","Sans":"","Algorithm":"ECC","KeySize":256,
              "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":false,"Manifest":"m:2","Error":"e"}]}"#;
         let mut p = Previous::default();
-        read_summary_records(text.as_bytes(), &mut p).unwrap();
+        read_summary_records(text.as_bytes(), &mut p, &|n| n != "bad").unwrap();
         assert_eq!(p.max_csr_id, 5);
         let web = p.record("web").unwrap();
-        assert_eq!((web.name.as_str(), web.csr_id), ("Web", Some(5)));
+        assert_eq!(web.csr_id, Some(5));
         assert_eq!(web.csr_sha256, Some(Sha256::digest(b"X").into()));
+        assert_eq!(web.request_id, None, "`A` is not a UUID");
         assert_eq!(p.record("bad").unwrap().csr_sha256, None);
-        assert!(read_summary_records("{\"Csrs\": [1]}".as_bytes(), &mut p).is_err());
+        assert_eq!(p.strangers.values().collect::<Vec<_>>(), ["bad"]);
+        assert!(read_summary_records("{\"Csrs\": [1]}".as_bytes(), &mut p, &|_| true).is_err());
     }
 
     #[test]

@@ -27,12 +27,7 @@ fn request(algorithm: &str, locality: &str) -> CsrRequest {
 fn pair(req: &CsrRequest) -> (String, String, Record) {
     let key = PrivateKey::generate(req.params.key).unwrap();
     let csr = sign_request(&req.params, &key).unwrap();
-    let record = Record {
-        name: req.name.to_string(),
-        csr_id: Some(41),
-        request_id: "RID".into(),
-        csr_sha256: Some(sha256(&csr.pem)),
-    };
+    let record = Record { csr_id: Some(41), request_id: Some(7), csr_sha256: Some(sha256(&csr.pem)) };
     (key.to_pkcs8_pem().unwrap().to_string(), csr.pem, record)
 }
 
