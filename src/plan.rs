@@ -115,7 +115,7 @@ pub fn decide(
             Decision::new(State::Damaged, Action::Leave, reason)
         }
     };
-    let recorded = facts.record.is_some_and(|r| r.csr_sha256.is_some());
+    let recorded = facts.record.is_some_and(Record::has_csr);
     let (key_pem, csr_pem) = match (&facts.key, &facts.csr) {
         (OnDisk::Unusable(why), _) | (_, OnDisk::Unusable(why)) => return damaged(why.clone()),
         (OnDisk::Missing, OnDisk::Missing) if recorded && !facts.interrupted => {
@@ -140,10 +140,7 @@ pub fn decide(
         Ok(key) => key,
         Err(e) => return damaged(format!("{name}.key.pem: {e}")),
     };
-    let changed_by_hand = match facts.record.and_then(|r| r.csr_sha256) {
-        Some(digest) => sha256(csr_pem) != digest,
-        None => false,
-    };
+    let changed_by_hand = facts.record.is_some_and(|r| r.has_csr() && !r.is_csr(csr_pem));
     let check = match crypto::check_pair(csr_pem, &key, &request.params) {
         Ok(check) => check,
         Err(e) => return damaged(format!("{name}: {e}")),
@@ -164,7 +161,7 @@ pub fn decide(
                 State::Unchanged,
                 Action::Keep {
                     csr,
-                    csr_id: record.and_then(|r| r.csr_id),
+                    csr_id: record.and_then(Record::csr_id),
                     request_id: record.and_then(Record::request_id_text),
                 },
                 None,
@@ -182,11 +179,6 @@ pub fn decide(
             Decision::new(State::Resubject, Action::Resign(key), "subject or SANs changed".to_owned())
         }
     }
-}
-
-fn sha256(text: &str) -> [u8; 32] {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes()).into()
 }
 
 #[cfg(test)]

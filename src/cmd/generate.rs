@@ -267,7 +267,7 @@ impl Writer<'_> {
         let (csr_file, key_file) = self.out.relative_files(name);
         self.archive.note(&serde_json::json!({
             "Name": name,
-            "CsrId": record.and_then(|r| r.csr_id),
+            "CsrId": record.and_then(|r| r.csr_id()),
             "Reason": o.state.as_str(),
             "Detail": o.reason,
             "KeyFile": key.then_some(key_file),
@@ -311,7 +311,7 @@ impl Writer<'_> {
                     "damaged, left alone (--repair regenerates it): {}",
                     o.reason.unwrap_or_default()
                 ));
-                e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id);
+                e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
                 return Ok(e);
             }
             (Ok(Made::Kept { csr, csr_id, request_id }), Ok(())) => {

@@ -157,7 +157,7 @@ pub fn orphans(
             let (csr, key) = layout.relative(&name);
             let present = |f: &String| existing::read_file(&root.join(f)) != OnDisk::Missing;
             Orphan {
-                csr_id: previous.record(&name).and_then(|r| r.csr_id),
+                csr_id: previous.record(&name).and_then(|r| r.csr_id()),
                 state: "orphaned".into(),
                 csr_file: Some(csr).filter(present),
                 key_file: Some(key).filter(present),

@@ -18,30 +18,58 @@ use super::{JOURNAL_PREFIX, STATE_DIR, SUMMARY};
 use crate::error::IoError;
 use crate::request::name_key;
 
-/// What an earlier run recorded about one request, in ~60 bytes, so that a folder of a
+/// What an earlier run recorded about one request, in 40 bytes, so that a folder of a
 /// million requests can be indexed in memory. Requests are found by Name digest.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
-    pub csr_id: Option<u64>,
-    /// The RequestId (a UUID) as a number; `None` if it was not a UUID.
-    pub request_id: Option<u128>,
-    /// SHA-256 of the `Csr` text recorded; a CSR file that differs was changed since.
-    pub csr_sha256: Option<[u8; 32]>,
+    /// 0: none.
+    csr_id: u64,
+    /// The RequestId (a UUID) as a number; 0: none, or not a UUID.
+    request_id: u128,
+    /// The first 16 bytes of SHA-256 of the `Csr` text recorded (all zero: no CSR); a CSR
+    /// file that differs was changed since.
+    csr_digest: [u8; 16],
 }
 
 impl Record {
     pub fn of(entry: &Entry) -> Record {
+        Record::new(entry.csr_id, &entry.request_id, entry.csr.as_deref())
+    }
+
+    pub fn new(csr_id: Option<u64>, request_id: &str, csr_pem: Option<&str>) -> Record {
         Record {
-            csr_sha256: entry.csr.as_ref().map(|c| Sha256::digest(c.as_bytes()).into()),
-            csr_id: entry.csr_id,
-            request_id: uuid::Uuid::parse_str(&entry.request_id).ok().map(|u| u.as_u128()),
+            csr_id: csr_id.unwrap_or(0),
+            request_id: uuid::Uuid::parse_str(request_id).map_or(0, |u| u.as_u128()),
+            csr_digest: csr_pem.map_or([0; 16], csr_digest),
         }
+    }
+
+    pub fn csr_id(&self) -> Option<u64> {
+        (self.csr_id != 0).then_some(self.csr_id)
     }
 
     /// The RequestId as csrbatch writes them: an upper-case hyphenated UUID.
     pub fn request_id_text(&self) -> Option<String> {
-        self.request_id.map(|u| uuid::Uuid::from_u128(u).hyphenated().to_string().to_ascii_uppercase())
+        (self.request_id != 0)
+            .then(|| uuid::Uuid::from_u128(self.request_id).hyphenated().to_string().to_ascii_uppercase())
     }
+
+    /// Whether the record holds a CSR at all.
+    pub fn has_csr(&self) -> bool {
+        self.csr_digest != [0; 16]
+    }
+
+    /// Whether `csr_pem` is the CSR recorded (false when none was).
+    pub fn is_csr(&self, csr_pem: &str) -> bool {
+        self.has_csr() && csr_digest(csr_pem) == self.csr_digest
+    }
+}
+
+/// The digest [`Record`] keeps of a CSR's PEM text.
+pub fn csr_digest(csr_pem: &str) -> [u8; 16] {
+    let mut out = [0; 16];
+    out.copy_from_slice(&Sha256::digest(csr_pem.as_bytes())[..16]);
+    out
 }
 
 /// Everything earlier runs left in the folder's records.
@@ -73,7 +101,7 @@ impl Previous {
 
     fn add(&mut self, entry: &Entry, wants: &dyn Fn(&str) -> bool) {
         let record = Record::of(entry);
-        let sequence = record.csr_id.unwrap_or(0) & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
+        let sequence = record.csr_id & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
         self.max_csr_id = self.max_csr_id.max(sequence);
         let key = name_key(&entry.name);
         if !wants(&entry.name) {
@@ -251,10 +279,10 @@ mod tests {
         read_summary_records(text.as_bytes(), &mut p, &|n| n != "bad").unwrap();
         assert_eq!(p.max_csr_id, 5);
         let web = p.record("web").unwrap();
-        assert_eq!(web.csr_id, Some(5));
-        assert_eq!(web.csr_sha256, Some(Sha256::digest(b"X").into()));
-        assert_eq!(web.request_id, None, "`A` is not a UUID");
-        assert_eq!(p.record("bad").unwrap().csr_sha256, None);
+        assert_eq!(web.csr_id(), Some(5));
+        assert!(web.is_csr("X") && !web.is_csr("Y"));
+        assert_eq!(web.request_id_text(), None, "`A` is not a UUID");
+        assert!(!p.record("bad").unwrap().has_csr());
         assert_eq!(p.strangers.values().collect::<Vec<_>>(), ["bad"]);
         assert!(read_summary_records("{\"Csrs\": [1]}".as_bytes(), &mut p, &|_| true).is_err());
     }

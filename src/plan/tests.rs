@@ -27,7 +27,7 @@ fn request(algorithm: &str, locality: &str) -> CsrRequest {
 fn pair(req: &CsrRequest) -> (String, String, Record) {
     let key = PrivateKey::generate(req.params.key).unwrap();
     let csr = sign_request(&req.params, &key).unwrap();
-    let record = Record { csr_id: Some(41), request_id: Some(7), csr_sha256: Some(sha256(&csr.pem)) };
+    let record = Record::new(Some(41), "0D6C9E4A-5E2B-4F3A-9C1D-2B7E8F9A0B1C", Some(&csr.pem));
     (key.to_pkcs8_pem().unwrap().to_string(), csr.pem, record)
 }
 
