@@ -11,7 +11,6 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use csrbatch::cmd::{generate, load_and_validate};
 use csrbatch::crypto::{self, PrivateKey};
-use csrbatch::plan::Flags;
 use csrbatch::request::{CsrRequest, KeyAlgorithm};
 
 fn requests() -> Vec<CsrRequest> {
@@ -64,17 +63,8 @@ fn whole_generate(c: &mut Criterion) {
         b.iter_batched(
             || tempfile::tempdir().expect("temp dir"),
             |dir| {
-                let options = generate::Options {
-                    out: dir.path().join("out"),
-                    jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
-                    quiet: true,
-                    closing_line: false,
-                    flags: Flags::default(),
-                    prune: false,
-                    layout: Default::default(),
-                    shard: None,
-                    passphrase: None,
-                };
+                let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let options = generate::Options::plain(dir.path().join("out"), jobs);
                 let all = requests.iter().cloned().map(Ok);
                 generate::execute(all, requests.len(), &|_: &str| true, &options).expect("generate");
                 dir

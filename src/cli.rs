@@ -120,17 +120,32 @@ pub struct ReplaceArgs {
     pub prune: bool,
 }
 
+/// What `generate` and `plan` share: the manifests, the output folder and how to treat it.
 #[derive(Debug, Args)]
-pub struct GenerateArgs {
+pub struct RunArgs {
     /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "out", value_name = "DIR")]
     pub out: PathBuf,
-    /// Worker threads for key generation [default: all cores].
+    /// Worker threads [default: all cores].
     #[arg(long, value_name = "N")]
     pub jobs: Option<NonZeroUsize>,
+    /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
+    /// thousands of requests). A folder keeps the layout it was first written with.
+    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    pub layout: Layout,
+    #[command(flatten)]
+    pub replace: ReplaceArgs,
+    #[command(flatten)]
+    pub keys: KeyArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    #[command(flatten)]
+    pub run: RunArgs,
     /// No progress bar (the closing line is still printed).
     #[arg(long, short)]
     pub quiet: bool,
@@ -145,34 +160,12 @@ pub struct GenerateArgs {
     /// The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
-    /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
-    /// thousands of requests). A folder keeps the layout it was first written with.
-    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
-    pub layout: Layout,
-    #[command(flatten)]
-    pub replace: ReplaceArgs,
-    #[command(flatten)]
-    pub keys: KeyArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
-    /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
-    #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
-    /// Output folder.
-    #[arg(long, default_value = "out", value_name = "DIR")]
-    pub out: PathBuf,
-    /// Worker threads for checking existing files [default: all cores].
-    #[arg(long, value_name = "N")]
-    pub jobs: Option<NonZeroUsize>,
-    /// The layout of the output folder (see `generate --help`).
-    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
-    pub layout: Layout,
     #[command(flatten)]
-    pub replace: ReplaceArgs,
-    #[command(flatten)]
-    pub keys: KeyArgs,
+    pub run: RunArgs,
 }
 
 #[derive(Debug, Args)]

@@ -93,6 +93,11 @@ impl ManifestError {
         ManifestError { origin: Origin { file, line }, request: None, field: None, problem }
     }
 
+    /// An error about one request, not tied to one of its fields.
+    pub fn request(origin: &Origin, request: &str, problem: Problem) -> Self {
+        ManifestError { origin: origin.clone(), request: Some(request.to_owned()), field: None, problem }
+    }
+
     /// An error about one field of one request.
     pub fn field(origin: &Origin, request: &str, field: Field, problem: Problem) -> Self {
         ManifestError {

@@ -14,7 +14,6 @@ use crate::cli::BenchArgs;
 use crate::crypto::{self, PrivateKey};
 use crate::error::{Error, ExitCode};
 use crate::manifest::Origin;
-use crate::plan::Flags;
 use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
 
 /// One algorithm's figures.
@@ -178,17 +177,7 @@ fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize) -> Result<Figures, Er
 
 fn with_files(key: KeyAlgorithm, count: usize, jobs: usize, out: &Path) -> Result<Figures, Error> {
     let requests: Vec<CsrRequest> = (0..count).map(|i| synthetic(key, i)).collect::<Result<_, _>>()?;
-    let options = generate::Options {
-        out: out.to_path_buf(),
-        jobs,
-        quiet: true,
-        closing_line: false,
-        flags: Flags::default(),
-        prune: false,
-        layout: Default::default(),
-        shard: None,
-        passphrase: None,
-    };
+    let options = generate::Options::plain(out.to_path_buf(), jobs);
     let started = Instant::now();
     let total = requests.len();
     let code = generate::execute(requests.into_iter().map(Ok), total, &|_: &str| true, &options)?;

@@ -19,20 +19,20 @@ use crate::request::{CsrRequest, KeyAlgorithm};
 use crate::shard::Shard;
 
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
-    let requests = super::load_and_validate(&args.paths)?;
+    let requests = super::load_and_validate(&args.run.paths)?;
     let options = Options {
-        out: args.out.clone(),
-        jobs: args.jobs.map_or_else(super::default_jobs, |n| n.get()),
+        out: args.run.out.clone(),
+        jobs: args.run.jobs.map_or_else(super::default_jobs, |n| n.get()),
         quiet: args.quiet,
         closing_line: true,
-        flags: Flags { rotate: args.replace.rotate, repair: args.replace.repair },
-        prune: args.replace.prune,
-        layout: args.layout,
+        flags: Flags { rotate: args.run.replace.rotate, repair: args.run.replace.repair },
+        prune: args.run.replace.prune,
+        layout: args.run.layout,
         shard: match args.shard {
             Some(shard) => Some(shard),
             None => Shard::from_env(|v| std::env::var(v).ok(), args.shards).map_err(Error::Usage)?,
         },
-        passphrase: super::passphrase(&args.keys)?,
+        passphrase: super::passphrase(&args.run.keys)?,
     };
     // A shard's run is the requests whose Name hashes to it; the rest belong to others.
     let shard = options.shard;
@@ -71,6 +71,23 @@ pub struct Options {
     /// This run's shard, for its CsrId space (the caller picks the shard's requests).
     pub shard: Option<Shard>,
     pub passphrase: Option<Passphrase>,
+}
+
+impl Options {
+    /// All defaults: a fresh run into `out` on `jobs` threads, no bar, no closing line.
+    pub fn plain(out: std::path::PathBuf, jobs: usize) -> Options {
+        Options {
+            out,
+            jobs,
+            quiet: true,
+            closing_line: false,
+            flags: Flags::default(),
+            prune: false,
+            layout: Layout::default(),
+            shard: None,
+            passphrase: None,
+        }
+    }
 }
 
 /// Brings the output folder in line with `requests` (already validated; `total` of them,

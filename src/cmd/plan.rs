@@ -14,6 +14,7 @@ use crate::plan::{Flags, State};
 use crate::request::CsrRequest;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
+    let args = &args.run;
     let requests = super::load_and_validate(&args.paths)?;
     let passphrase = super::passphrase(&args.keys)?;
     let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());

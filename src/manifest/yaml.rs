@@ -131,23 +131,13 @@ fn fields(
     for (key, value) in map {
         let Some(name) = key.as_str() else {
             let problem = Problem::Shape(format!("field names must be text; found {}", describe_key(&key)));
-            errors.push(ManifestError {
-                origin: origin.clone(),
-                request: Some(request.into()),
-                field: None,
-                problem,
-            });
+            errors.push(ManifestError::request(origin, request, problem));
             continue;
         };
         let field = match Field::parse(name) {
             Ok(f) => f,
             Err(problem) => {
-                errors.push(ManifestError {
-                    origin: origin.clone(),
-                    request: Some(request.into()),
-                    field: None,
-                    problem,
-                });
+                errors.push(ManifestError::request(origin, request, problem));
                 continue;
             }
         };
