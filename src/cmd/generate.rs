@@ -42,7 +42,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     };
     let total = shard.map_or(requests.len(), |s| requests.count_in(s));
     if args.check {
-        let layout = crate::output::layout_of(&options.out, options.layout)?;
+        let layout = crate::output::check_folder(&options.out, options.layout, options.shard)?;
         let pending = super::plan::print_plan(
             &options.out,
             layout,
@@ -105,8 +105,8 @@ where
     let pool = thread_pool(jobs)?;
 
     // Only now, with every request valid, is anything created on disk.
-    let layout = crate::output::layout_of(&options.out, options.layout)?;
-    let out = OutputDir::open(&options.out, layout)?;
+    let layout = crate::output::check_folder(&options.out, options.layout, options.shard)?;
+    let out = OutputDir::open(&options.out, layout, options.shard)?;
     let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {

@@ -74,7 +74,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         return Ok(ExitCode::Failed);
     }
 
-    let out = OutputDir::open(&args.out, Layout::Flat)?;
+    let out = OutputDir::open(&args.out, Layout::Flat, None)?;
     let started = utc_stamp();
     let mut summary = SummaryWriter::create(
         out.journal_path(&started),

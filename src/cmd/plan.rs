@@ -19,7 +19,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let passphrase = super::passphrase(&args.keys)?;
     let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
     let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
-    let layout = crate::output::layout_of(&args.out, args.layout)?;
+    let layout = crate::output::check_folder(&args.out, args.layout, None)?;
     print_plan(
         &args.out,
         layout,

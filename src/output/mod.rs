@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::IoError;
+use crate::shard::Shard;
 pub use atomic::Replace;
 use atomic::{KEY_MODE, PUBLIC_MODE, Staged};
 
@@ -83,6 +84,9 @@ pub struct State {
     last_csr_id: u64,
     #[serde(default)]
     layout: Layout,
+    /// The shard (`K/N`) this folder holds, if it holds one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    shard: Option<String>,
 }
 
 impl State {
@@ -113,19 +117,26 @@ impl State {
     }
 }
 
-/// A folder keeps the layout it was first written with.
-pub fn layout_of(root: &Path, wanted: Layout) -> Result<Layout, crate::error::Error> {
-    match State::read(root)? {
-        Some(state) if state.layout != wanted => Err(crate::error::Error::Usage(format!(
-            "{} was written with --layout {}; use the same layout",
-            root.display(),
-            serde_json::to_value(state.layout)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default()
-        ))),
-        _ => Ok(wanted),
+/// A folder keeps the layout it was first written with, and the shard: two shards in one
+/// folder would each rewrite the other's summary, so a folder holds one shard (or none).
+pub fn check_folder(
+    root: &Path,
+    wanted: Layout,
+    shard: Option<Shard>,
+) -> Result<Layout, crate::error::Error> {
+    let Some(state) = State::read(root)? else { return Ok(wanted) };
+    let usage = |m: String| Err(crate::error::Error::Usage(format!("{}: {m}", root.display())));
+    if state.layout != wanted {
+        let name = if state.layout == Layout::Fanout { "fanout" } else { "flat" };
+        return usage(format!("written with --layout {name}; use the same layout"));
     }
+    let wanted_shard = shard.map(|s| s.to_string());
+    if state.shard != wanted_shard {
+        let held = state.shard.map_or("no shard (a whole run)".to_owned(), |s| format!("shard {s}"));
+        let asked = wanted_shard.map_or("a whole run".to_owned(), |s| format!("shard {s}"));
+        return usage(format!("this folder holds {held}, not {asked}; give each shard its own --out"));
+    }
+    Ok(wanted)
 }
 
 /// The largest CsrId: 2^53 - 1, the largest integer a JavaScript number holds exactly.
@@ -135,7 +146,7 @@ impl OutputDir {
     /// Creates the folder if needed and takes its lock; a second run on the same folder
     /// waits here until the first is done (and says so on stderr). Then removes the
     /// temporary files a killed run may have left.
-    pub fn open(root: &Path, layout: Layout) -> Result<OutputDir, IoError> {
+    pub fn open(root: &Path, layout: Layout, shard: Option<Shard>) -> Result<OutputDir, IoError> {
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
         let lock_path = state.join("lock");
@@ -161,7 +172,7 @@ impl OutputDir {
             remove_strays(&folder)?;
         }
         if State::read(root)?.is_none() {
-            State { last_csr_id: 0, layout }.write(root)?;
+            State { last_csr_id: 0, layout, shard: shard.map(|s| s.to_string()) }.write(root)?;
         }
         Ok(dir)
     }
@@ -364,7 +375,7 @@ mod tests {
     #[test]
     fn csr_ids_are_never_reused_even_across_crashes() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path(), Layout::Flat).unwrap();
+        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
         let mut ids = CsrIds::open(&out, 0, 0).unwrap();
         assert_eq!((ids.next_id().unwrap(), ids.next_id().unwrap()), (1, 2));
         // A run that dies here has reserved a block: the next run starts after it.
@@ -384,7 +395,7 @@ mod tests {
     #[test]
     fn archive_keeps_a_link_and_moves_on_take() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path(), Layout::Flat).unwrap();
+        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
         let file = dir.path().join("a.key.pem");
         std::fs::write(&file, "k").unwrap();
         let mut archive = Archive::new(&out, "T");
@@ -414,11 +425,18 @@ mod tests {
     #[test]
     fn a_folder_keeps_its_layout() {
         let dir = tempfile::tempdir().unwrap();
-        drop(OutputDir::open(dir.path(), Layout::Fanout).unwrap());
+        let shard = Some(Shard::new(1, 4).unwrap());
+        drop(OutputDir::open(dir.path(), Layout::Fanout, shard).unwrap());
         assert!(dir.path().join("ff").is_dir());
-        assert_eq!(layout_of(dir.path(), Layout::Fanout).unwrap(), Layout::Fanout);
-        let err = layout_of(dir.path(), Layout::Flat).unwrap_err().to_string();
+        assert_eq!(check_folder(dir.path(), Layout::Fanout, shard).unwrap(), Layout::Fanout);
+        let err = check_folder(dir.path(), Layout::Flat, shard).unwrap_err().to_string();
         assert!(err.contains("--layout fanout"), "{err}");
+        let err = check_folder(dir.path(), Layout::Fanout, Some(Shard::new(2, 4).unwrap()))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("holds shard 1/4, not shard 2/4"), "{err}");
+        let err = check_folder(dir.path(), Layout::Fanout, None).unwrap_err().to_string();
+        assert!(err.contains("not a whole run"), "{err}");
     }
 
     #[test]
@@ -426,7 +444,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".csrbatch-tmp-abc"), "x").unwrap();
         std::fs::write(dir.path().join("keep.pem"), "x").unwrap();
-        drop(OutputDir::open(dir.path(), Layout::Flat).unwrap());
+        drop(OutputDir::open(dir.path(), Layout::Flat, None).unwrap());
         assert!(!dir.path().join(".csrbatch-tmp-abc").exists());
         assert!(dir.path().join("keep.pem").exists());
     }

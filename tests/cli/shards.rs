@@ -169,4 +169,23 @@ fn shard_arguments_are_checked() {
     assert_eq!(k8s.status.code(), Some(2));
     assert!(stderr(&k8s).contains("--shards"), "{}", stderr(&k8s));
     assert!(!dir.path("o").exists());
+
+    // One folder holds one shard: a second shard there would rewrite the first's summary.
+    let shared = dir.path("shared");
+    let run = |shard: &str| {
+        csrbatch([
+            "generate".as_ref(),
+            m.as_os_str(),
+            "--out".as_ref(),
+            shared.as_os_str(),
+            "--shard".as_ref(),
+            shard.as_ref(),
+            "-q".as_ref(),
+        ])
+    };
+    assert!(run("0/2").status.success());
+    let clash = run("1/2");
+    assert_eq!(clash.status.code(), Some(2));
+    assert!(stderr(&clash).contains("holds shard 0/2, not shard 1/2"), "{}", stderr(&clash));
+    assert!(run("0/2").status.success(), "the same shard again is a re-run");
 }
