@@ -26,8 +26,7 @@ fn encode_err(e: impl std::fmt::Display) -> CryptoError {
 
 /// Builds and signs the CSR; returns its DER.
 pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
-    let secret = key.as_sm2().ok_or_else(|| CryptoError::Sign("not an SM2 key".into()))?;
-    let signer = sm2::dsa::SigningKey::new(DIST_ID, secret).map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let signer = key.as_sm2().ok_or_else(|| CryptoError::Sign("not an SM2 key".into()))?;
 
     let extensions = vec![subject::san_extension(params)?];
     let mut request_attr = SetOfVec::new();

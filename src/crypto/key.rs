@@ -43,7 +43,8 @@ pub struct PrivateKey {
 enum Inner {
     Rsa(Box<rsa::PrivateKey>),
     Ecc(p256::SecretKey),
-    Sm2(sm2::SecretKey),
+    /// Kept as the signer: its public key and distinguishing-ID hash are computed once.
+    Sm2(Box<sm2::dsa::SigningKey>),
 }
 
 impl PrivateKey {
@@ -59,7 +60,8 @@ impl PrivateKey {
                 Inner::Ecc(p256::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?)
             }
             KeyAlgorithm::Sm2 => {
-                Inner::Sm2(sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?)
+                let secret = sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?;
+                Inner::Sm2(Box::new(sm2_signer(&secret).map_err(|e| keygen(&e))?))
             }
         };
         PrivateKey::new(algorithm, inner)
@@ -107,7 +109,7 @@ impl PrivateKey {
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => {
                 let key = sm2::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
-                (KeyAlgorithm::Sm2, Inner::Sm2(key))
+                (KeyAlgorithm::Sm2, Inner::Sm2(Box::new(sm2_signer(&key).map_err(|e| parse_err(&e))?)))
             }
             (other, curve) => {
                 let curve = curve.map(|c| format!(" on {c}")).unwrap_or_default();
@@ -124,8 +126,12 @@ impl PrivateKey {
                 k.to_public_key().to_public_key_der().map_err(|e| encode(&e))?.into_vec(),
                 k.to_pkcs8_der().map_err(|e| encode(&e))?,
             ),
-            Inner::Ecc(k) => ec_encodings(k).map_err(|e| encode(&e))?,
-            Inner::Sm2(k) => ec_encodings(k).map_err(|e| encode(&e))?,
+            Inner::Ecc(k) => ec_encodings(&k.to_bytes(), &k.public_key()).map_err(|e| encode(&e))?,
+            Inner::Sm2(k) => {
+                let public =
+                    sm2::PublicKey::from_affine(*k.verifying_key().as_affine()).map_err(|e| encode(&e))?;
+                ec_encodings(&k.to_bytes(), &public).map_err(|e| encode(&e))?
+            }
         };
         Ok(PrivateKey { algorithm, inner, spki, pkcs8: Zeroizing::new(pkcs8.as_bytes().to_vec()) })
     }
@@ -147,13 +153,12 @@ impl PrivateKey {
         let Some(pass) = passphrase else {
             return self.to_pkcs8_pem();
         };
-        let pw = pass.0.as_bytes();
-        let encoded = match &self.inner {
-            Inner::Rsa(k) => k.to_pkcs8_encrypted_pem(pw, LineEnding::LF),
-            Inner::Ecc(k) => k.to_pkcs8_encrypted_pem(pw, LineEnding::LF),
-            Inner::Sm2(k) => k.to_pkcs8_encrypted_pem(pw, LineEnding::LF),
-        };
-        encoded.map_err(|e| CryptoError::Encode(e.to_string()))
+        let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
+        let info = pkcs8::PrivateKeyInfoRef::try_from(self.pkcs8.as_slice()).map_err(|e| encode(&e))?;
+        let encrypted = info.encrypt(pass.0.as_bytes()).map_err(|e| encode(&e))?;
+        encrypted
+            .to_pem(<pkcs8::EncryptedPrivateKeyInfoRef as der::pem::PemLabel>::PEM_LABEL, LineEnding::LF)
+            .map_err(|e| encode(&e))
     }
 
     /// The DER SubjectPublicKeyInfo that goes into the CSR.
@@ -161,8 +166,8 @@ impl PrivateKey {
         &self.spki
     }
 
-    /// The SM2 secret, for the SM2 signer; `None` for other key types.
-    pub(super) fn as_sm2(&self) -> Option<&sm2::SecretKey> {
+    /// The SM2 signer (distinguishing ID `1234567812345678`); `None` for other key types.
+    pub(super) fn as_sm2(&self) -> Option<&sm2::dsa::SigningKey> {
         match &self.inner {
             Inner::Sm2(k) => Some(k),
             _ => None,
@@ -174,7 +179,10 @@ impl PrivateKey {
 /// crates' own encoders each compute the public key again). The PKCS#8 is the one
 /// elliptic-curve writes: RFC 5915 ECPrivateKey with the public key, curve in the
 /// AlgorithmIdentifier.
-fn ec_encodings<C>(key: &elliptic_curve::SecretKey<C>) -> Result<(Vec<u8>, der::SecretDocument), pkcs8::Error>
+fn ec_encodings<C>(
+    secret: &elliptic_curve::FieldBytes<C>,
+    public: &elliptic_curve::PublicKey<C>,
+) -> Result<(Vec<u8>, der::SecretDocument), pkcs8::Error>
 where
     C: elliptic_curve::CurveArithmetic + pkcs8::AssociatedOid,
     elliptic_curve::AffinePoint<C>:
@@ -183,18 +191,21 @@ where
 {
     use der::Encode;
     use elliptic_curve::sec1::ToSec1Point;
-    let public = key.public_key();
     let spki = public.to_public_key_der()?.into_vec();
     let point = public.to_sec1_point(false);
-    let secret = Zeroizing::new(key.to_bytes());
     let ec_private_key = Zeroizing::new(
-        sec1::EcPrivateKey { private_key: &secret, parameters: None, public_key: Some(point.as_bytes()) }
+        sec1::EcPrivateKey { private_key: secret, parameters: None, public_key: Some(point.as_bytes()) }
             .to_der()?,
     );
     let algorithm =
         pkcs8::AlgorithmIdentifierRef { oid: oid::EC_PUBLIC_KEY, parameters: Some((&C::OID).into()) };
     let info = pkcs8::PrivateKeyInfoRef::new(algorithm, der::asn1::OctetStringRef::new(&ec_private_key)?);
     Ok((spki, der::SecretDocument::encode_msg(&info)?))
+}
+
+/// The SM2 signer of a secret key, with the GM/T 0009 distinguishing ID.
+fn sm2_signer(secret: &sm2::SecretKey) -> Result<sm2::dsa::SigningKey, signature::Error> {
+    sm2::dsa::SigningKey::new(super::csr_sm2::DIST_ID, secret)
 }
 
 fn parse_err(e: &dyn fmt::Display) -> CryptoError {
@@ -246,8 +257,9 @@ mod tests {
         assert_eq!(key.pkcs8.as_slice(), k.to_pkcs8_der().unwrap().as_bytes());
         let key = PrivateKey::generate(KeyAlgorithm::Sm2).unwrap();
         let Inner::Sm2(k) = &key.inner else { unreachable!() };
-        assert_eq!(key.pkcs8.as_slice(), k.to_pkcs8_der().unwrap().as_bytes());
-        assert_eq!(key.public_key_der(), k.public_key().to_public_key_der().unwrap().as_bytes());
+        let secret = sm2::SecretKey::from_bytes(&k.to_bytes()).unwrap();
+        assert_eq!(key.pkcs8.as_slice(), secret.to_pkcs8_der().unwrap().as_bytes());
+        assert_eq!(key.public_key_der(), secret.public_key().to_public_key_der().unwrap().as_bytes());
     }
 
     #[test]
