@@ -138,13 +138,6 @@ pub(crate) fn label(fields: &[(Field, RawValue)], ordinal: usize) -> String {
         .unwrap_or_else(|| format!("#{ordinal}"))
 }
 
-/// All requests of all manifests, and every problem met while reading them.
-#[derive(Debug, Default)]
-pub struct Loaded {
-    pub requests: Vec<RawRequest>,
-    pub errors: Vec<ManifestError>,
-}
-
 /// The manifest formats, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -161,19 +154,6 @@ impl Format {
             _ => None,
         }
     }
-}
-
-/// Reads every manifest file (already discovered) and collects requests and errors.
-/// One unreadable or malformed file does not stop the others being read.
-pub fn load_files(files: &[PathBuf]) -> Loaded {
-    let mut loaded = Loaded::default();
-    for item in stream(files) {
-        match item {
-            Ok(r) => loaded.requests.push(r),
-            Err(e) => loaded.errors.push(e),
-        }
-    }
-    loaded
 }
 
 /// Every request of `files`, in order, each as it is read: CSV record by record, YAML a

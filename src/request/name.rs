@@ -52,11 +52,6 @@ impl CsrName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// Key for uniqueness: file systems that ignore case would let `A` overwrite `a`.
-    pub fn fold(&self) -> String {
-        self.0.to_ascii_lowercase()
-    }
 }
 
 impl fmt::Display for CsrName {
