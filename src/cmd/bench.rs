@@ -25,6 +25,9 @@ pub struct Figures {
     pub count: usize,
     pub jobs: usize,
     pub files: bool,
+    /// What generated the keys: `ring` (P-256), `sm2`, or for RSA `rsa` or `openssl`
+    /// (the `openssl-rsa` build).
+    pub key_backend: &'static str,
     pub wall_seconds: f64,
     pub csrs_per_second: f64,
     /// Key generation alone, per key, in milliseconds (in-memory runs only).
@@ -71,7 +74,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
     if !args.json {
         let mode =
             if args.out.is_some() { "whole generate runs, files included" } else { "in memory, no files" };
-        println!("csrbatch bench: {jobs} jobs, {mode}");
+        println!("csrbatch bench: {jobs} jobs, {mode}; RSA keys by {}", crypto::RSA_BACKEND);
         println!(
             "{:<9} {:>7} {:>8} {:>10}   {:>26}   {:>26}",
             "", "count", "wall s", "CSRs/s", "keygen ms p50/p90/p99", "request ms p50/p90/p99"
@@ -168,6 +171,7 @@ fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize) -> Result<Figures, Er
         count,
         jobs,
         files: false,
+        key_backend: crypto::key_backend(key),
         wall_seconds: wall,
         csrs_per_second: count as f64 / wall,
         keygen_ms: Percentiles::of(samples.iter().map(|s| s.0).collect()),
@@ -191,6 +195,7 @@ fn with_files(key: KeyAlgorithm, count: usize, jobs: usize, out: &Path) -> Resul
         count,
         jobs,
         files: true,
+        key_backend: crypto::key_backend(key),
         wall_seconds: wall,
         csrs_per_second: count as f64 / wall,
         keygen_ms: None,

@@ -1,11 +1,11 @@
 //! RSA (sha256WithRSAEncryption) and ECC P-256 (ecdsa-with-SHA256) CSRs through rcgen.
 
 use rcgen::string::{Ia5String, PrintableString};
-use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, KeyPair, SanType};
+use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, SanType};
 
 use super::{PrivateKey, oid, subject};
 use crate::error::CryptoError;
-use crate::request::{KeyAlgorithm, Params, San};
+use crate::request::{Params, San};
 
 fn encode_err(e: impl std::fmt::Display) -> CryptoError {
     CryptoError::Encode(e.to_string())
@@ -13,14 +13,7 @@ fn encode_err(e: impl std::fmt::Display) -> CryptoError {
 
 /// Builds and signs the CSR; returns its DER.
 pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
-    let algorithm = match key.algorithm() {
-        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => &rcgen::PKCS_RSA_SHA256,
-        KeyAlgorithm::Ecc => &rcgen::PKCS_ECDSA_P256_SHA256,
-        KeyAlgorithm::Sm2 => return Err(CryptoError::Sign("rcgen cannot sign SM2".into())),
-    };
-    let pem = key.to_pkcs8_pem()?;
-    let key_pair = KeyPair::from_pkcs8_pem_and_sign_algo(&pem, algorithm)
-        .map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let key_pair = key.as_rcgen().ok_or_else(|| CryptoError::Sign("rcgen cannot sign SM2".into()))?;
 
     let mut dn = DistinguishedName::new();
     for (oid, text) in subject::attributes(params) {
@@ -47,6 +40,6 @@ pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> 
             San::Ip(ip) => Ok(SanType::IpAddress(*ip)),
         })
         .collect::<Result<_, _>>()?;
-    let csr = csr_params.serialize_request(&key_pair).map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let csr = csr_params.serialize_request(key_pair).map_err(|e| CryptoError::Sign(e.to_string()))?;
     Ok(csr.der().to_vec())
 }

@@ -6,7 +6,7 @@ use std::fmt;
 use der::pem::LineEnding;
 use getrandom::SysRng;
 use p256::elliptic_curve::{self, Generate};
-use pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
+use pkcs8::{DecodePrivateKey, EncodePublicKey};
 use zeroize::Zeroizing;
 
 use super::oid;
@@ -40,31 +40,35 @@ pub struct PrivateKey {
     pkcs8: Zeroizing<Vec<u8>>,
 }
 
+/// Each key is kept as the signer of its CSRs, set up once.
 enum Inner {
-    Rsa(Box<rsa::PrivateKey>),
-    Ecc(p256::SecretKey),
-    /// Kept as the signer: its public key and distinguishing-ID hash are computed once.
+    /// RSA and P-256: rcgen's key pair (ring signs).
+    Rcgen(Box<rcgen::KeyPair>),
+    /// SM2: the public key and distinguishing-ID hash are computed once.
     Sm2(Box<sm2::dsa::SigningKey>),
 }
 
 impl PrivateKey {
-    /// A fresh key. RSA uses e = 65537; every byte of randomness comes from `getrandom`.
+    /// A fresh key; every byte of randomness comes from the operating system's CSPRNG.
+    /// RSA: e = 65537, from the `rsa` crate (or OpenSSL with the `openssl-rsa` feature).
+    /// P-256: ring's generator (several times faster than `p256`'s). SM2: the `sm2` crate.
     pub fn generate(algorithm: KeyAlgorithm) -> Result<PrivateKey, CryptoError> {
         let keygen = |e: &dyn fmt::Display| CryptoError::KeyGen(e.to_string());
-        let inner = match algorithm {
+        match algorithm {
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
-                let bits = algorithm.key_size() as usize;
-                Inner::Rsa(Box::new(rsa::PrivateKey::new(&mut SysRng, bits).map_err(|e| keygen(&e))?))
+                let pkcs8 = super::rsa_keygen::generate(algorithm.key_size())?;
+                PrivateKey::from_rcgen_pkcs8(algorithm, pkcs8, &rcgen::PKCS_RSA_SHA256)
             }
             KeyAlgorithm::Ecc => {
-                Inner::Ecc(p256::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?)
+                let pair =
+                    rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| keygen(&e))?;
+                PrivateKey::from_rcgen(algorithm, pair)
             }
             KeyAlgorithm::Sm2 => {
                 let secret = sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?;
-                Inner::Sm2(Box::new(sm2_signer(&secret).map_err(|e| keygen(&e))?))
+                PrivateKey::from_sm2(sm2_signer(&secret).map_err(|e| keygen(&e))?)
             }
-        };
-        PrivateKey::new(algorithm, inner)
+        }
     }
 
     /// Reads a PKCS#8 PEM key, encrypted (`ENCRYPTED PRIVATE KEY`, needs `passphrase`) or
@@ -92,7 +96,7 @@ impl PrivateKey {
     fn from_pkcs8_der_any(der: &[u8]) -> Result<PrivateKey, CryptoError> {
         let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| parse_err(&e))?;
         let curve = info.algorithm.parameters_oid().ok();
-        let (algorithm, inner) = match (info.algorithm.oid, curve) {
+        match (info.algorithm.oid, curve) {
             (oid::RSA_ENCRYPTION, _) => {
                 let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
                 let algorithm = match rsa::traits::PublicKeyParts::size(&key) * 8 {
@@ -101,39 +105,54 @@ impl PrivateKey {
                     4096 => KeyAlgorithm::Rsa4096,
                     bits => return Err(parse_err(&format!("RSA-{bits} is not a CreateCsr key size"))),
                 };
-                (algorithm, Inner::Rsa(Box::new(key)))
+                let pkcs8 = Zeroizing::new(der.to_vec());
+                PrivateKey::from_rcgen_pkcs8(algorithm, pkcs8, &rcgen::PKCS_RSA_SHA256)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1)) => {
+                // Through p256 first: it reads every RFC 5915 form (ring insists on the
+                // public key being present) and writes the one form ring reads.
                 let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
-                (KeyAlgorithm::Ecc, Inner::Ecc(key))
+                let (_, pkcs8) =
+                    ec_encodings(&key.to_bytes(), &key.public_key()).map_err(|e| parse_err(&e))?;
+                let pkcs8 = Zeroizing::new(pkcs8.as_bytes().to_vec());
+                PrivateKey::from_rcgen_pkcs8(KeyAlgorithm::Ecc, pkcs8, &rcgen::PKCS_ECDSA_P256_SHA256)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => {
                 let key = sm2::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
-                (KeyAlgorithm::Sm2, Inner::Sm2(Box::new(sm2_signer(&key).map_err(|e| parse_err(&e))?)))
+                PrivateKey::from_sm2(sm2_signer(&key).map_err(|e| parse_err(&e))?)
             }
             (other, curve) => {
                 let curve = curve.map(|c| format!(" on {c}")).unwrap_or_default();
-                return Err(parse_err(&format!("key algorithm {other}{curve} is not RSA, P-256 or SM2")));
+                Err(parse_err(&format!("key algorithm {other}{curve} is not RSA, P-256 or SM2")))
             }
-        };
-        PrivateKey::new(algorithm, inner)
+        }
     }
 
-    fn new(algorithm: KeyAlgorithm, inner: Inner) -> Result<PrivateKey, CryptoError> {
+    /// An RSA or P-256 key from its PKCS#8 DER, as the rcgen key pair that signs with it.
+    fn from_rcgen_pkcs8(
+        algorithm: KeyAlgorithm,
+        pkcs8: Zeroizing<Vec<u8>>,
+        sign: &'static rcgen::SignatureAlgorithm,
+    ) -> Result<PrivateKey, CryptoError> {
+        let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice());
+        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, sign).map_err(|e| parse_err(&e))?;
+        PrivateKey::from_rcgen(algorithm, pair)
+    }
+
+    fn from_rcgen(algorithm: KeyAlgorithm, pair: rcgen::KeyPair) -> Result<PrivateKey, CryptoError> {
+        use rcgen::PublicKeyData;
+        let spki = pair.subject_public_key_info();
+        let pkcs8 = Zeroizing::new(pair.serialize_der());
+        Ok(PrivateKey { algorithm, inner: Inner::Rcgen(Box::new(pair)), spki, pkcs8 })
+    }
+
+    fn from_sm2(signer: sm2::dsa::SigningKey) -> Result<PrivateKey, CryptoError> {
         let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
-        let (spki, pkcs8) = match &inner {
-            Inner::Rsa(k) => (
-                k.to_public_key().to_public_key_der().map_err(|e| encode(&e))?.into_vec(),
-                k.to_pkcs8_der().map_err(|e| encode(&e))?,
-            ),
-            Inner::Ecc(k) => ec_encodings(&k.to_bytes(), &k.public_key()).map_err(|e| encode(&e))?,
-            Inner::Sm2(k) => {
-                let public =
-                    sm2::PublicKey::from_affine(*k.verifying_key().as_affine()).map_err(|e| encode(&e))?;
-                ec_encodings(&k.to_bytes(), &public).map_err(|e| encode(&e))?
-            }
-        };
-        Ok(PrivateKey { algorithm, inner, spki, pkcs8: Zeroizing::new(pkcs8.as_bytes().to_vec()) })
+        let public =
+            sm2::PublicKey::from_affine(*signer.verifying_key().as_affine()).map_err(|e| encode(&e))?;
+        let (spki, pkcs8) = ec_encodings(&signer.to_bytes(), &public).map_err(|e| encode(&e))?;
+        let pkcs8 = Zeroizing::new(pkcs8.as_bytes().to_vec());
+        Ok(PrivateKey { algorithm: KeyAlgorithm::Sm2, inner: Inner::Sm2(Box::new(signer)), spki, pkcs8 })
     }
 
     pub fn algorithm(&self) -> KeyAlgorithm {
@@ -170,7 +189,15 @@ impl PrivateKey {
     pub(super) fn as_sm2(&self) -> Option<&sm2::dsa::SigningKey> {
         match &self.inner {
             Inner::Sm2(k) => Some(k),
-            _ => None,
+            Inner::Rcgen(_) => None,
+        }
+    }
+
+    /// rcgen's key pair of an RSA or P-256 key; `None` for SM2.
+    pub(super) fn as_rcgen(&self) -> Option<&rcgen::KeyPair> {
+        match &self.inner {
+            Inner::Rcgen(k) => Some(k),
+            Inner::Sm2(_) => None,
         }
     }
 }
@@ -237,6 +264,7 @@ impl fmt::Debug for PrivateKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use pkcs8::EncodePrivateKey;
 
     #[test]
     fn pkcs8_round_trip_and_debug_hides_the_key() {
@@ -252,9 +280,14 @@ mod tests {
 
     #[test]
     fn ec_pkcs8_is_what_the_curve_crates_write() {
+        // ring's P-256 PKCS#8 is byte for byte the form p256 writes, public key included.
         let key = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
-        let Inner::Ecc(k) = &key.inner else { unreachable!() };
+        let k = p256::SecretKey::from_pkcs8_der(&key.pkcs8).unwrap();
         assert_eq!(key.pkcs8.as_slice(), k.to_pkcs8_der().unwrap().as_bytes());
+        assert_eq!(key.public_key_der(), k.public_key().to_public_key_der().unwrap().as_bytes());
+        // A key read back from that form keeps it exactly.
+        let back = PrivateKey::from_pkcs8_der_any(&key.pkcs8).unwrap();
+        assert_eq!(back.pkcs8.as_slice(), key.pkcs8.as_slice());
         let key = PrivateKey::generate(KeyAlgorithm::Sm2).unwrap();
         let Inner::Sm2(k) = &key.inner else { unreachable!() };
         let secret = sm2::SecretKey::from_bytes(&k.to_bytes()).unwrap();

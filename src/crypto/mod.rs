@@ -5,11 +5,13 @@ mod csr_rcgen;
 mod csr_sm2;
 mod key;
 mod oid;
+mod rsa_keygen;
 mod subject;
 mod verify;
 
 pub use csr_sm2::DIST_ID as SM2_DIST_ID;
 pub use key::{Passphrase, PrivateKey};
+pub use rsa_keygen::BACKEND as RSA_BACKEND;
 
 use der::pem::LineEnding;
 use sha2::{Digest, Sha256};
@@ -37,6 +39,15 @@ pub struct Generated {
 impl std::fmt::Debug for Generated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generated").field("csr", &self.csr).finish_non_exhaustive()
+    }
+}
+
+/// What generates keys of this type in this build.
+pub fn key_backend(key: KeyAlgorithm) -> &'static str {
+    match key {
+        KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => RSA_BACKEND,
+        KeyAlgorithm::Ecc => "ring",
+        KeyAlgorithm::Sm2 => "sm2",
     }
 }
 

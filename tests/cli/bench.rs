@@ -27,6 +27,18 @@ fn bench_json_reports_every_selected_algorithm() {
 }
 
 #[test]
+fn rsa_backend_is_the_one_this_build_was_made_with() {
+    let run = csrbatch(["bench", "--algorithm", "RSA", "--key-size", "2048", "--count", "2", "--json"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let figures: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let want = if cfg!(feature = "openssl-rsa") { "openssl" } else { "rsa" };
+    assert_eq!(figures[0]["KeyBackend"], want);
+    let run = csrbatch(["bench", "--algorithm", "ECC", "--count", "2"]);
+    let text = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(text.contains(&format!("RSA keys by {want}")), "{text}");
+}
+
+#[test]
 fn bench_with_out_makes_real_files() {
     let dir = Dir::new();
     let out = dir.path("b");
