@@ -4,8 +4,9 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::sync_channel;
+use std::sync::mpsc::{RecvTimeoutError, sync_channel};
 use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use rayon::ThreadPool;
 use rayon::iter::{ParallelBridge, ParallelIterator};
@@ -38,9 +39,15 @@ impl Gate {
     }
 }
 
+/// How long a ready result may wait for others to join its batch.
+const BATCH_WAIT: Duration = Duration::from_millis(100);
+
 /// Runs `work` on every item on `pool`, and hands the results to `sink` in input order,
-/// as many as are ready at once (at most `window`). If `sink` fails, no new item starts
-/// and the error is returned once the items in flight have finished.
+/// in batches of at most `window`. A batch is handed over once it holds a quarter of the
+/// window, once its first result has waited [`BATCH_WAIT`], or at the end: every batch
+/// costs the writer a sync, so fast work is written in fewer, larger ones, and slow work
+/// (RSA keys) is still written within a tenth of a second. If `sink` fails, no new item
+/// starts and the error is returned once the items in flight have finished.
 pub fn ordered_map<T, R, E, I, W, S>(
     pool: &ThreadPool,
     items: I,
@@ -72,27 +79,44 @@ where
             });
         });
 
+        let min_batch = (window / 4).max(1);
         let mut pending = BTreeMap::new();
         let mut next = 0;
         let mut outcome = Ok(());
-        while let Ok((i, r)) = rx.recv() {
-            pending.insert(i, r);
-            while let Ok((i, r)) = rx.try_recv() {
+        let mut batch = Vec::new();
+        let mut since: Option<Instant> = None;
+        loop {
+            let received = match since {
+                Some(t) => rx.recv_timeout(BATCH_WAIT.saturating_sub(t.elapsed())),
+                None => rx.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            let done = matches!(received, Err(RecvTimeoutError::Disconnected));
+            if let Ok((i, r)) = received {
                 pending.insert(i, r);
+                while let Ok((i, r)) = rx.try_recv() {
+                    pending.insert(i, r);
+                }
             }
-            let mut batch = Vec::new();
             while let Some(r) = pending.remove(&next) {
                 batch.push(r);
                 next += 1;
             }
-            if batch.is_empty() || outcome.is_err() {
-                continue;
-            }
-            outcome = sink(batch);
             if outcome.is_err() {
-                gate.halt();
-            } else {
-                gate.advance(next);
+                batch.clear(); // the sink has failed: results are dropped unseen
+            } else if !batch.is_empty() {
+                let started = *since.get_or_insert_with(Instant::now);
+                if done || batch.len() >= min_batch || started.elapsed() >= BATCH_WAIT {
+                    since = None;
+                    outcome = sink(std::mem::take(&mut batch));
+                    if outcome.is_err() {
+                        gate.halt();
+                    } else {
+                        gate.advance(next);
+                    }
+                }
+            }
+            if done {
+                break;
             }
         }
         outcome

@@ -128,6 +128,7 @@ where
     };
 
     let context = Context {
+        out: &out,
         root: out.root(),
         layout,
         previous: &previous,
@@ -158,6 +159,9 @@ struct Outcome {
     key_exists: bool,
     csr_exists: bool,
     made: Result<Made, String>,
+    /// The new files, already written and closed by the worker (key, then CSR), for the
+    /// writer to put in place.
+    staged: Vec<atomic::Staged>,
 }
 
 enum Made {
@@ -173,6 +177,7 @@ enum Made {
 
 /// What every worker reads.
 struct Context<'a> {
+    out: &'a OutputDir,
     root: &'a Path,
     layout: Layout,
     previous: &'a Previous,
@@ -180,19 +185,48 @@ struct Context<'a> {
     passphrase: Option<&'a Passphrase>,
 }
 
-/// Runs on a worker: read and judge what is there, then generate or sign what is needed.
+/// Runs on a worker: read and judge what is there, generate or sign what is needed, and
+/// stage the new files (file creation costs kernel time: the workers share it).
 fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     let (decision, key_exists, csr_exists) =
         assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase);
     let passphrase = cx.passphrase;
-    let made = match decision.action {
+    let mut made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Made::Kept { csr, csr_id, request_id }),
         Action::Generate => crypto::generate(&request.params, passphrase).map(Made::Pair),
         Action::Resign(key) => crypto::sign_request(&request.params, &key).map(Made::Csr),
         Action::Leave => Ok(Made::Nothing),
     }
     .map_err(|e| e.to_string());
-    Outcome { request, state: decision.state, reason: decision.reason, key_exists, csr_exists, made }
+    let staged = match stage(cx.out, request.name.as_str(), &made, key_exists, csr_exists) {
+        Ok(staged) => staged,
+        Err(e) => {
+            made = Err(e.to_string());
+            Vec::new()
+        }
+    };
+    Outcome { request, state: decision.state, reason: decision.reason, key_exists, csr_exists, made, staged }
+}
+
+/// Writes a new pair (key, then CSR) or a new CSR into temporary files beside their
+/// destinations; an existing file will be replaced, never a missing one created twice.
+fn stage(
+    out: &OutputDir,
+    name: &str,
+    made: &Result<Made, String>,
+    key_exists: bool,
+    csr_exists: bool,
+) -> Result<Vec<atomic::Staged>, IoError> {
+    let (csr_path, key_path) = out.pair_paths(name);
+    let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
+    Ok(match made {
+        Ok(Made::Pair(g)) => vec![
+            out.stage(&key_path, &g.key_pem, true, replace(key_exists))?,
+            out.stage(&csr_path, &g.csr.pem, false, replace(csr_exists))?,
+        ],
+        Ok(Made::Csr(csr)) => vec![out.stage(&csr_path, &csr.pem, false, replace(csr_exists))?],
+        Ok(Made::Kept { .. } | Made::Nothing) | Err(_) => Vec::new(),
+    })
 }
 
 /// The single owner of the output folder during a run.
@@ -211,7 +245,7 @@ struct Writer<'a> {
 impl Writer<'_> {
     /// Archives what is replaced, writes new files (one sync for the batch), then journals
     /// the entries. A request whose files could not be written is a failed entry.
-    fn write_batch(&mut self, batch: Vec<Outcome>) -> Result<(), IoError> {
+    fn write_batch(&mut self, mut batch: Vec<Outcome>) -> Result<(), IoError> {
         let size = batch.len();
         let writes: Vec<&str> = batch
             .iter()
@@ -223,12 +257,13 @@ impl Writer<'_> {
         }
         let mut staged = Vec::new();
         let mut staged_for = Vec::with_capacity(batch.len());
-        for outcome in &batch {
+        for outcome in &mut batch {
             let before = staged.len();
-            let result = self.stage(outcome, &mut staged);
-            if result.is_err() {
-                staged.truncate(before); // dropping a staged file removes it
+            let result = self.archive_replaced(outcome);
+            if result.is_ok() {
+                staged.append(&mut outcome.staged);
             }
+            outcome.staged.clear(); // dropping a staged file removes it
             staged_for.push((staged.len() - before, result));
         }
         self.archive.sync()?;
@@ -246,23 +281,18 @@ impl Writer<'_> {
         Ok(())
     }
 
-    /// Archives the files an outcome replaces and stages its new ones.
-    fn stage(&mut self, o: &Outcome, staged: &mut Vec<atomic::Staged>) -> Result<(), String> {
+    /// Links into the archive the files an outcome's staged ones will replace.
+    fn archive_replaced(&mut self, o: &Outcome) -> Result<(), String> {
         let (csr_path, key_path) = self.out.pair_paths(o.request.name.as_str());
-        let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
         let err = |e: IoError| e.to_string();
         match &o.made {
-            Ok(Made::Pair(g)) => {
+            Ok(Made::Pair(_)) => {
                 self.keep(&key_path, o.key_exists).map_err(err)?;
                 self.keep(&csr_path, o.csr_exists).map_err(err)?;
-                staged.push(self.out.stage(&key_path, &g.key_pem, true, replace(o.key_exists)).map_err(err)?);
-                staged
-                    .push(self.out.stage(&csr_path, &g.csr.pem, false, replace(o.csr_exists)).map_err(err)?);
                 self.note_archived(o, o.key_exists, o.csr_exists).map_err(err)
             }
-            Ok(Made::Csr(csr)) => {
+            Ok(Made::Csr(_)) => {
                 self.keep(&csr_path, o.csr_exists).map_err(err)?;
-                staged.push(self.out.stage(&csr_path, &csr.pem, false, replace(o.csr_exists)).map_err(err)?);
                 self.note_archived(o, false, o.csr_exists).map_err(err)
             }
             Ok(Made::Kept { .. } | Made::Nothing) => Ok(()),

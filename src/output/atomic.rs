@@ -1,14 +1,16 @@
 //! Crash-safe file writes: data goes to a temporary file in the destination folder
 //! (created with its final mode, `O_EXCL`, never through a symbolic link), is made
 //! durable, and only then renamed into place; the folder is synced after the renames.
-//! Writes are staged in batches so that one `syncfs` covers many files.
+//! Writes are staged in batches so that one `syncfs` covers many files. Staging can
+//! happen on any thread (the workers stage their own files, in parallel); a staged file
+//! holds no open descriptor, so a large batch cannot run out of them.
 
 use std::fs::{File, Permissions};
 use std::io::{BufWriter, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use tempfile::NamedTempFile;
+use tempfile::TempPath;
 
 use crate::error::IoError;
 
@@ -29,10 +31,10 @@ pub enum Replace {
     Allowed,
 }
 
-/// A file written and made ready, not yet in place.
+/// A file written and closed, not yet in place; dropping it removes the temporary file.
 #[derive(Debug)]
 pub struct Staged {
-    tmp: NamedTempFile,
+    tmp: TempPath,
     dest: PathBuf,
     replace: Replace,
 }
@@ -67,7 +69,11 @@ pub fn stage_from(
     let mut buffered = BufWriter::new(tmp.as_file_mut());
     fill(&mut buffered).and_then(|()| buffered.flush()).map_err(|e| IoError::new(dest, e))?;
     drop(buffered);
-    Ok(Staged { tmp, dest: dest.to_path_buf(), replace })
+    // Linux makes the data durable with one syncfs per batch (`commit`); elsewhere each
+    // file is synced here, before its descriptor is closed.
+    #[cfg(not(target_os = "linux"))]
+    tmp.as_file().sync_all().map_err(|e| IoError::new(tmp.path(), e))?;
+    Ok(Staged { tmp: tmp.into_temp_path(), dest: dest.to_path_buf(), replace })
 }
 
 /// Makes every staged file durable, renames each into place, then syncs the folders.
@@ -100,7 +106,7 @@ pub fn commit_with(batch: Vec<Staged>, also: &[&File]) -> Vec<Result<PathBuf, Io
             if !dirs.contains(&dir) {
                 dirs.push(dir);
             }
-            placed.map(|_| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e.error))
+            placed.map(|()| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e.error))
         })
         .collect();
     for dir in dirs {
@@ -123,19 +129,21 @@ pub fn write_file(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Res
         .map(drop)
 }
 
-/// One `syncfs` flushes every staged file (and `also`, on the same file system) on
-/// Linux; elsewhere each file is fsync'd.
+/// On Linux one `syncfs` of the first file's folder flushes every staged file of the
+/// batch and `also` (all on the output folder's file system); elsewhere the files were
+/// synced when staged, and `also` is synced here.
 fn sync_data(batch: &[Staged], first: &Staged, also: &[&File]) -> Result<(), IoError> {
+    let dir = parent(&first.dest);
     #[cfg(target_os = "linux")]
     {
         let _ = (batch, also);
-        rustix::fs::syncfs(first.tmp.as_file()).map_err(|e| IoError::new(first.tmp.path(), e.into()))
+        let folder = File::open(dir).map_err(|e| IoError::new(dir, e))?;
+        rustix::fs::syncfs(&folder).map_err(|e| IoError::new(dir, e.into()))
     }
     #[cfg(not(target_os = "linux"))]
     {
-        let _ = first;
-        also.iter().try_for_each(|f| f.sync_data().map_err(|e| IoError::new(parent(&first.dest), e)))?;
-        batch.iter().try_for_each(|s| s.tmp.as_file().sync_all().map_err(|e| IoError::new(s.tmp.path(), e)))
+        let _ = batch;
+        also.iter().try_for_each(|f| f.sync_data().map_err(|e| IoError::new(dir, e)))
     }
 }
 
