@@ -6,7 +6,10 @@
 # then per-key RSA key generation medians on one core: csrbatch vs pyca.
 #
 # Usage: benches/compare-openssl.sh [path/to/csrbatch]   (default: target/release/csrbatch)
-# Counts can be changed with RSA2048=40 RSA3072=12 RSA4096=6 EC=400 KEYGEN_RSA2048=100 ...
+# Counts can be changed with RSA2048=40 RSA3072=12 RSA4096=6 EC=400 KEYGEN_RSA2048=100 ...;
+# ONLY="ECC SM2" runs just those rows (and skips the per-key RSA table unless RSA is in it).
+# Every timed run starts after a `sync`, so that none pays for flushing the files the one
+# before it left in the page cache (csrbatch syncs its writes; the others do not).
 set -euo pipefail
 
 BIN=${1:-target/release/csrbatch}
@@ -57,32 +60,35 @@ PY
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
-echo "openssl: $(openssl version); csrbatch: $("$BIN" --version); pyca: $HAVE_PYCA$( [ $HAVE_PYCA = yes ] && python3 -c 'import cryptography; print(" " + cryptography.__version__)')"
+RSA_KEYS=$("$BIN" bench --algorithm ECC --count 1 | sed -n 's/.*RSA keys by \(.*\)$/\1/p')
+echo "openssl: $(openssl version); csrbatch: $("$BIN" --version), RSA keys by $RSA_KEYS; pyca: $HAVE_PYCA$( [ $HAVE_PYCA = yes ] && python3 -c 'import cryptography; print(" " + cryptography.__version__)')"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '%-9s %6s %12s %10s %10s %14s %12s\n' work count "openssl s" "pyca s" "csrbatch s" "vs openssl" "vs pyca"
 for spec in "RSA 2048 ${RSA2048:-40}" "RSA 3072 ${RSA3072:-12}" "RSA 4096 ${RSA4096:-6}" "ECC 256 ${EC:-400}" "SM2 256 ${EC:-400}"; do
     set -- $spec
     alg=$1 size=$2 count=$3
+    case " ${ONLY:-RSA ECC SM2} " in *" $alg "*) ;; *) continue ;; esac
     o="$WORK/openssl-$alg$size" c="$WORK/csrbatch-$alg$size" p="$WORK/pyca-$alg$size"
     mkdir -p "$o" "$p"
     cmd=$(openssl_cmd "$alg" "$size" "$o")
-    t0=$(now); seq "$count" | xargs -P "$JOBS" -I{} sh -c "$cmd 2>/dev/null"; t1=$(now)
+    sync; t0=$(now); seq "$count" | xargs -P "$JOBS" -I{} sh -c "$cmd 2>/dev/null"; t1=$(now)
     os=$(secs "$t0" "$t1")
     ps=-
     if [ $HAVE_PYCA = yes ] && [ "$alg" != SM2 ]; then
-        t0=$(now); pyca_run "$alg" "$size" "$count" "$p"; t1=$(now); ps=$(secs "$t0" "$t1")
+        sync; t0=$(now); pyca_run "$alg" "$size" "$count" "$p"; t1=$(now); ps=$(secs "$t0" "$t1")
     fi
     { echo "Algorithm,KeySize,CommonName,Sans,CountryCode,Province,Locality,CorpName"
       for i in $(seq "$count"); do echo "$alg,$size,h$i.example.com,h$i.example.com,CN,Zhejiang,Hangzhou,compare"; done
     } > "$WORK/m-$alg$size.csv"
-    t0=$(now); "$BIN" generate "$WORK/m-$alg$size.csv" --out "$c" --quiet --jobs "$JOBS" 2>/dev/null; t1=$(now)
+    sync; t0=$(now); "$BIN" generate "$WORK/m-$alg$size.csv" --out "$c" --quiet --jobs "$JOBS" 2>/dev/null; t1=$(now)
     cs=$(secs "$t0" "$t1")
     [ "$(ls "$o" | grep -c '\.csr$')" = "$count" ] || echo "warning: openssl made $(ls "$o" | grep -c '\.csr$') of $count CSRs" >&2
     vp=-; [ "$ps" != - ] && vp=$(ratio "$ps" "$cs")
     printf '%-9s %6s %12s %10s %10s %14s %12s\n' "$alg-$size" "$count" "$os" "$ps" "$cs" "$(ratio "$os" "$cs")" "$vp"
 done
 
+case " ${ONLY:-RSA} " in *" RSA "*) ;; *) exit 0 ;; esac
 echo
 echo "RSA key generation, one core, per key (ms): median / p90 over N keys"
 printf '%-9s %6s %22s %22s\n' size keys csrbatch pyca
