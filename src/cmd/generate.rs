@@ -136,7 +136,10 @@ where
         passphrase: options.passphrase.as_ref(),
     };
     let work = |request| produce(&context, request);
-    let window = (jobs * 64).max(256);
+    // A request in flight holds up to two staged files open (key and CSR) until its
+    // batch is committed; the window leaves room for them under the open-file limit.
+    let open_files = usize::try_from(atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
+    let window = (jobs * 64).max(256).min(open_files.saturating_sub(256) / 2).max(8);
     let failure = std::sync::Mutex::new(None);
     let requests = super::until_error(requests, &failure);
     parallel::ordered_map(&pool, requests, window, work, |batch| writer.write_batch(batch))?;

@@ -1,9 +1,14 @@
 //! Crash-safe file writes: data goes to a temporary file in the destination folder
-//! (created with its final mode, `O_EXCL`, never through a symbolic link), is made
-//! durable, and only then renamed into place; the folder is synced after the renames.
-//! Writes are staged in batches so that one `syncfs` covers many files. Staging can
-//! happen on any thread (the workers stage their own files, in parallel); a staged file
-//! holds no open descriptor, so a large batch cannot run out of them.
+//! (created with its final mode, never through a symbolic link), is made durable, and
+//! only then put in place; the folder is synced after that. Writes are staged in batches
+//! so that one `syncfs` covers many files. Staging can happen on any thread (the workers
+//! stage their own files, in parallel).
+//!
+//! A new file (nothing at its destination) is staged on Linux as an unnamed file
+//! (`O_TMPFILE`) and linked into place (`linkat`, which fails if anything appeared there
+//! meanwhile): creating it takes no lock on the folder, so workers do not queue behind the
+//! writer, and a crash cannot leave it behind. Where that is not supported, and for files
+//! that replace others, a named temporary file is created (`O_EXCL`) and renamed.
 
 use std::fs::{File, Permissions};
 use std::io::{BufWriter, Write};
@@ -34,9 +39,20 @@ pub enum Replace {
 /// A file written and closed, not yet in place; dropping it removes the temporary file.
 #[derive(Debug)]
 pub struct Staged {
-    tmp: TempPath,
+    tmp: Temp,
     dest: PathBuf,
     replace: Replace,
+}
+
+#[derive(Debug)]
+enum Temp {
+    /// A named temporary file beside the destination, renamed into place; it holds no
+    /// open descriptor.
+    Named(TempPath),
+    /// An unnamed file in the destination folder, linked into place; it exists only as
+    /// long as this descriptor.
+    #[cfg(target_os = "linux")]
+    Unnamed(File),
 }
 
 /// Writes `bytes` into a new temporary file beside `dest`, with exactly `mode`.
@@ -52,28 +68,96 @@ pub fn stage_from(
     fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
 ) -> Result<Staged, IoError> {
     let dir = parent(dest);
-    let mut tmp = tempfile::Builder::new()
+    #[cfg(target_os = "linux")]
+    if replace == Replace::Never
+        && let Some(file) = unnamed::create(dir, mode)?
+    {
+        write_exactly(&file, dir, mode, fill)?;
+        return Ok(Staged { tmp: Temp::Unnamed(file), dest: dest.to_path_buf(), replace });
+    }
+    let tmp = tempfile::Builder::new()
         .prefix(TMP_PREFIX)
         .permissions(Permissions::from_mode(mode))
         .tempfile_in(dir)
         .map_err(|e| IoError::new(dir, e))?;
-    // The file was created with `mode` less the umask, so it is never wider than `mode`;
-    // a umask that took bits away is undone here, before any byte is written.
-    let current =
-        tmp.as_file().metadata().map_err(|e| IoError::new(tmp.path(), e))?.permissions().mode() & 0o777;
-    if current != mode {
-        tmp.as_file()
-            .set_permissions(Permissions::from_mode(mode))
-            .map_err(|e| IoError::new(tmp.path(), e))?;
-    }
-    let mut buffered = BufWriter::new(tmp.as_file_mut());
-    fill(&mut buffered).and_then(|()| buffered.flush()).map_err(|e| IoError::new(dest, e))?;
-    drop(buffered);
+    write_exactly(tmp.as_file(), tmp.path(), mode, fill)?;
     // Linux makes the data durable with one syncfs per batch (`commit`); elsewhere each
     // file is synced here, before its descriptor is closed.
     #[cfg(not(target_os = "linux"))]
     tmp.as_file().sync_all().map_err(|e| IoError::new(tmp.path(), e))?;
-    Ok(Staged { tmp: tmp.into_temp_path(), dest: dest.to_path_buf(), replace })
+    Ok(Staged { tmp: Temp::Named(tmp.into_temp_path()), dest: dest.to_path_buf(), replace })
+}
+
+/// Sets `file` to exactly `mode`, then fills it. The file was created with `mode` less the
+/// umask, so it is never wider than `mode`; a umask that took bits away is undone here,
+/// before any byte is written.
+fn write_exactly(
+    file: &File,
+    path: &Path,
+    mode: u32,
+    fill: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<(), IoError> {
+    let current = file.metadata().map_err(|e| IoError::new(path, e))?.permissions().mode() & 0o777;
+    if current != mode {
+        file.set_permissions(Permissions::from_mode(mode)).map_err(|e| IoError::new(path, e))?;
+    }
+    let mut buffered = BufWriter::new(file);
+    fill(&mut buffered).and_then(|()| buffered.flush()).map_err(|e| IoError::new(path, e))
+}
+
+#[cfg(target_os = "linux")]
+mod unnamed {
+    use std::fs::File;
+    use std::os::fd::AsRawFd;
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use rustix::fs::{AtFlags, CWD, Mode, OFlags};
+    use rustix::io::Errno;
+
+    use crate::error::IoError;
+
+    /// Set once `O_TMPFILE` or `/proc/self/fd` turned out not to be there.
+    static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+
+    /// An unnamed file in `dir` with `mode` (less the umask), or `None` where the file
+    /// system or kernel has no `O_TMPFILE` (or `/proc` is missing, which `link` needs).
+    pub fn create(dir: &Path, mode: u32) -> Result<Option<File>, IoError> {
+        if UNAVAILABLE.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        if !Path::new("/proc/self/fd").is_dir() {
+            UNAVAILABLE.store(true, Ordering::Relaxed);
+            return Ok(None);
+        }
+        let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
+        match rustix::fs::open(dir, flags, Mode::from_raw_mode(mode)) {
+            Ok(fd) => Ok(Some(File::from(fd))),
+            Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL | Errno::NOSYS) => {
+                UNAVAILABLE.store(true, Ordering::Relaxed);
+                Ok(None)
+            }
+            Err(e) => Err(IoError::new(dir, e.into())),
+        }
+    }
+
+    /// Gives the unnamed file its name; fails with `AlreadyExists` if anything (a file, a
+    /// folder, a symbolic link) is at `dest`.
+    pub fn link(file: &File, dest: &Path) -> std::io::Result<()> {
+        let fd = format!("/proc/self/fd/{}", file.as_raw_fd());
+        rustix::fs::linkat(CWD, fd.as_str(), CWD, dest, AtFlags::SYMLINK_FOLLOW).map_err(Into::into)
+    }
+}
+
+/// Raises this process's open-file limit to its hard limit (staged unnamed files each
+/// hold a descriptor until their batch is committed) and returns the limit now in force.
+pub fn raise_open_file_limit() -> u64 {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let limit = getrlimit(Resource::Nofile);
+    match setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum }) {
+        Ok(()) => limit.maximum.unwrap_or(u64::MAX),
+        Err(_) => limit.current.unwrap_or(u64::MAX),
+    }
 }
 
 /// Makes every staged file durable, renames each into place, then syncs the folders.
@@ -99,14 +183,16 @@ pub fn commit_with(batch: Vec<Staged>, also: &[&File]) -> Vec<Result<PathBuf, Io
         .into_iter()
         .map(|s| {
             let dir = parent(&s.dest).to_path_buf();
-            let placed = match s.replace {
-                Replace::Never => s.tmp.persist_noclobber(&s.dest),
-                Replace::Allowed => s.tmp.persist(&s.dest),
+            let placed = match (s.tmp, s.replace) {
+                (Temp::Named(tmp), Replace::Never) => tmp.persist_noclobber(&s.dest).map_err(|e| e.error),
+                (Temp::Named(tmp), Replace::Allowed) => tmp.persist(&s.dest).map_err(|e| e.error),
+                #[cfg(target_os = "linux")]
+                (Temp::Unnamed(file), _) => unnamed::link(&file, &s.dest),
             };
             if !dirs.contains(&dir) {
                 dirs.push(dir);
             }
-            placed.map(|()| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e.error))
+            placed.map(|()| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e))
         })
         .collect();
     for dir in dirs {
@@ -175,6 +261,21 @@ mod tests {
         // No temporary file is left behind after the failure.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_staged_file_never_lands_on_something_that_appeared_meanwhile() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("k.key.pem");
+        let staged = stage(&key, b"ours", KEY_MODE, Replace::Never).unwrap();
+        let dropped = stage(&dir.path().join("gone.key.pem"), b"x", KEY_MODE, Replace::Never).unwrap();
+        drop(dropped);
+        std::fs::write(&key, b"theirs").unwrap();
+        let landed = commit(vec![staged]).pop().unwrap();
+        assert_eq!(landed.unwrap_err().source.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&key).unwrap(), b"theirs");
+        let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["k.key.pem"], "neither staged file left anything behind");
     }
 
     #[test]
