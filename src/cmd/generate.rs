@@ -192,7 +192,7 @@ struct Context<'a> {
 /// stage the new files (file creation costs kernel time: the workers share it).
 fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     let (decision, key_exists, csr_exists) =
-        assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase);
+        assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase, cx.out.no_pem_at_start());
     let passphrase = cx.passphrase;
     let mut made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Made::Kept { csr, csr_id, request_id }),

@@ -124,12 +124,15 @@ pub fn assess(
     previous: &Previous,
     flags: Flags,
     passphrase: Option<&Passphrase>,
+    no_pem_at_start: bool,
 ) -> (Decision, bool, bool) {
     let (csr, key) = layout.relative(request.name.as_str());
-    let (csr_path, key_path) = (root.join(csr), root.join(key));
+    let read = |file: String| {
+        if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
+    };
     let facts = Facts {
-        key: existing::read_file(&key_path),
-        csr: existing::read_file(&csr_path),
+        key: read(key),
+        csr: read(csr),
         record: previous.record(request.name.as_str()),
         interrupted: previous.interrupted(request.name.as_str()),
     };

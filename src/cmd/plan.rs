@@ -50,7 +50,11 @@ where
     let pool = thread_pool(jobs)?;
     let mut counts: BTreeMap<State, usize> = State::ALL.iter().map(|s| (*s, 0)).collect();
     let judge = |r: CsrRequest| {
-        (r.name.to_string(), r.origin.to_string(), assess(out, layout, &r, &previous, flags, passphrase).0)
+        (
+            r.name.to_string(),
+            r.origin.to_string(),
+            assess(out, layout, &r, &previous, flags, passphrase, false).0,
+        )
     };
     let print = |batch: Vec<(String, String, crate::plan::Decision)>| -> Result<(), Error> {
         for (name, origin, decision) in batch {

@@ -28,6 +28,8 @@ pub const ARCHIVE_DIR: &str = ".archive";
 pub struct OutputDir {
     root: PathBuf,
     layout: Layout,
+    /// No `*.pem` was in any pair folder when the lock was taken.
+    no_pem_at_start: bool,
     _lock: File,
 }
 
@@ -164,17 +166,24 @@ impl OutputDir {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
         }
-        let dir = OutputDir { root: root.to_path_buf(), layout, _lock: lock };
         remove_strays(&state)?;
+        let mut no_pem_at_start = true;
         for folder in layout.folders() {
-            let folder = dir.root.join(folder);
+            let folder = root.join(folder);
             std::fs::create_dir_all(&folder).map_err(|e| IoError::new(&folder, e))?;
-            remove_strays(&folder)?;
+            no_pem_at_start &= !remove_strays(&folder)?;
         }
         if State::read(root)?.is_none() {
             State { last_csr_id: 0, layout, shard: shard.map(|s| s.to_string()) }.write(root)?;
         }
-        Ok(dir)
+        Ok(OutputDir { root: root.to_path_buf(), layout, no_pem_at_start, _lock: lock })
+    }
+
+    /// Whether the pair folders held no `*.pem` at all when this run took the lock: then
+    /// no request's files exist but those this run writes, and nobody needs to look for
+    /// them (in a large folder, each look for a missing name searches the folder).
+    pub fn no_pem_at_start(&self) -> bool {
+        self.no_pem_at_start
     }
 
     pub fn root(&self) -> &Path {
@@ -225,16 +234,21 @@ impl OutputDir {
     }
 }
 
-/// Removes `.csrbatch-tmp-*` files (never folders or links) left by a killed run.
-fn remove_strays(folder: &Path) -> Result<(), IoError> {
+/// Removes `.csrbatch-tmp-*` files (never folders or links) left by a killed run; says
+/// whether the folder holds anything named `*.pem` (of whatever type).
+fn remove_strays(folder: &Path) -> Result<bool, IoError> {
     let entries = std::fs::read_dir(folder).map_err(|e| IoError::new(folder, e))?;
-    for entry in entries.flatten() {
-        let is_tmp = entry.file_name().to_str().is_some_and(|n| n.starts_with(atomic::TMP_PREFIX));
-        if is_tmp && entry.file_type().is_ok_and(|t| t.is_file()) {
+    let mut pem = false;
+    for entry in entries {
+        let entry = entry.map_err(|e| IoError::new(folder, e))?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        pem |= name.ends_with(".pem");
+        if name.starts_with(atomic::TMP_PREFIX) && entry.file_type().is_ok_and(|t| t.is_file()) {
             std::fs::remove_file(entry.path()).map_err(|e| IoError::new(entry.path(), e))?;
         }
     }
-    Ok(())
+    Ok(pem)
 }
 
 /// Hands out CsrIds in order, reserving them in blocks in `state.json` before use, so
@@ -420,6 +434,25 @@ mod tests {
         let spread: std::collections::HashSet<String> =
             (0..2000).map(|i| Layout::Fanout.relative(&format!("n{i}")).0[..2].to_owned()).collect();
         assert_eq!(spread.len(), 256);
+    }
+
+    #[test]
+    fn only_a_folder_without_any_pem_counts_as_empty() {
+        let dir = tempfile::tempdir().unwrap();
+        let open = |layout| OutputDir::open(dir.path(), layout, None).unwrap().no_pem_at_start();
+        assert!(open(Layout::Flat));
+        std::fs::write(dir.path().join(format!("{}x", atomic::TMP_PREFIX)), b"stray").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
+        assert!(open(Layout::Flat), "strays (removed) and other files do not count");
+        assert!(!dir.path().join(format!("{}x", atomic::TMP_PREFIX)).exists());
+        std::fs::create_dir(dir.path().join("web.key.pem")).unwrap();
+        assert!(!open(Layout::Flat), "anything named *.pem does, even a folder");
+
+        let dir = tempfile::tempdir().unwrap();
+        let open = || OutputDir::open(dir.path(), Layout::Fanout, None).unwrap().no_pem_at_start();
+        assert!(open());
+        std::fs::write(dir.path().join("7f/web.csr.pem"), b"").unwrap();
+        assert!(!open(), "fanout looks in every subfolder");
     }
 
     #[test]
