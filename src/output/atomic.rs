@@ -110,6 +110,7 @@ mod unnamed {
     use std::fs::File;
     use std::os::fd::AsRawFd;
     use std::path::Path;
+    use std::sync::OnceLock;
     use std::sync::atomic::{AtomicBool, Ordering};
 
     use rustix::fs::{AtFlags, CWD, Mode, OFlags};
@@ -117,17 +118,15 @@ mod unnamed {
 
     use crate::error::IoError;
 
-    /// Set once `O_TMPFILE` or `/proc/self/fd` turned out not to be there.
+    /// Set once `O_TMPFILE` turned out not to be there.
     static UNAVAILABLE: AtomicBool = AtomicBool::new(false);
+    /// Whether `/proc/self/fd`, which `link` needs, is there; looked at once.
+    static PROC: OnceLock<bool> = OnceLock::new();
 
     /// An unnamed file in `dir` with `mode` (less the umask), or `None` where the file
     /// system or kernel has no `O_TMPFILE` (or `/proc` is missing, which `link` needs).
     pub fn create(dir: &Path, mode: u32) -> Result<Option<File>, IoError> {
-        if UNAVAILABLE.load(Ordering::Relaxed) {
-            return Ok(None);
-        }
-        if !Path::new("/proc/self/fd").is_dir() {
-            UNAVAILABLE.store(true, Ordering::Relaxed);
+        if UNAVAILABLE.load(Ordering::Relaxed) || !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
             return Ok(None);
         }
         let flags = OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC;
