@@ -20,10 +20,10 @@ fn main() -> std::process::ExitCode {
         Err(err) => {
             if let Error::Manifests(errors) = &err {
                 for e in errors {
-                    eprintln!("{e}");
+                    csrbatch::progress::err(format_args!("{e}"));
                 }
             }
-            eprintln!("error: {err}");
+            csrbatch::progress::err(format_args!("error: {err}"));
             err.exit_code().into()
         }
     }

@@ -1,6 +1,6 @@
 //! The terminal: an indicatif bar on stderr while keys are made, shown only when stderr
-//! is a terminal and not `--quiet`, `NO_COLOR` or `TERM=dumb`; and the closing line,
-//! which is always printed. Nothing else in the crate writes progress.
+//! is a terminal and not `--quiet`, `NO_COLOR` or `TERM=dumb`; the closing line, which is
+//! always printed; and [`out`] and [`err`], through which every other line is printed.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -9,6 +9,24 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::request::KeyAlgorithm;
+
+/// Prints a line on stdout. If the reader has gone away (`csrbatch plan ... | head`), the
+/// process ends quietly with success, as a pipe's writer does: only reports go to stdout,
+/// and they are printed after the work they report on.
+pub fn out(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}")
+        && e.kind() == std::io::ErrorKind::BrokenPipe
+    {
+        std::process::exit(0);
+    }
+}
+
+/// Prints a line on stderr; a stderr that cannot be written to is not a reason to stop.
+pub fn err(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
 
 #[derive(Debug)]
 pub struct Progress {
@@ -47,7 +65,7 @@ impl Progress {
     /// Clears the bar and prints the closing line.
     pub fn finish(self, done: &BTreeMap<KeyAlgorithm, usize>, failed: usize, notes: &[String]) {
         self.bar.finish_and_clear();
-        eprintln!("{}", closing_line(done, failed, notes, self.started.elapsed()));
+        err(format_args!("{}", closing_line(done, failed, notes, self.started.elapsed())));
     }
 }
 

@@ -74,11 +74,14 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
     if !args.json {
         let mode =
             if args.out.is_some() { "whole generate runs, files included" } else { "in memory, no files" };
-        println!("csrbatch bench: {jobs} jobs, {mode}; RSA keys by {}", crypto::RSA_BACKEND);
-        println!(
+        crate::progress::out(format_args!(
+            "csrbatch bench: {jobs} jobs, {mode}; RSA keys by {}",
+            crypto::RSA_BACKEND
+        ));
+        crate::progress::out(format_args!(
             "{:<9} {:>7} {:>8} {:>10}   {:>26}   {:>26}",
             "", "count", "wall s", "CSRs/s", "keygen ms p50/p90/p99", "request ms p50/p90/p99"
-        );
+        ));
     }
     for key in algorithms {
         let count = args.count.unwrap_or_else(|| default_count(key));
@@ -90,7 +93,7 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
             let show = |p: &Option<Percentiles>| {
                 p.as_ref().map_or("-".to_owned(), |p| format!("{:.2} / {:.2} / {:.2}", p.p50, p.p90, p.p99))
             };
-            println!(
+            crate::progress::out(format_args!(
                 "{:<9} {:>7} {:>8.2} {:>10.1}   {:>26}   {:>26}",
                 key.to_string(),
                 figures.count,
@@ -98,13 +101,13 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
                 figures.csrs_per_second,
                 show(&figures.keygen_ms),
                 show(&figures.request_ms)
-            );
+            ));
         }
         all.push(figures);
     }
     if args.json {
         let text = serde_json::to_string_pretty(&all).map_err(|e| Error::Usage(e.to_string()))?;
-        println!("{text}");
+        crate::progress::out(format_args!("{text}"));
     }
     Ok(ExitCode::Success)
 }

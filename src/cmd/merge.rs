@@ -65,12 +65,12 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
     }
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!("{p}");
+            crate::progress::err(format_args!("{p}"));
         }
-        eprintln!(
+        crate::progress::err(format_args!(
             "error: the shards do not hold every request exactly once ({} problem(s)); nothing was merged",
             problems.len()
-        );
+        ));
         return Ok(ExitCode::Failed);
     }
 
@@ -89,10 +89,10 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         let dir = &args.shards[loc.shard as usize];
         let mut entry = read_entry(dir, &mut readers[loc.shard as usize], loc)?;
         if let Some(id) = entry.csr_id.filter(|id| !ids.insert(*id)) {
-            eprintln!(
+            crate::progress::err(format_args!(
                 "error: CsrId {id} appears twice ({}); were two shards run with the same index?",
                 entry.name
-            );
+            ));
             return Ok(ExitCode::Failed);
         }
         relocate(&mut entry, dir, out.root(), args.collect)?;
@@ -100,7 +100,11 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
     }
     let count = summary.counts().0;
     summary.finish(&[])?;
-    eprintln!("merged {count} CSRs from {} shards into {}", args.shards.len(), out.summary_path().display());
+    crate::progress::err(format_args!(
+        "merged {count} CSRs from {} shards into {}",
+        args.shards.len(),
+        out.summary_path().display()
+    ));
     Ok(ExitCode::Success)
 }
 

@@ -61,7 +61,7 @@ where
             *counts.entry(decision.state).or_default() += 1;
             if decision.state != State::Unchanged {
                 let reason = decision.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
-                println!("{:<10} {name}  ({origin}){reason}", decision.state);
+                crate::progress::out(format_args!("{:<10} {name}  ({origin}){reason}", decision.state));
             }
         }
         Ok(())
@@ -73,10 +73,10 @@ where
     }
     let orphans = orphans(out, layout, wants, &previous)?;
     for orphan in &orphans {
-        println!("{:<10} {}", State::Orphaned, orphan.name);
+        crate::progress::out(format_args!("{:<10} {}", State::Orphaned, orphan.name));
     }
     *counts.entry(State::Orphaned).or_default() += orphans.len();
     let line: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    println!("{}", line.join(", "));
+    crate::progress::out(format_args!("{}", line.join(", ")));
     Ok(counts.iter().any(|(s, n)| *s != State::Unchanged && *n > 0))
 }

@@ -161,7 +161,10 @@ impl OutputDir {
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
-                eprintln!("csrbatch: waiting for another run on {} to finish", root.display());
+                crate::progress::err(format_args!(
+                    "csrbatch: waiting for another run on {} to finish",
+                    root.display()
+                ));
                 lock.lock().map_err(|e| IoError::new(&lock_path, e))?;
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),

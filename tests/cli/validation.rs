@@ -178,3 +178,24 @@ fn broken_files_are_errors_not_panics() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+#[test]
+fn a_reader_that_goes_away_is_not_a_panic() {
+    // `csrbatch plan ... | head -1`: the pipe closes before csrbatch prints.
+    for args in [
+        &["plan", "manifests/", "--out", "no-such-folder"][..],
+        &["bench", "--algorithm", "ECC", "--count", "5"],
+    ] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let run = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(run.status.success(), "{args:?}: {:?} {err}", run.status);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}
