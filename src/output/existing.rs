@@ -75,8 +75,9 @@ pub fn csr_digest(csr_pem: &str) -> [u8; 16] {
 /// Everything earlier runs left in the folder's records.
 #[derive(Debug, Default)]
 pub struct Previous {
-    /// By [`name_key`] of the Name.
-    records: HashMap<u128, Record>,
+    /// By [`name_key`] of the Name, sorted once loaded: half the memory of a hash map
+    /// (64 bytes a request, so 64 MB for a million), and found by binary search.
+    records: Vec<(u128, Record)>,
     /// Names of records that no request of this run has: the orphans among the records.
     pub strangers: HashMap<u128, String>,
     /// Names (digests) of the last batch a killed run began to write.
@@ -91,7 +92,25 @@ pub struct Previous {
 
 impl Previous {
     pub fn record(&self, name: &str) -> Option<&Record> {
-        self.records.get(&name_key(name))
+        let key = name_key(name);
+        self.records.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &self.records[i].1)
+    }
+
+    /// Sorts the records by Name digest, keeping the last one read for each Name (a
+    /// journal's entry over the summary's).
+    fn settle(&mut self) {
+        self.records.sort_by_key(|(key, _)| *key); // stable: later records stay later
+        let len = self.records.len();
+        let mut kept = 0;
+        for i in 0..len {
+            if i + 1 < len && self.records[i + 1].0 == self.records[i].0 {
+                continue;
+            }
+            self.records.swap(kept, i);
+            kept += 1;
+        }
+        self.records.truncate(kept);
+        self.records.shrink_to_fit();
     }
 
     /// Whether a killed run was writing this request's files when it stopped.
@@ -107,7 +126,7 @@ impl Previous {
         if !wants(&entry.name) {
             self.strangers.insert(key, entry.name.clone());
         }
-        self.records.insert(key, record);
+        self.records.push((key, record));
     }
 }
 
@@ -151,6 +170,7 @@ pub fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previo
         }
     }
     previous.journals = journals;
+    previous.settle();
     Ok(previous)
 }
 
@@ -269,6 +289,22 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_last_record_of_a_name_wins_and_every_name_is_found() {
+        let mut p = Previous::default();
+        for round in 1..=3u64 {
+            for i in 0..500u64 {
+                p.records.push((name_key(&format!("n{i}")), Record::new(Some(round * 1000 + i), "", None)));
+            }
+        }
+        p.settle();
+        assert_eq!(p.records.len(), 500);
+        for i in 0..500u64 {
+            assert_eq!(p.record(&format!("N{i}")).and_then(Record::csr_id), Some(3000 + i));
+        }
+        assert!(p.record("n500").is_none());
+    }
+
+    #[test]
     fn summary_records_stream_in() {
         let text = r#"{"RequestId":"R","Total":2,"Succeeded":1,"Failed":1,"Csrs":[
             {"CsrId":5,"RequestId":"A","Name":"Web","CommonName":"w","Sans":"","Algorithm":"ECC","KeySize":256,
@@ -277,6 +313,7 @@ mod tests {
              "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":false,"Manifest":"m:2","Error":"e"}]}"#;
         let mut p = Previous::default();
         read_summary_records(text.as_bytes(), &mut p, &|n| n != "bad").unwrap();
+        p.settle();
         assert_eq!(p.max_csr_id, 5);
         let web = p.record("web").unwrap();
         assert_eq!(web.csr_id(), Some(5));
