@@ -7,6 +7,7 @@
 #
 # Usage: benches/compare-openssl.sh [path/to/csrbatch]   (default: target/release/csrbatch)
 # Counts can be changed with RSA2048=40 RSA3072=12 RSA4096=6 EC=400 KEYGEN_RSA2048=100 ...;
+# REPEAT=3 (the default) runs each tool that many times per row and shows the median.
 # ONLY="ECC SM2" runs just those rows (and skips the per-key RSA table unless RSA is in it).
 # Every timed run starts after a `sync`, so that none pays for flushing the files the one
 # before it left in the page cache (csrbatch syncs its writes; the others do not).
@@ -15,6 +16,7 @@ set -euo pipefail
 BIN=${1:-target/release/csrbatch}
 [ -x "$BIN" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 JOBS=$(nproc)
+REPEAT=${REPEAT:-3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/csrbatch-compare.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 SUBJ='/C=CN/ST=Zhejiang/L=Hangzhou/O=compare'
@@ -23,6 +25,7 @@ python3 -c 'import cryptography' 2>/dev/null && HAVE_PYCA=yes
 
 now() { date +%s.%N; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1fx", a / b; else print "-" }'; }
 
 openssl_cmd() { # $1 algorithm, $2 size, $3 output dir -> a command line with {} for the index
@@ -69,21 +72,26 @@ for spec in "RSA 2048 ${RSA2048:-40}" "RSA 3072 ${RSA3072:-12}" "RSA 4096 ${RSA4
     set -- $spec
     alg=$1 size=$2 count=$3
     case " ${ONLY:-RSA ECC SM2} " in *" $alg "*) ;; *) continue ;; esac
-    o="$WORK/openssl-$alg$size" c="$WORK/csrbatch-$alg$size" p="$WORK/pyca-$alg$size"
-    mkdir -p "$o" "$p"
-    cmd=$(openssl_cmd "$alg" "$size" "$o")
-    sync; t0=$(now); seq "$count" | xargs -P "$JOBS" -I{} sh -c "$cmd 2>/dev/null"; t1=$(now)
-    os=$(secs "$t0" "$t1")
-    ps=-
-    if [ $HAVE_PYCA = yes ] && [ "$alg" != SM2 ]; then
-        sync; t0=$(now); pyca_run "$alg" "$size" "$count" "$p"; t1=$(now); ps=$(secs "$t0" "$t1")
-    fi
     { echo "Algorithm,KeySize,CommonName,Sans,CountryCode,Province,Locality,CorpName"
       for i in $(seq "$count"); do echo "$alg,$size,h$i.example.com,h$i.example.com,CN,Zhejiang,Hangzhou,compare"; done
     } > "$WORK/m-$alg$size.csv"
-    sync; t0=$(now); "$BIN" generate "$WORK/m-$alg$size.csv" --out "$c" --quiet --jobs "$JOBS" 2>/dev/null; t1=$(now)
-    cs=$(secs "$t0" "$t1")
-    [ "$(ls "$o" | grep -c '\.csr$')" = "$count" ] || echo "warning: openssl made $(ls "$o" | grep -c '\.csr$') of $count CSRs" >&2
+    # Each tool runs REPEAT times, in turn, into a new folder each time; the median counts.
+    ot=() pt=() ct=()
+    for rep in $(seq "$REPEAT"); do
+        o="$WORK/openssl-$alg$size-$rep" c="$WORK/csrbatch-$alg$size-$rep" p="$WORK/pyca-$alg$size-$rep"
+        mkdir -p "$o" "$p"
+        cmd=$(openssl_cmd "$alg" "$size" "$o")
+        sync; t0=$(now); seq "$count" | xargs -P "$JOBS" -I{} sh -c "$cmd 2>/dev/null"; t1=$(now)
+        ot+=("$(secs "$t0" "$t1")")
+        [ "$(ls "$o" | grep -c '\.csr$')" = "$count" ] || echo "warning: openssl made $(ls "$o" | grep -c '\.csr$') of $count CSRs" >&2
+        if [ $HAVE_PYCA = yes ] && [ "$alg" != SM2 ]; then
+            sync; t0=$(now); pyca_run "$alg" "$size" "$count" "$p"; t1=$(now); pt+=("$(secs "$t0" "$t1")")
+        fi
+        sync; t0=$(now); "$BIN" generate "$WORK/m-$alg$size.csv" --out "$c" --quiet --jobs "$JOBS" 2>/dev/null; t1=$(now)
+        ct+=("$(secs "$t0" "$t1")")
+    done
+    os=$(median "${ot[@]}") cs=$(median "${ct[@]}") ps=-
+    [ ${#pt[@]} -gt 0 ] && ps=$(median "${pt[@]}")
     vp=-; [ "$ps" != - ] && vp=$(ratio "$ps" "$cs")
     printf '%-9s %6s %12s %10s %10s %14s %12s\n' "$alg-$size" "$count" "$os" "$ps" "$cs" "$(ratio "$os" "$cs")" "$vp"
 done
