@@ -6,6 +6,7 @@ mod csr_sm2;
 mod key;
 mod oid;
 mod rsa_keygen;
+mod sm2_curve;
 mod subject;
 mod verify;
 
