@@ -9,6 +9,7 @@ use super::{assess, orphans, request_id, thread_pool};
 use crate::cli::GenerateArgs;
 use crate::crypto::{self, Generated, Passphrase, SignedCsr};
 use crate::error::{Error, ExitCode, IoError};
+use crate::output::atomic::Folders;
 use crate::output::existing::{self, Previous};
 use crate::output::summary::{Entry, Orphan, SummaryWriter};
 use crate::output::{Archive, CsrIds, Layout, OutputDir, Replace, atomic, utc_stamp};
@@ -110,7 +111,8 @@ where
     let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {
-        ids: CsrIds::open(&out, previous.max_csr_id, options.shard.map_or(0, |s| s.id_base()))?,
+        ids: CsrIds::open(&out, previous.max_csr_id, options.shard.map_or(0, |s| s.id_base()))?
+            .expecting(total as u64),
         archive: Archive::new(&out, &started),
         summary: SummaryWriter::create(
             out.journal_path(&started),
@@ -142,7 +144,13 @@ where
     let window = (jobs * 64).max(256).min(open_files.saturating_sub(256) / 2).max(8);
     let failure = std::sync::Mutex::new(None);
     let requests = super::until_error(requests, &failure);
-    parallel::ordered_map(&pool, requests, window, work, |batch| writer.write_batch(batch))?;
+    let written = parallel::ordered_map(&pool, requests, window, work, |batch| writer.write_batch(batch));
+    if written.is_err() {
+        // The batches' folder entries wait for the next sync (`Folders::WithNextSync`);
+        // on the way out, what landed is made durable all the same.
+        let _ = atomic::sync_folders(out.root());
+    }
+    written?;
     if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
         return Err(e);
     }
@@ -270,7 +278,8 @@ impl Writer<'_> {
             staged_for.push((staged.len() - before, result));
         }
         self.archive.sync()?;
-        let mut landed = atomic::commit_with(staged, &[self.summary.journal_file()]).into_iter();
+        let mut landed =
+            atomic::commit_with(staged, &[self.summary.journal_file()], Folders::WithNextSync).into_iter();
         for (outcome, (count, staged)) in batch.into_iter().zip(staged_for) {
             let results: Vec<_> = landed.by_ref().take(count).collect();
             let written = staged

@@ -162,12 +162,23 @@ pub fn raise_open_file_limit() -> u64 {
 /// Makes every staged file durable, renames each into place, then syncs the folders.
 /// Returns, per staged file in order, whether it landed; a failed rename leaves no file.
 pub fn commit(batch: Vec<Staged>) -> Vec<Result<PathBuf, IoError>> {
-    commit_with(batch, &[])
+    commit_with(batch, &[], Folders::Sync)
+}
+
+/// When the folders' new entries are made durable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Folders {
+    /// Before [`commit_with`] returns (an fsync per folder).
+    Sync,
+    /// On Linux, by the caller's next data sync, a `syncfs` of the same file system that
+    /// covers every folder (the next batch, or the end of the run); elsewhere, as
+    /// [`Folders::Sync`]. Saves a flush per batch.
+    WithNextSync,
 }
 
 /// [`commit`], where the data sync before the renames also covers the files `also`
 /// (a journal line that must be durable before any rename of the batch).
-pub fn commit_with(batch: Vec<Staged>, also: &[&File]) -> Vec<Result<PathBuf, IoError>> {
+pub fn commit_with(batch: Vec<Staged>, also: &[&File], folders: Folders) -> Vec<Result<PathBuf, IoError>> {
     if let Some(Err(e)) = batch.first().map(|first| sync_data(&batch, first, also)) {
         {
             let msg = e.to_string();
@@ -194,6 +205,9 @@ pub fn commit_with(batch: Vec<Staged>, also: &[&File]) -> Vec<Result<PathBuf, Io
             placed.map(|()| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e))
         })
         .collect();
+    if folders == Folders::WithNextSync && cfg!(target_os = "linux") {
+        return results;
+    }
     for dir in dirs {
         if let Err(e) = sync_dir(&dir) {
             return results
@@ -222,14 +236,25 @@ fn sync_data(batch: &[Staged], first: &Staged, also: &[&File]) -> Result<(), IoE
     #[cfg(target_os = "linux")]
     {
         let _ = (batch, also);
-        let folder = File::open(dir).map_err(|e| IoError::new(dir, e))?;
-        rustix::fs::syncfs(&folder).map_err(|e| IoError::new(dir, e.into()))
+        sync_folders(dir)
     }
     #[cfg(not(target_os = "linux"))]
     {
         let _ = batch;
         also.iter().try_for_each(|f| f.sync_data().map_err(|e| IoError::new(dir, e)))
     }
+}
+
+/// Makes every entry made under `root` durable: on Linux one `syncfs` of its file system,
+/// elsewhere an fsync of `root` (where each batch's folders were synced already).
+pub fn sync_folders(root: &Path) -> Result<(), IoError> {
+    #[cfg(target_os = "linux")]
+    {
+        let folder = File::open(root).map_err(|e| IoError::new(root, e))?;
+        rustix::fs::syncfs(&folder).map_err(|e| IoError::new(root, e.into()))
+    }
+    #[cfg(not(target_os = "linux"))]
+    sync_dir(root)
 }
 
 /// fsync of a folder, so that renames in it survive a crash.

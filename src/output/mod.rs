@@ -263,6 +263,9 @@ pub struct CsrIds {
     next: u64,
     /// Added to every id: the shard's id space (0 without shards).
     base: u64,
+    /// How many more ids the run expects to hand out: a reservation is no bigger, so a run
+    /// that uses what it said needs no write to give ids back.
+    expected: u64,
 }
 
 impl CsrIds {
@@ -274,7 +277,14 @@ impl CsrIds {
         let mut state = State::read(&out.root)?.unwrap_or_default();
         state.layout = out.layout;
         state.last_csr_id = state.last_csr_id.max(seen);
-        Ok(CsrIds { root: out.root.clone(), next: state.last_csr_id + 1, state, base })
+        Ok(CsrIds { root: out.root.clone(), next: state.last_csr_id + 1, state, base, expected: 0 })
+    }
+
+    /// Reserves no more than `count` ids at a time (a block at most) while the run expects
+    /// to hand them out; past that, whole blocks.
+    pub fn expecting(mut self, count: u64) -> CsrIds {
+        self.expected = count;
+        self
     }
 
     /// At the end of a run that finished, gives back the ids reserved but not used.
@@ -288,7 +298,8 @@ impl CsrIds {
 
     pub fn next_id(&mut self) -> Result<u64, IoError> {
         if self.next > self.state.last_csr_id {
-            let to = (self.state.last_csr_id + Self::BLOCK).min((1 << crate::shard::ID_SHARD_SHIFT) - 1);
+            let block = if self.expected == 0 { Self::BLOCK } else { self.expected.min(Self::BLOCK) };
+            let to = (self.state.last_csr_id + block).min((1 << crate::shard::ID_SHARD_SHIFT) - 1);
             if self.next > to {
                 let path = State::path(&self.root);
                 return Err(IoError::new(path, std::io::Error::other("no CsrId is left in this id space")));
@@ -297,6 +308,7 @@ impl CsrIds {
             self.state.write(&self.root)?;
         }
         self.next += 1;
+        self.expected = self.expected.saturating_sub(1);
         let id = self.base + self.next - 1;
         debug_assert!(id <= MAX_CSR_ID);
         Ok(id)
@@ -407,6 +419,21 @@ mod tests {
         // (The run just above reserved a block and did not finish: its ids are skipped.)
         let mut shard = CsrIds::open(&out, 0, 3 << 40).unwrap();
         assert_eq!(shard.next_id().unwrap(), (3 << 40) + 5001 + CsrIds::BLOCK + 1);
+    }
+
+    #[test]
+    fn a_run_that_says_how_many_ids_it_needs_reserves_no_more() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
+        let mut ids = CsrIds::open(&out, 0, 0).unwrap().expecting(3);
+        let taken: Vec<u64> = (0..3).map(|_| ids.next_id().unwrap()).collect();
+        assert_eq!(taken, [1, 2, 3]);
+        assert_eq!(State::read(dir.path()).unwrap().unwrap().last_csr_id, 3, "3 reserved, not a block");
+        // One more than expected: a whole block, as without a count.
+        assert_eq!(ids.next_id().unwrap(), 4);
+        assert_eq!(State::read(dir.path()).unwrap().unwrap().last_csr_id, 3 + CsrIds::BLOCK);
+        // Without release (a run that died), the next run starts after the reservation.
+        assert_eq!(CsrIds::open(&out, 0, 0).unwrap().next_id().unwrap(), 4 + CsrIds::BLOCK);
     }
 
     #[test]
