@@ -209,33 +209,36 @@ fn odd_multiples(p: &Affine, count: usize) -> Vec<Jacobian> {
     table
 }
 
-fn lincomb(s: &Scalar, t: &Scalar, p: &Affine) -> Jacobian {
+/// `[s]G + [t]P`; `None` only if a table is short, which cannot happen (no index panics).
+fn lincomb(s: &Scalar, t: &Scalar, p: &Affine) -> Option<Jacobian> {
     let g = g_table();
     let p_table = odd_multiples(p, 1 << (P_WIDTH - 2));
     let (s_digits, t_digits) = (wnaf(s, G_WIDTH), wnaf(t, P_WIDTH));
     let mut sum = Jacobian::INFINITY;
     for i in (0..DIGITS).rev() {
         sum = sum.double();
-        match s_digits[i] {
-            0 => {}
-            d if d > 0 => sum = sum.add_affine(&g[(d / 2) as usize]),
-            d => sum = sum.add_affine(&g[(-d / 2) as usize].neg()),
+        // Digit d (odd) stands for d·G: the table holds |d|·G at |d| / 2.
+        let (sd, td) = (s_digits[i], t_digits[i]);
+        if sd != 0 {
+            let q = g.get(usize::from(sd.unsigned_abs() / 2))?;
+            sum = sum.add_affine(&if sd > 0 { *q } else { q.neg() });
         }
-        match t_digits[i] {
-            0 => {}
-            d if d > 0 => sum = sum.add(&p_table[(d / 2) as usize]),
-            d => sum = sum.add(&p_table[(-d / 2) as usize].neg()),
+        if td != 0 {
+            let q = p_table.get(usize::from(td.unsigned_abs() / 2))?;
+            sum = sum.add(&if td > 0 { *q } else { q.neg() });
         }
     }
-    sum
+    Some(sum)
 }
 
 /// Whether `[s]G + [t]P` is a finite point whose x coordinate, reduced mod n, is `x_mod_n`
 /// (SM2 verification, GM/T 0003.2 B6 and B7). x = X/Z² is compared as X = x·Z², for both
 /// field elements that reduce to `x_mod_n`: itself, and itself + n when that is below p.
 pub(super) fn lincomb_x_is(s: &Scalar, t: &Scalar, p: &AffinePoint, x_mod_n: &Scalar) -> bool {
-    let Some(p) = Affine::from_point(p) else { return false };
-    let sum = lincomb(s, t, &p);
+    if bool::from(p.is_identity()) {
+        return false;
+    }
+    let Some(sum) = Affine::from_point(p).and_then(|p| lincomb(s, t, &p)) else { return false };
     if sum.is_infinity() {
         return false;
     }
@@ -273,7 +276,7 @@ mod tests {
         let theirs = ProjectivePoint::mul_by_generator_and_mul_add_vartime(s, t, p);
         let affine = p.to_affine();
         if bool::from(theirs.is_identity()) {
-            assert!(lincomb(s, t, &Affine::from_point(&affine).unwrap()).is_infinity());
+            assert!(lincomb(s, t, &Affine::from_point(&affine).unwrap()).unwrap().is_infinity());
             return;
         }
         let x = x_mod_n(&theirs);
@@ -339,7 +342,7 @@ mod tests {
         for (s, t, p) in cases {
             agrees(&s, &t, &p);
         }
-        let infinite = lincomb(&s, &-s, &Affine::from_point(&g.to_affine()).unwrap());
+        let infinite = lincomb(&s, &-s, &Affine::from_point(&g.to_affine()).unwrap()).unwrap();
         assert!(infinite.is_infinity());
         assert!(!lincomb_x_is(&s, &-s, &g.to_affine(), &Scalar::ZERO));
     }
