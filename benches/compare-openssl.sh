@@ -11,6 +11,10 @@
 # ONLY="ECC SM2" runs just those rows (and skips the per-key RSA table unless RSA is in it).
 # Every timed run starts after a `sync`, so that none pays for flushing the files the one
 # before it left in the page cache (csrbatch syncs its writes; the others do not).
+# The outputs go under ${TMPDIR:-/tmp} and are deleted at the end; KEEP=1 keeps them.
+# Deleting tens of thousands of files can slow file creation nearby for minutes on some
+# file systems (ext4 without a journal): point TMPDIR at a quiet disk, and leave a few
+# minutes between runs of this script.
 set -euo pipefail
 
 BIN=${1:-target/release/csrbatch}
@@ -18,7 +22,7 @@ BIN=${1:-target/release/csrbatch}
 JOBS=$(nproc)
 REPEAT=${REPEAT:-3}
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/csrbatch-compare.XXXXXX")
-trap 'rm -rf "$WORK"' EXIT
+if [ -n "${KEEP:-}" ]; then trap 'echo "outputs kept in $WORK" >&2' EXIT; else trap 'rm -rf "$WORK"' EXIT; fi
 SUBJ='/C=CN/ST=Zhejiang/L=Hangzhou/O=compare'
 HAVE_PYCA=no
 python3 -c 'import cryptography' 2>/dev/null && HAVE_PYCA=yes

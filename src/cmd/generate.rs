@@ -278,8 +278,19 @@ impl Writer<'_> {
             staged_for.push((staged.len() - before, result));
         }
         self.archive.sync()?;
-        let mut landed =
-            atomic::commit_with(staged, &[self.summary.journal_file()], Folders::WithNextSync).into_iter();
+        // CsrIds for the entries below, reserved in state.json by this very commit.
+        let needing_ids = batch
+            .iter()
+            .filter(|o| matches!(o.made, Ok(Made::Pair(_) | Made::Csr(_) | Made::Kept { csr_id: None, .. })))
+            .count();
+        let reservation = self.ids.reserve(needing_ids as u64)?;
+        let reserving = reservation.is_some();
+        staged.extend(reservation);
+        let mut landed = atomic::commit_with(staged, &[self.summary.journal_file()], Folders::WithNextSync);
+        if reserving && let Some(Err(e)) = landed.pop() {
+            return Err(e);
+        }
+        let mut landed = landed.into_iter();
         for (outcome, (count, staged)) in batch.into_iter().zip(staged_for) {
             let results: Vec<_> = landed.by_ref().take(count).collect();
             let written = staged

@@ -109,9 +109,18 @@ impl State {
     }
 
     fn write(&self, root: &Path) -> Result<(), IoError> {
+        atomic::commit(vec![self.stage(root)?])
+            .pop()
+            .unwrap_or_else(|| {
+                Err(IoError::new(State::path(root), std::io::Error::other("nothing committed")))
+            })
+            .map(drop)
+    }
+
+    fn stage(&self, root: &Path) -> Result<Staged, IoError> {
         let path = State::path(root);
         let bytes = serde_json::to_vec(self).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
-        atomic::write_file(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
+        atomic::stage(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
     }
 
     pub fn layout(&self) -> Layout {
@@ -296,15 +305,35 @@ impl CsrIds {
         self.state.write(&self.root)
     }
 
+    /// Makes sure the next `count` ids are reserved. A new reservation comes back staged,
+    /// for the caller to commit with its batch, before any of these ids is handed out:
+    /// the batch's sync then makes it durable without a sync of its own. If that commit
+    /// fails, the run must stop (the ids are reserved here, not on disk).
+    pub fn reserve(&mut self, count: u64) -> Result<Option<Staged>, IoError> {
+        let wanted = self.next.saturating_add(count).saturating_sub(1);
+        if count == 0 || wanted <= self.state.last_csr_id {
+            return Ok(None);
+        }
+        self.extend(wanted)?;
+        self.state.stage(&self.root).map(Some)
+    }
+
+    /// Raises the reservation to cover `wanted` (and the block the run expects), within
+    /// the id space.
+    fn extend(&mut self, wanted: u64) -> Result<(), IoError> {
+        let block = if self.expected == 0 { Self::BLOCK } else { self.expected.min(Self::BLOCK) };
+        let to = (self.state.last_csr_id + block).max(wanted).min((1 << crate::shard::ID_SHARD_SHIFT) - 1);
+        if wanted > to {
+            let path = State::path(&self.root);
+            return Err(IoError::new(path, std::io::Error::other("no CsrId is left in this id space")));
+        }
+        self.state.last_csr_id = to;
+        Ok(())
+    }
+
     pub fn next_id(&mut self) -> Result<u64, IoError> {
         if self.next > self.state.last_csr_id {
-            let block = if self.expected == 0 { Self::BLOCK } else { self.expected.min(Self::BLOCK) };
-            let to = (self.state.last_csr_id + block).min((1 << crate::shard::ID_SHARD_SHIFT) - 1);
-            if self.next > to {
-                let path = State::path(&self.root);
-                return Err(IoError::new(path, std::io::Error::other("no CsrId is left in this id space")));
-            }
-            self.state.last_csr_id = to;
+            self.extend(self.next)?;
             self.state.write(&self.root)?;
         }
         self.next += 1;
@@ -419,6 +448,25 @@ mod tests {
         // (The run just above reserved a block and did not finish: its ids are skipped.)
         let mut shard = CsrIds::open(&out, 0, 3 << 40).unwrap();
         assert_eq!(shard.next_id().unwrap(), (3 << 40) + 5001 + CsrIds::BLOCK + 1);
+    }
+
+    #[test]
+    fn a_reservation_is_staged_for_the_batch_to_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
+        let on_disk = || State::read(dir.path()).unwrap().unwrap().last_csr_id;
+        let mut ids = CsrIds::open(&out, 0, 0).unwrap().expecting(10);
+        let staged = ids.reserve(4).unwrap().expect("nothing was reserved yet");
+        assert_eq!(on_disk(), 0, "staged, not yet committed");
+        assert!(atomic::commit(vec![staged]).pop().unwrap().is_ok());
+        assert_eq!(on_disk(), 10, "the ids the run expects, in one reservation");
+        assert!(ids.reserve(10).unwrap().is_none(), "already reserved");
+        let taken: Vec<u64> = (0..10).map(|_| ids.next_id().unwrap()).collect();
+        assert_eq!(taken, (1..=10).collect::<Vec<_>>());
+        assert_eq!(on_disk(), 10, "no write while the reservation lasts");
+        let more = ids.reserve(3).unwrap().expect("past the reservation");
+        assert!(atomic::commit(vec![more]).pop().unwrap().is_ok());
+        assert_eq!(on_disk(), 10 + CsrIds::BLOCK, "past what was expected, a whole block");
     }
 
     #[test]

@@ -188,7 +188,13 @@ impl SummaryWriter {
     /// Writes `summary.json` atomically, streaming the entries from the journal, then
     /// removes the journal.
     pub fn finish(mut self, orphans: &[Orphan]) -> Result<(), IoError> {
-        self.sync()?;
+        // On Linux the commit below syncs the file system (the journal too) before the
+        // rename; elsewhere the journal is synced here.
+        if cfg!(target_os = "linux") {
+            self.flush()?;
+        } else {
+            self.sync()?;
+        }
         let journal = File::open(&self.journal_path).map_err(|e| IoError::new(&self.journal_path, e))?;
         let staged = atomic::stage_from(&self.summary_path, PUBLIC_MODE, Replace::Allowed, |out| {
             let text = |v: &str| serde_json::to_string(v).map_err(std::io::Error::other);
