@@ -187,3 +187,26 @@ fn key_algorithm_display_and_parts() {
     }
     assert_eq!(KeyAlgorithm::Rsa4096.to_string(), "RSA-4096");
 }
+
+#[test]
+fn the_settled_names_answer_for_explicit_and_derived_names_in_any_case() {
+    let mut registry = NameRegistry::default();
+    let requests = [
+        base(&[(Field::Name, "Web-1")]),
+        base(&[(Field::CommonName, "*.example.com")]),
+        base(&[(Field::CommonName, "*.example.com"), (Field::Algorithm, "SM2")]),
+    ];
+    for r in &requests {
+        registry.add(&check(r).unwrap());
+    }
+    let names = registry.resolve().unwrap();
+    assert_eq!(names.len(), 3);
+    for name in ["web-1", "WEB-1", "wildcard.example.com", "Wildcard.Example.com_SM2"] {
+        assert!(names.wants(name), "{name}");
+    }
+    for name in ["web-2", "www.example.com", "wildcard.example.com_rsa2048", ""] {
+        assert!(!names.wants(name), "{name}");
+    }
+    assert_eq!(names.count_where(|_| true), 3);
+    assert_eq!(names.count_where(|k| k == name_key("WEB-1")), 1);
+}
