@@ -7,7 +7,8 @@
 #
 # Usage: benches/compare-openssl.sh [path/to/csrbatch]   (default: target/release/csrbatch)
 # Counts can be changed with RSA2048=40 RSA3072=12 RSA4096=6 EC=400 KEYGEN_RSA2048=100 ...;
-# REPEAT=3 (the default) runs each tool that many times per row and shows the median.
+# REPEAT=3 (the default) runs each tool that many times per row and shows the median, and
+# the lowest and highest ratio of a round (what one run of each would have shown).
 # ONLY="ECC SM2" runs just those rows (and skips the per-key RSA table unless RSA is in it).
 # Every timed run starts after a `sync`, so that none pays for flushing the files the one
 # before it left in the page cache (csrbatch syncs its writes; the others do not).
@@ -71,7 +72,7 @@ RSA_KEYS=$("$BIN" bench --algorithm ECC --count 1 | sed -n 's/.*RSA keys by \(.*
 echo "openssl: $(openssl version); csrbatch: $("$BIN" --version), RSA keys by $RSA_KEYS; pyca: $HAVE_PYCA$( [ $HAVE_PYCA = yes ] && python3 -c 'import cryptography; print(" " + cryptography.__version__)')"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
-printf '%-9s %6s %12s %10s %10s %14s %12s\n' work count "openssl s" "pyca s" "csrbatch s" "vs openssl" "vs pyca"
+printf '%-9s %6s %12s %10s %10s %14s %12s %16s\n' work count "openssl s" "pyca s" "csrbatch s" "vs openssl" "vs pyca" "range vs openssl"
 for spec in "RSA 2048 ${RSA2048:-40}" "RSA 3072 ${RSA3072:-12}" "RSA 4096 ${RSA4096:-6}" "ECC 256 ${EC:-400}" "SM2 256 ${EC:-400}"; do
     set -- $spec
     alg=$1 size=$2 count=$3
@@ -97,7 +98,11 @@ for spec in "RSA 2048 ${RSA2048:-40}" "RSA 3072 ${RSA3072:-12}" "RSA 4096 ${RSA4
     os=$(median "${ot[@]}") cs=$(median "${ct[@]}") ps=-
     [ ${#pt[@]} -gt 0 ] && ps=$(median "${pt[@]}")
     vp=-; [ "$ps" != - ] && vp=$(ratio "$ps" "$cs")
-    printf '%-9s %6s %12s %10s %10s %14s %12s\n' "$alg-$size" "$count" "$os" "$ps" "$cs" "$(ratio "$os" "$cs")" "$vp"
+    # The spread a single run shows: the ratio of each round's two times (same round, same
+    # state of the machine), lowest to highest.
+    rr=(); for i in "${!ot[@]}"; do rr+=("$(ratio "${ot[$i]}" "${ct[$i]}" | tr -d x)"); done
+    range="$(printf '%s\n' "${rr[@]}" | sort -g | sed -n '1p;$p' | paste -sd- -)x"
+    printf '%-9s %6s %12s %10s %10s %14s %12s %16s\n' "$alg-$size" "$count" "$os" "$ps" "$cs" "$(ratio "$os" "$cs")" "$vp" "$range"
 done
 
 case " ${ONLY:-RSA} " in *" RSA "*) ;; *) exit 0 ;; esac
