@@ -1,0 +1,82 @@
+//! A second outside judge for SM2: BouncyCastle (Java), whose SM3withSM2 verifier uses the
+//! GM/T 0009 default ID. CI installs it (`libbcprov-java libbcpkix-java`); a machine without
+//! Java or the jars fails these tests with a message saying what to install.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use crate::util::{Dir, csrbatch, openssl, stderr};
+
+const JARS: [&str; 3] = ["bcprov.jar", "bcpkix.jar", "bcutil.jar"];
+
+/// Runs tests/judges/Sm2CsrVerify.java on the CSRs.
+fn bouncycastle_verify(csrs: &[PathBuf]) -> Output {
+    let classpath: Vec<String> = JARS
+        .iter()
+        .map(|jar| {
+            let p = Path::new("/usr/share/java").join(jar);
+            assert!(p.exists(), "{} missing: apt-get install libbcprov-java libbcpkix-java", p.display());
+            p.to_string_lossy().into_owned()
+        })
+        .collect();
+    let judge = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/Sm2CsrVerify.java");
+    Command::new("java")
+        .arg("-cp")
+        .arg(classpath.join(":"))
+        .arg(judge)
+        .args(csrs)
+        .output()
+        .expect("java (a JDK 11 or newer) must be installed")
+}
+
+#[test]
+fn bouncycastle_verifies_every_sm2_csr_with_the_standard_id() {
+    let dir = Dir::new();
+    let manifest = dir.write(
+        "sm2.yaml",
+        "defaults: {CountryCode: CN, Province: Zhejiang, Locality: Hangzhou, Algorithm: SM2}\n\
+         requests:\n\
+         \x20 - {CommonName: a.example.com, CorpName: 某某市政务服务中心}\n\
+         \x20 - {CommonName: b.example.com, Sans: [c.example.com, 192.0.2.7]}\n\
+         \x20 - {CommonName: '*.example.com', Department: 信息部}\n",
+    );
+    let out = dir.path("out");
+    let run = csrbatch(["generate".as_ref(), manifest.as_os_str(), "--out".as_ref(), out.as_os_str()]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let csrs: Vec<PathBuf> = ["a.example.com", "b.example.com", "wildcard.example.com"]
+        .iter()
+        .map(|n| out.join(format!("{n}.csr.pem")))
+        .collect();
+
+    // The judge must be able to say no: an OpenSSL CSR signed with the empty ID fails it.
+    let key = dir.path("k.pem");
+    let empty_id = dir.path("empty-id.csr");
+    let k = openssl(&["genpkey", "-algorithm", "SM2", "-out", key.to_str().unwrap()]);
+    assert!(k.status.success(), "{}", String::from_utf8_lossy(&k.stderr));
+    let r = openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-sm3",
+        "-subj",
+        "/CN=empty.example.com",
+        "-out",
+        empty_id.to_str().unwrap(),
+    ]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+
+    let mut all = csrs.clone();
+    all.push(empty_id.clone());
+    let judged = bouncycastle_verify(&all);
+    let text = String::from_utf8_lossy(&judged.stdout);
+    for csr in &csrs {
+        let line = format!("{}: valid 1.2.156.10197.1.501 1.2.156.10197.1.301", csr.display());
+        assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}{}", stderr(&judged));
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with(&format!("{}: INVALID", empty_id.display()))),
+        "the empty-ID CSR must fail:\n{text}"
+    );
+    assert_eq!(judged.status.code(), Some(1), "one CSR in the batch is invalid");
+}
