@@ -61,8 +61,9 @@ pub struct MergeArgs {
     /// The shards' output folders.
     #[arg(required = true, value_name = "DIR")]
     pub shards: Vec<PathBuf>,
-    /// The manifests the shards were run on (files or folders).
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    /// The manifests the shards were run on (files or folders) [default: the ones each
+    /// shard recorded in its folder].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
     /// Folder for the merged summary.json.
     #[arg(long, value_name = "DIR")]
@@ -104,6 +105,10 @@ pub struct KeyArgs {
     /// As --key-passphrase-env, with the passphrase in this file (one trailing newline ignored).
     #[arg(long, value_name = "FILE")]
     pub key_passphrase_file: Option<PathBuf>,
+    /// Allow this run to change how the folder's keys are stored: encrypt a folder's
+    /// unencrypted keys with the passphrase given (the originals go to the archive).
+    #[arg(long)]
+    pub reencrypt: bool,
 }
 
 /// What a run may do to files already in the output folder.

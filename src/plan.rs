@@ -10,48 +10,19 @@
 //! | damaged | files missing, unreadable, not matching each other, or changed by hand | left alone; `--repair` regenerates |
 //! | orphaned | files or records no manifest asks for any more | never deleted; `--prune` archives them |
 //!
-//! Damage that a killed run of csrbatch itself left (its last batch, recorded in
-//! `pending.json` before any rename) is repaired without `--repair`: nothing in it was
-//! ever reported, and whatever was there is archived first.
-
-use std::fmt;
+//! Damage that a killed run of csrbatch itself left (its last batch, journaled as begun
+//! before any rename) is repaired without `--repair`: nothing in it was ever reported, and
+//! whatever was there is archived first.
+//!
+//! A state says what happened to the pair since the last complete summary: a pair that a
+//! run which did not finish made or replaced is reported by the run that finishes the
+//! folder as what that run did (`rekey`, ...), never `unchanged`, so that a consumer who
+//! takes every CSR whose State is not `unchanged` sees every CSR it has not seen yet.
 
 use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
 use crate::output::existing::{OnDisk, Record};
+pub use crate::output::summary::State;
 use crate::request::CsrRequest;
-
-/// The states of the plan, as printed and as recorded in the summary's `State`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum State {
-    Unchanged,
-    New,
-    Resubject,
-    Rekey,
-    Damaged,
-    Orphaned,
-}
-
-impl State {
-    pub const ALL: [State; 6] =
-        [State::Unchanged, State::New, State::Resubject, State::Rekey, State::Damaged, State::Orphaned];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unchanged => "unchanged",
-            State::New => "new",
-            State::Resubject => "resubject",
-            State::Rekey => "rekey",
-            State::Damaged => "damaged",
-            State::Orphaned => "orphaned",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
-    }
-}
 
 /// Flags that change the plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -108,14 +79,18 @@ pub fn decide(
     passphrase: Option<&Passphrase>,
 ) -> Decision {
     let name = &request.name;
+    let recorded = facts.record.is_some_and(Record::has_csr);
     let damaged = |reason: String| {
-        if flags.repair || facts.interrupted {
+        if facts.interrupted {
+            // The killed run was replacing this pair: finish its work.
+            let state = if recorded { State::Rekey } else { State::New };
+            Decision::new(state, Action::Generate, reason)
+        } else if flags.repair {
             Decision::new(State::Damaged, Action::Generate, reason)
         } else {
             Decision::new(State::Damaged, Action::Leave, reason)
         }
     };
-    let recorded = facts.record.is_some_and(Record::has_csr);
     let (key_pem, csr_pem) = match (&facts.key, &facts.csr) {
         (OnDisk::Unusable(why), _) | (_, OnDisk::Unusable(why)) => return damaged(why.clone()),
         (OnDisk::Missing, OnDisk::Missing) if recorded && !facts.interrupted => {
@@ -155,18 +130,7 @@ pub fn decide(
         PairCheck::Matches(_) if flags.rotate => {
             Decision::new(State::Rekey, Action::Generate, "--rotate".to_owned())
         }
-        PairCheck::Matches(csr) => {
-            let record = facts.record.filter(|_| !changed_by_hand);
-            Decision::new(
-                State::Unchanged,
-                Action::Keep {
-                    csr,
-                    csr_id: record.and_then(Record::csr_id),
-                    request_id: record.and_then(Record::request_id_text),
-                },
-                None,
-            )
-        }
+        PairCheck::Matches(csr) => kept(facts.record.filter(|_| !changed_by_hand), facts.record, csr),
         PairCheck::OtherContents if key.algorithm() != request.params.key || flags.rotate => {
             let why = if flags.rotate && key.algorithm() == request.params.key {
                 "--rotate".to_owned()
@@ -179,6 +143,31 @@ pub fn decide(
             Decision::new(State::Resubject, Action::Resign(key), "subject or SANs changed".to_owned())
         }
     }
+}
+
+/// A pair that stays as it is. Its state is what happened to it since the last complete
+/// summary: nothing (`unchanged`, its CsrId kept), what an unfinished run did (carried in
+/// its journal), or, for a pair no record has (a killed run wrote it and never said so),
+/// `new` with a new CsrId, or `resubject`/`rekey` for a recorded pair whose CSR a killed
+/// run replaced.
+fn kept(record: Option<&Record>, earlier: Option<&Record>, csr: SignedCsr) -> Decision {
+    let (state, reason) = match (record, earlier) {
+        (Some(r), _) if r.has_csr() => match r.carried() {
+            Some(state) => (state, Some("by a run that did not finish".to_owned())),
+            None => (State::Unchanged, None),
+        },
+        (_, Some(old)) if old.has_csr() => {
+            let state = if old.is_key(&csr.key_sha2) { State::Resubject } else { State::Rekey };
+            (state, Some("by a run that did not finish".to_owned()))
+        }
+        _ => (State::New, Some("found in the folder, not yet recorded".to_owned())),
+    };
+    let action = Action::Keep {
+        csr,
+        csr_id: record.and_then(Record::csr_id),
+        request_id: record.and_then(Record::request_id_text),
+    };
+    Decision::new(state, action, reason)
 }
 
 #[cfg(test)]

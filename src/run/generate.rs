@@ -1,0 +1,574 @@
+//! Generating: bring the output folder in line with the validated requests. Rayon
+//! workers judge each request against the folder, make what is missing and stage its
+//! files; one writer, in manifest order, archives what is replaced, puts the files in
+//! place and journals the summary. Ctrl-C stops new work; what is finished still lands.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::{Settings, assess, orphans, request_id, thread_pool};
+use crate::crypto::{self, Generated, Passphrase, SignedCsr};
+use crate::error::{CryptoError, Error, ExitCode, IoError, OutProblem, plural};
+use crate::output::atomic::Folders;
+use crate::output::existing::{self, Previous};
+use crate::output::summary::{Entry, Orphan, State, SummaryWriter};
+use crate::output::{
+    Archive, CsrIds, KeyProtection, Layout, ManifestRecord, Opening, OutputDir, Replace, atomic, utc_stamp,
+};
+use crate::parallel;
+use crate::plan::{Action, Flags};
+use crate::progress::Progress;
+use crate::request::{CsrRequest, KeyAlgorithm};
+
+/// How many failed or damaged requests a run names on stderr before it only counts them.
+pub const LISTED_PROBLEMS: usize = 20;
+
+/// A request that failed or is damaged, as the run reports it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Problem {
+    pub name: String,
+    /// `file:line` of the request.
+    pub manifest: String,
+    pub state: State,
+    pub reason: String,
+}
+
+/// How many CSRs of one key type a run made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Made {
+    /// `RSA-2048`, `ECC-256`, `SM2-256`, ...
+    pub key: String,
+    pub count: usize,
+}
+
+/// What a run did, for the closing line (and for programs: it is serde-serializable).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Report {
+    pub total: usize,
+    /// Requests done, per state (failed and damaged ones are counted apart).
+    pub states: BTreeMap<State, usize>,
+    /// CSRs made, per key type, in the order of [`KeyAlgorithm::ALL`].
+    pub made: Vec<Made>,
+    pub failed: usize,
+    pub damaged: usize,
+    /// The first [`LISTED_PROBLEMS`] failed or damaged requests, in manifest order.
+    pub problems: Vec<Problem>,
+    pub orphans: usize,
+    /// `true` when `--prune` moved the orphans into the archive.
+    pub pruned: bool,
+    pub seconds: f64,
+}
+
+impl Report {
+    /// Counts one more CSR made with a key of this type.
+    fn made_one(&mut self, key: KeyAlgorithm) {
+        let name = key.to_string();
+        if let Some(m) = self.made.iter_mut().find(|m| m.key == name) {
+            m.count += 1;
+            return;
+        }
+        self.made.push(Made { key: name, count: 1 });
+        self.made.sort_by_key(|m| KeyAlgorithm::ALL.iter().position(|a| a.to_string() == m.key));
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        if self.failed + self.damaged == 0 { ExitCode::Success } else { ExitCode::Failed }
+    }
+
+    /// What a run prints at its end: each failed or damaged request (the first
+    /// [`LISTED_PROBLEMS`]), then the closing line.
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines: Vec<String> = self
+            .problems
+            .iter()
+            .map(|p| {
+                let label = if p.state == State::Damaged { "damaged" } else { "FAILED" };
+                format!("{label:<9} {}  ({}): {}", p.name, p.manifest, p.reason)
+            })
+            .collect();
+        let all = self.failed + self.damaged;
+        if all > self.problems.len() {
+            lines.push(format!("... and {} more (see Error in summary.json)", all - self.problems.len()));
+        }
+        lines.push(self.closing_line());
+        lines
+    }
+
+    /// `generated 12 CSRs (ECC-256: 5, SM2-256: 7) in 3.21 s, 3.7 CSRs/s; 2 unchanged; 12 new; 1 FAILED`
+    pub fn closing_line(&self) -> String {
+        let total: usize = self.made.iter().map(|m| m.count).sum();
+        let parts: Vec<String> = self.made.iter().map(|m| format!("{}: {}", m.key, m.count)).collect();
+        let rate = if self.seconds > 0.0 { total as f64 / self.seconds } else { 0.0 };
+        let mut line = format!("generated {}", plural(total, "CSR", "CSRs"));
+        if !parts.is_empty() {
+            line.push_str(&format!(" ({})", parts.join(", ")));
+        }
+        line.push_str(&format!(" in {:.2} s, {rate:.1} CSRs/s", self.seconds));
+        for (state, n) in self.states.iter().filter(|(_, n)| **n > 0) {
+            line.push_str(&format!("; {n} {state}"));
+        }
+        if self.orphans > 0 {
+            let what = if self.pruned { State::Pruned } else { State::Orphaned };
+            line.push_str(&format!("; {} {what}", self.orphans));
+        }
+        if self.damaged > 0 {
+            line.push_str(&format!("; {} damaged", self.damaged));
+        }
+        if self.failed > 0 {
+            line.push_str(&format!("; {} FAILED", self.failed));
+        }
+        line
+    }
+}
+
+/// Brings the output folder in line with `requests` (already validated; `total` of them,
+/// `wants` telling which Names they have), recording `manifests` in the folder's state.
+pub fn execute<I>(
+    requests: I,
+    total: usize,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    settings: &Settings,
+    manifests: Vec<ManifestRecord>,
+) -> Result<Report, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
+    let jobs = settings.jobs;
+    let pool = thread_pool(jobs)?;
+
+    // Only now, with every request valid and the folder checked, is anything created.
+    let checked = super::check_folder(settings)?;
+    let layout = checked.layout;
+    std::fs::create_dir_all(&settings.out).map_err(|e| Error::OutFolder {
+        given: settings.out.clone(),
+        problem: OutProblem::CannotCreate(e),
+    })?;
+    let opening = Opening {
+        layout,
+        shard: settings.shard,
+        keys: Some(KeyProtection::of_run(settings.passphrase.as_ref())),
+        manifests,
+    };
+    let out = OutputDir::open(&settings.out, &opening)?;
+    let previous = existing::load_previous(out.root(), wants)?;
+    let started = utc_stamp();
+    let mut writer = Writer {
+        ids: CsrIds::open(&out, previous.max_csr_id, settings.shard.map_or(0, |s| s.id_base()))?
+            .expecting(total as u64),
+        archive: Archive::new(&out, &started),
+        summary: SummaryWriter::create(
+            out.journal_path(&started),
+            out.summary_path(),
+            request_id(),
+            started.clone(),
+            total,
+        )?,
+        progress: Progress::new(total as u64, settings.quiet),
+        report: Report { total, ..Report::default() },
+        done: 0,
+        out: &out,
+        previous: &previous,
+    };
+
+    let context = Context {
+        out: &out,
+        root: out.root(),
+        layout,
+        previous: &previous,
+        flags: settings.flags,
+        passphrase: settings.passphrase.as_ref(),
+    };
+    let work = |request| produce(&context, request);
+    // A request in flight holds up to two staged files open (key and CSR) until its
+    // batch is committed; the window leaves room for them under the open-file limit.
+    let open_files = usize::try_from(atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
+    let window = (jobs * 64).max(256).min(open_files.saturating_sub(256) / 2).max(8);
+    let failure = std::sync::Mutex::new(None);
+    let requests = super::until_error(requests, &failure);
+    let stop = crate::interrupt::flag();
+    let written =
+        parallel::ordered_map_until(&pool, requests, window, stop, work, |batch| writer.write_batch(batch));
+    if written.is_err() || crate::interrupt::requested() {
+        // The batches' folder entries wait for the next sync (`Folders::WithNextSync`);
+        // on the way out, what landed is made durable all the same.
+        let _ = atomic::sync_folders(out.root());
+    }
+    written?;
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        writer.progress.clear();
+        return Err(e);
+    }
+    if crate::interrupt::requested() {
+        // The journal stays: the folder is visibly unfinished until a run finishes it.
+        writer.progress.clear();
+        return Err(Error::Interrupted { done: writer.done as u64, total: total as u64 });
+    }
+
+    let mut orphans = orphans(out.root(), layout, wants, &previous)?;
+    if settings.prune {
+        writer.prune(&mut orphans)?;
+    }
+    writer.finish(&orphans, settings.closing_line)
+}
+
+/// Why a request has no new files: the crypto or the disk, with their own types until
+/// the summary renders them.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// One request's result, handed from a worker to the writer.
+struct Outcome {
+    request: CsrRequest,
+    state: State,
+    reason: Option<String>,
+    key_exists: bool,
+    csr_exists: bool,
+    made: Result<Work, Failure>,
+    /// The new files, already written and closed by the worker (key, then CSR), for the
+    /// writer to put in place.
+    staged: Vec<atomic::Staged>,
+}
+
+enum Work {
+    /// Nothing written: the pair on disk stands.
+    Kept { csr: SignedCsr, csr_id: Option<u64>, request_id: Option<String> },
+    /// A new key and CSR.
+    Pair(Generated),
+    /// A new CSR for the key on disk.
+    Csr(SignedCsr),
+    /// Damaged and left alone.
+    Nothing,
+}
+
+/// What every worker reads.
+struct Context<'a> {
+    out: &'a OutputDir,
+    root: &'a Path,
+    layout: Layout,
+    previous: &'a Previous,
+    flags: Flags,
+    passphrase: Option<&'a Passphrase>,
+}
+
+/// Runs on a worker: read and judge what is there, generate or sign what is needed, and
+/// stage the new files (file creation costs kernel time: the workers share it).
+fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
+    let (decision, key_exists, csr_exists) =
+        assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase, cx.out.no_pem_at_start());
+    let passphrase = cx.passphrase;
+    let mut made = match decision.action {
+        Action::Keep { csr, csr_id, request_id } => Ok(Work::Kept { csr, csr_id, request_id }),
+        Action::Generate => crypto::generate(&request.params, passphrase).map(Work::Pair),
+        Action::Resign(key) => crypto::sign_request(&request.params, &key).map(Work::Csr),
+        Action::Leave => Ok(Work::Nothing),
+    }
+    .map_err(Failure::from);
+    let staged = match stage(cx.out, request.name.as_str(), &made, key_exists, csr_exists) {
+        Ok(staged) => staged,
+        Err(e) => {
+            made = Err(e.into());
+            Vec::new()
+        }
+    };
+    Outcome { request, state: decision.state, reason: decision.reason, key_exists, csr_exists, made, staged }
+}
+
+/// Writes a new pair (key, then CSR) or a new CSR into temporary files beside their
+/// destinations; an existing file will be replaced, never a missing one created twice.
+fn stage(
+    out: &OutputDir,
+    name: &str,
+    made: &Result<Work, Failure>,
+    key_exists: bool,
+    csr_exists: bool,
+) -> Result<Vec<atomic::Staged>, IoError> {
+    let (csr_path, key_path) = out.pair_paths(name);
+    let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
+    Ok(match made {
+        Ok(Work::Pair(g)) => vec![
+            out.stage(&key_path, &g.key_pem, true, replace(key_exists))?,
+            out.stage(&csr_path, &g.csr.pem, false, replace(csr_exists))?,
+        ],
+        Ok(Work::Csr(csr)) => vec![out.stage(&csr_path, &csr.pem, false, replace(csr_exists))?],
+        Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Vec::new(),
+    })
+}
+
+/// The single owner of the output folder during a run.
+struct Writer<'a> {
+    out: &'a OutputDir,
+    previous: &'a Previous,
+    ids: CsrIds,
+    archive: Archive,
+    summary: SummaryWriter,
+    progress: Progress,
+    report: Report,
+    /// Requests whose entries are journaled.
+    done: usize,
+}
+
+impl Writer<'_> {
+    /// Archives what is replaced, writes new files (one sync for the batch), then journals
+    /// the entries. A request whose files could not be written is a failed entry.
+    fn write_batch(&mut self, mut batch: Vec<Outcome>) -> Result<(), IoError> {
+        let size = batch.len();
+        let writes: Vec<&str> = batch
+            .iter()
+            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_))))
+            .map(|o| o.request.name.as_str())
+            .collect();
+        if !writes.is_empty() {
+            self.summary.begin_batch(&writes)?;
+        }
+        let mut staged = Vec::new();
+        let mut staged_for = Vec::with_capacity(batch.len());
+        for outcome in &mut batch {
+            let before = staged.len();
+            let result = self.archive_replaced(outcome);
+            if result.is_ok() {
+                staged.append(&mut outcome.staged);
+            }
+            outcome.staged.clear(); // dropping a staged file removes it
+            staged_for.push((staged.len() - before, result.err()));
+        }
+        self.archive.sync()?;
+        // CsrIds for the entries below, reserved in state.json by this very commit.
+        let needing_ids = batch
+            .iter()
+            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_) | Work::Kept { csr_id: None, .. })))
+            .count();
+        let reservation = self.ids.reserve(needing_ids as u64)?;
+        let reserving = reservation.is_some();
+        staged.extend(reservation);
+        let mut landed = atomic::commit_with(staged, &[self.summary.journal_file()], Folders::WithNextSync);
+        if reserving && let Some(Err(e)) = landed.pop() {
+            return Err(e);
+        }
+        let mut landed = landed.into_iter();
+        for (mut outcome, (count, archive_failed)) in batch.into_iter().zip(staged_for) {
+            let results: Vec<_> = landed.by_ref().take(count).collect();
+            let failed = archive_failed.or_else(|| results.into_iter().find_map(Result::err));
+            if let Some(e) = failed
+                && outcome.made.is_ok()
+            {
+                outcome.made = Err(Failure::Io(e));
+            }
+            let entry = self.entry(outcome)?;
+            self.count(&entry);
+            self.summary.push(&entry)?;
+        }
+        self.summary.flush()?;
+        self.done += size;
+        self.progress.advance(size);
+        Ok(())
+    }
+
+    /// Counts an entry in the report, and names it there if it failed or is damaged.
+    fn count(&mut self, entry: &Entry) {
+        let state = entry.state.unwrap_or(State::New);
+        let Some(reason) = &entry.error else {
+            *self.report.states.entry(state).or_default() += 1;
+            return;
+        };
+        if state == State::Damaged {
+            self.report.damaged += 1;
+        } else {
+            self.report.failed += 1;
+        }
+        if self.report.problems.len() < LISTED_PROBLEMS {
+            self.report.problems.push(Problem {
+                name: entry.name.clone(),
+                manifest: entry.manifest.clone(),
+                state,
+                reason: reason.clone(),
+            });
+        }
+    }
+
+    /// Links into the archive the files an outcome's staged ones will replace.
+    fn archive_replaced(&mut self, o: &Outcome) -> Result<(), IoError> {
+        let (csr_path, key_path) = self.out.pair_paths(o.request.name.as_str());
+        match &o.made {
+            Ok(Work::Pair(_)) => {
+                self.keep(&key_path, o.key_exists)?;
+                self.keep(&csr_path, o.csr_exists)?;
+                self.note_archived(o, o.key_exists, o.csr_exists)
+            }
+            Ok(Work::Csr(_)) => {
+                self.keep(&csr_path, o.csr_exists)?;
+                self.note_archived(o, false, o.csr_exists)
+            }
+            Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Ok(()),
+        }
+    }
+
+    /// A file about to be replaced is first linked into the archive.
+    fn keep(&mut self, path: &Path, exists: bool) -> Result<(), IoError> {
+        if exists { self.archive.keep(path) } else { Ok(()) }
+    }
+
+    fn note_archived(&mut self, o: &Outcome, key: bool, csr: bool) -> Result<(), IoError> {
+        if !key && !csr {
+            return Ok(());
+        }
+        let name = o.request.name.as_str();
+        let record = self.previous.record(o.request.name.as_str());
+        let (csr_file, key_file) = self.out.relative_files(name);
+        self.archive.note(&serde_json::json!({
+            "Name": name,
+            "CsrId": record.and_then(|r| r.csr_id()),
+            "Reason": o.state.as_str(),
+            "Detail": o.reason,
+            "KeyFile": key.then_some(key_file),
+            "CsrFile": csr.then_some(csr_file),
+        }))
+    }
+
+    fn entry(&mut self, o: Outcome) -> Result<Entry, IoError> {
+        let p = &o.request.params;
+        let (csr_file, key_file) = self.out.relative_files(o.request.name.as_str());
+        let repaired = o.state == State::Damaged && matches!(o.made, Ok(Work::Pair(_)));
+        let mut e = Entry {
+            csr_id: None,
+            request_id: request_id(),
+            name: o.request.name.to_string(),
+            state: Some(if repaired { State::Repaired } else { o.state }),
+            common_name: p.common_name.to_string(),
+            sans: p.extra_sans().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            algorithm: p.key.algorithm().to_owned(),
+            key_size: p.key.key_size(),
+            country_code: p.country.as_str().to_owned(),
+            province: p.province.clone(),
+            locality: p.locality.clone(),
+            corp_name: p.corp_name.clone(),
+            department: p.department.clone(),
+            key_sha2: None,
+            has_private_key: false,
+            csr_file: None,
+            key_file: None,
+            manifest: o.request.origin.to_string(),
+            error: None,
+            csr: None,
+        };
+        let csr = match o.made {
+            Err(error) => {
+                e.error = Some(error.to_string());
+                return Ok(e);
+            }
+            Ok(Work::Nothing) => {
+                e.error = Some(format!(
+                    "damaged, left alone (--repair regenerates it): {}",
+                    o.reason.unwrap_or_default()
+                ));
+                e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
+                return Ok(e);
+            }
+            Ok(Work::Kept { csr, csr_id, request_id }) => {
+                e.csr_id = csr_id;
+                if let Some(id) = request_id {
+                    e.request_id = id;
+                }
+                csr
+            }
+            Ok(Work::Pair(g)) => {
+                self.report.made_one(p.key);
+                g.csr
+            }
+            Ok(Work::Csr(csr)) => {
+                self.report.made_one(p.key);
+                csr
+            }
+        };
+        if e.csr_id.is_none() {
+            e.csr_id = Some(self.ids.next_id()?);
+        }
+        e.key_sha2 = Some(csr.key_sha2);
+        e.has_private_key = true;
+        e.csr_file = Some(csr_file);
+        e.key_file = Some(key_file);
+        e.csr = Some(csr.pem);
+        Ok(e)
+    }
+
+    /// `--prune`: orphaned files are moved into the archive, never deleted.
+    fn prune(&mut self, orphans: &mut [Orphan]) -> Result<(), IoError> {
+        for orphan in orphans.iter_mut() {
+            for file in [&orphan.csr_file, &orphan.key_file].into_iter().flatten() {
+                self.archive.take(&self.out.root().join(file))?;
+            }
+            self.archive.note(&serde_json::json!({
+                "Name": orphan.name, "CsrId": orphan.csr_id, "Reason": State::Pruned,
+                "KeyFile": orphan.key_file, "CsrFile": orphan.csr_file,
+            }))?;
+            orphan.state = State::Pruned;
+        }
+        atomic::sync_dir(self.out.root())
+    }
+
+    fn finish(mut self, orphans: &[Orphan], closing_line: bool) -> Result<Report, Error> {
+        self.summary.finish(orphans)?;
+        self.out.clear_journals(&self.previous.journals)?;
+        self.ids.release()?;
+        self.report.orphans = orphans.len();
+        self.report.pruned = orphans.first().is_some_and(|o| o.state == State::Pruned);
+        self.report.seconds = self.progress.elapsed().as_secs_f64();
+        if closing_line {
+            self.progress.finish(&self.report.lines());
+        } else {
+            self.progress.clear();
+        }
+        Ok(self.report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_line_names_algorithms_time_rate_and_every_count() {
+        let mut report = Report {
+            states: BTreeMap::from([(State::Unchanged, 2), (State::New, 4)]),
+            failed: 2,
+            damaged: 1,
+            seconds: 2.0,
+            ..Report::default()
+        };
+        for key in [KeyAlgorithm::Sm2, KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa2048] {
+            report.made_one(key);
+        }
+        assert_eq!(
+            report.closing_line(),
+            "generated 4 CSRs (RSA-2048: 3, SM2-256: 1) in 2.00 s, 2.0 CSRs/s; 2 unchanged; 4 new; 1 damaged; 2 FAILED"
+        );
+        let mut one = Report::default();
+        one.made_one(KeyAlgorithm::Ecc);
+        assert!(one.closing_line().starts_with("generated 1 CSR (ECC-256: 1) in"));
+    }
+
+    #[test]
+    fn problems_are_named_then_counted() {
+        let problem = |i: usize| Problem {
+            name: format!("n{i}"),
+            manifest: format!("m.csv:{}", i + 2),
+            state: State::New,
+            reason: "boom".into(),
+        };
+        let report =
+            Report { failed: 25, problems: (0..LISTED_PROBLEMS).map(problem).collect(), ..Report::default() };
+        let lines = report.lines();
+        assert_eq!(lines[0], "FAILED    n0  (m.csv:2): boom");
+        assert_eq!(lines[LISTED_PROBLEMS], "... and 5 more (see Error in summary.json)");
+        assert_eq!(lines.len(), LISTED_PROBLEMS + 2);
+    }
+}
