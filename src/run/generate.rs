@@ -21,6 +21,7 @@ use crate::parallel;
 use crate::plan::{Action, Flags};
 use crate::progress::Progress;
 use crate::request::{CsrRequest, KeyAlgorithm};
+use zeroize::Zeroizing;
 
 /// How many failed or damaged requests a run names on stderr before it only counts them.
 pub const LISTED_PROBLEMS: usize = 20;
@@ -182,6 +183,7 @@ where
         previous: &previous,
         flags: settings.flags,
         passphrase: settings.passphrase.as_ref(),
+        reencrypt: settings.reencrypt,
     };
     let work = |request| produce(&context, request);
     // A request in flight holds up to two staged files open (key and CSR) until its
@@ -246,6 +248,8 @@ enum Work {
     Pair(Generated),
     /// A new CSR for the key on disk.
     Csr(SignedCsr),
+    /// The pair on disk stands, its key rewritten as this run stores keys (`--reencrypt`).
+    Rewrap { csr: SignedCsr, csr_id: Option<u64>, request_id: Option<String>, key_pem: Zeroizing<String> },
     /// Damaged and left alone.
     Nothing,
 }
@@ -258,6 +262,8 @@ struct Context<'a> {
     previous: &'a Previous,
     flags: Flags,
     passphrase: Option<&'a Passphrase>,
+    /// `--reencrypt`: unencrypted keys are rewritten encrypted with the passphrase.
+    reencrypt: bool,
 }
 
 /// Runs on a worker: read and judge what is there, generate or sign what is needed, and
@@ -273,6 +279,11 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         Action::Leave => Ok(Work::Nothing),
     }
     .map_err(Failure::from);
+    if cx.reencrypt
+        && let Ok(Work::Kept { .. }) = &made
+    {
+        made = rewrap(cx, &request, made);
+    }
     let staged = match stage(cx.out, request.name.as_str(), &made, key_exists, csr_exists) {
         Ok(staged) => staged,
         Err(e) => {
@@ -281,6 +292,22 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         }
     };
     Outcome { request, state: decision.state, reason: decision.reason, key_exists, csr_exists, made, staged }
+}
+
+/// `--reencrypt`: a kept pair whose key is stored otherwise than this run stores keys gets
+/// its key rewritten (the same key: its CSR and CsrId stay).
+fn rewrap(cx: &Context<'_>, request: &CsrRequest, kept: Result<Work, Failure>) -> Result<Work, Failure> {
+    let Ok(Work::Kept { csr, csr_id, request_id }) = kept else { return kept };
+    let (_, key_path) = cx.out.pair_paths(request.name.as_str());
+    let existing::OnDisk::Present(pem) = existing::read_file(&key_path) else {
+        return Ok(Work::Kept { csr, csr_id, request_id });
+    };
+    if KeyProtection::of_pem(&pem) == Some(KeyProtection::of_run(cx.passphrase)) {
+        return Ok(Work::Kept { csr, csr_id, request_id });
+    }
+    let key = crypto::PrivateKey::from_pkcs8_pem_any(&pem, cx.passphrase)?;
+    let key_pem = key.to_file_pem(cx.passphrase)?;
+    Ok(Work::Rewrap { csr, csr_id, request_id, key_pem })
 }
 
 /// Writes a new pair (key, then CSR) or a new CSR into temporary files beside their
@@ -300,6 +327,7 @@ fn stage(
             out.stage(&csr_path, &g.csr.pem, false, replace(csr_exists))?,
         ],
         Ok(Work::Csr(csr)) => vec![out.stage(&csr_path, &csr.pem, false, replace(csr_exists))?],
+        Ok(Work::Rewrap { key_pem, .. }) => vec![out.stage(&key_path, key_pem, true, Replace::Allowed)?],
         Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Vec::new(),
     })
 }
@@ -324,7 +352,7 @@ impl Writer<'_> {
         let size = batch.len();
         let writes: Vec<&str> = batch
             .iter()
-            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_))))
+            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_) | Work::Rewrap { .. })))
             .map(|o| o.request.name.as_str())
             .collect();
         if !writes.is_empty() {
@@ -345,7 +373,15 @@ impl Writer<'_> {
         // CsrIds for the entries below, reserved in state.json by this very commit.
         let needing_ids = batch
             .iter()
-            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_) | Work::Kept { csr_id: None, .. })))
+            .filter(|o| {
+                matches!(
+                    o.made,
+                    Ok(Work::Pair(_)
+                        | Work::Csr(_)
+                        | Work::Kept { csr_id: None, .. }
+                        | Work::Rewrap { csr_id: None, .. })
+                )
+            })
             .count();
         let reservation = self.ids.reserve(needing_ids as u64)?;
         let reserving = reservation.is_some();
@@ -408,6 +444,10 @@ impl Writer<'_> {
                 self.keep(&csr_path, o.csr_exists)?;
                 self.note_archived(o, false, o.csr_exists)
             }
+            Ok(Work::Rewrap { .. }) => {
+                self.keep(&key_path, true)?;
+                self.note_archived(o, true, false)
+            }
             Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Ok(()),
         }
     }
@@ -427,7 +467,7 @@ impl Writer<'_> {
         self.archive.note(&serde_json::json!({
             "Name": name,
             "CsrId": record.and_then(|r| r.csr_id()),
-            "Reason": o.state.as_str(),
+            "Reason": if matches!(o.made, Ok(Work::Rewrap { .. })) { "reencrypt" } else { o.state.as_str() },
             "Detail": o.reason,
             "KeyFile": key.then_some(key_file),
             "CsrFile": csr.then_some(csr_file),
@@ -473,7 +513,7 @@ impl Writer<'_> {
                 e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
                 return Ok(e);
             }
-            Ok(Work::Kept { csr, csr_id, request_id }) => {
+            Ok(Work::Kept { csr, csr_id, request_id } | Work::Rewrap { csr, csr_id, request_id, .. }) => {
                 e.csr_id = csr_id;
                 if let Some(id) = request_id {
                     e.request_id = id;
