@@ -8,7 +8,6 @@ use csrbatch::error::Error;
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    csrbatch::interrupt::install();
     let result = match &cli.command {
         Command::Generate(args) => cmd::generate::run(args),
         Command::Plan(args) => cmd::plan::run(args),

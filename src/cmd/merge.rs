@@ -103,7 +103,11 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
                 "merge: checking what the shard folders prove (every shard present once, each \
                  complete); the manifests cannot name missing requests"
             ));
-            proven_order(&index, &args.shards, &mut problems)
+            let given: Vec<String> = shards
+                .iter()
+                .flat_map(|s| s.manifests.iter().map(|r| r.given.display().to_string()))
+                .collect();
+            proven_order(&index, &args.shards, &given, &mut problems)
         }
     };
     if !problems.is_empty() {
@@ -271,8 +275,9 @@ fn recorded_manifests(shards: &[ShardFolder]) -> Option<Vec<PathBuf>> {
 }
 
 /// Without manifests: every entry the shards hold, each Name once, in manifest order as
-/// the entries record it (file in the order first seen, then line).
-fn proven_order(index: &Index, dirs: &[PathBuf], problems: &mut Vec<String>) -> Vec<Loc> {
+/// the entries record it: files in the order the shards recorded them (`given`), then by
+/// line.
+fn proven_order(index: &Index, dirs: &[PathBuf], given: &[String], problems: &mut Vec<String>) -> Vec<Loc> {
     let mut order = Vec::with_capacity(index.locs.len());
     for (key, locs) in &index.locs {
         let held: Vec<&Loc> = locs.iter().filter(|l| l.ok).collect();
@@ -287,7 +292,13 @@ fn proven_order(index: &Index, dirs: &[PathBuf], problems: &mut Vec<String>) -> 
             }
         }
     }
-    order.sort_by_key(|l| (l.file, l.line));
+    let rank: Vec<usize> = index
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| given.iter().position(|g| g == f).unwrap_or(given.len() + i))
+        .collect();
+    order.sort_by_key(|l| (rank[l.file as usize], l.line));
     order
 }
 
