@@ -19,9 +19,9 @@ use crate::request::name_key;
 /// million requests can be indexed in memory. Requests are found by Name digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
-    /// The first 8 bytes of the recorded `KeySha2` (0: none): tells a new CSR for the same
-    /// key (resubject) from a new key (rekey).
-    key_digest: u64,
+    /// The first 4 bytes of the recorded `KeySha2` (0: none): tells a new CSR for the same
+    /// key (resubject) from a new key (rekey) after a kill. 4 bytes keep the record at 48.
+    key_digest: u32,
     /// What an unfinished run did to the pair (a change only): the run that finishes the
     /// folder reports it, since the last complete summary never did.
     carried: Option<State>,
@@ -88,10 +88,10 @@ impl Record {
     }
 }
 
-fn key_digest(key_sha2: &str) -> u64 {
-    let mut bytes = [0u8; 8];
-    match hex::decode_to_slice(key_sha2.get(..16).unwrap_or_default(), &mut bytes) {
-        Ok(()) => u64::from_be_bytes(bytes).max(1),
+fn key_digest(key_sha2: &str) -> u32 {
+    let mut bytes = [0u8; 4];
+    match hex::decode_to_slice(key_sha2.get(..8).unwrap_or_default(), &mut bytes) {
+        Ok(()) => u32::from_be_bytes(bytes).max(1),
         Err(_) => 0,
     }
 }
@@ -266,6 +266,11 @@ pub fn pair_stems(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_record_stays_small() {
+        assert_eq!(std::mem::size_of::<Record>(), 48);
+    }
 
     #[test]
     fn the_last_record_of_a_name_wins_and_every_name_is_found() {

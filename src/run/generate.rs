@@ -236,6 +236,8 @@ struct Outcome {
     key_exists: bool,
     csr_exists: bool,
     made: Result<Work, Failure>,
+    /// `--reencrypt` rewrote the key of a pair that stays (staged first, before its CSR).
+    rewrapped: bool,
     /// The new files, already written and closed by the worker (key, then CSR), for the
     /// writer to put in place.
     staged: Vec<atomic::Staged>,
@@ -248,8 +250,6 @@ enum Work {
     Pair(Generated),
     /// A new CSR for the key on disk.
     Csr(SignedCsr),
-    /// The pair on disk stands, its key rewritten as this run stores keys (`--reencrypt`).
-    Rewrap { csr: SignedCsr, csr_id: Option<u64>, request_id: Option<String>, key_pem: Zeroizing<String> },
     /// Damaged and left alone.
     Nothing,
 }
@@ -279,35 +279,44 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         Action::Leave => Ok(Work::Nothing),
     }
     .map_err(Failure::from);
-    if cx.reencrypt
-        && let Ok(Work::Kept { .. }) = &made
-    {
-        made = rewrap(cx, &request, made);
+    let mut rewrapped = None;
+    if cx.reencrypt && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_))) {
+        match rewrap(cx, &request) {
+            Ok(key) => rewrapped = key,
+            Err(e) => made = Err(e),
+        }
     }
-    let staged = match stage(cx.out, request.name.as_str(), &made, key_exists, csr_exists) {
+    let staged = match stage(cx.out, request.name.as_str(), &made, rewrapped.as_ref(), key_exists, csr_exists)
+    {
         Ok(staged) => staged,
         Err(e) => {
             made = Err(e.into());
             Vec::new()
         }
     };
-    Outcome { request, state: decision.state, reason: decision.reason, key_exists, csr_exists, made, staged }
+    let rewrapped = rewrapped.is_some() && made.is_ok();
+    Outcome {
+        request,
+        state: decision.state,
+        reason: decision.reason,
+        key_exists,
+        csr_exists,
+        made,
+        rewrapped,
+        staged,
+    }
 }
 
-/// `--reencrypt`: a kept pair whose key is stored otherwise than this run stores keys gets
-/// its key rewritten (the same key: its CSR and CsrId stay).
-fn rewrap(cx: &Context<'_>, request: &CsrRequest, kept: Result<Work, Failure>) -> Result<Work, Failure> {
-    let Ok(Work::Kept { csr, csr_id, request_id }) = kept else { return kept };
+/// `--reencrypt`: the key of a pair that stays (kept or re-signed), rewritten as this run
+/// stores keys when it is stored otherwise (the same key: its CSR stays valid).
+fn rewrap(cx: &Context<'_>, request: &CsrRequest) -> Result<Option<Zeroizing<String>>, Failure> {
     let (_, key_path) = cx.out.pair_paths(request.name.as_str());
-    let existing::OnDisk::Present(pem) = existing::read_file(&key_path) else {
-        return Ok(Work::Kept { csr, csr_id, request_id });
-    };
+    let existing::OnDisk::Present(pem) = existing::read_file(&key_path) else { return Ok(None) };
     if KeyProtection::of_pem(&pem) == Some(KeyProtection::of_run(cx.passphrase)) {
-        return Ok(Work::Kept { csr, csr_id, request_id });
+        return Ok(None);
     }
     let key = crypto::PrivateKey::from_pkcs8_pem_any(&pem, cx.passphrase)?;
-    let key_pem = key.to_file_pem(cx.passphrase)?;
-    Ok(Work::Rewrap { csr, csr_id, request_id, key_pem })
+    Ok(Some(key.to_file_pem(cx.passphrase)?))
 }
 
 /// Writes a new pair (key, then CSR) or a new CSR into temporary files beside their
@@ -316,20 +325,25 @@ fn stage(
     out: &OutputDir,
     name: &str,
     made: &Result<Work, Failure>,
+    rewrapped: Option<&Zeroizing<String>>,
     key_exists: bool,
     csr_exists: bool,
 ) -> Result<Vec<atomic::Staged>, IoError> {
     let (csr_path, key_path) = out.pair_paths(name);
     let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
-    Ok(match made {
+    let mut staged = match rewrapped {
+        Some(key_pem) if made.is_ok() => vec![out.stage(&key_path, key_pem, true, Replace::Allowed)?],
+        _ => Vec::new(),
+    };
+    staged.extend(match made {
         Ok(Work::Pair(g)) => vec![
             out.stage(&key_path, &g.key_pem, true, replace(key_exists))?,
             out.stage(&csr_path, &g.csr.pem, false, replace(csr_exists))?,
         ],
         Ok(Work::Csr(csr)) => vec![out.stage(&csr_path, &csr.pem, false, replace(csr_exists))?],
-        Ok(Work::Rewrap { key_pem, .. }) => vec![out.stage(&key_path, key_pem, true, Replace::Allowed)?],
         Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Vec::new(),
-    })
+    });
+    Ok(staged)
 }
 
 /// The single owner of the output folder during a run.
@@ -352,7 +366,7 @@ impl Writer<'_> {
         let size = batch.len();
         let writes: Vec<&str> = batch
             .iter()
-            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_) | Work::Rewrap { .. })))
+            .filter(|o| o.rewrapped || matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_))))
             .map(|o| o.request.name.as_str())
             .collect();
         if !writes.is_empty() {
@@ -373,15 +387,7 @@ impl Writer<'_> {
         // CsrIds for the entries below, reserved in state.json by this very commit.
         let needing_ids = batch
             .iter()
-            .filter(|o| {
-                matches!(
-                    o.made,
-                    Ok(Work::Pair(_)
-                        | Work::Csr(_)
-                        | Work::Kept { csr_id: None, .. }
-                        | Work::Rewrap { csr_id: None, .. })
-                )
-            })
+            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_) | Work::Kept { csr_id: None, .. })))
             .count();
         let reservation = self.ids.reserve(needing_ids as u64)?;
         let reserving = reservation.is_some();
@@ -441,10 +447,11 @@ impl Writer<'_> {
                 self.note_archived(o, o.key_exists, o.csr_exists)
             }
             Ok(Work::Csr(_)) => {
+                self.keep(&key_path, o.rewrapped)?;
                 self.keep(&csr_path, o.csr_exists)?;
-                self.note_archived(o, false, o.csr_exists)
+                self.note_archived(o, o.rewrapped, o.csr_exists)
             }
-            Ok(Work::Rewrap { .. }) => {
+            Ok(Work::Kept { .. }) if o.rewrapped => {
                 self.keep(&key_path, true)?;
                 self.note_archived(o, true, false)
             }
@@ -467,7 +474,7 @@ impl Writer<'_> {
         self.archive.note(&serde_json::json!({
             "Name": name,
             "CsrId": record.and_then(|r| r.csr_id()),
-            "Reason": if matches!(o.made, Ok(Work::Rewrap { .. })) { "reencrypt" } else { o.state.as_str() },
+            "Reason": if o.rewrapped && !csr { "reencrypt" } else { o.state.as_str() },
             "Detail": o.reason,
             "KeyFile": key.then_some(key_file),
             "CsrFile": csr.then_some(csr_file),
@@ -513,7 +520,7 @@ impl Writer<'_> {
                 e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
                 return Ok(e);
             }
-            Ok(Work::Kept { csr, csr_id, request_id } | Work::Rewrap { csr, csr_id, request_id, .. }) => {
+            Ok(Work::Kept { csr, csr_id, request_id }) => {
                 e.csr_id = csr_id;
                 if let Some(id) = request_id {
                     e.request_id = id;

@@ -228,9 +228,15 @@ fn an_unencrypted_folder_gets_no_encrypted_key_unless_reencrypt() {
     );
     assert_eq!(keys(&out), before);
     // --reencrypt: the same keys, now encrypted; CSRs and CsrIds stay; originals archived.
+    // host0's Province changes too: re-signed with its key, which is encrypted as well.
+    let text = std::fs::read_to_string(&m).unwrap().replacen("Zhejiang", "Jiangsu", 1);
+    std::fs::write(&m, text).unwrap();
     let run = with_pass(&m, &out, Some("new one"), &["--reencrypt"]);
     assert!(run.status.success(), "{}", stderr(&run));
-    assert_eq!(csr_ids(&out), ids);
+    let after = csr_ids(&out);
+    assert_ne!(after["host0.example.com"], ids["host0.example.com"], "resubject: a new CsrId");
+    assert_eq!(after["host1.example.com"], ids["host1.example.com"]);
+    assert_eq!(after["host2.example.com"], ids["host2.example.com"]);
     for ((path, old), (_, new)) in before.iter().zip(keys(&out)) {
         assert!(new.starts_with(b"-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{}", path.display());
         let o = Command::new("openssl")
@@ -241,7 +247,7 @@ fn an_unencrypted_folder_gets_no_encrypted_key_unless_reencrypt() {
         let old_pub = openssl(&["pkey", "-in", &write_tmp(&dir, old), "-pubout"]);
         assert_eq!(o.stdout, old_pub.stdout, "the same key, encrypted");
     }
-    assert_eq!(archived(&out), 3 + 1, "three keys and the archive's log");
+    assert_eq!(archived(&out), 3 + 1 + 1, "three keys, host0's old CSR and the archive's log");
     // From now on the folder is encrypted: a run without the passphrase is refused.
     assert_eq!(run_in(&m, &out, &[]).status.code(), Some(2));
 }
