@@ -264,8 +264,8 @@ pub enum Error {
     #[error(transparent)]
     Passphrase(#[from] PassphraseError),
     /// The shard (from `--shard` or the engine's variables) is not valid.
-    #[error("{0}")]
-    Shard(String),
+    #[error(transparent)]
+    Shard(#[from] crate::shard::ShardError),
     /// The worker threads could not be started.
     #[error("cannot start {jobs} worker threads: {detail}")]
     Threads { jobs: usize, detail: String },

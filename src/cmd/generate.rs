@@ -20,6 +20,8 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
         let plan = super::plan::print(&settings, mine, &|n: &str| requests.wants(n))?;
         return Ok(if plan.pending() { ExitCode::Failed } else { ExitCode::Success });
     }
+    // From here Ctrl-C (or SIGTERM) asks the run to stop taking work, the first time.
+    crate::interrupt::install();
     let report =
         run::generate::execute(mine, total, &|n: &str| requests.wants(n), &settings, requests.records())?;
     Ok(report.exit_code())

@@ -156,9 +156,9 @@ fn read_shard(
     let mut failed = Vec::new();
     let header = summary::read_summary(BufReader::new(file), &mut |item| {
         let Item::Entry(entry) = item else { return Ok(()) };
-        let mut line = serde_json::to_vec(&entry).map_err(|e| e.to_string())?;
+        let mut line = serde_json::to_vec(&entry)?;
         line.push(b'\n');
-        out.write_all(&line).map_err(|e| e.to_string())?;
+        out.write_all(&line)?;
         let key = name_key(&entry.name);
         let ok = entry.succeeded() && entry.csr_file.is_some();
         if !ok {

@@ -28,7 +28,7 @@ where
 {
     let mut each = |p: &run::plan::Planned| {
         if p.state != State::Unchanged {
-            let reason = p.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
+            let reason = p.reason.as_ref().map(|r| format!("  {r}")).unwrap_or_default();
             out(format_args!("{:<10} {}  ({}){reason}", p.state, p.name, p.manifest));
         }
     };
@@ -37,12 +37,15 @@ where
         out(format_args!("{:<10} {orphan}", State::Orphaned));
     }
     for run in &plan.unfinished {
+        let writing = match run.in_flight {
+            0 => String::new(),
+            n => format!(" (and was writing {n} more when it stopped)"),
+        };
         out(format_args!(
-            "unfinished run (started {}): it changed {} and was writing {} when it stopped; \
-             summary.json does not show them yet: run `generate` again to finish",
+            "unfinished run (started {}): it changed {}{writing}; summary.json does not show \
+             them yet: run `generate` again to finish",
             run.started,
             plural(run.changed, "pair", "pairs"),
-            plural(run.in_flight, "more", "more"),
         ));
     }
     let line: Vec<String> = plan.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();

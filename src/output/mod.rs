@@ -1,5 +1,8 @@
-//! Files on disk: the output folder, its lock and CsrId counter, the key/CSR pairs and
-//! the summary. This is the only module that writes; it is driven by a single thread.
+//! The output folder: its typed model ([`folder`]: state.json, key protection, the
+//! journals of unfinished runs, the checks before a run), what earlier runs left
+//! ([`existing`], read with the one summary reader of [`summary`]), and the writes: the
+//! lock, the CsrId counter, the key/CSR pairs ([`atomic`]), the archive and the summary.
+//! This is the only module that writes; it is driven by a single thread.
 
 pub mod atomic;
 pub mod existing;
@@ -70,13 +73,18 @@ impl Layout {
     }
 }
 
+/// A `--layout` that is none of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a layout: flat or fanout")]
+pub struct UnknownLayout(String);
+
 impl std::str::FromStr for Layout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Layout, String> {
+    type Err = UnknownLayout;
+    fn from_str(s: &str) -> Result<Layout, UnknownLayout> {
         match s {
             "flat" => Ok(Layout::Flat),
             "fanout" => Ok(Layout::Fanout),
-            _ => Err(format!("`{s}` is not a layout: flat or fanout")),
+            _ => Err(UnknownLayout(s.to_owned())),
         }
     }
 }

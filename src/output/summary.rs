@@ -179,6 +179,9 @@ pub struct Header {
     pub written: String,
 }
 
+/// What [`read_summary`] hands each item to.
+pub type Sink<'a> = dyn FnMut(Item) -> std::io::Result<()> + 'a;
+
 /// One item of a summary as it streams in.
 #[derive(Debug)]
 pub enum Item {
@@ -188,21 +191,19 @@ pub enum Item {
 
 /// Reads a summary, handing each `Csrs` entry and each `Orphaned` item to `sink` as it is
 /// read (memory does not grow with the summary), and returns the other fields. Fields it
-/// does not know are skipped; `sink` may stop the read with a message.
-pub fn read_summary(
-    reader: impl Read,
-    sink: &mut dyn FnMut(Item) -> Result<(), String>,
-) -> Result<Header, serde_json::Error> {
-    struct Top<'a>(&'a mut dyn FnMut(Item) -> Result<(), String>);
-    struct List<'a>(&'a mut dyn FnMut(Item) -> Result<(), String>, bool);
+/// does not know are skipped; `sink` may stop the read (its error ends up in the one
+/// returned).
+pub fn read_summary(reader: impl Read, sink: &mut Sink<'_>) -> Result<Header, serde_json::Error> {
+    struct Top<'a, 'b>(&'a mut Sink<'b>);
+    struct List<'a, 'b>(&'a mut Sink<'b>, bool);
 
-    impl<'de> DeserializeSeed<'de> for Top<'_> {
+    impl<'de> DeserializeSeed<'de> for Top<'_, '_> {
         type Value = Header;
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Header, D::Error> {
             d.deserialize_map(self)
         }
     }
-    impl<'de> Visitor<'de> for Top<'_> {
+    impl<'de> Visitor<'de> for Top<'_, '_> {
         type Value = Header;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a csrbatch summary (a JSON object)")
@@ -224,13 +225,13 @@ pub fn read_summary(
             Ok(h)
         }
     }
-    impl<'de> DeserializeSeed<'de> for List<'_> {
+    impl<'de> DeserializeSeed<'de> for List<'_, '_> {
         type Value = ();
         fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
             d.deserialize_seq(self)
         }
     }
-    impl<'de> Visitor<'de> for List<'_> {
+    impl<'de> Visitor<'de> for List<'_, '_> {
         type Value = ();
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str(if self.1 { "a list of entries" } else { "a list of orphans" })

@@ -232,7 +232,7 @@ enum Failure {
 struct Outcome {
     request: CsrRequest,
     state: State,
-    reason: Option<String>,
+    reason: Option<crate::plan::Reason>,
     key_exists: bool,
     csr_exists: bool,
     made: Result<Work, Failure>,
@@ -515,7 +515,7 @@ impl Writer<'_> {
             Ok(Work::Nothing) => {
                 e.error = Some(format!(
                     "damaged, left alone (--repair regenerates it): {}",
-                    o.reason.unwrap_or_default()
+                    o.reason.map(|r| r.to_string()).unwrap_or_default()
                 ));
                 e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
                 return Ok(e);

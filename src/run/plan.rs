@@ -23,7 +23,7 @@ pub struct Planned {
     pub manifest: String,
     pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<crate::plan::Reason>,
 }
 
 /// The plan as a whole: counts per state, orphans, and the runs that did not finish.

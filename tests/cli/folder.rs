@@ -84,10 +84,10 @@ fn an_interrupted_rotate_is_visible_until_a_run_finishes() {
     assert!(run_in(&m, &out, &[]).status.success());
     let before = csr_ids(&out);
 
-    // Three --rotate runs, each stopped part-way: SIGKILL early, SIGINT (Ctrl-C) later,
+    // Four --rotate runs, each stopped part-way: SIGKILL early, Ctrl-C (SIGINT), SIGTERM,
     // SIGKILL again. After each, --check fails and plan names the unfinished run.
     let mut interrupted_lines = 0;
-    for (signal, at) in [("KILL", 40), ("INT", 400), ("KILL", 1200)] {
+    for (signal, at) in [("KILL", 40), ("INT", 400), ("TERM", 200), ("KILL", 1200)] {
         let child = spawn(&m, &out, &["--rotate", "--jobs", "1"]);
         let seen = archived(&out);
         wait_for(|| archived(&out) >= seen + at);
@@ -95,8 +95,8 @@ fn an_interrupted_rotate_is_visible_until_a_run_finishes() {
         assert!(status.unwrap().success());
         let output = child.wait_with_output().unwrap();
         let err = stderr(&output);
-        if signal == "INT" {
-            assert_eq!(output.status.code(), Some(130), "{err}");
+        if signal != "KILL" {
+            assert_eq!(output.status.code(), Some(130), "{signal}: {:?} {err}", output.status);
             let line =
                 err.lines().find(|l| l.starts_with("interrupted: ")).unwrap_or_else(|| panic!("{err}"));
             assert!(
@@ -111,7 +111,7 @@ fn an_interrupted_rotate_is_visible_until_a_run_finishes() {
         assert!(text.contains("unfinished run (started "), "{text}");
         assert!(text.contains("run `generate` again to finish"), "{text}");
     }
-    assert_eq!(interrupted_lines, 1);
+    assert_eq!(interrupted_lines, 2);
 
     // A plain run finishes the folder: every pair whose CsrId changed since the last
     // complete summary is reported as something other than unchanged.
