@@ -5,6 +5,7 @@
 
 pub mod generate;
 pub mod plan;
+pub mod report;
 
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
