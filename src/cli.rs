@@ -171,6 +171,9 @@ pub struct GenerateArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// Plan shard K of N (0-based) in a shard's folder (as `generate --shard K/N`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Args)]

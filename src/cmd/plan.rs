@@ -11,8 +11,8 @@ use crate::run::{self, Settings};
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let requests = run::load_and_validate(&args.run.paths)?;
-    let settings = Settings::resolve(&args.run, None)?;
-    print(&settings, requests.iter(), &|n: &str| requests.wants(n))?;
+    let settings = Settings::resolve(&args.run, args.shard)?;
+    print(&settings, requests.iter().filter(|r| settings.holds(r)), &|n: &str| requests.wants(n))?;
     Ok(ExitCode::Success)
 }
 

@@ -94,8 +94,8 @@ where
         // on the way out, what landed is made durable all the same.
         let _ = atomic::sync_folders(out.root());
     }
-    written?;
-    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+    let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = written.err().map(Error::from).or(failure) {
         writer.progress.clear();
         return Err(e);
     }
