@@ -217,6 +217,16 @@ fn merge_reads_any_json_layout_and_needs_no_manifests() {
         assert!(run.status.success(), "{}", stderr(&run));
     }
     let before: Vec<_> = (0..2).map(|k| read_summary(&shard_dir(k))).collect();
+    let plan = csrbatch([
+        "plan".as_ref(),
+        m.as_os_str(),
+        "--out".as_ref(),
+        shard_dir(0).as_os_str(),
+        "--shard".as_ref(),
+        "0/2".as_ref(),
+    ]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains(&format!("unchanged {}, new 0,", before[0].csrs.len())), "{text}{}", stderr(&plan));
     relayout(&shard_dir(0).join("summary.json"), "4");
     relayout(&shard_dir(1).join("summary.json"), "None");
     let text = std::fs::read_to_string(shard_dir(0).join("summary.json")).unwrap();
