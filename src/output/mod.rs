@@ -134,7 +134,20 @@ impl OutputDir {
                     "csrbatch: waiting for another run on {} to finish",
                     root.display()
                 ));
-                lock.lock().map_err(|e| IoError::new(&lock_path, e))?;
+                // Polled, not blocked on, so that Ctrl-C ends the wait.
+                loop {
+                    if crate::interrupt::requested() {
+                        let interrupted = std::io::Error::from(std::io::ErrorKind::Interrupted);
+                        return Err(IoError::new(&lock_path, interrupted));
+                    }
+                    match lock.try_lock() {
+                        Ok(()) => break,
+                        Err(std::fs::TryLockError::WouldBlock) => {
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
+                    }
+                }
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
         }

@@ -49,7 +49,12 @@ where
         keys: Some(KeyProtection::of_run(settings.passphrase.as_ref())),
         manifests,
     };
-    let out = OutputDir::open(&settings.out, &opening)?;
+    let out = match OutputDir::open(&settings.out, &opening) {
+        Err(e) if e.source.kind() == std::io::ErrorKind::Interrupted && crate::interrupt::requested() => {
+            return Err(Error::Interrupted { done: 0, total: total as u64 });
+        }
+        opened => opened?,
+    };
     let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {

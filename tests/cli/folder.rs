@@ -362,3 +362,25 @@ fn failed_and_damaged_requests_are_named() {
         stderr(&run)
     );
 }
+
+#[test]
+fn ctrl_c_ends_a_wait_for_the_folder_lock() {
+    let dir = Dir::new();
+    let out = dir.path("out");
+    let m = many(&dir, 3000);
+    let first = spawn(&m, &out, &["--jobs", "1"]);
+    wait_for(|| std::fs::read_dir(&out).is_ok_and(|d| d.count() > 10));
+    let second = spawn(&m, &out, &[]);
+    std::thread::sleep(Duration::from_millis(500));
+    let sent = Command::new("kill").args(["-INT", &second.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let waited = Instant::now();
+    let second = second.wait_with_output().unwrap();
+    assert_eq!(second.status.code(), Some(130), "{}", stderr(&second));
+    assert!(stderr(&second).contains("waiting for another run"), "{}", stderr(&second));
+    assert!(stderr(&second).contains("interrupted: 0 of 3000 done"), "{}", stderr(&second));
+    assert!(waited.elapsed() < Duration::from_secs(5), "the wait ended at once");
+    let first = first.wait_with_output().unwrap();
+    assert!(first.status.success(), "the run holding the lock is not disturbed: {}", stderr(&first));
+    assert_summary_is_the_files(&out, 3000);
+}
