@@ -347,7 +347,8 @@ pub fn orphans(
         .collect())
 }
 
-/// Checks the output folder as [`folder::check`] does and returns its layout.
+/// Checks the output folder for this run (see [`folder::check`]) before anything in it is
+/// read or written.
 pub fn check_folder(settings: &Settings) -> Result<folder::Checked, Error> {
     folder::check(&settings.out, settings.wanted())
 }
