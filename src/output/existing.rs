@@ -310,6 +310,54 @@ mod tests {
         assert!(load_previous(dir.path(), &|_| true).is_err());
     }
 
+    fn entry(name: &str, csr_id: u64, state: State, csr: &str) -> String {
+        let e = serde_json::json!({"CsrId": csr_id, "RequestId": "R", "Name": name, "State": state,
+            "CommonName": "c", "Sans": "", "Algorithm": "ECC", "KeySize": 256, "CountryCode": "CN",
+            "Province": "P", "Locality": "L", "HasPrivateKey": true, "Manifest": "m:1", "Csr": csr});
+        format!("{e}\n")
+    }
+
+    #[test]
+    fn unfinished_runs_are_read_after_the_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = format!(
+            "{{\"Written\": \"20260101T000000.000000000Z\", \"Csrs\": [{}, {}]}}",
+            entry("a", 1, State::New, "A1").trim(),
+            entry("b", 2, State::New, "B1").trim()
+        );
+        std::fs::write(dir.path().join(SUMMARY), summary).unwrap();
+        std::fs::create_dir_all(dir.path().join(super::super::STATE_DIR)).unwrap();
+        let journal = |stamp: &str, text: String| {
+            let name = format!("{}{stamp}.jsonl", super::super::JOURNAL_PREFIX);
+            std::fs::write(dir.path().join(super::super::STATE_DIR).join(name), text).unwrap();
+        };
+        // Older than the summary: already in it, ignored.
+        journal("20250101T000000.000000000Z", entry("a", 99, State::Rekey, "OLD"));
+        // A killed --rotate: a rekeyed, then a batch begun (b, c) and cut short mid-line.
+        journal(
+            "20260102T000000.000000000Z",
+            format!("{}{{\"Pending\":[\"b\",\"c\"]}}\n{{\"CsrId\": 4", entry("a", 3, State::Rekey, "A2")),
+        );
+        // A later run, killed too: c journaled (unchanged), d begun.
+        journal(
+            "20260103T000000.000000000Z",
+            format!("{}{{\"Pending\":[\"d\"]}}\n", entry("c", 5, State::Unchanged, "C1")),
+        );
+        let p = load_previous(dir.path(), &|_| true).unwrap();
+        assert_eq!(p.unfinished.len(), 2);
+        assert_eq!((p.unfinished[0].recorded, p.unfinished[0].changed, p.unfinished[0].in_flight), (1, 1, 2));
+        assert_eq!((p.unfinished[1].recorded, p.unfinished[1].changed, p.unfinished[1].in_flight), (1, 0, 1));
+        let a = p.record("a").unwrap();
+        assert_eq!((a.csr_id(), a.carried()), (Some(3), Some(State::Rekey)), "the journal's record wins");
+        assert!(a.is_csr("A2"));
+        assert_eq!(p.record("b").unwrap().carried(), None, "b is only in the summary");
+        assert_eq!(p.record("c").unwrap().carried(), None, "unchanged is no change");
+        assert!(p.interrupted("b") && p.interrupted("d"), "begun, never journaled as done");
+        assert!(!p.interrupted("c") && !p.interrupted("a"), "journaled by a later line");
+        assert_eq!(p.max_csr_id, 5);
+        assert_eq!(p.journals.len(), 3, "all are removed once a summary is written");
+    }
+
     #[test]
     fn read_file_never_follows_links() {
         let dir = tempfile::tempdir().unwrap();
