@@ -162,6 +162,15 @@ mod tests {
     }
 
     #[test]
+    fn a_report_serializes_for_programs() {
+        let mut report = Report { states: BTreeMap::from([(State::Unchanged, 2)]), ..Report::default() };
+        report.made_one(KeyAlgorithm::Sm2);
+        let json = serde_json::to_string(&report).unwrap();
+        assert!(json.contains("\"States\":{\"unchanged\":2}"), "{json}");
+        assert!(json.contains("\"Made\":[{\"Key\":\"SM2-256\",\"Count\":1}]"), "{json}");
+    }
+
+    #[test]
     fn problems_are_named_then_counted() {
         let problem = |i: usize| Problem {
             name: format!("n{i}"),
