@@ -9,9 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use csrbatch::cmd::{generate, load_and_validate};
 use csrbatch::crypto::{self, PrivateKey};
 use csrbatch::request::{CsrRequest, KeyAlgorithm};
+use csrbatch::run::{Settings, generate, load_and_validate};
 
 fn requests() -> Vec<CsrRequest> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench-manifest.yaml");
@@ -64,9 +64,10 @@ fn whole_generate(c: &mut Criterion) {
             || tempfile::tempdir().expect("temp dir"),
             |dir| {
                 let jobs = std::thread::available_parallelism().map_or(1, |n| n.get());
-                let options = generate::Options::plain(dir.path().join("out"), jobs);
+                let settings = Settings::plain(dir.path().join("out"), jobs);
                 let all = requests.iter().cloned().map(Ok);
-                generate::execute(all, requests.len(), &|_: &str| true, &options).expect("generate");
+                generate::execute(all, requests.len(), &|_: &str| true, &settings, Vec::new())
+                    .expect("generate");
                 dir
             },
             BatchSize::PerIteration,

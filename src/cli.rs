@@ -15,8 +15,10 @@ use crate::shard::Shard;
     about = "Create PKCS#10 CSRs (RSA, ECC P-256, SM2) in bulk from YAML/CSV manifests",
     long_about = "Create PKCS#10 certificate signing requests in bulk, as Alibaba Cloud's CreateCsr \
                   does one at a time: one key pair and one CSR per request, on this machine.\n\n\
-                  Exit codes: 0 all requests done; 1 a request failed while generating or writing; \
-                  2 bad usage or a manifest error (then nothing is written)."
+                  Exit codes: 0 every request done; 1 a request failed or is damaged (--check: the \
+                  folder is not up to date); 2 nothing was done: bad usage, a manifest error, an \
+                  output folder that is a file or cannot be created, a passphrase problem; \
+                  130 interrupted (Ctrl-C, SIGTERM): run the same command again to finish."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -50,8 +52,11 @@ pub enum Command {
     /// one summary.json for the whole run.
     #[command(
         after_help = "Example (after `csrbatch generate m/ --shard K/4 --out shards/K` for K = 0..3):\n  \
-        csrbatch merge shards/0 shards/1 shards/2 shards/3 --manifests m/ --out merged --collect\n\n\
-        Exit 1, merging nothing, when a request is missing, failed or held twice."
+        csrbatch merge shards/0 shards/1 shards/2 shards/3 --out merged --collect\n\n\
+        Without --manifests, merge reads the manifests each shard recorded (where they are gone\n\
+        or changed it says so, and checks what the shard folders prove: every shard K of N\n\
+        present once, each complete). Exit 1, merging nothing, when a request or a shard is\n\
+        missing, failed or held twice."
     )]
     Merge(MergeArgs),
 }
@@ -61,8 +66,9 @@ pub struct MergeArgs {
     /// The shards' output folders.
     #[arg(required = true, value_name = "DIR")]
     pub shards: Vec<PathBuf>,
-    /// The manifests the shards were run on (files or folders).
-    #[arg(long, required = true, num_args = 1.., value_name = "PATH")]
+    /// The manifests the shards were run on (files or folders) [default: the ones each
+    /// shard recorded in its folder].
+    #[arg(long, num_args = 1.., value_name = "PATH")]
     pub manifests: Vec<PathBuf>,
     /// Folder for the merged summary.json.
     #[arg(long, value_name = "DIR")]
@@ -104,6 +110,10 @@ pub struct KeyArgs {
     /// As --key-passphrase-env, with the passphrase in this file (one trailing newline ignored).
     #[arg(long, value_name = "FILE")]
     pub key_passphrase_file: Option<PathBuf>,
+    /// Allow this run to change how the folder's keys are stored: encrypt a folder's
+    /// unencrypted keys with the passphrase given (the originals go to the archive).
+    #[arg(long)]
+    pub reencrypt: bool,
 }
 
 /// What a run may do to files already in the output folder.
@@ -166,6 +176,9 @@ pub struct GenerateArgs {
 pub struct PlanArgs {
     #[command(flatten)]
     pub run: RunArgs,
+    /// Plan shard K of N (0-based) in a shard's folder (as `generate --shard K/N`).
+    #[arg(long, value_name = "K/N")]
+    pub shard: Option<Shard>,
 }
 
 #[derive(Debug, Args)]

@@ -2,18 +2,21 @@
 //! makes them one at a time: RSA (2048/3072/4096), ECC (P-256) and SM2 (SM2-with-SM3).
 //!
 //! The pipeline, one module per stage:
-//! [`manifest`] (load) -> [`request`] (validate) -> [`crypto`] (generate) -> [`output`]
-//! (write, summary) with [`progress`] for the terminal; [`cmd`] holds the commands that tie them together.
+//! [`manifest`] (load) -> [`request`] (validate) -> [`plan`] (decide) -> [`crypto`]
+//! (generate) -> [`output`] (the folder: write, summary) with [`progress`] for the
+//! terminal; [`run`] ties the stages together, [`cmd`] holds the commands.
 #![forbid(unsafe_code)]
 
 pub mod cli;
 pub mod cmd;
 pub mod crypto;
 pub mod error;
+pub mod interrupt;
 pub mod manifest;
 pub mod output;
 pub mod parallel;
 pub mod plan;
 pub mod progress;
 pub mod request;
+pub mod run;
 pub mod shard;

@@ -23,7 +23,11 @@ fn main() -> std::process::ExitCode {
                     csrbatch::progress::err(format_args!("{e}"));
                 }
             }
-            csrbatch::progress::err(format_args!("error: {err}"));
+            if let Error::Interrupted { .. } = &err {
+                csrbatch::progress::err(format_args!("{err}"));
+            } else {
+                csrbatch::progress::err(format_args!("error: {err}"));
+            }
             err.exit_code().into()
         }
     }

@@ -11,21 +11,30 @@ use std::time::{Duration, Instant};
 use rayon::ThreadPool;
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
-/// Lets item `i` start only when fewer than `window` items before it are unwritten.
-struct Gate {
+/// Lets item `i` start only when fewer than `window` items before it are unwritten, and
+/// no stop was asked for (by a failing sink, or from outside: Ctrl-C).
+struct Gate<'a> {
     written: Mutex<usize>,
     moved: Condvar,
     stop: AtomicBool,
+    outside: Option<&'a AtomicBool>,
     window: usize,
 }
 
-impl Gate {
+/// How often a gate waiting for the writer looks at the outside stop flag.
+const STOP_POLL: Duration = Duration::from_millis(50);
+
+impl Gate<'_> {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.outside.is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
     fn admit(&self, index: usize) -> bool {
         let mut written = self.written.lock().unwrap_or_else(|e| e.into_inner());
-        while index >= *written + self.window && !self.stop.load(Ordering::Relaxed) {
-            written = self.moved.wait(written).unwrap_or_else(|e| e.into_inner());
+        while index >= *written + self.window && !self.stopped() {
+            written = self.moved.wait_timeout(written, STOP_POLL).unwrap_or_else(|e| e.into_inner()).0;
         }
-        !self.stop.load(Ordering::Relaxed)
+        !self.stopped()
     }
 
     fn advance(&self, to: usize) {
@@ -53,6 +62,26 @@ pub fn ordered_map<T, R, E, I, W, S>(
     items: I,
     window: usize,
     work: W,
+    sink: S,
+) -> Result<(), E>
+where
+    T: Send,
+    R: Send,
+    I: Iterator<Item = T> + Send,
+    W: Fn(T) -> R + Sync,
+    S: FnMut(Vec<R>) -> Result<(), E>,
+{
+    ordered_map_until(pool, items, window, None, work, sink)
+}
+
+/// [`ordered_map`], where `stop` (set from outside, e.g. by a signal) also stops new items
+/// from starting; the items in flight still finish and reach `sink`.
+pub fn ordered_map_until<T, R, E, I, W, S>(
+    pool: &ThreadPool,
+    items: I,
+    window: usize,
+    stop: Option<&AtomicBool>,
+    work: W,
     mut sink: S,
 ) -> Result<(), E>
 where
@@ -63,7 +92,13 @@ where
     S: FnMut(Vec<R>) -> Result<(), E>,
 {
     let window = window.max(1);
-    let gate = Gate { written: Mutex::new(0), moved: Condvar::new(), stop: AtomicBool::new(false), window };
+    let gate = Gate {
+        written: Mutex::new(0),
+        moved: Condvar::new(),
+        stop: AtomicBool::new(false),
+        outside: stop,
+        window,
+    };
     let (tx, rx) = sync_channel::<(usize, R)>(window);
     std::thread::scope(|scope| {
         let (gate, work) = (&gate, &work);
@@ -150,6 +185,31 @@ mod tests {
         );
         assert!(r.is_ok());
         assert_eq!(seen, (0..200).map(|i| i * 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn a_stop_from_outside_lets_finished_work_land() {
+        let stop = AtomicBool::new(false);
+        let mut seen = Vec::new();
+        let r: Result<(), ()> = ordered_map_until(
+            &pool(2),
+            0..100_000u64,
+            8,
+            Some(&stop),
+            |i| {
+                if i == 50 {
+                    stop.store(true, Ordering::Relaxed);
+                }
+                i
+            },
+            |batch| {
+                seen.extend(batch);
+                Ok(())
+            },
+        );
+        assert!(r.is_ok());
+        assert!(seen.len() >= 50 && seen.len() < 1000, "{}", seen.len());
+        assert_eq!(seen, (0..seen.len() as u64).collect::<Vec<_>>(), "in order, none lost");
     }
 
     #[test]

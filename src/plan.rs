@@ -10,46 +10,64 @@
 //! | damaged | files missing, unreadable, not matching each other, or changed by hand | left alone; `--repair` regenerates |
 //! | orphaned | files or records no manifest asks for any more | never deleted; `--prune` archives them |
 //!
-//! Damage that a killed run of csrbatch itself left (its last batch, recorded in
-//! `pending.json` before any rename) is repaired without `--repair`: nothing in it was
-//! ever reported, and whatever was there is archived first.
-
-use std::fmt;
+//! Damage that a killed run of csrbatch itself left (its last batch, journaled as begun
+//! before any rename) is repaired without `--repair`: nothing in it was ever reported, and
+//! whatever was there is archived first.
+//!
+//! A state says what happened to the pair since the last complete summary: a pair that a
+//! run which did not finish made or replaced is reported by the run that finishes the
+//! folder as what that run did (`rekey`, ...), never `unchanged`, so that a consumer who
+//! takes every CSR whose State is not `unchanged` sees every CSR it has not seen yet.
 
 use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
+use crate::error::CryptoError;
 use crate::output::existing::{OnDisk, Record};
-use crate::request::CsrRequest;
+pub use crate::output::summary::State;
+use crate::request::{CsrName, CsrRequest, KeyAlgorithm};
 
-/// The states of the plan, as printed and as recorded in the summary's `State`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum State {
-    Unchanged,
-    New,
-    Resubject,
-    Rekey,
-    Damaged,
-    Orphaned,
+/// Why a request is in its state: the change, or the damage. Printed by `plan`, kept in
+/// the archive's log, and (for damage) in the summary's `Error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Reason {
+    /// A file there that csrbatch could not have written (a link, a folder, unreadable).
+    #[error("{0}")]
+    Unusable(String),
+    #[error("{0}.key.pem and {0}.csr.pem are missing")]
+    BothMissing(CsrName),
+    #[error("{0}.key.pem is missing")]
+    KeyMissing(CsrName),
+    #[error("{0}.csr.pem is missing")]
+    CsrMissing(CsrName),
+    /// The key file does not read as a key (with this passphrase).
+    #[error("{name}.key.pem: {error}")]
+    Key { name: CsrName, error: CryptoError },
+    /// The pair could not be checked.
+    #[error("{name}: {error}")]
+    Check { name: CsrName, error: CryptoError },
+    /// The CSR is not a valid CSR of the key.
+    #[error("{name}.csr.pem: {why}")]
+    Broken { name: CsrName, why: String },
+    #[error("{0}.csr.pem is not the CSR recorded in summary.json (changed by hand?)")]
+    ChangedByHand(CsrName),
+    #[error("--rotate")]
+    Rotate,
+    #[error("{from} -> {to}")]
+    KeyType { from: KeyAlgorithm, to: KeyAlgorithm },
+    #[error("subject or SANs changed")]
+    Subject,
+    /// What a run that did not finish did to the pair.
+    #[error("by a run that did not finish")]
+    Unfinished,
+    /// A pair in the folder that no record has (a killed run wrote it, or the records went).
+    #[error("found in the folder, not yet recorded")]
+    Unrecorded,
 }
 
-impl State {
-    pub const ALL: [State; 6] =
-        [State::Unchanged, State::New, State::Resubject, State::Rekey, State::Damaged, State::Orphaned];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            State::Unchanged => "unchanged",
-            State::New => "new",
-            State::Resubject => "resubject",
-            State::Rekey => "rekey",
-            State::Damaged => "damaged",
-            State::Orphaned => "orphaned",
-        }
-    }
-}
-
-impl fmt::Display for State {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.pad(self.as_str())
+/// A reason is its sentence in JSON.
+impl serde::Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
     }
 }
 
@@ -80,11 +98,11 @@ pub struct Decision {
     pub state: State,
     pub action: Action,
     /// Why: the change or the damage, for the plan and the summary.
-    pub reason: Option<String>,
+    pub reason: Option<Reason>,
 }
 
 impl Decision {
-    fn new(state: State, action: Action, reason: impl Into<Option<String>>) -> Decision {
+    fn new(state: State, action: Action, reason: impl Into<Option<Reason>>) -> Decision {
         Decision { state, action, reason: reason.into() }
     }
 }
@@ -108,21 +126,27 @@ pub fn decide(
     passphrase: Option<&Passphrase>,
 ) -> Decision {
     let name = &request.name;
-    let damaged = |reason: String| {
-        if flags.repair || facts.interrupted {
+    let recorded = facts.record.is_some_and(Record::has_csr);
+    let damaged = |reason: Reason| {
+        if facts.interrupted {
+            // The killed run was replacing this pair: finish its work.
+            let state = if recorded { State::Rekey } else { State::New };
+            Decision::new(state, Action::Generate, reason)
+        } else if flags.repair {
             Decision::new(State::Damaged, Action::Generate, reason)
         } else {
             Decision::new(State::Damaged, Action::Leave, reason)
         }
     };
-    let recorded = facts.record.is_some_and(Record::has_csr);
     let (key_pem, csr_pem) = match (&facts.key, &facts.csr) {
-        (OnDisk::Unusable(why), _) | (_, OnDisk::Unusable(why)) => return damaged(why.clone()),
+        (OnDisk::Unusable(why), _) | (_, OnDisk::Unusable(why)) => {
+            return damaged(Reason::Unusable(why.clone()));
+        }
         (OnDisk::Missing, OnDisk::Missing) if recorded && !facts.interrupted => {
-            return damaged(format!("{name}.key.pem and {name}.csr.pem are missing"));
+            return damaged(Reason::BothMissing(name.clone()));
         }
         (OnDisk::Missing, OnDisk::Missing) => return Decision::new(State::New, Action::Generate, None),
-        (OnDisk::Missing, OnDisk::Present(_)) => return damaged(format!("{name}.key.pem is missing")),
+        (OnDisk::Missing, OnDisk::Present(_)) => return damaged(Reason::KeyMissing(name.clone())),
         (OnDisk::Present(key), OnDisk::Missing) => {
             // A killed run renames the key first: its key without a CSR was never reported.
             let ours = facts.interrupted && !recorded;
@@ -131,54 +155,64 @@ pub fn decide(
             {
                 return Decision::new(State::New, Action::Resign(key), None);
             }
-            return damaged(format!("{name}.csr.pem is missing"));
+            return damaged(Reason::CsrMissing(name.clone()));
         }
         (OnDisk::Present(key), OnDisk::Present(csr)) => (key, csr),
     };
 
     let key = match PrivateKey::from_pkcs8_pem_any(key_pem, passphrase) {
         Ok(key) => key,
-        Err(e) => return damaged(format!("{name}.key.pem: {e}")),
+        Err(error) => return damaged(Reason::Key { name: name.clone(), error }),
     };
     let changed_by_hand = facts.record.is_some_and(|r| r.has_csr() && !r.is_csr(csr_pem));
     let check = match crypto::check_pair(csr_pem, &key, &request.params) {
         Ok(check) => check,
-        Err(e) => return damaged(format!("{name}: {e}")),
+        Err(error) => return damaged(Reason::Check { name: name.clone(), error }),
     };
     match check {
-        PairCheck::Broken(why) => damaged(format!("{name}.csr.pem: {why}")),
+        PairCheck::Broken(why) => damaged(Reason::Broken { name: name.clone(), why }),
         // A CSR that differs from the one recorded was changed after it was written,
         // unless a killed run wrote it and never recorded it.
-        _ if changed_by_hand && !facts.interrupted => {
-            damaged(format!("{name}.csr.pem is not the CSR recorded in summary.json (changed by hand?)"))
-        }
+        _ if changed_by_hand && !facts.interrupted => damaged(Reason::ChangedByHand(name.clone())),
         PairCheck::Matches(_) if flags.rotate => {
-            Decision::new(State::Rekey, Action::Generate, "--rotate".to_owned())
+            Decision::new(State::Rekey, Action::Generate, Reason::Rotate)
         }
-        PairCheck::Matches(csr) => {
-            let record = facts.record.filter(|_| !changed_by_hand);
-            Decision::new(
-                State::Unchanged,
-                Action::Keep {
-                    csr,
-                    csr_id: record.and_then(Record::csr_id),
-                    request_id: record.and_then(Record::request_id_text),
-                },
-                None,
-            )
-        }
+        PairCheck::Matches(csr) => kept(facts.record.filter(|_| !changed_by_hand), facts.record, csr),
         PairCheck::OtherContents if key.algorithm() != request.params.key || flags.rotate => {
             let why = if flags.rotate && key.algorithm() == request.params.key {
-                "--rotate".to_owned()
+                Reason::Rotate
             } else {
-                format!("{} -> {}", key.algorithm(), request.params.key)
+                Reason::KeyType { from: key.algorithm(), to: request.params.key }
             };
             Decision::new(State::Rekey, Action::Generate, why)
         }
-        PairCheck::OtherContents => {
-            Decision::new(State::Resubject, Action::Resign(key), "subject or SANs changed".to_owned())
-        }
+        PairCheck::OtherContents => Decision::new(State::Resubject, Action::Resign(key), Reason::Subject),
     }
+}
+
+/// A pair that stays as it is. Its state is what happened to it since the last complete
+/// summary: nothing (`unchanged`, its CsrId kept), what an unfinished run did (carried in
+/// its journal), or, for a pair no record has (a killed run wrote it and never said so),
+/// `new` with a new CsrId, or `resubject`/`rekey` for a recorded pair whose CSR a killed
+/// run replaced.
+fn kept(record: Option<&Record>, earlier: Option<&Record>, csr: SignedCsr) -> Decision {
+    let (state, reason) = match (record, earlier) {
+        (Some(r), _) if r.has_csr() => match r.carried() {
+            Some(state) => (state, Some(Reason::Unfinished)),
+            None => (State::Unchanged, None),
+        },
+        (_, Some(old)) if old.has_csr() => {
+            let state = if old.is_key(&csr.key_sha2) { State::Resubject } else { State::Rekey };
+            (state, Some(Reason::Unfinished))
+        }
+        _ => (State::New, Some(Reason::Unrecorded)),
+    };
+    let action = Action::Keep {
+        csr,
+        csr_id: record.and_then(Record::csr_id),
+        request_id: record.and_then(Record::request_id_text),
+    };
+    Decision::new(state, action, reason)
 }
 
 #[cfg(test)]

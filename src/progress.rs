@@ -2,13 +2,10 @@
 //! is a terminal and not `--quiet`, `NO_COLOR` or `TERM=dumb`; the closing line, which is
 //! always printed; and [`out`] and [`err`], through which every other line is printed.
 
-use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-
-use crate::request::KeyAlgorithm;
 
 /// Prints a line on stdout. If the reader has gone away (`csrbatch plan ... | head`), the
 /// process ends quietly with success, as a pipe's writer does: only reports go to stdout,
@@ -62,57 +59,21 @@ impl Progress {
         self.started.elapsed()
     }
 
-    /// Clears the bar and prints the closing line.
-    pub fn finish(self, done: &BTreeMap<KeyAlgorithm, usize>, failed: usize, notes: &[String]) {
+    /// Clears the bar and prints the run's closing lines on stderr.
+    pub fn finish(self, lines: &[String]) {
         self.bar.finish_and_clear();
-        err(format_args!("{}", closing_line(done, failed, notes, self.started.elapsed())));
+        for line in lines {
+            err(format_args!("{line}"));
+        }
+    }
+
+    /// Takes the bar off the screen (an interrupted or failed run).
+    pub fn clear(&self) {
+        self.bar.finish_and_clear();
     }
 }
 
 fn dumb_terminal() -> bool {
     std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
         || std::env::var("TERM").is_ok_and(|t| t == "dumb")
-}
-
-/// `generated 12 CSRs (RSA-2048: 3, ECC-256: 5, SM2-256: 4) in 3.21 s, 3.7 CSRs/s; 2 unchanged`
-pub fn closing_line(
-    done: &BTreeMap<KeyAlgorithm, usize>,
-    failed: usize,
-    notes: &[String],
-    elapsed: Duration,
-) -> String {
-    let total: usize = done.values().sum();
-    let parts: Vec<String> = done.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-    let secs = elapsed.as_secs_f64();
-    let rate = if secs > 0.0 { total as f64 / secs } else { 0.0 };
-    let mut line = format!("generated {total} CSRs");
-    if !parts.is_empty() {
-        line.push_str(&format!(" ({})", parts.join(", ")));
-    }
-    line.push_str(&format!(" in {secs:.2} s, {rate:.1} CSRs/s"));
-    for note in notes {
-        line.push_str(&format!("; {note}"));
-    }
-    if failed > 0 {
-        line.push_str(&format!("; {failed} FAILED"));
-    }
-    line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn closing_line_names_algorithms_time_and_rate() {
-        let done = BTreeMap::from([(KeyAlgorithm::Rsa2048, 3), (KeyAlgorithm::Sm2, 1)]);
-        assert_eq!(
-            closing_line(&done, 2, &[], Duration::from_secs(2)),
-            "generated 4 CSRs (RSA-2048: 3, SM2-256: 1) in 2.00 s, 2.0 CSRs/s; 2 FAILED"
-        );
-        assert_eq!(
-            closing_line(&BTreeMap::new(), 0, &["5 unchanged".into()], Duration::ZERO),
-            "generated 0 CSRs in 0.00 s, 0.0 CSRs/s; 5 unchanged"
-        );
-    }
 }

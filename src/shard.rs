@@ -18,16 +18,33 @@ pub struct Shard {
 pub const ID_SHARD_SHIFT: u32 = 40;
 pub const MAX_SHARDS: u32 = 1 << (53 - ID_SHARD_SHIFT);
 
+/// Why a shard (from `--shard` or the engine's variables) is not one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ShardError {
+    #[error("the shard count must be 1 to {MAX_SHARDS}, not {0}")]
+    Count(u32),
+    #[error("shard {index} does not exist in {count} shards (they are 0 to {})", count - 1)]
+    Index { index: u32, count: u32 },
+    #[error("`{0}` is not K/N (e.g. 0/4)")]
+    Syntax(String),
+    #[error("{var}={value} is not a number")]
+    NotANumber { var: String, value: String },
+    #[error("JOB_COMPLETION_INDEX is set: give the number of shards with --shards N or CSRBATCH_SHARDS")]
+    NoCount,
+    #[error("{0} without {1}")]
+    Without(&'static str, &'static str),
+    #[error("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")]
+    BelowMin,
+}
+
 impl Shard {
-    pub fn new(index: u32, count: u32) -> Result<Shard, String> {
+    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 || count > MAX_SHARDS {
-            return Err(format!("the shard count must be 1 to {MAX_SHARDS}, not {count}"));
+            return Err(ShardError::Count(count));
         }
         if index >= count {
-            return Err(format!(
-                "shard {index} does not exist in {count} shards (they are 0 to {})",
-                count - 1
-            ));
+            return Err(ShardError::Index { index, count });
         }
         Ok(Shard { index, count })
     }
@@ -49,31 +66,33 @@ impl Shard {
     pub fn from_env(
         env: impl Fn(&str) -> Option<String>,
         shards: Option<u32>,
-    ) -> Result<Option<Shard>, String> {
-        let number = |var: &str| -> Result<Option<u32>, String> {
+    ) -> Result<Option<Shard>, ShardError> {
+        let number = |var: &str| -> Result<Option<u32>, ShardError> {
             env(var)
-                .map(|v| v.trim().parse::<u32>().map_err(|_| format!("{var}={v} is not a number")))
+                .map(|v| {
+                    v.trim()
+                        .parse::<u32>()
+                        .map_err(|_| ShardError::NotANumber { var: var.to_owned(), value: v.clone() })
+                })
                 .transpose()
         };
         if let Some(index) = number("JOB_COMPLETION_INDEX")? {
             let count = match shards {
                 Some(n) => n,
-                None => number("CSRBATCH_SHARDS")?.ok_or(
-                    "JOB_COMPLETION_INDEX is set: give the number of shards with --shards N or CSRBATCH_SHARDS",
-                )?,
+                None => number("CSRBATCH_SHARDS")?.ok_or(ShardError::NoCount)?,
             };
             return Shard::new(index, count).map(Some);
         }
         if let Some(task) = number("SLURM_ARRAY_TASK_ID")? {
             let count = number("SLURM_ARRAY_TASK_COUNT")?
-                .ok_or("SLURM_ARRAY_TASK_ID without SLURM_ARRAY_TASK_COUNT")?;
+                .ok_or(ShardError::Without("SLURM_ARRAY_TASK_ID", "SLURM_ARRAY_TASK_COUNT"))?;
             let min = number("SLURM_ARRAY_TASK_MIN")?.unwrap_or(0);
-            let index = task.checked_sub(min).ok_or("SLURM_ARRAY_TASK_ID is below SLURM_ARRAY_TASK_MIN")?;
+            let index = task.checked_sub(min).ok_or(ShardError::BelowMin)?;
             return Shard::new(index, count).map(Some);
         }
         if let Some(index) = number("AWS_BATCH_JOB_ARRAY_INDEX")? {
             let count = number("AWS_BATCH_JOB_ARRAY_SIZE")?
-                .ok_or("AWS_BATCH_JOB_ARRAY_INDEX without AWS_BATCH_JOB_ARRAY_SIZE")?;
+                .ok_or(ShardError::Without("AWS_BATCH_JOB_ARRAY_INDEX", "AWS_BATCH_JOB_ARRAY_SIZE"))?;
             return Shard::new(index, count).map(Some);
         }
         Ok(None)
@@ -95,13 +114,27 @@ pub fn shard_of_key(key: u128, count: u32) -> u32 {
 }
 
 impl FromStr for Shard {
-    type Err = String;
+    type Err = ShardError;
 
     /// `K/N`, as in `--shard 2/8`.
-    fn from_str(s: &str) -> Result<Shard, String> {
-        let (k, n) = s.split_once('/').ok_or_else(|| format!("`{s}` is not K/N (e.g. 0/4)"))?;
-        let num = |t: &str| t.trim().parse::<u32>().map_err(|_| format!("`{s}` is not K/N (e.g. 0/4)"));
+    fn from_str(s: &str) -> Result<Shard, ShardError> {
+        let (k, n) = s.split_once('/').ok_or_else(|| ShardError::Syntax(s.to_owned()))?;
+        let num = |t: &str| t.trim().parse::<u32>().map_err(|_| ShardError::Syntax(s.to_owned()));
         Shard::new(num(k)?, num(n)?)
+    }
+}
+
+/// In state.json a shard is its `K/N` text.
+impl serde::Serialize for Shard {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Shard {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Shard, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
     }
 }
 
@@ -122,7 +155,7 @@ mod tests {
     #[test]
     fn parse_and_bounds() {
         assert_eq!("2/8".parse::<Shard>().unwrap(), Shard { index: 2, count: 8 });
-        assert!("8/8".parse::<Shard>().unwrap_err().contains("does not exist"));
+        assert!("8/8".parse::<Shard>().unwrap_err().to_string().contains("does not exist"));
         assert!("1/0".parse::<Shard>().is_err());
         assert!("x".parse::<Shard>().is_err());
         assert!(format!("0/{}", MAX_SHARDS + 1).parse::<Shard>().is_err());
@@ -150,7 +183,7 @@ mod tests {
     fn engines_from_their_variables() {
         let k8s = [("JOB_COMPLETION_INDEX", "3")];
         assert_eq!(Shard::from_env(env(&k8s), Some(4)).unwrap(), Some(Shard { index: 3, count: 4 }));
-        assert!(Shard::from_env(env(&k8s), None).unwrap_err().contains("--shards"));
+        assert!(Shard::from_env(env(&k8s), None).unwrap_err().to_string().contains("--shards"));
         let k8s_env = [("JOB_COMPLETION_INDEX", "1"), ("CSRBATCH_SHARDS", "2")];
         assert_eq!(Shard::from_env(env(&k8s_env), None).unwrap(), Some(Shard { index: 1, count: 2 }));
         let slurm =

@@ -1,163 +1,359 @@
-//! `csrbatch merge`: checks that shard output folders together hold every request of the
-//! manifests exactly once, then writes one summary.json for the whole run (and, with
-//! `--collect`, copies the files next to it).
+//! `csrbatch merge`: checks that shard output folders together hold every request exactly
+//! once, then writes one summary.json for the whole run (and, with `--collect`, copies the
+//! files next to it).
 //!
-//! Shard summaries are indexed, not loaded: the index keeps where each entry's line is
-//! (a few dozen bytes per request), and entries are read back one at a time.
+//! What the shard folders prove is always checked: every shard K of N present once, each
+//! complete (a summary, no unfinished run, no failed request) and holding only its own
+//! requests. The manifests (`--manifests`, else those each shard recorded, read again and
+//! compared by SHA-256) then name every missing request. Shard summaries are read with the
+//! one summary reader into a scratch file, and entries are read back one at a time, so
+//! memory holds a few dozen bytes per request.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read, Seek, SeekFrom};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::cli::MergeArgs;
-use crate::error::{Error, ExitCode, IoError};
+use crate::error::{Error, ExitCode, IoError, OutProblem, plural};
 use crate::output::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
-use crate::output::summary::{Entry, SummaryWriter};
-use crate::output::{Layout, OutputDir, utc_stamp};
+use crate::output::folder::{self, FolderState, ManifestRecord};
+use crate::output::summary::{self, Entry, Item, SummaryWriter};
+use crate::output::{Opening, OutputDir, SUMMARY, utc_stamp};
+use crate::progress::err;
 use crate::request::name_key;
+use crate::shard::Shard;
 
-/// Where one entry is: shard number, byte offset and length of its line.
+/// Where one entry is: shard number, byte offset and length of its line in the scratch.
 #[derive(Debug, Clone, Copy)]
 struct Loc {
     shard: u32,
     offset: u64,
     len: u32,
     ok: bool,
+    /// Its `Manifest`: the file (an index into [`Index::files`]) and line.
+    file: u32,
+    line: u32,
+}
+
+/// One shard folder, read.
+struct ShardFolder {
+    dir: PathBuf,
+    shard: Shard,
+    manifests: Vec<ManifestRecord>,
+    scratch: File,
+}
+
+/// Every entry of every shard, by Name digest.
+#[derive(Default)]
+struct Index {
+    locs: HashMap<u128, Vec<Loc>>,
+    names: HashMap<u128, String>,
+    files: Vec<String>,
 }
 
 pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
-    let requests = super::load_and_validate(&args.manifests)?;
-    let mut index: HashMap<u128, Vec<Loc>> = HashMap::with_capacity(requests.len());
-    let mut names: HashMap<u128, String> = HashMap::new();
     let mut problems = Vec::new();
-    for (shard, dir) in args.shards.iter().enumerate() {
-        let path = dir.join(crate::output::SUMMARY);
-        match index_summary(&path, shard as u32, &mut index, &mut names, &|n| requests.wants(n)) {
-            Ok(()) => {}
-            Err(e) => problems.push(format!("{}: {}", dir.display(), e.source)),
+    let mut index = Index::default();
+    let mut shards = Vec::new();
+    for (k, dir) in args.shards.iter().enumerate() {
+        match read_shard(dir, k as u32, &mut index, &mut problems) {
+            Ok(Some(s)) => shards.push(s),
+            Ok(None) => {}
+            Err(e) => problems.push(format!("{}: {e}", dir.display())),
         }
     }
+    check_shards(&shards, &mut problems);
 
-    // Every request of the manifests, in order, must be held by exactly one shard.
-    let mut order = Vec::with_capacity(requests.len());
-    for request in requests.iter() {
-        let request = request?;
-        let key = name_key(request.name.as_str());
-        let locs = index.get(&key).map(Vec::as_slice).unwrap_or_default();
-        let held: Vec<&Loc> = locs.iter().filter(|l| l.ok).collect();
-        match held.as_slice() {
-            [one] => order.push(**one),
-            [] if locs.is_empty() => problems.push(format!("missing: {} ({})", request.name, request.origin)),
-            [] => problems
-                .push(format!("failed: {} ({}): its shard has no CSR for it", request.name, request.origin)),
-            many => {
-                let dirs: Vec<String> =
-                    many.iter().map(|l| args.shards[l.shard as usize].display().to_string()).collect();
-                problems.push(format!("duplicate: {} in {}", request.name, dirs.join(", ")));
+    // The manifests: given, or as the shards recorded them (when they are still as they were).
+    let paths =
+        if args.manifests.is_empty() { recorded_manifests(&shards) } else { Some(args.manifests.clone()) };
+    let order = match paths {
+        Some(paths) => {
+            let requests = crate::run::load_and_validate(&paths)?;
+            let mut order = Vec::with_capacity(requests.len());
+            for request in requests.iter() {
+                let request = request?;
+                let key = name_key(request.name.as_str());
+                let locs = index.locs.get(&key).map(Vec::as_slice).unwrap_or_default();
+                let held: Vec<&Loc> = locs.iter().filter(|l| l.ok).collect();
+                match held.as_slice() {
+                    [one] => order.push(**one),
+                    [] if locs.is_empty() => {
+                        problems.push(format!("missing: {} ({})", request.name, request.origin))
+                    }
+                    [] => {} // its shard's failure is reported already
+                    many => {
+                        let dirs: Vec<String> = many
+                            .iter()
+                            .map(|l| args.shards[l.shard as usize].display().to_string())
+                            .collect();
+                        problems.push(format!("duplicate: {} in {}", request.name, dirs.join(", ")));
+                    }
+                }
+                index.names.remove(&key);
             }
+            let mut extra: Vec<&String> = index.names.values().collect();
+            extra.sort();
+            problems.extend(extra.into_iter().map(|name| format!("not in the manifests: {name}")));
+            order
         }
-    }
-    let mut extra: Vec<&String> = names.values().collect();
-    extra.sort();
-    for name in extra {
-        problems.push(format!("not in the manifests: {name}"));
-    }
+        None => {
+            err(format_args!(
+                "merge: checking what the shard folders prove (every shard present once, each \
+                 complete); the manifests cannot name missing requests"
+            ));
+            let given: Vec<String> = shards
+                .iter()
+                .flat_map(|s| s.manifests.iter().map(|r| r.given.display().to_string()))
+                .collect();
+            proven_order(&index, &args.shards, &given, &mut problems)
+        }
+    };
     if !problems.is_empty() {
         for p in &problems {
-            crate::progress::err(format_args!("{p}"));
+            err(format_args!("{p}"));
         }
-        crate::progress::err(format_args!(
-            "error: the shards do not hold every request exactly once ({} problem(s)); nothing was merged",
-            problems.len()
+        err(format_args!(
+            "error: the shards do not hold every request exactly once ({}); nothing was merged",
+            plural(problems.len(), "problem", "problems")
         ));
         return Ok(ExitCode::Failed);
     }
+    write_merged(args, &mut shards, order)
+}
 
-    let out = OutputDir::open(&args.out, Layout::Flat, None)?;
+/// Reads one shard folder's state and summary into the index; `None` (with the problem
+/// said) when it is not a complete shard.
+fn read_shard(
+    dir: &Path,
+    k: u32,
+    index: &mut Index,
+    problems: &mut Vec<String>,
+) -> Result<Option<ShardFolder>, IoError> {
+    let state = FolderState::read(dir)?;
+    let Some(state) = state else {
+        problems.push(format!("{}: not a csrbatch output folder (no .csrbatch/state.json)", dir.display()));
+        return Ok(None);
+    };
+    let shard = state.shard.unwrap_or(Shard { index: 0, count: 1 });
+    let path = dir.join(SUMMARY);
+    let file = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            problems.push(format!(
+                "{}: shard {shard} has no summary.json: its run never finished",
+                dir.display()
+            ));
+            return Ok(None);
+        }
+        Err(e) => return Err(IoError::new(&path, e)),
+    };
+    let scratch_io = |e: std::io::Error| IoError::new(std::env::temp_dir(), e);
+    let scratch = tempfile::tempfile().map_err(scratch_io)?;
+    let mut out = BufWriter::new(scratch.try_clone().map_err(scratch_io)?);
+    let mut offset = 0u64;
+    let mut failed = Vec::new();
+    let header = summary::read_summary(BufReader::new(file), &mut |item| {
+        let Item::Entry(entry) = item else { return Ok(()) };
+        let mut line = serde_json::to_vec(&entry)?;
+        line.push(b'\n');
+        out.write_all(&line)?;
+        let key = name_key(&entry.name);
+        let ok = entry.succeeded() && entry.csr_file.is_some();
+        if !ok {
+            let why = entry.error.as_deref().unwrap_or("no CSR");
+            failed.push(format!("failed: {} ({}) in {}: {why}", entry.name, entry.manifest, dir.display()));
+        }
+        if !shard.holds(&entry.name) {
+            failed.push(format!("{}: {} does not belong to shard {shard}", dir.display(), entry.name));
+        }
+        let (file, line_no) = index.place(&entry.manifest);
+        let loc = Loc { shard: k, offset, len: line.len() as u32, ok, file, line: line_no };
+        offset += line.len() as u64;
+        index.locs.entry(key).or_default().push(loc);
+        index.names.entry(key).or_insert_with(|| entry.name.clone());
+        Ok(())
+    })
+    .map_err(|e| IoError::other(&path, format!("unreadable summary: {e}")))?;
+    out.flush().map_err(scratch_io)?;
+    problems.append(&mut failed);
+    let unfinished = folder::journals_after(dir, &header.written)?;
+    if !unfinished.is_empty() {
+        problems.push(format!(
+            "{}: shard {shard} has an unfinished run: run its `generate` again to finish it",
+            dir.display()
+        ));
+    }
+    Ok(Some(ShardFolder { dir: dir.to_path_buf(), shard, manifests: state.manifests, scratch }))
+}
+
+impl Index {
+    /// The file (interned) and line of a `Manifest` text `file:line`.
+    fn place(&mut self, manifest: &str) -> (u32, u32) {
+        let (file, line) = manifest.rsplit_once(':').unwrap_or((manifest, "0"));
+        let id = match self.files.iter().position(|f| f == file) {
+            Some(i) => i,
+            None => {
+                self.files.push(file.to_owned());
+                self.files.len() - 1
+            }
+        };
+        (id as u32, line.parse().unwrap_or(0))
+    }
+}
+
+/// Every shard K of N present once, all of the same N.
+fn check_shards(shards: &[ShardFolder], problems: &mut Vec<String>) {
+    let counts: HashSet<u32> = shards.iter().map(|s| s.shard.count).collect();
+    if counts.len() > 1 {
+        let list: Vec<String> = shards.iter().map(|s| format!("{} ({})", s.dir.display(), s.shard)).collect();
+        problems.push(format!("the folders are shards of different splits: {}", list.join(", ")));
+        return;
+    }
+    let Some(&count) = counts.iter().next() else { return };
+    let mut held: BTreeMap<u32, Vec<&Path>> = BTreeMap::new();
+    for s in shards {
+        held.entry(s.shard.index).or_default().push(&s.dir);
+    }
+    for k in 0..count {
+        match held.get(&k).map(Vec::as_slice) {
+            None => problems.push(format!("shard {k}/{count} is missing: no folder given holds it")),
+            Some([_]) => {}
+            Some(dirs) => {
+                let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+                problems.push(format!("shard {k}/{count} is given twice: {}", dirs.join(", ")));
+            }
+        }
+    }
+}
+
+/// The manifests the shards recorded, if every one is still there and unchanged; else
+/// `None`, having said what is gone or changed.
+fn recorded_manifests(shards: &[ShardFolder]) -> Option<Vec<PathBuf>> {
+    let mut records: Vec<&ManifestRecord> = Vec::new();
+    for s in shards {
+        for r in &s.manifests {
+            if !records.iter().any(|x| x.path == r.path && x.sha256 == r.sha256) {
+                records.push(r);
+            }
+        }
+    }
+    if records.is_empty() {
+        err(format_args!(
+            "merge: the shard folders record no manifests (give --manifests to check against them)"
+        ));
+        return None;
+    }
+    let mut usable = true;
+    for r in &records {
+        match crate::run::Fingerprint::of(&r.path) {
+            Err(e) => {
+                err(format_args!("merge: manifest {} is gone ({e})", r.path.display()));
+                usable = false;
+            }
+            Ok(now) if now.sha256_hex() != r.sha256 => {
+                err(format_args!(
+                    "merge: manifest {} changed since the shards ran (SHA-256)",
+                    r.path.display()
+                ));
+                usable = false;
+            }
+            Ok(_) => {}
+        }
+    }
+    let mut paths: Vec<PathBuf> = Vec::new();
+    for r in records {
+        if paths.contains(&r.path) {
+            err(format_args!("merge: the shards ran from different versions of {}", r.path.display()));
+            usable = false;
+        } else {
+            paths.push(r.path.clone());
+        }
+    }
+    usable.then_some(paths)
+}
+
+/// Without manifests: every entry the shards hold, each Name once, in manifest order as
+/// the entries record it: files in the order the shards recorded them (`given`), then by
+/// line.
+fn proven_order(index: &Index, dirs: &[PathBuf], given: &[String], problems: &mut Vec<String>) -> Vec<Loc> {
+    let mut order = Vec::with_capacity(index.locs.len());
+    for (key, locs) in &index.locs {
+        let held: Vec<&Loc> = locs.iter().filter(|l| l.ok).collect();
+        match held.as_slice() {
+            [one] => order.push(**one),
+            [] => {}
+            many => {
+                let name = index.names.get(key).map_or("?", String::as_str);
+                let dirs: Vec<String> =
+                    many.iter().map(|l| dirs[l.shard as usize].display().to_string()).collect();
+                problems.push(format!("duplicate: {name} in {}", dirs.join(", ")));
+            }
+        }
+    }
+    let rank: Vec<usize> = index
+        .files
+        .iter()
+        .enumerate()
+        .map(|(i, f)| given.iter().position(|g| g == f).unwrap_or(given.len() + i))
+        .collect();
+    order.sort_by_key(|l| (rank[l.file as usize], l.line));
+    order
+}
+
+fn write_merged(args: &MergeArgs, shards: &mut [ShardFolder], order: Vec<Loc>) -> Result<ExitCode, Error> {
+    if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::OutFolder { given: args.out.clone(), problem: OutProblem::NotAFolder });
+    }
+    std::fs::create_dir_all(&args.out)
+        .map_err(|e| Error::OutFolder { given: args.out.clone(), problem: OutProblem::CannotCreate(e) })?;
+    let out = OutputDir::open(&args.out, &Opening::default())?;
     let started = utc_stamp();
     let mut summary = SummaryWriter::create(
         out.journal_path(&started),
         out.summary_path(),
-        super::request_id(),
+        crate::run::request_id(),
         started,
         order.len(),
     )?;
-    let mut readers: Vec<Option<File>> = args.shards.iter().map(|_| None).collect();
+    let by_index: HashMap<u32, usize> = args
+        .shards
+        .iter()
+        .enumerate()
+        .filter_map(|(k, d)| Some((k as u32, shards.iter().position(|s| &s.dir == d)?)))
+        .collect();
     let mut ids = HashSet::with_capacity(order.len());
     for loc in order {
-        let dir = &args.shards[loc.shard as usize];
-        let mut entry = read_entry(dir, &mut readers[loc.shard as usize], loc)?;
+        let shard = &mut shards[by_index[&loc.shard]];
+        let mut entry = read_entry(&mut shard.scratch, loc)?;
         if let Some(id) = entry.csr_id.filter(|id| !ids.insert(*id)) {
-            crate::progress::err(format_args!(
+            err(format_args!(
                 "error: CsrId {id} appears twice ({}); were two shards run with the same index?",
                 entry.name
             ));
             return Ok(ExitCode::Failed);
         }
-        relocate(&mut entry, dir, out.root(), args.collect)?;
+        relocate(&mut entry, &shard.dir, out.root(), args.collect)?;
         summary.push(&entry)?;
     }
     let count = summary.counts().0;
     summary.finish(&[])?;
-    crate::progress::err(format_args!(
-        "merged {count} CSRs from {} shards into {}",
-        args.shards.len(),
+    err(format_args!(
+        "merged {} from {} into {}",
+        plural(count, "CSR", "CSRs"),
+        plural(args.shards.len(), "shard", "shards"),
         out.summary_path().display()
     ));
     Ok(ExitCode::Success)
 }
 
-/// Indexes the `Csrs` entries of one shard's summary (one entry a line, as csrbatch
-/// writes them). Names no manifest has are collected in `strangers`.
-fn index_summary(
-    path: &Path,
-    shard: u32,
-    index: &mut HashMap<u128, Vec<Loc>>,
-    strangers: &mut HashMap<u128, String>,
-    wants: &dyn Fn(&str) -> bool,
-) -> Result<(), IoError> {
-    let io = |e: std::io::Error| IoError::new(path, e);
-    let mut reader = BufReader::new(File::open(path).map_err(io)?);
-    let (mut offset, mut in_csrs, mut line) = (0u64, false, String::new());
-    loop {
-        line.clear();
-        let read = reader.read_line(&mut line).map_err(io)?;
-        if read == 0 {
-            return Ok(());
-        }
-        let start = offset;
-        offset += read as u64;
-        let text = line.trim_end().trim_end_matches(',');
-        if text.starts_with("  \"Csrs\": [") {
-            in_csrs = true;
-        } else if in_csrs && text.trim_start().starts_with('{') {
-            let entry: Entry = serde_json::from_str(text.trim_start())
-                .map_err(|e| io(std::io::Error::other(format!("line at byte {start}: {e}"))))?;
-            let key = name_key(&entry.name);
-            if !wants(&entry.name) {
-                strangers.insert(key, entry.name.clone());
-            }
-            let ok = entry.succeeded() && entry.csr_file.is_some();
-            index.entry(key).or_default().push(Loc { shard, offset: start, len: read as u32, ok });
-        } else if in_csrs && text.starts_with("  ]") {
-            in_csrs = false;
-        }
-    }
-}
-
-fn read_entry(dir: &Path, file: &mut Option<File>, loc: Loc) -> Result<Entry, IoError> {
-    let path = dir.join(crate::output::SUMMARY);
-    let io = |e: std::io::Error| IoError::new(&path, e);
-    if file.is_none() {
-        *file = Some(File::open(&path).map_err(io)?);
-    }
-    let Some(f) = file.as_mut() else { unreachable!("opened above") };
-    f.seek(SeekFrom::Start(loc.offset)).map_err(io)?;
+fn read_entry(file: &mut File, loc: Loc) -> Result<Entry, IoError> {
+    let io = |e: std::io::Error| IoError::new(std::env::temp_dir(), e);
+    file.seek(SeekFrom::Start(loc.offset)).map_err(io)?;
     let mut buf = vec![0; loc.len as usize];
-    f.read_exact(&mut buf).map_err(io)?;
-    let text = String::from_utf8_lossy(&buf);
-    serde_json::from_str(text.trim().trim_end_matches(',')).map_err(|e| io(std::io::Error::other(e)))
+    file.read_exact(&mut buf).map_err(io)?;
+    serde_json::from_slice(&buf).map_err(|e| io(std::io::Error::other(e)))
 }
 
 /// Points the entry's files at where they are from the merged folder: copied into it
@@ -213,5 +409,13 @@ mod tests {
             Path::new("../s0/x.pem")
         );
         assert_eq!(relative_path(Path::new("/a"), Path::new("/a/b/c")).unwrap(), Path::new("b/c"));
+    }
+
+    #[test]
+    fn manifest_places_are_interned() {
+        let mut index = Index::default();
+        assert_eq!(index.place("m/a.csv:12"), (0, 12));
+        assert_eq!(index.place("m/b.yaml:3"), (1, 3));
+        assert_eq!(index.place("m/a.csv:2"), (0, 2));
     }
 }

@@ -1,82 +1,54 @@
 //! `csrbatch plan` (and `generate --check`): what a run would do to the output folder,
 //! a line per request that is not unchanged, then counts per state. Writes nothing.
 
-use std::collections::BTreeMap;
-use std::path::Path;
-
-use super::{assess, orphans, thread_pool};
 use crate::cli::PlanArgs;
-use crate::crypto::Passphrase;
-use crate::error::{Error, ExitCode};
-use crate::output::{Layout, existing};
-use crate::parallel;
-use crate::plan::{Flags, State};
+use crate::error::{Error, ExitCode, plural};
+use crate::output::summary::State;
+use crate::progress::out;
 use crate::request::CsrRequest;
+use crate::run::plan::Plan;
+use crate::run::{self, Settings};
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
-    let args = &args.run;
-    let requests = super::load_and_validate(&args.paths)?;
-    let passphrase = super::passphrase(&args.keys)?;
-    let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
-    let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
-    let layout = crate::output::check_folder(&args.out, args.layout, None)?;
-    print_plan(
-        &args.out,
-        layout,
-        requests.iter(),
-        &|n: &str| requests.wants(n),
-        flags,
-        passphrase.as_ref(),
-        jobs,
-    )?;
+    let requests = run::load_and_validate(&args.run.paths)?;
+    let settings = Settings::resolve(&args.run, args.shard)?;
+    print(&settings, requests.iter().filter(|r| settings.holds(r)), &|n: &str| requests.wants(n))?;
     Ok(ExitCode::Success)
 }
 
-/// Prints the plan; true when anything is not unchanged (orphans included).
-#[allow(clippy::too_many_arguments)]
-pub fn print_plan<I>(
-    out: &Path,
-    layout: Layout,
+/// Prints the plan: first what unfinished runs left, then a line per request that is not
+/// unchanged, the orphans, and the counts.
+pub fn print<I>(
+    settings: &Settings,
     requests: I,
     wants: &(dyn Fn(&str) -> bool + Sync),
-    flags: Flags,
-    passphrase: Option<&Passphrase>,
-    jobs: usize,
-) -> Result<bool, Error>
+) -> Result<Plan, Error>
 where
     I: Iterator<Item = Result<CsrRequest, Error>> + Send,
 {
-    let previous = existing::load_previous(out, wants)?;
-    let pool = thread_pool(jobs)?;
-    let mut counts: BTreeMap<State, usize> = State::ALL.iter().map(|s| (*s, 0)).collect();
-    let judge = |r: CsrRequest| {
-        (
-            r.name.to_string(),
-            r.origin.to_string(),
-            assess(out, layout, &r, &previous, flags, passphrase, false).0,
-        )
-    };
-    let print = |batch: Vec<(String, String, crate::plan::Decision)>| -> Result<(), Error> {
-        for (name, origin, decision) in batch {
-            *counts.entry(decision.state).or_default() += 1;
-            if decision.state != State::Unchanged {
-                let reason = decision.reason.as_deref().map(|r| format!("  {r}")).unwrap_or_default();
-                crate::progress::out(format_args!("{:<10} {name}  ({origin}){reason}", decision.state));
-            }
+    let mut each = |p: &run::plan::Planned| {
+        if p.state != State::Unchanged {
+            let reason = p.reason.as_ref().map(|r| format!("  {r}")).unwrap_or_default();
+            out(format_args!("{:<10} {}  ({}){reason}", p.state, p.name, p.manifest));
         }
-        Ok(())
     };
-    let failure = std::sync::Mutex::new(None);
-    parallel::ordered_map(&pool, super::until_error(requests, &failure), jobs * 64, judge, print)?;
-    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-        return Err(e);
+    let plan = run::plan::plan(settings, requests, wants, &mut each)?;
+    for orphan in &plan.orphans {
+        out(format_args!("{:<10} {orphan}", State::Orphaned));
     }
-    let orphans = orphans(out, layout, wants, &previous)?;
-    for orphan in &orphans {
-        crate::progress::out(format_args!("{:<10} {}", State::Orphaned, orphan.name));
+    for run in &plan.unfinished {
+        let writing = match run.in_flight {
+            0 => String::new(),
+            n => format!(" (and was writing {n} more when it stopped)"),
+        };
+        out(format_args!(
+            "unfinished run (started {}): it changed {}{writing}; summary.json does not show \
+             them yet: run `generate` again to finish",
+            run.started,
+            plural(run.changed, "pair", "pairs"),
+        ));
     }
-    *counts.entry(State::Orphaned).or_default() += orphans.len();
-    let line: Vec<String> = counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    crate::progress::out(format_args!("{}", line.join(", ")));
-    Ok(counts.iter().any(|(s, n)| *s != State::Unchanged && *n > 0))
+    let line: Vec<String> = plan.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+    out(format_args!("{}", line.join(", ")));
+    Ok(plan)
 }

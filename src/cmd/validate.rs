@@ -1,11 +1,11 @@
 //! `csrbatch validate`: load and validate only; print every error; write nothing.
 
-use super::load_and_validate;
 use crate::cli::ValidateArgs;
-use crate::error::{Error, ExitCode};
+use crate::error::{Error, ExitCode, plural};
+use crate::run::load_and_validate;
 
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
     let requests = load_and_validate(&args.paths)?;
-    crate::progress::out(format_args!("{} requests valid", requests.len()));
+    crate::progress::out(format_args!("{} valid", plural(requests.len(), "request", "requests")));
     Ok(ExitCode::Success)
 }

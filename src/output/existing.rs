@@ -3,25 +3,28 @@
 //! killed run was writing, the files of one request, and files no request claims.
 
 use std::collections::{HashMap, HashSet};
-use std::fmt;
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::BufReader;
 use std::path::{Path, PathBuf};
 
-use serde::Deserializer;
-use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use sha2::{Digest, Sha256};
 
-use super::summary::Entry;
-use super::summary::Pending;
-use super::{JOURNAL_PREFIX, STATE_DIR, SUMMARY};
+use super::SUMMARY;
+use super::folder::{self, UnfinishedRun};
+use super::summary::{self, Entry, Item, JournalLine, State};
 use crate::error::IoError;
 use crate::request::name_key;
 
-/// What an earlier run recorded about one request, in 40 bytes, so that a folder of a
+/// What an earlier run recorded about one request, in 48 bytes, so that a folder of a
 /// million requests can be indexed in memory. Requests are found by Name digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Record {
+    /// The first 4 bytes of the recorded `KeySha2` (0: none): tells a new CSR for the same
+    /// key (resubject) from a new key (rekey) after a kill. 4 bytes keep the record at 48.
+    key_digest: u32,
+    /// What an unfinished run did to the pair (a change only): the run that finishes the
+    /// folder reports it, since the last complete summary never did.
+    carried: Option<State>,
     /// 0: none.
     csr_id: u64,
     /// The RequestId (a UUID) as a number; 0: none, or not a UUID.
@@ -33,11 +36,15 @@ pub struct Record {
 
 impl Record {
     pub fn of(entry: &Entry) -> Record {
-        Record::new(entry.csr_id, &entry.request_id, entry.csr.as_deref())
+        let mut r = Record::new(entry.csr_id, &entry.request_id, entry.csr.as_deref());
+        r.key_digest = entry.key_sha2.as_deref().map_or(0, key_digest);
+        r
     }
 
     pub fn new(csr_id: Option<u64>, request_id: &str, csr_pem: Option<&str>) -> Record {
         Record {
+            key_digest: 0,
+            carried: None,
             csr_id: csr_id.unwrap_or(0),
             request_id: uuid::Uuid::parse_str(request_id).map_or(0, |u| u.as_u128()),
             csr_digest: csr_pem.map_or([0; 16], csr_digest),
@@ -62,6 +69,30 @@ impl Record {
     /// Whether `csr_pem` is the CSR recorded (false when none was).
     pub fn is_csr(&self, csr_pem: &str) -> bool {
         self.has_csr() && csr_digest(csr_pem) == self.csr_digest
+    }
+
+    /// Whether the recorded pair has this key (by its `KeySha2`); false when none was recorded.
+    pub fn is_key(&self, key_sha2: &str) -> bool {
+        self.key_digest != 0 && key_digest(key_sha2) == self.key_digest
+    }
+
+    /// What an unfinished run did to this pair since the last complete summary.
+    pub fn carried(&self) -> Option<State> {
+        self.carried
+    }
+
+    /// A record from an unfinished run's journal that says what that run did.
+    pub fn with_carried(mut self, state: Option<State>) -> Record {
+        self.carried = state.filter(|s| s.is_change());
+        self
+    }
+}
+
+fn key_digest(key_sha2: &str) -> u32 {
+    let mut bytes = [0u8; 4];
+    match hex::decode_to_slice(key_sha2.get(..8).unwrap_or_default(), &mut bytes) {
+        Ok(()) => u32::from_be_bytes(bytes).max(1),
+        Err(_) => 0,
     }
 }
 
@@ -88,6 +119,8 @@ pub struct Previous {
     pub journals: Vec<PathBuf>,
     /// The `Written` stamp of summary.json: journals up to it are already in it.
     pub written: String,
+    /// Runs that stopped before writing a summary, oldest first.
+    pub unfinished: Vec<UnfinishedRun>,
 }
 
 impl Previous {
@@ -118,8 +151,7 @@ impl Previous {
         self.interrupted.contains(&name_key(name))
     }
 
-    fn add(&mut self, entry: &Entry, wants: &dyn Fn(&str) -> bool) {
-        let record = Record::of(entry);
+    fn add(&mut self, entry: &Entry, record: Record, wants: &dyn Fn(&str) -> bool) {
         let sequence = record.csr_id & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
         self.max_csr_id = self.max_csr_id.max(sequence);
         let key = name_key(&entry.name);
@@ -130,104 +162,51 @@ impl Previous {
     }
 }
 
-/// Reads summary.json, then the journals written after it, in order (a journal's last
-/// line may be cut short by a kill; it is skipped).
+/// Reads summary.json, then the journals written after it, in order: what the runs that
+/// did not finish did (a journal's last line may be cut short by a kill; it is skipped).
 pub fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previous, IoError> {
     let mut previous = Previous::default();
-    let summary = root.join(SUMMARY);
-    match File::open(&summary) {
-        Ok(file) => read_summary_records(BufReader::new(file), &mut previous, wants)
-            .map_err(|e| IoError::new(&summary, std::io::Error::other(format!("unreadable summary: {e}"))))?,
+    let path = root.join(SUMMARY);
+    match File::open(&path) {
+        Ok(file) => {
+            let header = summary::read_summary(BufReader::new(file), &mut |item| {
+                if let Item::Entry(entry) = item {
+                    previous.add(&entry, Record::of(&entry), wants);
+                }
+                Ok(())
+            })
+            .map_err(|e| IoError::other(&path, format!("unreadable summary: {e}")))?;
+            previous.written = header.written;
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(IoError::new(&summary, e)),
+        Err(e) => return Err(IoError::new(&path, e)),
     }
-    let state = root.join(STATE_DIR);
-    let mut journals: Vec<PathBuf> = match std::fs::read_dir(&state) {
-        Ok(entries) => entries
-            .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(JOURNAL_PREFIX)))
-            .collect(),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(IoError::new(&state, e)),
-    };
-    journals.sort();
-    for journal in &journals {
-        let stamp = journal.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-        let stamp = stamp.trim_start_matches(JOURNAL_PREFIX).trim_end_matches(".jsonl");
-        if stamp <= previous.written.as_str() {
-            continue; // written by the run that wrote summary.json, or before it
-        }
-        let file = File::open(journal).map_err(|e| IoError::new(journal, e))?;
-        for line in BufReader::new(file).lines() {
-            let line = line.map_err(|e| IoError::new(journal, e))?;
-            if let Ok(entry) = serde_json::from_str::<Entry>(&line) {
-                previous.add(&entry, wants);
-            } else if let Ok(pending) = serde_json::from_str::<Pending>(&line) {
-                // Only the last batch can have been cut short.
-                previous.interrupted = pending.pending.iter().map(|n| name_key(n)).collect();
+    let journals = folder::journals(root)?;
+    for journal in folder::journals_after(root, &previous.written)? {
+        let mut run =
+            UnfinishedRun { started: folder::journal_stamp(&journal).to_owned(), ..Default::default() };
+        // Names begun and not journaled as done: the batch a kill cut short (an earlier
+        // unfinished run's, too, unless a later run journaled them).
+        let mut pending = HashSet::new();
+        summary::read_journal(&journal, &mut |line| match line {
+            JournalLine::Entry(entry) => {
+                let record = Record::of(&entry).with_carried(entry.state.filter(|_| entry.succeeded()));
+                run.recorded += 1;
+                run.changed += usize::from(record.carried.is_some());
+                let key = name_key(&entry.name);
+                pending.remove(&key);
+                previous.interrupted.remove(&key);
+                previous.add(&entry, record, wants);
             }
-        }
+            JournalLine::Pending(names) => pending.extend(names.iter().map(|n| name_key(n))),
+        })?;
+        run.in_flight = pending.len();
+        previous.interrupted.extend(pending);
+        previous.unfinished.push(run);
     }
     previous.journals = journals;
     previous.settle();
     Ok(previous)
-}
-
-/// Streams the `Csrs` array of a summary into records, one entry at a time.
-fn read_summary_records(
-    reader: impl Read,
-    previous: &mut Previous,
-    wants: &dyn Fn(&str) -> bool,
-) -> Result<(), serde_json::Error> {
-    struct Top<'a>(&'a mut Previous, &'a dyn Fn(&str) -> bool);
-    struct Csrs<'a>(&'a mut Previous, &'a dyn Fn(&str) -> bool);
-
-    impl<'de> DeserializeSeed<'de> for Top<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_map(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Top<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a csrbatch summary")
-        }
-        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-            while let Some(key) = map.next_key::<String>()? {
-                if key == "Csrs" {
-                    map.next_value_seed(Csrs(&mut *self.0, self.1))?;
-                } else if key == "Written" {
-                    self.0.written = map.next_value::<String>()?;
-                } else {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-            Ok(())
-        }
-    }
-    impl<'de> DeserializeSeed<'de> for Csrs<'_> {
-        type Value = ();
-        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-            d.deserialize_seq(self)
-        }
-    }
-    impl<'de> Visitor<'de> for Csrs<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of entries")
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(entry) = seq.next_element::<Entry>()? {
-                self.0.add(&entry, self.1);
-            }
-            Ok(())
-        }
-    }
-
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    Top(previous, wants).deserialize(&mut de).and_then(|()| de.end())
 }
 
 /// One file of a request's pair as found on disk.
@@ -289,6 +268,11 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_record_stays_small() {
+        assert_eq!(std::mem::size_of::<Record>(), 48);
+    }
+
+    #[test]
     fn the_last_record_of_a_name_wins_and_every_name_is_found() {
         let mut p = Previous::default();
         for round in 1..=3u64 {
@@ -311,9 +295,9 @@ mod tests {
              "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":true,"Manifest":"m:1","Csr":"X"},
             {"RequestId":"B","Name":"bad","CommonName":"b","Sans":"","Algorithm":"ECC","KeySize":256,
              "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":false,"Manifest":"m:2","Error":"e"}]}"#;
-        let mut p = Previous::default();
-        read_summary_records(text.as_bytes(), &mut p, &|n| n != "bad").unwrap();
-        p.settle();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SUMMARY), text).unwrap();
+        let p = load_previous(dir.path(), &|n| n != "bad").unwrap();
         assert_eq!(p.max_csr_id, 5);
         let web = p.record("web").unwrap();
         assert_eq!(web.csr_id(), Some(5));
@@ -321,7 +305,57 @@ mod tests {
         assert_eq!(web.request_id_text(), None, "`A` is not a UUID");
         assert!(!p.record("bad").unwrap().has_csr());
         assert_eq!(p.strangers.values().collect::<Vec<_>>(), ["bad"]);
-        assert!(read_summary_records("{\"Csrs\": [1]}".as_bytes(), &mut p, &|_| true).is_err());
+        assert!(p.unfinished.is_empty());
+        std::fs::write(dir.path().join(SUMMARY), "{\"Csrs\": [1]}").unwrap();
+        assert!(load_previous(dir.path(), &|_| true).is_err());
+    }
+
+    fn entry(name: &str, csr_id: u64, state: State, csr: &str) -> String {
+        let e = serde_json::json!({"CsrId": csr_id, "RequestId": "R", "Name": name, "State": state,
+            "CommonName": "c", "Sans": "", "Algorithm": "ECC", "KeySize": 256, "CountryCode": "CN",
+            "Province": "P", "Locality": "L", "HasPrivateKey": true, "Manifest": "m:1", "Csr": csr});
+        format!("{e}\n")
+    }
+
+    #[test]
+    fn unfinished_runs_are_read_after_the_summary() {
+        let dir = tempfile::tempdir().unwrap();
+        let summary = format!(
+            "{{\"Written\": \"20260101T000000.000000000Z\", \"Csrs\": [{}, {}]}}",
+            entry("a", 1, State::New, "A1").trim(),
+            entry("b", 2, State::New, "B1").trim()
+        );
+        std::fs::write(dir.path().join(SUMMARY), summary).unwrap();
+        std::fs::create_dir_all(dir.path().join(super::super::STATE_DIR)).unwrap();
+        let journal = |stamp: &str, text: String| {
+            let name = format!("{}{stamp}.jsonl", super::super::JOURNAL_PREFIX);
+            std::fs::write(dir.path().join(super::super::STATE_DIR).join(name), text).unwrap();
+        };
+        // Older than the summary: already in it, ignored.
+        journal("20250101T000000.000000000Z", entry("a", 99, State::Rekey, "OLD"));
+        // A killed --rotate: a rekeyed, then a batch begun (b, c) and cut short mid-line.
+        journal(
+            "20260102T000000.000000000Z",
+            format!("{}{{\"Pending\":[\"b\",\"c\"]}}\n{{\"CsrId\": 4", entry("a", 3, State::Rekey, "A2")),
+        );
+        // A later run, killed too: c journaled (unchanged), d begun.
+        journal(
+            "20260103T000000.000000000Z",
+            format!("{}{{\"Pending\":[\"d\"]}}\n", entry("c", 5, State::Unchanged, "C1")),
+        );
+        let p = load_previous(dir.path(), &|_| true).unwrap();
+        assert_eq!(p.unfinished.len(), 2);
+        assert_eq!((p.unfinished[0].recorded, p.unfinished[0].changed, p.unfinished[0].in_flight), (1, 1, 2));
+        assert_eq!((p.unfinished[1].recorded, p.unfinished[1].changed, p.unfinished[1].in_flight), (1, 0, 1));
+        let a = p.record("a").unwrap();
+        assert_eq!((a.csr_id(), a.carried()), (Some(3), Some(State::Rekey)), "the journal's record wins");
+        assert!(a.is_csr("A2"));
+        assert_eq!(p.record("b").unwrap().carried(), None, "b is only in the summary");
+        assert_eq!(p.record("c").unwrap().carried(), None, "unchanged is no change");
+        assert!(p.interrupted("b") && p.interrupted("d"), "begun, never journaled as done");
+        assert!(!p.interrupted("c") && !p.interrupted("a"), "journaled by a later line");
+        assert_eq!(p.max_csr_id, 5);
+        assert_eq!(p.journals.len(), 3, "all are removed once a summary is written");
     }
 
     #[test]

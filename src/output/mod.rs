@@ -1,8 +1,12 @@
-//! Files on disk: the output folder, its lock and CsrId counter, the key/CSR pairs and
-//! the summary. This is the only module that writes; it is driven by a single thread.
+//! The output folder: its typed model ([`folder`]: state.json, key protection, the
+//! journals of unfinished runs, the checks before a run), what earlier runs left
+//! ([`existing`], read with the one summary reader of [`summary`]), and the writes: the
+//! lock, the CsrId counter, the key/CSR pairs ([`atomic`]), the archive and the summary.
+//! This is the only module that writes; it is driven by a single thread.
 
 pub mod atomic;
 pub mod existing;
+pub mod folder;
 pub mod summary;
 
 use std::fs::{File, OpenOptions};
@@ -14,6 +18,7 @@ use crate::error::IoError;
 use crate::shard::Shard;
 pub use atomic::Replace;
 use atomic::{KEY_MODE, PUBLIC_MODE, Staged};
+pub use folder::{FolderState, KeyProtection, ManifestRecord};
 
 /// Hidden folder inside `--out` for csrbatch's own state.
 pub const STATE_DIR: &str = ".csrbatch";
@@ -68,86 +73,40 @@ impl Layout {
     }
 }
 
+/// A `--layout` that is none of them.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("`{0}` is not a layout: flat or fanout")]
+pub struct UnknownLayout(String);
+
 impl std::str::FromStr for Layout {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Layout, String> {
+    type Err = UnknownLayout;
+    fn from_str(s: &str) -> Result<Layout, UnknownLayout> {
         match s {
             "flat" => Ok(Layout::Flat),
             "fanout" => Ok(Layout::Fanout),
-            _ => Err(format!("`{s}` is not a layout: flat or fanout")),
+            _ => Err(UnknownLayout(s.to_owned())),
         }
     }
 }
 
-/// Persistent state: the highest CsrId ever handed out in this folder, and its layout.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct State {
-    last_csr_id: u64,
-    #[serde(default)]
-    layout: Layout,
-    /// The shard (`K/N`) this folder holds, if it holds one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    shard: Option<String>,
-}
-
-impl State {
-    fn path(root: &Path) -> PathBuf {
-        root.join(STATE_DIR).join("state.json")
-    }
-
-    /// The folder's state, or `None` for a folder csrbatch has not written yet.
-    pub fn read(root: &Path) -> Result<Option<State>, IoError> {
-        let path = State::path(root);
-        match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|e| IoError::new(&path, std::io::Error::other(e))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(IoError::new(&path, e)),
-        }
-    }
-
-    fn write(&self, root: &Path) -> Result<(), IoError> {
-        atomic::commit(vec![self.stage(root)?])
-            .pop()
-            .unwrap_or_else(|| {
-                Err(IoError::new(State::path(root), std::io::Error::other("nothing committed")))
-            })
-            .map(drop)
-    }
-
-    fn stage(&self, root: &Path) -> Result<Staged, IoError> {
-        let path = State::path(root);
-        let bytes = serde_json::to_vec(self).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
-        atomic::stage(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
-    }
-
-    pub fn layout(&self) -> Layout {
-        self.layout
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Layout::Flat => "flat",
+            Layout::Fanout => "fanout",
+        })
     }
 }
 
-/// A folder keeps the layout it was first written with, and the shard: two shards in one
-/// folder would each rewrite the other's summary, so a folder holds one shard (or none).
-pub fn check_folder(
-    root: &Path,
-    wanted: Layout,
-    shard: Option<Shard>,
-) -> Result<Layout, crate::error::Error> {
-    let Some(state) = State::read(root)? else { return Ok(wanted) };
-    let usage = |m: String| Err(crate::error::Error::Usage(format!("{}: {m}", root.display())));
-    if state.layout != wanted {
-        let name = if state.layout == Layout::Fanout { "fanout" } else { "flat" };
-        return usage(format!("written with --layout {name}; use the same layout"));
-    }
-    let wanted_shard = shard.map(|s| s.to_string());
-    if state.shard != wanted_shard {
-        let held = state.shard.map_or("no shard (a whole run)".to_owned(), |s| format!("shard {s}"));
-        let asked = wanted_shard.map_or("a whole run".to_owned(), |s| format!("shard {s}"));
-        return usage(format!("this folder holds {held}, not {asked}; give each shard its own --out"));
-    }
-    Ok(wanted)
+/// What a run records in the folder's state when it opens it.
+#[derive(Debug, Clone, Default)]
+pub struct Opening {
+    pub layout: Layout,
+    pub shard: Option<Shard>,
+    /// How this run stores keys; recorded (the folder's keys are kept so from now on).
+    pub keys: Option<KeyProtection>,
+    /// The manifests this run reads (empty: leave what is recorded).
+    pub manifests: Vec<ManifestRecord>,
 }
 
 /// The largest CsrId: 2^53 - 1, the largest integer a JavaScript number holds exactly.
@@ -157,7 +116,8 @@ impl OutputDir {
     /// Creates the folder if needed and takes its lock; a second run on the same folder
     /// waits here until the first is done (and says so on stderr). Then removes the
     /// temporary files a killed run may have left.
-    pub fn open(root: &Path, layout: Layout, shard: Option<Shard>) -> Result<OutputDir, IoError> {
+    pub fn open(root: &Path, opening: &Opening) -> Result<OutputDir, IoError> {
+        let layout = opening.layout;
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
         let lock_path = state.join("lock");
@@ -174,7 +134,20 @@ impl OutputDir {
                     "csrbatch: waiting for another run on {} to finish",
                     root.display()
                 ));
-                lock.lock().map_err(|e| IoError::new(&lock_path, e))?;
+                // Polled, not blocked on, so that Ctrl-C ends the wait.
+                loop {
+                    if crate::interrupt::requested() {
+                        let interrupted = std::io::Error::from(std::io::ErrorKind::Interrupted);
+                        return Err(IoError::new(&lock_path, interrupted));
+                    }
+                    match lock.try_lock() {
+                        Ok(()) => break,
+                        Err(std::fs::TryLockError::WouldBlock) => {
+                            std::thread::sleep(std::time::Duration::from_millis(50));
+                        }
+                        Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
+                    }
+                }
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
         }
@@ -185,8 +158,15 @@ impl OutputDir {
             std::fs::create_dir_all(&folder).map_err(|e| IoError::new(&folder, e))?;
             no_pem_at_start &= !remove_strays(&folder)?;
         }
-        if State::read(root)?.is_none() {
-            State { last_csr_id: 0, layout, shard: shard.map(|s| s.to_string()) }.write(root)?;
+        let before = FolderState::read(root)?;
+        let mut now =
+            before.clone().unwrap_or(FolderState { layout, shard: opening.shard, ..FolderState::default() });
+        now.keys = opening.keys.or(now.keys);
+        if !opening.manifests.is_empty() {
+            now.manifests = opening.manifests.clone();
+        }
+        if before.as_ref() != Some(&now) {
+            now.write(root)?;
         }
         Ok(OutputDir { root: root.to_path_buf(), layout, no_pem_at_start, _lock: lock })
     }
@@ -268,7 +248,7 @@ fn remove_strays(folder: &Path) -> Result<bool, IoError> {
 #[derive(Debug)]
 pub struct CsrIds {
     root: PathBuf,
-    state: State,
+    state: FolderState,
     next: u64,
     /// Added to every id: the shard's id space (0 without shards).
     base: u64,
@@ -283,7 +263,7 @@ impl CsrIds {
     /// Starts above the counter in `state.json` and above every sequence number `seen` in
     /// records; every id handed out is `base` plus a sequence number below 2^40.
     pub fn open(out: &OutputDir, seen: u64, base: u64) -> Result<CsrIds, IoError> {
-        let mut state = State::read(&out.root)?.unwrap_or_default();
+        let mut state = FolderState::read(&out.root)?.unwrap_or_default();
         state.layout = out.layout;
         state.last_csr_id = state.last_csr_id.max(seen);
         Ok(CsrIds { root: out.root.clone(), next: state.last_csr_id + 1, state, base, expected: 0 })
@@ -324,8 +304,7 @@ impl CsrIds {
         let block = if self.expected == 0 { Self::BLOCK } else { self.expected.min(Self::BLOCK) };
         let to = (self.state.last_csr_id + block).max(wanted).min((1 << crate::shard::ID_SHARD_SHIFT) - 1);
         if wanted > to {
-            let path = State::path(&self.root);
-            return Err(IoError::new(path, std::io::Error::other("no CsrId is left in this id space")));
+            return Err(IoError::other(FolderState::path(&self.root), "no CsrId is left in this id space"));
         }
         self.state.last_csr_id = to;
         Ok(())
@@ -433,7 +412,7 @@ mod tests {
     #[test]
     fn csr_ids_are_never_reused_even_across_crashes() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
         let mut ids = CsrIds::open(&out, 0, 0).unwrap();
         assert_eq!((ids.next_id().unwrap(), ids.next_id().unwrap()), (1, 2));
         // A run that dies here has reserved a block: the next run starts after it.
@@ -453,8 +432,8 @@ mod tests {
     #[test]
     fn a_reservation_is_staged_for_the_batch_to_commit() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
-        let on_disk = || State::read(dir.path()).unwrap().unwrap().last_csr_id;
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
+        let on_disk = || FolderState::read(dir.path()).unwrap().unwrap().last_csr_id;
         let mut ids = CsrIds::open(&out, 0, 0).unwrap().expecting(10);
         let staged = ids.reserve(4).unwrap().expect("nothing was reserved yet");
         assert_eq!(on_disk(), 0, "staged, not yet committed");
@@ -472,14 +451,14 @@ mod tests {
     #[test]
     fn a_run_that_says_how_many_ids_it_needs_reserves_no_more() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
         let mut ids = CsrIds::open(&out, 0, 0).unwrap().expecting(3);
         let taken: Vec<u64> = (0..3).map(|_| ids.next_id().unwrap()).collect();
         assert_eq!(taken, [1, 2, 3]);
-        assert_eq!(State::read(dir.path()).unwrap().unwrap().last_csr_id, 3, "3 reserved, not a block");
+        assert_eq!(FolderState::read(dir.path()).unwrap().unwrap().last_csr_id, 3, "3 reserved, not a block");
         // One more than expected: a whole block, as without a count.
         assert_eq!(ids.next_id().unwrap(), 4);
-        assert_eq!(State::read(dir.path()).unwrap().unwrap().last_csr_id, 3 + CsrIds::BLOCK);
+        assert_eq!(FolderState::read(dir.path()).unwrap().unwrap().last_csr_id, 3 + CsrIds::BLOCK);
         // Without release (a run that died), the next run starts after the reservation.
         assert_eq!(CsrIds::open(&out, 0, 0).unwrap().next_id().unwrap(), 4 + CsrIds::BLOCK);
     }
@@ -487,7 +466,7 @@ mod tests {
     #[test]
     fn archive_keeps_a_link_and_moves_on_take() {
         let dir = tempfile::tempdir().unwrap();
-        let out = OutputDir::open(dir.path(), Layout::Flat, None).unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
         let file = dir.path().join("a.key.pem");
         std::fs::write(&file, "k").unwrap();
         let mut archive = Archive::new(&out, "T");
@@ -517,7 +496,9 @@ mod tests {
     #[test]
     fn only_a_folder_without_any_pem_counts_as_empty() {
         let dir = tempfile::tempdir().unwrap();
-        let open = |layout| OutputDir::open(dir.path(), layout, None).unwrap().no_pem_at_start();
+        let open = |layout| {
+            OutputDir::open(dir.path(), &Opening { layout, ..Opening::default() }).unwrap().no_pem_at_start()
+        };
         assert!(open(Layout::Flat));
         std::fs::write(dir.path().join(format!("{}x", atomic::TMP_PREFIX)), b"stray").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
@@ -527,26 +508,34 @@ mod tests {
         assert!(!open(Layout::Flat), "anything named *.pem does, even a folder");
 
         let dir = tempfile::tempdir().unwrap();
-        let open = || OutputDir::open(dir.path(), Layout::Fanout, None).unwrap().no_pem_at_start();
+        let open = || {
+            OutputDir::open(dir.path(), &Opening { layout: Layout::Fanout, ..Opening::default() })
+                .unwrap()
+                .no_pem_at_start()
+        };
         assert!(open());
         std::fs::write(dir.path().join("7f/web.csr.pem"), b"").unwrap();
         assert!(!open(), "fanout looks in every subfolder");
     }
 
     #[test]
-    fn a_folder_keeps_its_layout() {
+    fn a_folder_keeps_its_layout_and_shard() {
         let dir = tempfile::tempdir().unwrap();
         let shard = Some(Shard::new(1, 4).unwrap());
-        drop(OutputDir::open(dir.path(), Layout::Fanout, shard).unwrap());
+        drop(
+            OutputDir::open(dir.path(), &Opening { layout: Layout::Fanout, shard, ..Opening::default() })
+                .unwrap(),
+        );
         assert!(dir.path().join("ff").is_dir());
-        assert_eq!(check_folder(dir.path(), Layout::Fanout, shard).unwrap(), Layout::Fanout);
-        let err = check_folder(dir.path(), Layout::Flat, shard).unwrap_err().to_string();
+        let wanted = |layout, shard| folder::Wanted { layout, shard, passphrase: None, reencrypt: false };
+        assert_eq!(folder::check(dir.path(), wanted(Layout::Fanout, shard)).unwrap().layout, Layout::Fanout);
+        let err = folder::check(dir.path(), wanted(Layout::Flat, shard)).unwrap_err().to_string();
         assert!(err.contains("--layout fanout"), "{err}");
-        let err = check_folder(dir.path(), Layout::Fanout, Some(Shard::new(2, 4).unwrap()))
+        let err = folder::check(dir.path(), wanted(Layout::Fanout, Some(Shard::new(2, 4).unwrap())))
             .unwrap_err()
             .to_string();
         assert!(err.contains("holds shard 1/4, not shard 2/4"), "{err}");
-        let err = check_folder(dir.path(), Layout::Fanout, None).unwrap_err().to_string();
+        let err = folder::check(dir.path(), wanted(Layout::Fanout, None)).unwrap_err().to_string();
         assert!(err.contains("not a whole run"), "{err}");
     }
 
@@ -555,7 +544,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(".csrbatch-tmp-abc"), "x").unwrap();
         std::fs::write(dir.path().join("keep.pem"), "x").unwrap();
-        drop(OutputDir::open(dir.path(), Layout::Flat, None).unwrap());
+        drop(OutputDir::open(dir.path(), &Opening::default()).unwrap());
         assert!(!dir.path().join(".csrbatch-tmp-abc").exists());
         assert!(dir.path().join("keep.pem").exists());
     }

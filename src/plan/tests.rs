@@ -78,7 +78,7 @@ fn rekey_when_the_algorithm_changed_or_rotate() {
     let (key, csr, record) = pair(&req);
     let d = decide(&request("SM2", "Hangzhou"), facts(&key, &csr, Some(&record)), NO, None);
     assert_eq!(state(&d), (State::Rekey, "generate"));
-    assert_eq!(d.reason.as_deref(), Some("ECC-256 -> SM2-256"));
+    assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("ECC-256 -> SM2-256"));
     let rotate = Flags { rotate: true, repair: false };
     assert_eq!(
         state(&decide(&req, facts(&key, &csr, Some(&record)), rotate, None)),
@@ -121,7 +121,7 @@ fn a_valid_csr_that_is_not_the_recorded_one_was_changed_by_hand() {
     let resigned = sign_request(&req.params, &pk).unwrap().pem; // ECDSA: a different signature
     let d = decide(&req, facts(&key, &resigned, Some(&record)), NO, None);
     assert_eq!(state(&d), (State::Damaged, "leave"));
-    assert!(d.reason.unwrap().contains("changed by hand"));
+    assert!(matches!(d.reason, Some(Reason::ChangedByHand(_))));
 }
 
 #[test]
@@ -132,11 +132,12 @@ fn what_a_killed_run_left_is_finished_without_repair() {
     let mut f = facts(&key, "", None);
     f.interrupted = true;
     assert_eq!(state(&decide(&req, f, NO, None)), (State::New, "resign"));
-    // Both renamed, not journaled: adopted as unchanged, with a new CsrId.
+    // Both renamed, not journaled: adopted, and new to whoever reads the summary (a new
+    // CsrId is never `unchanged`).
     let mut f = facts(&key, &csr, None);
     f.interrupted = true;
     let d = decide(&req, f, NO, None);
-    assert_eq!(state(&d), (State::Unchanged, "keep"));
+    assert_eq!(state(&d), (State::New, "keep"));
     assert!(matches!(d.action, Action::Keep { csr_id: None, .. }));
     // A lone key nobody recorded, outside an interrupted batch, is not ours to use.
     assert_eq!(state(&decide(&req, facts(&key, "", None), NO, None)), (State::Damaged, "leave"));
@@ -153,4 +154,29 @@ fn encrypted_keys_are_read_with_the_passphrase() {
     assert_eq!(state(&d), (State::Resubject, "resign"));
     let d = decide(&req, facts(&pem, &csr.pem, None), NO, None);
     assert_eq!(state(&d), (State::Damaged, "leave"));
+}
+
+#[test]
+fn what_an_unfinished_run_changed_is_reported_as_that_change() {
+    let req = request("ECC", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    // Journaled by a run that did not finish: kept, with that run's CsrId and state.
+    let journaled = record.with_carried(Some(State::Rekey));
+    let d = decide(&req, facts(&key, &csr, Some(&journaled)), NO, None);
+    assert_eq!(state(&d), (State::Rekey, "keep"));
+    assert!(matches!(d.action, Action::Keep { csr_id: Some(41), .. }));
+    // `unchanged` in that journal stays unchanged.
+    let d = decide(&req, facts(&key, &csr, Some(&record.with_carried(Some(State::Unchanged)))), NO, None);
+    assert_eq!(state(&d), (State::Unchanged, "keep"));
+    // A rotated pair the killed run renamed and never journaled: rekey, a new CsrId.
+    let (new_key, new_csr, _) = pair(&req);
+    let mut f = facts(&new_key, &new_csr, Some(&record));
+    f.interrupted = true;
+    let d = decide(&req, f, NO, None);
+    assert_eq!(state(&d), (State::Rekey, "keep"));
+    assert!(matches!(d.action, Action::Keep { csr_id: None, .. }));
+    // Its key renamed, its CSR not yet: a new pair, reported as rekey.
+    let mut f = facts(&new_key, &csr, Some(&record));
+    f.interrupted = true;
+    assert_eq!(state(&decide(&req, f, NO, None)), (State::Rekey, "generate"));
 }

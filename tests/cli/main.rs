@@ -2,6 +2,8 @@
 #![allow(clippy::unwrap_used)] // tests may panic on a broken fixture
 
 mod bench;
+mod exit_codes;
+mod folder;
 mod generate;
 mod judges;
 mod rerun;

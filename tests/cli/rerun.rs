@@ -29,7 +29,11 @@ fn generate(m: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
 }
 
 fn states(out: &Path) -> Vec<(String, String)> {
-    read_summary(out).csrs.into_iter().map(|e| (e.name, e.state.unwrap_or_default())).collect()
+    read_summary(out)
+        .csrs
+        .into_iter()
+        .map(|e| (e.name, e.state.map(|s| s.to_string()).unwrap_or_default()))
+        .collect()
 }
 
 fn read(path: PathBuf) -> String {
@@ -153,7 +157,7 @@ fn every_state_of_the_plan() {
     assert!(run.status.success(), "{}", stderr(&run));
     assert_eq!(states(&out)[3], ("d".to_owned(), "repaired".to_owned()));
     assert!(!out.join("e.key.pem").exists() && !out.join("e.csr.pem").exists());
-    assert_eq!(read_summary(&out).orphaned[0].state, "pruned");
+    assert_eq!(read_summary(&out).orphaned[0].state.as_str(), "pruned");
     assert_pairs_intact(&out);
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check when all is up to date");
 
@@ -217,7 +221,10 @@ fn a_killed_run_is_finished_by_the_next_one() {
         csrbatch(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), out.as_os_str(), "-q".as_ref()]);
     assert!(run.status.success(), "{}", stderr(&run));
     let err = stderr(&run);
-    assert!(err.contains("unchanged"), "the finished pairs are kept: {err}");
+    // The pairs the killed run finished are kept (not made again), and reported as new:
+    // no complete summary ever listed them.
+    assert!(!err.contains("unchanged") && err.contains("400 new"), "{err}");
+    assert!(err.contains("generated ") && !err.contains("generated 400 "), "finished pairs are kept: {err}");
     assert_eq!(count_keys(&out), 400);
     assert!(tree(&out).iter().all(|f| !f.contains(".csrbatch-tmp-")), "stray temporary files are removed");
     assert_pairs_intact(&out);
@@ -326,13 +333,13 @@ fn encrypted_keys_round_trip_through_openssl() {
     );
     assert_eq!(read(out.join("s.key.pem")), key_s);
     assert!(openssl_verifies(&out.join("s.csr.pem"), true).0);
-    // Without the passphrase the keys cannot be checked: damaged, nothing touched.
+    // Without the passphrase: bad usage, before anything is read or written.
+    let summary = read(out.join("summary.json"));
     let run = generate(&m, &out, &[]);
-    assert_eq!(run.status.code(), Some(1));
-    assert!(
-        read_summary(&out).csrs.iter().all(|e| e.error.as_deref().is_some_and(|x| x.contains("encrypted")))
-    );
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("keys are encrypted"), "{}", stderr(&run));
     assert_eq!(read(out.join("s.key.pem")), key_s);
+    assert_eq!(read(out.join("summary.json")), summary);
 }
 
 #[test]

@@ -189,3 +189,106 @@ fn shard_arguments_are_checked() {
     assert!(stderr(&clash).contains("holds shard 0/2, not shard 1/2"), "{}", stderr(&clash));
     assert!(run("0/2").status.success(), "the same shard again is a re-run");
 }
+
+/// Rewrites a summary.json with another JSON layout, as `jq` or Python would.
+fn relayout(summary: &Path, indent: &str) {
+    let script = format!(
+        "import json,sys; p=sys.argv[1]; d=json.load(open(p)); json.dump(d, open(p,'w'), indent={indent}, sort_keys=True)"
+    );
+    let o = Command::new("python3").args(["-c", &script, summary.to_str().unwrap()]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn merge_reads_any_json_layout_and_needs_no_manifests() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    let shard_dir = |k: u32| dir.path(&format!("s/{k}"));
+    for k in 0..2 {
+        let run = csrbatch([
+            "generate".as_ref(),
+            m.as_os_str(),
+            "--out".as_ref(),
+            shard_dir(k).as_os_str(),
+            "--shard".as_ref(),
+            format!("{k}/2").as_ref(),
+            "-q".as_ref(),
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let before: Vec<_> = (0..2).map(|k| read_summary(&shard_dir(k))).collect();
+    let plan = csrbatch([
+        "plan".as_ref(),
+        m.as_os_str(),
+        "--out".as_ref(),
+        shard_dir(0).as_os_str(),
+        "--shard".as_ref(),
+        "0/2".as_ref(),
+    ]);
+    let text = String::from_utf8_lossy(&plan.stdout);
+    assert!(text.contains(&format!("unchanged {}, new 0,", before[0].csrs.len())), "{text}{}", stderr(&plan));
+    relayout(&shard_dir(0).join("summary.json"), "4");
+    relayout(&shard_dir(1).join("summary.json"), "None");
+    let text = std::fs::read_to_string(shard_dir(0).join("summary.json")).unwrap();
+    assert!(!text.contains("\n  \"Csrs\": [") && text.contains("\n    \"Csrs\": ["), "re-laid out");
+    assert_eq!((0..2).map(|k| read_summary(&shard_dir(k))).collect::<Vec<_>>(), before);
+
+    // A plain re-run reads the re-laid-out summary: everything unchanged, CsrIds kept.
+    let again = csrbatch([
+        "generate".as_ref(),
+        m.as_os_str(),
+        "--out".as_ref(),
+        shard_dir(1).as_os_str(),
+        "--shard".as_ref(),
+        "1/2".as_ref(),
+        "--check".as_ref(),
+    ]);
+    assert_eq!(again.status.code(), Some(0), "{}", String::from_utf8_lossy(&again.stdout));
+    relayout(&shard_dir(1).join("summary.json"), "None");
+
+    // No --manifests: the shards recorded theirs.
+    let merge = |out: &str, shards: &[u32]| {
+        let mut args = vec!["merge".to_owned()];
+        args.extend(shards.iter().map(|k| shard_dir(*k).display().to_string()));
+        args.extend(["--out".to_owned(), dir.path(out).display().to_string()]);
+        csrbatch(&args)
+    };
+    let run = merge("merged", &[0, 1]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let merged = read_summary(&dir.path("merged"));
+    assert_eq!(merged.total, 40);
+    let order: Vec<String> = merged.csrs.iter().map(|e| e.common_name.clone()).collect();
+    assert_eq!(order, (0..40).map(|i| format!("s{i}.example.com")).collect::<Vec<_>>(), "manifest order");
+
+    // A shard left out: its requests are named (the manifests are still there).
+    let run = merge("partial", &[0]);
+    assert_eq!(run.status.code(), Some(1));
+    let missing = stderr(&run).lines().filter(|l| l.starts_with("missing: ")).count();
+    assert_eq!(missing, before[1].csrs.len(), "{}", stderr(&run));
+    assert!(stderr(&run).contains("shard 1/2 is missing"), "{}", stderr(&run));
+    assert!(!dir.path("partial/summary.json").exists());
+
+    // The manifests gone: merge says so, and still merges what the shards prove.
+    std::fs::rename(&m, dir.path("elsewhere")).unwrap();
+    let run = merge("proven", &[0, 1]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(stderr(&run).contains("is gone"), "{}", stderr(&run));
+    let proven = read_summary(&dir.path("proven"));
+    let order: Vec<String> = proven.csrs.iter().map(|e| e.common_name.clone()).collect();
+    assert_eq!(order, (0..40).map(|i| format!("s{i}.example.com")).collect::<Vec<_>>(), "manifest order");
+    let run = merge("proven-partial", &[1]);
+    assert_eq!(run.status.code(), Some(1));
+    assert!(stderr(&run).contains("shard 0/2 is missing: no folder given holds it"), "{}", stderr(&run));
+
+    // --manifests still overrides.
+    let run = csrbatch([
+        "merge".as_ref(),
+        shard_dir(0).as_os_str(),
+        shard_dir(1).as_os_str(),
+        "--manifests".as_ref(),
+        dir.path("elsewhere").as_os_str(),
+        "--out".as_ref(),
+        dir.path("given").as_os_str(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+}

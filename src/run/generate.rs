@@ -1,0 +1,457 @@
+//! Generating: bring the output folder in line with the validated requests. Rayon
+//! workers judge each request against the folder, make what is missing and stage its
+//! files; one writer, in manifest order, archives what is replaced, puts the files in
+//! place and journals the summary. Ctrl-C stops new work; what is finished still lands.
+
+use std::path::Path;
+
+use super::report::Report;
+use super::{Settings, assess, orphans, request_id, thread_pool};
+use crate::crypto::{self, Generated, Passphrase, SignedCsr};
+use crate::error::{CryptoError, Error, IoError, OutProblem};
+use crate::output::atomic::Folders;
+use crate::output::existing::{self, Previous};
+use crate::output::summary::{Entry, Orphan, State, SummaryWriter};
+use crate::output::{
+    Archive, CsrIds, KeyProtection, Layout, ManifestRecord, Opening, OutputDir, Replace, atomic, utc_stamp,
+};
+use crate::parallel;
+use crate::plan::{Action, Flags};
+use crate::progress::Progress;
+use crate::request::CsrRequest;
+use zeroize::Zeroizing;
+
+/// Brings the output folder in line with `requests` (already validated; `total` of them,
+/// `wants` telling which Names they have), recording `manifests` in the folder's state.
+pub fn execute<I>(
+    requests: I,
+    total: usize,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    settings: &Settings,
+    manifests: Vec<ManifestRecord>,
+) -> Result<Report, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
+    let jobs = settings.jobs;
+    let pool = thread_pool(jobs)?;
+
+    // Only now, with every request valid and the folder checked, is anything created.
+    let checked = super::check_folder(settings)?;
+    let layout = checked.layout;
+    std::fs::create_dir_all(&settings.out).map_err(|e| Error::OutFolder {
+        given: settings.out.clone(),
+        problem: OutProblem::CannotCreate(e),
+    })?;
+    let opening = Opening {
+        layout,
+        shard: settings.shard,
+        keys: Some(KeyProtection::of_run(settings.passphrase.as_ref())),
+        manifests,
+    };
+    let out = match OutputDir::open(&settings.out, &opening) {
+        Err(e) if e.source.kind() == std::io::ErrorKind::Interrupted && crate::interrupt::requested() => {
+            return Err(Error::Interrupted { done: 0, total: total as u64 });
+        }
+        opened => opened?,
+    };
+    let previous = existing::load_previous(out.root(), wants)?;
+    let started = utc_stamp();
+    let mut writer = Writer {
+        ids: CsrIds::open(&out, previous.max_csr_id, settings.shard.map_or(0, |s| s.id_base()))?
+            .expecting(total as u64),
+        archive: Archive::new(&out, &started),
+        summary: SummaryWriter::create(
+            out.journal_path(&started),
+            out.summary_path(),
+            request_id(),
+            started.clone(),
+            total,
+        )?,
+        progress: Progress::new(total as u64, settings.quiet),
+        report: Report { total, ..Report::default() },
+        done: 0,
+        out: &out,
+        previous: &previous,
+    };
+
+    let context = Context {
+        out: &out,
+        root: out.root(),
+        layout,
+        previous: &previous,
+        flags: settings.flags,
+        passphrase: settings.passphrase.as_ref(),
+        reencrypt: settings.reencrypt,
+    };
+    let work = |request| produce(&context, request);
+    // A request in flight holds up to two staged files open (key and CSR) until its
+    // batch is committed; the window leaves room for them under the open-file limit.
+    let open_files = usize::try_from(atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
+    let window = (jobs * 64).max(256).min(open_files.saturating_sub(256) / 2).max(8);
+    let failure = std::sync::Mutex::new(None);
+    let requests = super::until_error(requests, &failure);
+    let stop = crate::interrupt::flag();
+    let written =
+        parallel::ordered_map_until(&pool, requests, window, stop, work, |batch| writer.write_batch(batch));
+    if written.is_err() || crate::interrupt::requested() {
+        // The batches' folder entries wait for the next sync (`Folders::WithNextSync`);
+        // on the way out, what landed is made durable all the same.
+        let _ = atomic::sync_folders(out.root());
+    }
+    let failure = failure.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = written.err().map(Error::from).or(failure) {
+        writer.progress.clear();
+        return Err(e);
+    }
+    if crate::interrupt::requested() && writer.done < total {
+        // The journal stays: the folder is visibly unfinished until a run finishes it.
+        // (Interrupted after the last request, the run finishes as if it had not been.)
+        writer.progress.clear();
+        return Err(Error::Interrupted { done: writer.done as u64, total: total as u64 });
+    }
+
+    let mut orphans = orphans(out.root(), layout, wants, &previous)?;
+    if settings.prune {
+        writer.prune(&mut orphans)?;
+    }
+    writer.finish(&orphans, settings.closing_line)
+}
+
+/// Why a request has no new files: the crypto or the disk, with their own types until
+/// the summary renders them.
+#[derive(Debug, thiserror::Error)]
+enum Failure {
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error(transparent)]
+    Io(#[from] IoError),
+}
+
+/// One request's result, handed from a worker to the writer.
+struct Outcome {
+    request: CsrRequest,
+    state: State,
+    reason: Option<crate::plan::Reason>,
+    key_exists: bool,
+    csr_exists: bool,
+    made: Result<Work, Failure>,
+    /// `--reencrypt` rewrote the key of a pair that stays (staged first, before its CSR).
+    rewrapped: bool,
+    /// The new files, already written and closed by the worker (key, then CSR), for the
+    /// writer to put in place.
+    staged: Vec<atomic::Staged>,
+}
+
+enum Work {
+    /// Nothing written: the pair on disk stands.
+    Kept { csr: SignedCsr, csr_id: Option<u64>, request_id: Option<String> },
+    /// A new key and CSR.
+    Pair(Generated),
+    /// A new CSR for the key on disk.
+    Csr(SignedCsr),
+    /// Damaged and left alone.
+    Nothing,
+}
+
+/// What every worker reads.
+struct Context<'a> {
+    out: &'a OutputDir,
+    root: &'a Path,
+    layout: Layout,
+    previous: &'a Previous,
+    flags: Flags,
+    passphrase: Option<&'a Passphrase>,
+    /// `--reencrypt`: unencrypted keys are rewritten encrypted with the passphrase.
+    reencrypt: bool,
+}
+
+/// Runs on a worker: read and judge what is there, generate or sign what is needed, and
+/// stage the new files (file creation costs kernel time: the workers share it).
+fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
+    let (decision, key_exists, csr_exists) =
+        assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase, cx.out.no_pem_at_start());
+    let passphrase = cx.passphrase;
+    let mut made = match decision.action {
+        Action::Keep { csr, csr_id, request_id } => Ok(Work::Kept { csr, csr_id, request_id }),
+        Action::Generate => crypto::generate(&request.params, passphrase).map(Work::Pair),
+        Action::Resign(key) => crypto::sign_request(&request.params, &key).map(Work::Csr),
+        Action::Leave => Ok(Work::Nothing),
+    }
+    .map_err(Failure::from);
+    let mut rewrapped = None;
+    if cx.reencrypt && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_))) {
+        match rewrap(cx, &request) {
+            Ok(key) => rewrapped = key,
+            Err(e) => made = Err(e),
+        }
+    }
+    let staged = match stage(cx.out, request.name.as_str(), &made, rewrapped.as_ref(), key_exists, csr_exists)
+    {
+        Ok(staged) => staged,
+        Err(e) => {
+            made = Err(e.into());
+            Vec::new()
+        }
+    };
+    let rewrapped = rewrapped.is_some() && made.is_ok();
+    Outcome {
+        request,
+        state: decision.state,
+        reason: decision.reason,
+        key_exists,
+        csr_exists,
+        made,
+        rewrapped,
+        staged,
+    }
+}
+
+/// `--reencrypt`: the key of a pair that stays (kept or re-signed), rewritten as this run
+/// stores keys when it is stored otherwise (the same key: its CSR stays valid).
+fn rewrap(cx: &Context<'_>, request: &CsrRequest) -> Result<Option<Zeroizing<String>>, Failure> {
+    let (_, key_path) = cx.out.pair_paths(request.name.as_str());
+    let existing::OnDisk::Present(pem) = existing::read_file(&key_path) else { return Ok(None) };
+    if KeyProtection::of_pem(&pem) == Some(KeyProtection::of_run(cx.passphrase)) {
+        return Ok(None);
+    }
+    let key = crypto::PrivateKey::from_pkcs8_pem_any(&pem, cx.passphrase)?;
+    Ok(Some(key.to_file_pem(cx.passphrase)?))
+}
+
+/// Writes a new pair (key, then CSR) or a new CSR into temporary files beside their
+/// destinations; an existing file will be replaced, never a missing one created twice.
+fn stage(
+    out: &OutputDir,
+    name: &str,
+    made: &Result<Work, Failure>,
+    rewrapped: Option<&Zeroizing<String>>,
+    key_exists: bool,
+    csr_exists: bool,
+) -> Result<Vec<atomic::Staged>, IoError> {
+    let (csr_path, key_path) = out.pair_paths(name);
+    let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
+    let mut staged = match rewrapped {
+        Some(key_pem) if made.is_ok() => vec![out.stage(&key_path, key_pem, true, Replace::Allowed)?],
+        _ => Vec::new(),
+    };
+    staged.extend(match made {
+        Ok(Work::Pair(g)) => vec![
+            out.stage(&key_path, &g.key_pem, true, replace(key_exists))?,
+            out.stage(&csr_path, &g.csr.pem, false, replace(csr_exists))?,
+        ],
+        Ok(Work::Csr(csr)) => vec![out.stage(&csr_path, &csr.pem, false, replace(csr_exists))?],
+        Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Vec::new(),
+    });
+    Ok(staged)
+}
+
+/// The single owner of the output folder during a run.
+struct Writer<'a> {
+    out: &'a OutputDir,
+    previous: &'a Previous,
+    ids: CsrIds,
+    archive: Archive,
+    summary: SummaryWriter,
+    progress: Progress,
+    report: Report,
+    /// Requests whose entries are journaled.
+    done: usize,
+}
+
+impl Writer<'_> {
+    /// Archives what is replaced, writes new files (one sync for the batch), then journals
+    /// the entries. A request whose files could not be written is a failed entry.
+    fn write_batch(&mut self, mut batch: Vec<Outcome>) -> Result<(), IoError> {
+        let size = batch.len();
+        let writes: Vec<&str> = batch
+            .iter()
+            .filter(|o| o.rewrapped || matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_))))
+            .map(|o| o.request.name.as_str())
+            .collect();
+        if !writes.is_empty() {
+            self.summary.begin_batch(&writes)?;
+        }
+        let mut staged = Vec::new();
+        let mut staged_for = Vec::with_capacity(batch.len());
+        for outcome in &mut batch {
+            let before = staged.len();
+            let result = self.archive_replaced(outcome);
+            if result.is_ok() {
+                staged.append(&mut outcome.staged);
+            }
+            outcome.staged.clear(); // dropping a staged file removes it
+            staged_for.push((staged.len() - before, result.err()));
+        }
+        self.archive.sync()?;
+        // CsrIds for the entries below, reserved in state.json by this very commit.
+        let needing_ids = batch
+            .iter()
+            .filter(|o| matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_) | Work::Kept { csr_id: None, .. })))
+            .count();
+        let reservation = self.ids.reserve(needing_ids as u64)?;
+        let reserving = reservation.is_some();
+        staged.extend(reservation);
+        let mut landed = atomic::commit_with(staged, &[self.summary.journal_file()], Folders::WithNextSync);
+        if reserving && let Some(Err(e)) = landed.pop() {
+            return Err(e);
+        }
+        let mut landed = landed.into_iter();
+        for (mut outcome, (count, archive_failed)) in batch.into_iter().zip(staged_for) {
+            let results: Vec<_> = landed.by_ref().take(count).collect();
+            let failed = archive_failed.or_else(|| results.into_iter().find_map(Result::err));
+            if let Some(e) = failed
+                && outcome.made.is_ok()
+            {
+                outcome.made = Err(Failure::Io(e));
+            }
+            let entry = self.entry(outcome)?;
+            self.report.count(&entry);
+            self.summary.push(&entry)?;
+        }
+        self.summary.flush()?;
+        self.done += size;
+        self.progress.advance(size);
+        Ok(())
+    }
+
+    /// Links into the archive the files an outcome's staged ones will replace.
+    fn archive_replaced(&mut self, o: &Outcome) -> Result<(), IoError> {
+        let (csr_path, key_path) = self.out.pair_paths(o.request.name.as_str());
+        match &o.made {
+            Ok(Work::Pair(_)) => {
+                self.keep(&key_path, o.key_exists)?;
+                self.keep(&csr_path, o.csr_exists)?;
+                self.note_archived(o, o.key_exists, o.csr_exists)
+            }
+            Ok(Work::Csr(_)) => {
+                self.keep(&key_path, o.rewrapped)?;
+                self.keep(&csr_path, o.csr_exists)?;
+                self.note_archived(o, o.rewrapped, o.csr_exists)
+            }
+            Ok(Work::Kept { .. }) if o.rewrapped => {
+                self.keep(&key_path, true)?;
+                self.note_archived(o, true, false)
+            }
+            Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Ok(()),
+        }
+    }
+
+    /// A file about to be replaced is first linked into the archive.
+    fn keep(&mut self, path: &Path, exists: bool) -> Result<(), IoError> {
+        if exists { self.archive.keep(path) } else { Ok(()) }
+    }
+
+    fn note_archived(&mut self, o: &Outcome, key: bool, csr: bool) -> Result<(), IoError> {
+        if !key && !csr {
+            return Ok(());
+        }
+        let name = o.request.name.as_str();
+        let record = self.previous.record(o.request.name.as_str());
+        let (csr_file, key_file) = self.out.relative_files(name);
+        self.archive.note(&serde_json::json!({
+            "Name": name,
+            "CsrId": record.and_then(|r| r.csr_id()),
+            "Reason": if o.rewrapped && !csr { "reencrypt" } else { o.state.as_str() },
+            "Detail": o.reason,
+            "KeyFile": key.then_some(key_file),
+            "CsrFile": csr.then_some(csr_file),
+        }))
+    }
+
+    fn entry(&mut self, o: Outcome) -> Result<Entry, IoError> {
+        let p = &o.request.params;
+        let (csr_file, key_file) = self.out.relative_files(o.request.name.as_str());
+        let repaired = o.state == State::Damaged && matches!(o.made, Ok(Work::Pair(_)));
+        let mut e = Entry {
+            csr_id: None,
+            request_id: request_id(),
+            name: o.request.name.to_string(),
+            state: Some(if repaired { State::Repaired } else { o.state }),
+            common_name: p.common_name.to_string(),
+            sans: p.extra_sans().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
+            algorithm: p.key.algorithm().to_owned(),
+            key_size: p.key.key_size(),
+            country_code: p.country.as_str().to_owned(),
+            province: p.province.clone(),
+            locality: p.locality.clone(),
+            corp_name: p.corp_name.clone(),
+            department: p.department.clone(),
+            key_sha2: None,
+            has_private_key: false,
+            csr_file: None,
+            key_file: None,
+            manifest: o.request.origin.to_string(),
+            error: None,
+            csr: None,
+        };
+        let csr = match o.made {
+            Err(error) => {
+                e.error = Some(error.to_string());
+                return Ok(e);
+            }
+            Ok(Work::Nothing) => {
+                e.error = Some(format!(
+                    "damaged, left alone (--repair regenerates it): {}",
+                    o.reason.map(|r| r.to_string()).unwrap_or_default()
+                ));
+                e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
+                return Ok(e);
+            }
+            Ok(Work::Kept { csr, csr_id, request_id }) => {
+                e.csr_id = csr_id;
+                if let Some(id) = request_id {
+                    e.request_id = id;
+                }
+                csr
+            }
+            Ok(Work::Pair(g)) => {
+                self.report.made_one(p.key);
+                g.csr
+            }
+            Ok(Work::Csr(csr)) => {
+                self.report.made_one(p.key);
+                csr
+            }
+        };
+        if e.csr_id.is_none() {
+            e.csr_id = Some(self.ids.next_id()?);
+        }
+        e.key_sha2 = Some(csr.key_sha2);
+        e.has_private_key = true;
+        e.csr_file = Some(csr_file);
+        e.key_file = Some(key_file);
+        e.csr = Some(csr.pem);
+        Ok(e)
+    }
+
+    /// `--prune`: orphaned files are moved into the archive, never deleted.
+    fn prune(&mut self, orphans: &mut [Orphan]) -> Result<(), IoError> {
+        for orphan in orphans.iter_mut() {
+            for file in [&orphan.csr_file, &orphan.key_file].into_iter().flatten() {
+                self.archive.take(&self.out.root().join(file))?;
+            }
+            self.archive.note(&serde_json::json!({
+                "Name": orphan.name, "CsrId": orphan.csr_id, "Reason": State::Pruned,
+                "KeyFile": orphan.key_file, "CsrFile": orphan.csr_file,
+            }))?;
+            orphan.state = State::Pruned;
+        }
+        atomic::sync_dir(self.out.root())
+    }
+
+    fn finish(mut self, orphans: &[Orphan], closing_line: bool) -> Result<Report, Error> {
+        self.summary.finish(orphans)?;
+        self.out.clear_journals(&self.previous.journals)?;
+        self.ids.release()?;
+        self.report.orphans = orphans.len();
+        self.report.pruned = orphans.first().is_some_and(|o| o.state == State::Pruned);
+        self.report.seconds = self.progress.elapsed().as_secs_f64();
+        if closing_line {
+            self.progress.finish(&self.report.lines());
+        } else {
+            self.progress.clear();
+        }
+        Ok(self.report)
+    }
+}

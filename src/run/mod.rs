@@ -1,0 +1,393 @@
+//! A run, as the library does it: the manifests loaded and validated once (and watched for
+//! changes), the options resolved once into [`Settings`] that every command reads, then
+//! [`plan`] (what the folder holds and what a run would do) or [`generate`] (doing it).
+//! `cmd/` only turns command lines into these calls and prints what they return.
+
+pub mod generate;
+pub mod plan;
+pub mod report;
+
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+use sha2::{Digest, Sha256};
+
+use crate::cli::{KeyArgs, RunArgs};
+use crate::crypto::Passphrase;
+use crate::error::{Change, Error, ManifestError, PassphraseError};
+use crate::output::existing::{self, OnDisk, Previous};
+use crate::output::folder::{self, Wanted};
+use crate::output::summary::{Orphan, State};
+use crate::output::{Layout, ManifestRecord};
+use crate::plan::{Decision, Facts, Flags};
+use crate::request::{CsrRequest, NameRegistry, Names};
+use crate::shard::Shard;
+use crate::{manifest, request};
+
+/// What a manifest file was when it was validated: size, modification time and SHA-256
+/// (as cargo fingerprints its inputs). A file that differs when it is read again for
+/// generation has been edited in between.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    size: u64,
+    modified: Option<SystemTime>,
+    sha256: [u8; 32],
+}
+
+impl Fingerprint {
+    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
+        let meta = std::fs::metadata(path)?;
+        let mut hasher = Sha256::new();
+        let mut file = std::fs::File::open(path)?;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match std::io::Read::read(&mut file, &mut buf)? {
+                0 => break,
+                n => hasher.update(&buf[..n]),
+            }
+        }
+        Ok(Fingerprint { size: meta.len(), modified: meta.modified().ok(), sha256: hasher.finalize().into() })
+    }
+
+    /// How `now` differs from this fingerprint, if it does.
+    pub fn change_to(&self, now: &Fingerprint) -> Option<Change> {
+        if self.size != now.size {
+            Some(Change::Size)
+        } else if self.sha256 != now.sha256 {
+            Some(Change::Content)
+        } else if self.modified != now.modified {
+            Some(Change::Modified)
+        } else {
+            None
+        }
+    }
+
+    pub fn sha256_hex(&self) -> String {
+        hex::encode(self.sha256)
+    }
+}
+
+/// The requests of a run. Manifests are read twice: a first pass validates every request
+/// and keeps only what settles the Names (a few dozen bytes per request); the work then
+/// streams them again, so a million-request CSV is never held in memory.
+#[derive(Debug)]
+pub struct Requests {
+    files: Vec<PathBuf>,
+    /// Per file, as validated (`None`: it could not be read, and validation said so).
+    prints: Vec<Option<Fingerprint>>,
+    names: Names,
+}
+
+/// Discovers, loads and validates; every error of every manifest, or the requests.
+pub fn load_and_validate(paths: &[PathBuf]) -> Result<Requests, Error> {
+    let (files, mut errors) = manifest::discover(paths);
+    let before: Vec<Option<Fingerprint>> = files.iter().map(|f| Fingerprint::of(f).ok()).collect();
+    let mut registry = NameRegistry::default();
+    // Requests are validated even when some file failed, so every error is reported at once.
+    for item in manifest::stream(&files) {
+        match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
+            Ok(checked) => registry.add(&checked),
+            Err(mut e) => errors.append(&mut e),
+        }
+    }
+    let names = match registry.resolve() {
+        Ok(names) if errors.is_empty() => names,
+        Ok(_) => return Err(Error::Manifests(errors)),
+        Err(more) => {
+            errors.extend(more);
+            return Err(Error::Manifests(errors));
+        }
+    };
+    // A file edited while it was being validated: what was validated is not what is there.
+    for (file, print) in files.iter().zip(&before) {
+        let now = Fingerprint::of(file).ok();
+        let change = match (print, &now) {
+            (Some(a), Some(b)) => a.change_to(b),
+            (Some(_), None) => Some(Change::Gone),
+            (None, _) => None,
+        };
+        if let Some(change) = change {
+            return Err(Error::ManifestChanged { file: file.clone(), change });
+        }
+    }
+    Ok(Requests { files, prints: before, names })
+}
+
+impl Requests {
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether some request has this Name (ignoring case).
+    pub fn wants(&self, name: &str) -> bool {
+        self.names.wants(name)
+    }
+
+    /// How many requests belong to `shard`.
+    pub fn count_in(&self, shard: Shard) -> usize {
+        self.names.count_where(|key| crate::shard::shard_of_key(key, shard.count) == shard.index)
+    }
+
+    /// The manifests as validated, for the folder's state (merge reads them again).
+    pub fn records(&self) -> Vec<ManifestRecord> {
+        self.files
+            .iter()
+            .zip(&self.prints)
+            .filter_map(|(file, print)| {
+                let print = print.as_ref()?;
+                let path = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+                Some(ManifestRecord {
+                    path,
+                    given: file.clone(),
+                    size: print.size,
+                    sha256: print.sha256_hex(),
+                })
+            })
+            .collect()
+    }
+
+    /// The validated requests, read again from the manifests, in order. Each file is
+    /// compared with its fingerprint before any of its requests is handed out: a manifest
+    /// edited since it was validated is an error, never a request that skipped the rules.
+    pub fn iter(&self) -> impl Iterator<Item = Result<CsrRequest, Error>> + Send + '_ {
+        self.files
+            .iter()
+            .zip(&self.prints)
+            .flat_map(|(file, print)| {
+                let now = Fingerprint::of(file).ok();
+                let change = match (print, &now) {
+                    (Some(a), Some(b)) => a.change_to(b),
+                    (_, None) => Some(Change::Gone),
+                    (None, Some(_)) => Some(Change::Content),
+                };
+                let head = change.map(|change| Err(Error::ManifestChanged { file: file.clone(), change }));
+                let rest = head.is_none().then(|| manifest::stream(std::slice::from_ref(file)));
+                head.into_iter().chain(rest.into_iter().flatten().map(Ok))
+            })
+            .enumerate()
+            .map(move |(index, item)| {
+                let changed = |e: Vec<ManifestError>| {
+                    let file = e.first().map_or_else(PathBuf::new, |e| e.origin.file.to_path_buf());
+                    Error::ManifestChanged { file, change: Change::Content }
+                };
+                let raw = item?.map_err(|e| changed(vec![e]))?;
+                let checked = request::check(&raw).map_err(changed)?;
+                Ok(self.names.request(index, checked))
+            })
+    }
+}
+
+/// Feeds `requests` on until the first error, which is kept in `failure`.
+pub fn until_error<'a, I>(
+    requests: I,
+    failure: &'a std::sync::Mutex<Option<Error>>,
+) -> impl Iterator<Item = CsrRequest> + Send + 'a
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send + 'a,
+{
+    requests.map_while(move |r| match r {
+        Ok(r) => Some(r),
+        Err(e) => {
+            *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            None
+        }
+    })
+}
+
+/// The options of a run, resolved once from the command line (as ripgrep's `HiArgs`):
+/// `plan`, `generate --check` and `generate` all read this one value.
+#[derive(Debug)]
+pub struct Settings {
+    /// `--out` as the user gave it (messages name it so).
+    pub out: PathBuf,
+    pub jobs: usize,
+    pub layout: Layout,
+    pub flags: Flags,
+    pub prune: bool,
+    /// This run's shard (its requests, its CsrId space, the folder's shard).
+    pub shard: Option<Shard>,
+    pub passphrase: Option<Passphrase>,
+    /// `--reencrypt`: existing keys may be rewritten with this run's protection.
+    pub reencrypt: bool,
+    pub quiet: bool,
+    /// Print the closing line (bench runs print their own table instead).
+    pub closing_line: bool,
+}
+
+impl Settings {
+    /// From the flags `generate` and `plan` share, for `shard` (already resolved).
+    pub fn resolve(args: &RunArgs, shard: Option<Shard>) -> Result<Settings, Error> {
+        Ok(Settings {
+            out: args.out.clone(),
+            jobs: args.jobs.map_or_else(default_jobs, |n| n.get()),
+            layout: args.layout,
+            flags: Flags { rotate: args.replace.rotate, repair: args.replace.repair },
+            prune: args.replace.prune,
+            shard,
+            passphrase: passphrase(&args.keys)?,
+            reencrypt: args.keys.reencrypt,
+            quiet: false,
+            closing_line: true,
+        })
+    }
+
+    /// All defaults: a fresh run into `out` on `jobs` threads, no bar, no closing line.
+    pub fn plain(out: PathBuf, jobs: usize) -> Settings {
+        Settings {
+            out,
+            jobs,
+            layout: Layout::default(),
+            flags: Flags::default(),
+            prune: false,
+            shard: None,
+            passphrase: None,
+            reencrypt: false,
+            quiet: true,
+            closing_line: false,
+        }
+    }
+
+    /// What this run asks of the output folder, for [`folder::check`].
+    pub fn wanted(&self) -> Wanted<'_> {
+        Wanted {
+            layout: self.layout,
+            shard: self.shard,
+            passphrase: self.passphrase.as_ref(),
+            reencrypt: self.reencrypt,
+        }
+    }
+
+    /// Whether the request is this run's (its shard's).
+    pub fn holds(&self, request: &Result<CsrRequest, Error>) -> bool {
+        match (self.shard, request) {
+            (Some(shard), Ok(r)) => shard.holds(r.name.as_str()),
+            _ => true,
+        }
+    }
+}
+
+/// The shard of a run: `--shard`, else the engine's variables.
+pub fn shard(given: Option<Shard>, shards: Option<u32>) -> Result<Option<Shard>, Error> {
+    match given {
+        Some(shard) => Ok(Some(shard)),
+        None => Shard::from_env(|v| std::env::var(v).ok(), shards).map_err(Error::Shard),
+    }
+}
+
+/// The key passphrase, from an environment variable or a file (never the command line).
+pub fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
+    let text = match (&args.key_passphrase_env, &args.key_passphrase_file) {
+        (Some(var), _) => std::env::var(var).map_err(|_| PassphraseError::EnvUnset { var: var.clone() })?,
+        (None, Some(file)) => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|source| PassphraseError::File { path: file.clone(), source })?;
+            // One trailing newline is the file's, not the passphrase's.
+            text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned()
+        }
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(Passphrase::new(text).ok_or(PassphraseError::Empty)?))
+}
+
+/// Reads a request's files and records, then decides its state (no writes).
+pub fn assess(
+    root: &Path,
+    layout: Layout,
+    request: &CsrRequest,
+    previous: &Previous,
+    flags: Flags,
+    passphrase: Option<&Passphrase>,
+    no_pem_at_start: bool,
+) -> (Decision, bool, bool) {
+    let (csr, key) = layout.relative(request.name.as_str());
+    let read = |file: String| {
+        if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
+    };
+    let facts = Facts {
+        key: read(key),
+        csr: read(csr),
+        record: previous.record(request.name.as_str()),
+        interrupted: previous.interrupted(request.name.as_str()),
+    };
+    let (key_exists, csr_exists) = (facts.key.exists(), facts.csr.exists());
+    (crate::plan::decide(request, facts, flags, passphrase), key_exists, csr_exists)
+}
+
+/// Pairs and records in the folder that no request asks for any more.
+pub fn orphans(
+    root: &Path,
+    layout: Layout,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    previous: &Previous,
+) -> Result<Vec<Orphan>, Error> {
+    let mut names: Vec<String> = previous.strangers.values().cloned().collect();
+    for folder in layout.folders() {
+        names.extend(existing::pair_stems(&root.join(folder), &|n| !wants(n))?);
+    }
+    names.sort();
+    names.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    Ok(names
+        .into_iter()
+        .filter(|n| !wants(n))
+        .map(|name| {
+            let (csr, key) = layout.relative(&name);
+            let present = |f: &String| existing::read_file(&root.join(f)) != OnDisk::Missing;
+            Orphan {
+                csr_id: previous.record(&name).and_then(|r| r.csr_id()),
+                state: State::Orphaned,
+                csr_file: Some(csr).filter(present),
+                key_file: Some(key).filter(present),
+                name,
+            }
+        })
+        .collect())
+}
+
+/// Checks the output folder for this run (see [`folder::check`]) before anything in it is
+/// read or written.
+pub fn check_folder(settings: &Settings) -> Result<folder::Checked, Error> {
+    folder::check(&settings.out, settings.wanted())
+}
+
+/// A `RequestId` as Alibaba Cloud writes them: an upper-case UUID v4.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase()
+}
+
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .thread_name(|i| format!("csrbatch-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Threads { jobs, detail: e.to_string() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_fingerprint_sees_size_content_and_mtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("m.csv");
+        std::fs::write(&f, "abc").unwrap();
+        let a = Fingerprint::of(&f).unwrap();
+        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), None);
+        std::fs::write(&f, "abcd").unwrap();
+        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), Some(Change::Size));
+        std::fs::write(&f, "abd").unwrap();
+        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), Some(Change::Content));
+        std::fs::write(&f, "abc").unwrap();
+        let later = std::fs::File::options().write(true).open(&f).unwrap();
+        later.set_modified(SystemTime::UNIX_EPOCH).unwrap();
+        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), Some(Change::Modified));
+    }
+}

@@ -1,0 +1,88 @@
+//! What a run would do to the output folder, request by request, without writing: the
+//! engine of `csrbatch plan` and `generate --check`. The result is a typed value (serde),
+//! for people (cmd/plan.rs prints it) and programs alike.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{Settings, assess, orphans, thread_pool, until_error};
+use crate::error::Error;
+use crate::output::existing;
+use crate::output::folder::UnfinishedRun;
+use crate::output::summary::State;
+use crate::parallel;
+use crate::request::CsrRequest;
+
+/// One request's line of the plan.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Planned {
+    pub name: String,
+    /// `file:line` of the request.
+    pub manifest: String,
+    pub state: State,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::plan::Reason>,
+}
+
+/// The plan as a whole: counts per state, orphans, and the runs that did not finish.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Plan {
+    pub counts: BTreeMap<State, usize>,
+    pub orphans: Vec<String>,
+    /// Runs that stopped before writing their summary: until one finishes, summary.json
+    /// does not describe the folder.
+    pub unfinished: Vec<UnfinishedRun>,
+}
+
+impl Plan {
+    /// Whether the folder is not up to date: anything not unchanged, or an unfinished run.
+    pub fn pending(&self) -> bool {
+        !self.unfinished.is_empty() || self.counts.iter().any(|(s, n)| *s != State::Unchanged && *n > 0)
+    }
+}
+
+/// Judges every request against the folder, in order, handing each to `each` as it is
+/// decided (a million requests are not held), and returns the plan.
+pub fn plan<I>(
+    settings: &Settings,
+    requests: I,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    each: &mut dyn FnMut(&Planned),
+) -> Result<Plan, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
+    let checked = super::check_folder(settings)?;
+    let (out, layout) = (settings.out.as_path(), checked.layout);
+    let previous = existing::load_previous(out, wants)?;
+    let pool = thread_pool(settings.jobs)?;
+    let mut counts: BTreeMap<State, usize> = State::PLANNED.iter().map(|s| (*s, 0)).collect();
+    let passphrase = settings.passphrase.as_ref();
+    let judge = |r: CsrRequest| {
+        let decision = assess(out, layout, &r, &previous, settings.flags, passphrase, false).0;
+        Planned {
+            name: r.name.to_string(),
+            manifest: r.origin.to_string(),
+            state: decision.state,
+            reason: decision.reason,
+        }
+    };
+    let sink = |batch: Vec<Planned>| -> Result<(), Error> {
+        for planned in batch {
+            *counts.entry(planned.state).or_default() += 1;
+            each(&planned);
+        }
+        Ok(())
+    };
+    let failure = std::sync::Mutex::new(None);
+    parallel::ordered_map(&pool, until_error(requests, &failure), settings.jobs * 64, judge, sink)?;
+    if let Some(e) = failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(e);
+    }
+    let orphans: Vec<String> = orphans(out, layout, wants, &previous)?.into_iter().map(|o| o.name).collect();
+    *counts.entry(State::Orphaned).or_default() += orphans.len();
+    Ok(Plan { counts, orphans, unfinished: previous.unfinished })
+}
