@@ -164,7 +164,7 @@ impl IoError {
 #[non_exhaustive]
 pub enum Error {
     /// Manifests did not load or validate; nothing was written.
-    #[error("{} error(s) in the manifests; nothing was written", .0.len())]
+    #[error("{} in the manifests; nothing was written", crate::text::plural(.0.len(), "error"))]
     Manifests(Vec<ManifestError>),
     /// The command line is wrong in a way clap cannot see.
     #[error("{0}")]

@@ -4,8 +4,10 @@
 //! The pipeline, one module per stage:
 //! [`manifest`] (load) -> [`request`] (validate) -> [`crypto`] (generate) -> [`output`]
 //! (write, summary) with [`progress`] for the terminal; [`cmd`] holds the commands that tie them together.
+//! [`text`] puts counts into words and [`build_info`] says what this binary was built with.
 #![forbid(unsafe_code)]
 
+pub mod build_info;
 pub mod cli;
 pub mod cmd;
 pub mod crypto;
@@ -17,3 +19,4 @@ pub mod plan;
 pub mod progress;
 pub mod request;
 pub mod shard;
+pub mod text;

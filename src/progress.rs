@@ -1,6 +1,7 @@
 //! The terminal: an indicatif bar on stderr while keys are made, shown only when stderr
-//! is a terminal and not `--quiet`, `NO_COLOR` or `TERM=dumb`; the closing line, which is
-//! always printed; and [`out`] and [`err`], through which every other line is printed.
+//! is a terminal, not `TERM=dumb` and not `--quiet` (`NO_COLOR` drops colour, never the
+//! bar; the bar has none); the closing line, which is always printed; and [`out`] and
+//! [`err`], through which every other line is printed.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -9,6 +10,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::request::KeyAlgorithm;
+use crate::text::plural;
 
 /// Prints a line on stdout. If the reader has gone away (`csrbatch plan ... | head`), the
 /// process ends quietly with success, as a pipe's writer does: only reports go to stdout,
@@ -36,7 +38,8 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: u64, quiet: bool) -> Progress {
-        let bar = if quiet || !std::io::stderr().is_terminal() || dumb_terminal() {
+        let term = std::env::var_os("TERM");
+        let bar = if !shows_bar(quiet, std::io::stderr().is_terminal(), term.as_deref()) {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
@@ -62,6 +65,11 @@ impl Progress {
         self.started.elapsed()
     }
 
+    /// Clears the bar; the caller prints its own report.
+    pub fn clear(self) {
+        self.bar.finish_and_clear();
+    }
+
     /// Clears the bar and prints the closing line.
     pub fn finish(self, done: &BTreeMap<KeyAlgorithm, usize>, failed: usize, notes: &[String]) {
         self.bar.finish_and_clear();
@@ -69,9 +77,11 @@ impl Progress {
     }
 }
 
-fn dumb_terminal() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || std::env::var("TERM").is_ok_and(|t| t == "dumb")
+/// Whether a bar is drawn. `NO_COLOR` asks for no colour, not for less information, so
+/// it is not consulted; a terminal that cannot move the cursor (`TERM=dumb`) would print
+/// every redraw on a line of its own.
+pub fn shows_bar(quiet: bool, stderr_is_terminal: bool, term: Option<&std::ffi::OsStr>) -> bool {
+    !quiet && stderr_is_terminal && term.is_none_or(|t| t != "dumb")
 }
 
 /// `generated 12 CSRs (RSA-2048: 3, ECC-256: 5, SM2-256: 4) in 3.21 s, 3.7 CSRs/s; 2 unchanged`
@@ -85,7 +95,7 @@ pub fn closing_line(
     let parts: Vec<String> = done.iter().map(|(k, n)| format!("{k}: {n}")).collect();
     let secs = elapsed.as_secs_f64();
     let rate = if secs > 0.0 { total as f64 / secs } else { 0.0 };
-    let mut line = format!("generated {total} CSRs");
+    let mut line = format!("generated {}", plural(total, "CSR"));
     if !parts.is_empty() {
         line.push_str(&format!(" ({})", parts.join(", ")));
     }
@@ -114,5 +124,18 @@ mod tests {
             closing_line(&BTreeMap::new(), 0, &["5 unchanged".into()], Duration::ZERO),
             "generated 0 CSRs in 0.00 s, 0.0 CSRs/s; 5 unchanged"
         );
+        let one = BTreeMap::from([(KeyAlgorithm::Ecc, 1)]);
+        assert!(closing_line(&one, 0, &[], Duration::ZERO).starts_with("generated 1 CSR (ECC-256: 1) in"));
+    }
+
+    #[test]
+    fn the_bar_needs_a_terminal_that_can_redraw_and_no_quiet() {
+        use std::ffi::OsStr;
+        let xterm = Some(OsStr::new("xterm-256color"));
+        assert!(shows_bar(false, true, xterm));
+        assert!(shows_bar(false, true, None), "no TERM at all is not a dumb terminal");
+        assert!(!shows_bar(true, true, xterm), "--quiet");
+        assert!(!shows_bar(false, false, xterm), "stderr is a file or a pipe");
+        assert!(!shows_bar(false, true, Some(OsStr::new("dumb"))));
     }
 }

@@ -25,7 +25,8 @@ impl Shard {
         }
         if index >= count {
             return Err(format!(
-                "shard {index} does not exist in {count} shards (they are 0 to {})",
+                "shard {index} does not exist in {} (they are 0 to {})",
+                crate::text::plural(count, "shard"),
                 count - 1
             ));
         }

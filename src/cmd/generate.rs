@@ -24,7 +24,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let options = Options {
         out: args.run.out.clone(),
         jobs: args.run.jobs.map_or_else(super::default_jobs, |n| n.get()),
-        quiet: args.quiet,
+        quiet: args.progress.quiet,
         closing_line: true,
         flags: Flags { rotate: args.run.replace.rotate, repair: args.run.replace.repair },
         prune: args.run.replace.prune,

@@ -68,8 +68,8 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
             crate::progress::err(format_args!("{p}"));
         }
         crate::progress::err(format_args!(
-            "error: the shards do not hold every request exactly once ({} problem(s)); nothing was merged",
-            problems.len()
+            "error: the shards do not hold every request exactly once ({}); nothing was merged",
+            crate::text::plural(problems.len(), "problem")
         ));
         return Ok(ExitCode::Failed);
     }
@@ -101,8 +101,9 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
     let count = summary.counts().0;
     summary.finish(&[])?;
     crate::progress::err(format_args!(
-        "merged {count} CSRs from {} shards into {}",
-        args.shards.len(),
+        "merged {} from {} into {}",
+        crate::text::plural(count, "CSR"),
+        crate::text::plural(args.shards.len(), "shard"),
         out.summary_path().display()
     ));
     Ok(ExitCode::Success)

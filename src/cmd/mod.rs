@@ -2,7 +2,9 @@
 //! `main.rs` only parses arguments and prints errors.
 
 pub mod bench;
+pub mod completions;
 pub mod generate;
+pub mod man;
 pub mod merge;
 pub mod plan;
 pub mod validate;

@@ -6,6 +6,6 @@ use crate::error::{Error, ExitCode};
 
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
     let requests = load_and_validate(&args.paths)?;
-    crate::progress::out(format_args!("{} requests valid", requests.len()));
+    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")));
     Ok(ExitCode::Success)
 }

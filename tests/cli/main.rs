@@ -2,8 +2,10 @@
 #![allow(clippy::unwrap_used)] // tests may panic on a broken fixture
 
 mod bench;
+mod docs;
 mod generate;
 mod rerun;
 mod shards;
+mod terminal;
 mod util;
 mod validation;

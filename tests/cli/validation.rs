@@ -135,7 +135,7 @@ fn all_errors_of_all_manifests_are_reported_together() {
             m.join("b.csv").display()
         ),
         format!("{}:1: unknown field `Algoritm`; did you mean `Algorithm`?", m.join("c.csv").display()),
-        "error: 4 error(s) in the manifests; nothing was written".to_owned(),
+        "error: 4 errors in the manifests; nothing was written".to_owned(),
     ] {
         assert!(err.contains(&want), "missing `{want}` in:\n{err}");
     }
