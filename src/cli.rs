@@ -16,8 +16,9 @@ use crate::shard::Shard;
     about = "Create PKCS#10 CSRs (RSA, ECC P-256, SM2) in bulk from YAML/CSV manifests",
     long_about = "Create PKCS#10 certificate signing requests in bulk, as Alibaba Cloud's CreateCsr \
                   does one at a time: one key pair and one CSR per request, on this machine.\n\n\
-                  Exit codes: 0 all requests done; 1 a request failed while generating or writing; \
-                  2 bad usage or a manifest error (then nothing is written)."
+                  Exit codes: 0 all requests done; 1 a request failed or is damaged, `--check` found \
+                  something to do, or `merge` found a request missing or held twice; 2 bad usage or \
+                  a manifest error (then nothing is written)."
 )]
 pub struct Cli {
     #[command(subcommand)]

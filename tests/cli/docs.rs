@@ -141,3 +141,17 @@ fn version_names_the_rsa_backend() {
     let short = String::from_utf8(csrbatch(["-V"]).stdout).unwrap();
     assert_eq!(short.trim(), format!("csrbatch {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn the_readme_shows_every_subcommand() {
+    use clap::CommandFactory;
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    for sub in csrbatch::cli::Cli::command().get_subcommands() {
+        let usage = format!("csrbatch {}", sub.get_name());
+        assert!(readme.contains(&usage), "README.md has no `{usage}`");
+    }
+    // The first commands a reader sees are the ones .ci/run executes.
+    let first = readme.split("```sh\n").nth(1).and_then(|b| b.split("```").next()).unwrap();
+    let commands: Vec<&str> = first.lines().map(|l| l.split('#').next().unwrap().trim()).collect();
+    assert_eq!(commands, ["cargo run --release -- generate manifests/", "cargo test"]);
+}
