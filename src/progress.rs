@@ -43,14 +43,7 @@ impl Progress {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} CSRs  {rate}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0} CSRs/s", state.per_sec());
-            });
-            bar.set_style(style);
+            bar.set_style(bar_style(total));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         };
@@ -75,6 +68,18 @@ impl Progress {
         self.bar.finish_and_clear();
         err(format_args!("{}", closing_line(done, failed, notes, self.started.elapsed())));
     }
+}
+
+/// `⠁ [00:00:03] ████░░░░ 12/40 CSRs  4 CSRs/s  ETA 7s`; the noun agrees with the total.
+fn bar_style(total: u64) -> ProgressStyle {
+    let noun = if total == 1 { "CSR" } else { "CSRs" };
+    ProgressStyle::with_template(&format!(
+        "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {noun}  {{rate}}  ETA {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0} CSRs/s", state.per_sec());
+    })
 }
 
 /// Whether a bar is drawn. `NO_COLOR` asks for no colour, not for less information, so

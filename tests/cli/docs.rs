@@ -28,13 +28,13 @@ fn run_with_input(program: &str, args: &[&str], input: &[u8]) -> Option<(bool, S
     ))
 }
 
-/// A shell that is not installed fails the test in CI (which installs it) and is skipped,
-/// with a note, elsewhere.
+/// A judge that is not installed fails the test in CI (whose .ci/run installs it) and is
+/// skipped, with a note, elsewhere: `cargo test` needs only openssl.
 fn installed(program: &str) -> bool {
-    let found = Command::new(program).arg("-c").arg("true").output().is_ok();
+    let found = Command::new(program).arg("--version").output().is_ok();
     assert!(found || std::env::var_os("CI").is_none(), "{program} must be installed in CI (.ci/run does it)");
     if !found {
-        eprintln!("note: {program} is not installed; its completion script was not checked");
+        eprintln!("note: {program} is not installed; what it judges was not checked");
     }
     found
 }
@@ -101,6 +101,9 @@ fn zsh_and_fish_completions_parse() {
 
 #[test]
 fn man_pages_render_without_warnings() {
+    if !installed("groff") {
+        return;
+    }
     let mut pages = vec![("csrbatch".to_owned(), None)];
     for sub in ["generate", "plan", "validate", "bench", "merge", "completions", "man"] {
         pages.push((format!("csrbatch-{sub}"), Some(sub)));
@@ -114,8 +117,7 @@ fn man_pages_render_without_warnings() {
         // groff with every warning turned on (-ww) is the judge (`man -l` runs it); -P-cbou:
         // plain text, no bold or underline by overstriking.
         let (ok, text, warnings) =
-            run_with_input("groff", &["-man", "-Tutf8", "-ww", "-P-cbou"], &run.stdout)
-                .expect("groff must be installed (Debian: groff-base; .ci/run installs it)");
+            run_with_input("groff", &["-man", "-Tutf8", "-ww", "-P-cbou"], &run.stdout).expect("groff runs");
         assert!(ok && warnings.is_empty(), "{title}: groff: {warnings}");
         assert!(text.contains("NAME") && text.contains(&format!("{title}(1)")), "{title}:\n{text}");
         assert!(text.contains("SYNOPSIS") && text.contains("--help"), "{title}:\n{text}");

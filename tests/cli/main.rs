@@ -6,6 +6,7 @@ mod docs;
 mod generate;
 mod rerun;
 mod shards;
+#[cfg(target_os = "linux")] // util-linux `script` makes the pseudo-terminal
 mod terminal;
 mod util;
 mod validation;
