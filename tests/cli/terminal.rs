@@ -68,3 +68,11 @@ fn bench_shows_a_bar_unless_quiet() {
     let quiet = on_a_terminal(&format!("{bench} -q"), &[]);
     assert!(!shows_bar(&quiet, 4) && quiet.contains("RSA-2048"), "{quiet}");
 }
+
+#[test]
+fn no_color_drops_the_styling_of_help_and_errors() {
+    let styled = on_a_terminal("generate --help", &[]);
+    assert!(styled.contains("\x1b["), "a terminal gets styled help:\n{styled}");
+    let plain = on_a_terminal("generate --help", &[("NO_COLOR", "1")]);
+    assert!(!plain.contains("\x1b[") && plain.contains("Usage: csrbatch generate"), "{plain}");
+}
