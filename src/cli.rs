@@ -3,6 +3,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Layout;
@@ -111,7 +112,8 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// RSA, ECC or SM2 [default: all]; RSA without --key-size means all three sizes.
-    #[arg(long, value_name = "A")]
+    #[arg(long, value_name = "A", ignore_case = true,
+          value_parser = PossibleValuesParser::new(["RSA", "ECC", "SM2"]))]
     pub algorithm: Option<String>,
     /// Key size, with --algorithm.
     #[arg(long, value_name = "N")]
@@ -172,7 +174,9 @@ pub struct RunArgs {
     pub jobs: Option<NonZeroUsize>,
     /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
     /// thousands of requests). A folder keeps the layout it was first written with.
-    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    // The possible values are spelled out so that completions and man pages offer them.
+    #[arg(long, default_value = "flat", value_name = "LAYOUT",
+          value_parser = PossibleValuesParser::new(["flat", "fanout"]).try_map(|s| s.parse::<Layout>()))]
     pub layout: Layout,
     #[command(flatten)]
     pub replace: ReplaceArgs,

@@ -70,6 +70,7 @@ fn bash_completion_parses_and_completes_subcommands_flags_and_shells() {
     };
     assert_eq!(complete("csrbatch gen", 1).trim(), "generate");
     assert_eq!(complete("csrbatch generate --key-p", 2), "--key-passphrase-env\n--key-passphrase-file\n");
+    assert_eq!(complete("csrbatch generate --layout ''", 3), "flat\nfanout\n");
     let shells = complete("csrbatch completions ''", 2);
     for shell in ["bash", "zsh", "fish", "powershell", "elvish"] {
         assert!(shells.lines().any(|l| l == shell), "{shell} missing in {shells}");
