@@ -68,8 +68,8 @@ PY
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(uname -sr)"
-RSA_KEYS=$("$BIN" bench --algorithm ECC --count 1 | sed -n 's/.*RSA keys by \(.*\)$/\1/p')
-echo "openssl: $(openssl version); csrbatch: $("$BIN" --version), RSA keys by $RSA_KEYS; pyca: $HAVE_PYCA$( [ $HAVE_PYCA = yes ] && python3 -c 'import cryptography; print(" " + cryptography.__version__)')"
+RSA_KEYS=$("$BIN" --version | sed -n 's/^RSA keys: //p')
+echo "openssl: $(openssl version); csrbatch: $("$BIN" -V), RSA keys by $RSA_KEYS; pyca: $HAVE_PYCA$( [ $HAVE_PYCA = yes ] && python3 -c 'import cryptography; print(" " + cryptography.__version__)')"
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)"
 echo
 printf '%-9s %6s %12s %10s %10s %14s %12s %16s\n' work count "openssl s" "pyca s" "csrbatch s" "vs openssl" "vs pyca" "range vs openssl"

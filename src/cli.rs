@@ -3,6 +3,7 @@
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
 use crate::output::Layout;
@@ -12,6 +13,7 @@ use crate::shard::Shard;
 #[command(
     name = "csrbatch",
     version,
+    long_version = crate::build_info::long_version(),
     about = "Create PKCS#10 CSRs (RSA, ECC P-256, SM2) in bulk from YAML/CSV manifests",
     long_about = "Create PKCS#10 certificate signing requests in bulk, as Alibaba Cloud's CreateCsr \
                   does one at a time: one key pair and one CSR per request, on this machine.\n\n\
@@ -59,6 +61,40 @@ pub enum Command {
         missing, failed or held twice."
     )]
     Merge(MergeArgs),
+    /// Print a shell completion script on stdout.
+    #[command(after_help = "Examples:\n  \
+        csrbatch completions bash > ~/.local/share/bash-completion/completions/csrbatch\n  \
+        csrbatch completions zsh > ~/.zfunc/_csrbatch        # a folder on $fpath\n  \
+        csrbatch completions fish > ~/.config/fish/completions/csrbatch.fish")]
+    Completions(CompletionsArgs),
+    /// Print a man page (roff) on stdout: csrbatch(1), or csrbatch-SUBCOMMAND(1).
+    #[command(after_help = "Examples:\n  \
+        csrbatch man > ~/.local/share/man/man1/csrbatch.1\n  \
+        csrbatch man generate > ~/.local/share/man/man1/csrbatch-generate.1\n  \
+        csrbatch man generate | man -l -")]
+    Man(ManArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell the script is for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// The subcommand whose page to print [default: the csrbatch(1) overview].
+    #[arg(value_name = "SUBCOMMAND")]
+    pub subcommand: Option<String>,
+}
+
+/// What a command shows on the terminal while it works.
+#[derive(Debug, Args, Default, Clone, Copy)]
+pub struct ProgressArgs {
+    /// No progress bar (the closing line and reports are still printed).
+    #[arg(long, short)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -81,7 +117,8 @@ pub struct MergeArgs {
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// RSA, ECC or SM2 [default: all]; RSA without --key-size means all three sizes.
-    #[arg(long, value_name = "A")]
+    #[arg(long, value_name = "A", ignore_case = true,
+          value_parser = PossibleValuesParser::new(["RSA", "ECC", "SM2"]))]
     pub algorithm: Option<String>,
     /// Key size, with --algorithm.
     #[arg(long, value_name = "N")]
@@ -98,6 +135,8 @@ pub struct BenchArgs {
     /// Run whole `generate`s (files, summary) into DIR/<algorithm>/ instead of in memory.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
 }
 
 /// Where the private keys' passphrase comes from (never from the command line itself).
@@ -144,7 +183,9 @@ pub struct RunArgs {
     pub jobs: Option<NonZeroUsize>,
     /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
     /// thousands of requests). A folder keeps the layout it was first written with.
-    #[arg(long, default_value = "flat", value_name = "LAYOUT")]
+    // The possible values are spelled out so that completions and man pages offer them.
+    #[arg(long, default_value = "flat", value_name = "LAYOUT",
+          value_parser = PossibleValuesParser::new(["flat", "fanout"]).try_map(|s| s.parse::<Layout>()))]
     pub layout: Layout,
     #[command(flatten)]
     pub replace: ReplaceArgs,
@@ -156,9 +197,8 @@ pub struct RunArgs {
 pub struct GenerateArgs {
     #[command(flatten)]
     pub run: RunArgs,
-    /// No progress bar (the closing line is still printed).
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub progress: ProgressArgs,
     /// Print the plan and exit 1 if anything is not unchanged; write nothing.
     #[arg(long)]
     pub check: bool,

@@ -248,7 +248,7 @@ pub enum Change {
 #[non_exhaustive]
 pub enum Error {
     /// Manifests did not load or validate; nothing was written.
-    #[error("{} in the manifests; nothing was written", plural(.0.len(), "error", "errors"))]
+    #[error("{} in the manifests; nothing was written", crate::text::plural(.0.len(), "error"))]
     Manifests(Vec<ManifestError>),
     /// A manifest changed after it was validated; nothing of it was written.
     #[error(
@@ -298,11 +298,6 @@ impl Error {
             | Error::Folder { .. } => ExitCode::Usage,
         }
     }
-}
-
-/// `1 error`, `2 errors`: a count with its noun.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 /// The process exit codes, most serious last so that merging keeps the worst.
@@ -382,7 +377,5 @@ mod tests {
             (ExitCode::Usage, "--out f.txt: is a file, not a folder")
         );
         assert_eq!(Error::Manifests(vec![]).exit_code(), ExitCode::Usage);
-        assert_eq!(plural(1, "CSR", "CSRs"), "1 CSR");
-        assert_eq!(plural(2, "CSR", "CSRs"), "2 CSRs");
     }
 }

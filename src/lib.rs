@@ -5,8 +5,10 @@
 //! [`manifest`] (load) -> [`request`] (validate) -> [`plan`] (decide) -> [`crypto`]
 //! (generate) -> [`output`] (the folder: write, summary) with [`progress`] for the
 //! terminal; [`run`] ties the stages together, [`cmd`] holds the commands.
+//! [`text`] puts counts into words and [`build_info`] says what this binary was built with.
 #![forbid(unsafe_code)]
 
+pub mod build_info;
 pub mod cli;
 pub mod cmd;
 pub mod crypto;
@@ -20,3 +22,4 @@ pub mod progress;
 pub mod request;
 pub mod run;
 pub mod shard;
+pub mod text;

@@ -1,6 +1,7 @@
 //! The terminal: an indicatif bar on stderr while keys are made, shown only when stderr
-//! is a terminal and not `--quiet`, `NO_COLOR` or `TERM=dumb`; the closing line, which is
-//! always printed; and [`out`] and [`err`], through which every other line is printed.
+//! is a terminal, not `TERM=dumb` and not `--quiet` (`NO_COLOR` drops colour, never the
+//! bar; the bar has none); the closing line, which is always printed; and [`out`] and
+//! [`err`], through which every other line is printed.
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -33,18 +34,12 @@ pub struct Progress {
 
 impl Progress {
     pub fn new(total: u64, quiet: bool) -> Progress {
-        let bar = if quiet || !std::io::stderr().is_terminal() || dumb_terminal() {
+        let term = std::env::var_os("TERM");
+        let bar = if !shows_bar(quiet, std::io::stderr().is_terminal(), term.as_deref()) {
             ProgressBar::hidden()
         } else {
             let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(10));
-            let style = ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} CSRs  {rate}  ETA {eta}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar())
-            .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
-                let _ = write!(w, "{:.0} CSRs/s", state.per_sec());
-            });
-            bar.set_style(style);
+            bar.set_style(bar_style(total));
             bar.enable_steady_tick(Duration::from_millis(200));
             bar
         };
@@ -73,7 +68,37 @@ impl Progress {
     }
 }
 
-fn dumb_terminal() -> bool {
-    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
-        || std::env::var("TERM").is_ok_and(|t| t == "dumb")
+/// `⠁ [00:00:03] ████░░░░ 12/40 CSRs  4 CSRs/s  ETA 7s`; the noun agrees with the total.
+fn bar_style(total: u64) -> ProgressStyle {
+    let noun = if total == 1 { "CSR" } else { "CSRs" };
+    ProgressStyle::with_template(&format!(
+        "{{spinner}} [{{elapsed_precise}}] {{wide_bar}} {{pos}}/{{len}} {noun}  {{rate}}  ETA {{eta}}"
+    ))
+    .unwrap_or_else(|_| ProgressStyle::default_bar())
+    .with_key("rate", |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+        let _ = write!(w, "{:.0} CSRs/s", state.per_sec());
+    })
+}
+
+/// Whether a bar is drawn. `NO_COLOR` asks for no colour, not for less information, so
+/// it is not consulted; a terminal that cannot move the cursor (`TERM=dumb`) would print
+/// every redraw on a line of its own.
+pub fn shows_bar(quiet: bool, stderr_is_terminal: bool, term: Option<&std::ffi::OsStr>) -> bool {
+    !quiet && stderr_is_terminal && term.is_none_or(|t| t != "dumb")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bar_needs_a_terminal_that_can_redraw_and_no_quiet() {
+        use std::ffi::OsStr;
+        let xterm = Some(OsStr::new("xterm-256color"));
+        assert!(shows_bar(false, true, xterm));
+        assert!(shows_bar(false, true, None), "no TERM at all is not a dumb terminal");
+        assert!(!shows_bar(true, true, xterm), "--quiet");
+        assert!(!shows_bar(false, false, xterm), "stderr is a file or a pipe");
+        assert!(!shows_bar(false, true, Some(OsStr::new("dumb"))));
+    }
 }

@@ -13,7 +13,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let requests = run::load_and_validate(&args.run.paths)?;
     let shard = run::shard(args.shard, args.shards)?;
     let mut settings = Settings::resolve(&args.run, shard)?;
-    settings.quiet = args.quiet;
+    settings.quiet = args.progress.quiet;
     let total = shard.map_or(requests.len(), |s| requests.count_in(s));
     let mine = requests.iter().filter(|r| settings.holds(r));
     if args.check {

@@ -15,7 +15,7 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::cli::MergeArgs;
-use crate::error::{Error, ExitCode, IoError, OutProblem, plural};
+use crate::error::{Error, ExitCode, IoError, OutProblem};
 use crate::output::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
 use crate::output::folder::{self, FolderState, ManifestRecord};
 use crate::output::summary::{self, Entry, Item, SummaryWriter};
@@ -23,6 +23,7 @@ use crate::output::{Opening, OutputDir, SUMMARY, utc_stamp};
 use crate::progress::err;
 use crate::request::name_key;
 use crate::shard::Shard;
+use crate::text::plural;
 
 /// Where one entry is: shard number, byte offset and length of its line in the scratch.
 #[derive(Debug, Clone, Copy)]
@@ -116,7 +117,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         }
         err(format_args!(
             "error: the shards do not hold every request exactly once ({}); nothing was merged",
-            plural(problems.len(), "problem", "problems")
+            plural(problems.len(), "problem")
         ));
         return Ok(ExitCode::Failed);
     }
@@ -341,8 +342,8 @@ fn write_merged(args: &MergeArgs, shards: &mut [ShardFolder], order: Vec<Loc>) -
     summary.finish(&[])?;
     err(format_args!(
         "merged {} from {} into {}",
-        plural(count, "CSR", "CSRs"),
-        plural(args.shards.len(), "shard", "shards"),
+        plural(count, "CSR"),
+        plural(args.shards.len(), "shard"),
         out.summary_path().display()
     ));
     Ok(ExitCode::Success)

@@ -3,7 +3,9 @@
 //! arguments and prints errors.
 
 pub mod bench;
+pub mod completions;
 pub mod generate;
+pub mod man;
 pub mod merge;
 pub mod plan;
 pub mod validate;

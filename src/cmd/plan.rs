@@ -2,12 +2,13 @@
 //! a line per request that is not unchanged, then counts per state. Writes nothing.
 
 use crate::cli::PlanArgs;
-use crate::error::{Error, ExitCode, plural};
+use crate::error::{Error, ExitCode};
 use crate::output::summary::State;
 use crate::progress::out;
 use crate::request::CsrRequest;
 use crate::run::plan::Plan;
 use crate::run::{self, Settings};
+use crate::text::plural;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let requests = run::load_and_validate(&args.run.paths)?;
@@ -45,7 +46,7 @@ where
             "unfinished run (started {}): it changed {}{writing}; summary.json does not show \
              them yet: run `generate` again to finish",
             run.started,
-            plural(run.changed, "pair", "pairs"),
+            plural(run.changed, "pair"),
         ));
     }
     let line: Vec<String> = plan.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();

@@ -1,11 +1,11 @@
 //! `csrbatch validate`: load and validate only; print every error; write nothing.
 
 use crate::cli::ValidateArgs;
-use crate::error::{Error, ExitCode, plural};
+use crate::error::{Error, ExitCode};
 use crate::run::load_and_validate;
 
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
     let requests = load_and_validate(&args.paths)?;
-    crate::progress::out(format_args!("{} valid", plural(requests.len(), "request", "requests")));
+    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")));
     Ok(ExitCode::Success)
 }

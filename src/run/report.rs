@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::{ExitCode, plural};
+use crate::error::ExitCode;
 use crate::output::summary::{Entry, State};
 use crate::request::KeyAlgorithm;
+use crate::text::plural;
 
 /// How many failed or damaged requests a run names on stderr before it only counts them.
 pub const LISTED_PROBLEMS: usize = 20;
@@ -114,7 +115,7 @@ impl Report {
         let total: usize = self.made.iter().map(|m| m.count).sum();
         let parts: Vec<String> = self.made.iter().map(|m| format!("{}: {}", m.key, m.count)).collect();
         let rate = if self.seconds > 0.0 { total as f64 / self.seconds } else { 0.0 };
-        let mut line = format!("generated {}", plural(total, "CSR", "CSRs"));
+        let mut line = format!("generated {}", plural(total, "CSR"));
         if !parts.is_empty() {
             line.push_str(&format!(" ({})", parts.join(", ")));
         }

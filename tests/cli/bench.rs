@@ -33,9 +33,15 @@ fn rsa_backend_is_the_one_this_build_was_made_with() {
     let figures: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     let want = if cfg!(feature = "openssl-rsa") { "openssl" } else { "rsa" };
     assert_eq!(figures[0]["KeyBackend"], want);
-    let run = csrbatch(["bench", "--algorithm", "ECC", "--count", "2"]);
+    // The table's heading and --version name the library and its release.
+    let library = if cfg!(feature = "openssl-rsa") { "OpenSSL 3." } else { "rsa crate 0." };
+    let run = csrbatch(["bench", "--algorithm", "ECC", "--count", "2", "--jobs", "1"]);
     let text = String::from_utf8_lossy(&run.stdout).into_owned();
-    assert!(text.contains(&format!("RSA keys by {want}")), "{text}");
+    assert!(text.starts_with("csrbatch bench: 1 job, in memory"), "{text}");
+    assert!(text.contains(&format!("RSA keys by {library}")), "{text}");
+    let version = String::from_utf8_lossy(&csrbatch(["--version"]).stdout).into_owned();
+    let want_version = format!("csrbatch {}\nRSA keys: {library}", env!("CARGO_PKG_VERSION"));
+    assert!(version.starts_with(&want_version), "{version}");
 }
 
 #[test]

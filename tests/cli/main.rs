@@ -2,11 +2,14 @@
 #![allow(clippy::unwrap_used)] // tests may panic on a broken fixture
 
 mod bench;
+mod docs;
 mod exit_codes;
 mod folder;
 mod generate;
 mod judges;
 mod rerun;
 mod shards;
+#[cfg(target_os = "linux")] // util-linux `script` makes the pseudo-terminal
+mod terminal;
 mod util;
 mod validation;
