@@ -173,13 +173,15 @@ mod tests {
     #[test]
     fn found_primes_pass_the_checks_and_an_independent_primality_test() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
-        for _ in 0..20 {
-            let p = pool.install(|| find_prime(1024, &|| {})).unwrap();
-            assert_eq!(p.bit_width(), 512);
-            assert_eq!(check_prime(&p, 1024), Ok(()));
-            // FIPS 186-5 B.3.1: Miller-Rabin with random bases, not the search's Baillie-PSW.
-            let options = crypto_primes::fips::FipsOptions::with_mr_iterations(40);
-            assert!(crypto_primes::fips::is_prime(&mut rand_core_rng(), Flavor::Any, &p, options));
+        for (nlen, primes) in [(1024, 20), (2048, 6), (3072, 3), (4096, 3)] {
+            for _ in 0..primes {
+                let p = pool.install(|| find_prime(nlen, &|| {})).unwrap();
+                assert_eq!(p.bit_width(), nlen / 2);
+                assert_eq!(check_prime(&p, nlen), Ok(()));
+                // FIPS 186-5 B.3.1: Miller-Rabin with random bases, not the search's Baillie-PSW.
+                let options = crypto_primes::fips::FipsOptions::with_mr_iterations(40);
+                assert!(crypto_primes::fips::is_prime(&mut rand_core_rng(), Flavor::Any, &p, options));
+            }
         }
     }
 
