@@ -13,6 +13,8 @@ use zeroize::Zeroizing;
 use crate::error::CryptoError;
 
 #[cfg(not(feature = "openssl-rsa"))]
+mod deep_sieve;
+#[cfg(not(feature = "openssl-rsa"))]
 mod primes;
 
 fn keygen(e: impl std::fmt::Display) -> CryptoError {

@@ -2,7 +2,7 @@
 //! FIPS 186-5 (appendix A.1.3) checks every pair of primes must pass.
 //!
 //! A search walks random sieves of candidates (crypto-primes' `SmallFactorsSieve`, the one
-//! the `rsa` crate uses) and tests them with crypto-primes' Baillie-PSW `is_prime`. The
+//! the `rsa` crate uses, then a deeper stage, [`super::deep_sieve`]) and tests them with crypto-primes' Baillie-PSW `is_prime`. The
 //! candidates feed a rayon `par_bridge` and the first acceptable prime wins
 //! (`find_map_any`). On a pool whose workers are all busy, the split-off halves of the
 //! search stay on the searching thread's own deque and it pops them back, so the search
@@ -17,6 +17,7 @@ use crypto_primes::hazmat::SmallFactorsSieve;
 use crypto_primes::{Flavor, is_prime};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
+use super::deep_sieve::DeepSieve;
 use crate::error::CryptoError;
 
 /// The public exponent, e = 65537 (prime, so e is coprime to p - 1 unless p = 1 mod e).
@@ -69,18 +70,21 @@ pub fn check_pair(p: &BoxedUint, q: &BoxedUint, nlen: u32) -> Result<(), Rejecti
 /// fresh random point from the OS CSPRNG.
 struct Candidates {
     bits: NonZeroU32,
-    sieve: Option<SmallFactorsSieve<BoxedUint>>,
+    sieve: Option<(SmallFactorsSieve<BoxedUint>, DeepSieve)>,
 }
 
 impl Candidates {
-    fn fresh_sieve(&self) -> Result<SmallFactorsSieve<BoxedUint>, CryptoError> {
+    fn fresh_sieve(&self) -> Result<(SmallFactorsSieve<BoxedUint>, DeepSieve), CryptoError> {
         let bits = self.bits.get();
         let mut start = BoxedUint::try_random_bits(&mut getrandom::SysRng, bits)
             .map_err(|e| CryptoError::KeyGen(format!("OS random number generator: {e:?}")))?;
         start.set_bit_vartime(0, true);
         start.set_bit_vartime(bits - 1, true);
         start.set_bit_vartime(bits - 2, true);
-        SmallFactorsSieve::new(start, self.bits, false).map_err(|e| CryptoError::KeyGen(e.to_string()))
+        let deep = DeepSieve::new(&start);
+        let sieve = SmallFactorsSieve::new(start, self.bits, false)
+            .map_err(|e| CryptoError::KeyGen(e.to_string()))?;
+        Ok((sieve, deep))
     }
 }
 
@@ -90,8 +94,12 @@ impl Iterator for Candidates {
     fn next(&mut self) -> Option<Self::Item> {
         loop {
             // A sieve ends after ~2^32 numbers or at 2^bits; then a new random start.
-            if let Some(candidate) = self.sieve.as_mut().and_then(Iterator::next) {
-                return Some(Ok(candidate));
+            if let Some((sieve, deep)) = self.sieve.as_mut() {
+                // Both stages run here, under par_bridge's lock: the deep one walks its
+                // residues in the sieve's order. Only the tests run in parallel.
+                if let Some(candidate) = sieve.find(|c| deep.passes(c)) {
+                    return Some(Ok(candidate));
+                }
             }
             match self.fresh_sieve() {
                 Ok(sieve) => self.sieve = Some(sieve),
