@@ -15,6 +15,7 @@
 use std::sync::OnceLock;
 
 use crypto_bigint::{BoxedUint, Limb, NonZero, Reciprocal, Resize, Word};
+use zeroize::Zeroize;
 
 /// crypto-primes' `SmallFactorsSieve` sieves with the odd primes up to this one.
 const STAGE_ONE_LAST: u32 = 17_863;
@@ -58,7 +59,8 @@ fn table() -> &'static Table {
 }
 
 /// The residues, modulo every prime of the table, of the numbers one crypto-primes sieve
-/// walks through (in increasing order, from `start`).
+/// walks through (in increasing order, from `start`). They determine the prime the search
+/// finds (by the Chinese remainder theorem), so they are wiped on drop; no `Debug`.
 pub struct DeepSieve {
     start: BoxedUint,
     /// The last candidate's distance from `start`.
@@ -104,6 +106,13 @@ impl DeepSieve {
             }
         }
         !divisible
+    }
+}
+
+impl Drop for DeepSieve {
+    fn drop(&mut self) {
+        self.start.zeroize();
+        self.residues.zeroize();
     }
 }
 
