@@ -94,7 +94,7 @@ mod tests {
     #[test]
     fn many_small_keys_pass_every_check_on_a_shared_pool() {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(4).build().unwrap();
-        // Eight keys at once on four workers: the searches compete for and steal from
+        // 24 keys at once on four workers: the searches compete for and steal from
         // each other, as in a batch.
         pool.install(|| {
             use rayon::prelude::*;
