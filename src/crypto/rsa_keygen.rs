@@ -1,6 +1,6 @@
 //! RSA key generation, e = 65537, as unencrypted PKCS#8 DER.
 //!
-//! Default: primes from crypto-primes (a sieve, then Baillie-PSW) searched in parallel by
+//! Default: primes from crypto-primes (two sieve stages, then Baillie-PSW) searched by
 //! every idle rayon worker ([`primes`]), checked against FIPS 186-5 A.1.3, and made into a
 //! key by the `rsa` crate's own constructor, which validates it; randomness from
 //! `getrandom`. With the `openssl-rsa` feature: OpenSSL's `RSA_generate_key` from a

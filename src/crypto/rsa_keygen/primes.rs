@@ -2,8 +2,9 @@
 //! FIPS 186-5 (appendix A.1.3) checks every pair of primes must pass.
 //!
 //! A search walks random sieves of candidates (crypto-primes' `SmallFactorsSieve`, the one
-//! the `rsa` crate uses, then a deeper stage, [`super::deep_sieve`]) and tests them with crypto-primes' Baillie-PSW `is_prime`. The
-//! candidates feed a rayon `par_bridge` and the first acceptable prime wins
+//! the `rsa` crate uses, then a deeper stage, [`super::deep_sieve`]) and tests them with
+//! crypto-primes' Baillie-PSW `is_prime`, as the `rsa` crate does. The candidates feed a
+//! rayon `par_bridge` and the first acceptable prime wins
 //! (`find_map_any`). On a pool whose workers are all busy, the split-off halves of the
 //! search stay on the searching thread's own deque and it pops them back, so the search
 //! runs as it would on one thread; a worker with nothing else to do steals a half and tests
