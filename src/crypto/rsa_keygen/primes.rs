@@ -1,0 +1,213 @@
+//! The prime search of the default RSA backend, shared by idle rayon workers, and the
+//! FIPS 186-5 (appendix A.1.3) checks every pair of primes must pass.
+//!
+//! A search walks random sieves of candidates (crypto-primes' `SmallFactorsSieve`, the one
+//! the `rsa` crate uses, then a deeper stage, [`super::deep_sieve`]) and tests them with
+//! crypto-primes' Baillie-PSW `is_prime`, as the `rsa` crate does. The candidates feed a
+//! rayon `par_bridge` and the first acceptable prime wins
+//! (`find_map_any`). On a pool whose workers are all busy, the split-off halves of the
+//! search stay on the searching thread's own deque and it pops them back, so the search
+//! runs as it would on one thread; a worker with nothing else to do steals a half and tests
+//! candidates from the same stream until some thread finds a prime. No thread is spawned
+//! here: the search runs on whatever pool the caller is on.
+
+use std::num::NonZeroU32;
+
+use crypto_bigint::{BitOps, BoxedUint, ConcatenatingSquare, CtLt, CtNeg, Limb, NonZero, RandomBits, Resize};
+use crypto_primes::hazmat::SmallFactorsSieve;
+use crypto_primes::{Flavor, is_prime};
+use rayon::iter::{ParallelBridge, ParallelIterator};
+
+use super::deep_sieve::DeepSieve;
+use crate::error::CryptoError;
+
+/// The public exponent, e = 65537 (prime, so e is coprime to p - 1 unless p = 1 mod e).
+pub const E: u32 = 65_537;
+
+/// Why a prime or a pair of primes cannot make a key; each is a FIPS 186-5 A.1.3 rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rejection {
+    /// p < sqrt(2) * 2^(nlen/2 - 1) (step 4.4 / 5.4), or p >= 2^(nlen/2).
+    OutOfRange,
+    /// e divides p - 1, so no private exponent exists (step 4.5 / 5.5).
+    NotCoprimeToE,
+    /// |p - q| <= 2^(nlen/2 - 100) (step 5.4).
+    TooClose,
+}
+
+/// Checks one prime of an `nlen`-bit modulus: sqrt(2) * 2^(nlen/2 - 1) <= p < 2^(nlen/2)
+/// and gcd(p - 1, e) = 1. Its primality is the search's business.
+pub fn check_prime(p: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
+    let half = nlen / 2;
+    // p >= sqrt(2) * 2^(half-1)  <=>  p^2 >= 2^(2*half - 1)  <=>  p^2 has at least 2*half bits.
+    if p.bit_width() > half || p.concatenating_square().bit_width() < 2 * half {
+        return Err(Rejection::OutOfRange);
+    }
+    // e is prime: gcd(p - 1, e) != 1 exactly when p = 1 (mod e).
+    let e = NonZero::new(Limb::from(E)).expect("65537 is not zero");
+    if p.rem_limb(e) == Limb::ONE {
+        return Err(Rejection::NotCoprimeToE);
+    }
+    Ok(())
+}
+
+/// Checks a pair of primes for an `nlen`-bit modulus: each by [`check_prime`], and
+/// |p - q| > 2^(nlen/2 - 100). Constant-time in the values (only the verdict shows).
+pub fn check_pair(p: &BoxedUint, q: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
+    check_prime(p, nlen)?;
+    check_prime(q, nlen)?;
+    let width = p.bits_precision().max(q.bits_precision());
+    let (p, q) = (p.resize_unchecked(width), q.resize_unchecked(width));
+    let distance = p.wrapping_sub(&q).ct_neg(p.ct_lt(&q));
+    let bound = BoxedUint::one_with_precision(width).wrapping_shl_vartime(nlen / 2 - 100);
+    if !bool::from(bound.ct_lt(&distance)) {
+        return Err(Rejection::TooClose);
+    }
+    Ok(())
+}
+
+/// An endless stream of sieved candidates of exactly `bits` bits with their top two bits
+/// set (so any two of them multiply to exactly `2 * bits` bits), each sieve starting at a
+/// fresh random point from the OS CSPRNG.
+struct Candidates {
+    bits: NonZeroU32,
+    sieve: Option<(SmallFactorsSieve<BoxedUint>, DeepSieve)>,
+}
+
+impl Candidates {
+    fn fresh_sieve(&self) -> Result<(SmallFactorsSieve<BoxedUint>, DeepSieve), CryptoError> {
+        let bits = self.bits.get();
+        let mut start = BoxedUint::try_random_bits(&mut getrandom::SysRng, bits)
+            .map_err(|e| CryptoError::KeyGen(format!("OS random number generator: {e:?}")))?;
+        start.set_bit_vartime(0, true);
+        start.set_bit_vartime(bits - 1, true);
+        start.set_bit_vartime(bits - 2, true);
+        let deep = DeepSieve::new(&start);
+        let sieve = SmallFactorsSieve::new(start, self.bits, false)
+            .map_err(|e| CryptoError::KeyGen(e.to_string()))?;
+        Ok((sieve, deep))
+    }
+}
+
+impl Iterator for Candidates {
+    type Item = Result<BoxedUint, CryptoError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            // A sieve ends after ~2^32 numbers or at 2^bits; then a new random start.
+            if let Some((sieve, deep)) = self.sieve.as_mut() {
+                // Both stages run here, under par_bridge's lock: the deep one walks its
+                // residues in the sieve's order. Only the tests run in parallel.
+                if let Some(candidate) = sieve.find(|c| deep.passes(c)) {
+                    return Some(Ok(candidate));
+                }
+            }
+            match self.fresh_sieve() {
+                Ok(sieve) => self.sieve = Some(sieve),
+                Err(e) => return Some(Err(e)),
+            }
+        }
+    }
+}
+
+/// Finds a random prime for an `nlen`-bit modulus that passes [`check_prime`], testing
+/// candidates on every idle worker of the current rayon pool. `tested` is called on the
+/// thread of each primality test (tests watch which workers took part).
+pub fn find_prime(nlen: u32, tested: &(dyn Fn() + Sync)) -> Result<BoxedUint, CryptoError> {
+    let bits = NonZeroU32::new(nlen / 2)
+        .filter(|b| b.get() >= 128)
+        .ok_or_else(|| CryptoError::KeyGen(format!("{nlen}-bit RSA modulus is too small")))?;
+    let candidates = Candidates { bits, sieve: None };
+    let found = candidates.par_bridge().find_map_any(|candidate| match candidate {
+        Ok(c) => {
+            // The cheap e check first: it discards 1 candidate in 65537 before the test.
+            if check_prime(&c, nlen).is_err() {
+                return None;
+            }
+            tested();
+            is_prime(Flavor::Any, &c).then_some(Ok(c))
+        }
+        Err(e) => Some(Err(e)),
+    });
+    found.unwrap_or_else(|| Err(CryptoError::KeyGen("the prime search ended without a prime".into())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn int(hex: &str) -> BoxedUint {
+        BoxedUint::from_be_hex(hex, (hex.len() * 4) as u32).unwrap()
+    }
+
+    /// 2^bits - 1 - k: odd for even k, with the top bits set.
+    fn near_top(bits: u32, k: u64) -> BoxedUint {
+        BoxedUint::max(bits).wrapping_sub(BoxedUint::from(k).resize_unchecked(bits))
+    }
+
+    #[test]
+    fn the_sqrt2_bound_is_exact() {
+        // For 256-bit halves (nlen 512): sqrt(2) * 2^255 = 0xb504f333f9de6484597d89b3754abe9f...
+        let below = int("b504f333f9de6484597d89b3754abe9f1d6f60ba893ba84ced17ac8583339915");
+        let above = int("b504f333f9de6484597d89b3754abe9f1d6f60ba893ba84ced17ac8583339917");
+        assert_eq!(check_prime(&below, 512), Err(Rejection::OutOfRange));
+        assert_eq!(check_prime(&above, 512), Ok(()));
+        assert_eq!(check_prime(&near_top(257, 0), 512), Err(Rejection::OutOfRange));
+    }
+
+    #[test]
+    fn a_prime_one_more_than_a_multiple_of_e_is_rejected() {
+        // p = 1 + 65537 * k with k = 2^239 + 2^238: 256 bits, top two set, p - 1 divisible by e.
+        let k = BoxedUint::from(3u64).resize_unchecked(256).wrapping_shl_vartime(238);
+        let p = k
+            .wrapping_mul(BoxedUint::from(u64::from(E)).resize_unchecked(256))
+            .wrapping_add(BoxedUint::one());
+        assert_eq!(p.bit_width(), 256);
+        assert_eq!(check_prime(&p, 512), Err(Rejection::NotCoprimeToE));
+        assert_eq!(check_prime(&p.wrapping_add(BoxedUint::from(2u64)), 512), Ok(()));
+    }
+
+    #[test]
+    fn primes_closer_than_two_to_the_half_minus_100_are_rejected() {
+        let p = near_top(512, 0);
+        let close = p.wrapping_sub(BoxedUint::one().resize_unchecked(512).wrapping_shl_vartime(412));
+        let far = close.wrapping_sub(BoxedUint::from(2u64).resize_unchecked(512));
+        assert_eq!(check_pair(&p, &close, 1024), Err(Rejection::TooClose));
+        assert_eq!(check_pair(&close, &p, 1024), Err(Rejection::TooClose));
+        assert_eq!(check_pair(&p, &p, 1024), Err(Rejection::TooClose));
+        assert_eq!(check_pair(&p, &far, 1024), Ok(()));
+        assert_eq!(check_pair(&far, &p, 1024), Ok(()));
+    }
+
+    #[test]
+    fn found_primes_pass_the_checks_and_an_independent_primality_test() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(3).build().unwrap();
+        for (nlen, primes) in [(1024, 20), (2048, 6), (3072, 3), (4096, 3)] {
+            for _ in 0..primes {
+                let p = pool.install(|| find_prime(nlen, &|| {})).unwrap();
+                assert_eq!(p.bit_width(), nlen / 2);
+                assert_eq!(check_prime(&p, nlen), Ok(()));
+                // FIPS 186-5 B.3.1: Miller-Rabin with random bases, not the search's Baillie-PSW.
+                let options = crypto_primes::fips::FipsOptions::with_mr_iterations(40);
+                assert!(crypto_primes::fips::is_prime(&mut rand_core_rng(), Flavor::Any, &p, options));
+            }
+        }
+    }
+
+    fn rand_core_rng() -> impl crypto_bigint::rand_core::CryptoRng {
+        crypto_bigint::rand_core::UnwrapErr(getrandom::SysRng)
+    }
+
+    #[test]
+    fn idle_workers_join_the_search() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let workers = std::sync::Mutex::new(std::collections::BTreeSet::new());
+        let note = || {
+            workers.lock().unwrap().insert(rayon::current_thread_index());
+        };
+        for _ in 0..4 {
+            pool.install(|| find_prime(2048, &note)).unwrap();
+        }
+        assert_eq!(*workers.lock().unwrap(), [Some(0), Some(1)].into_iter().collect());
+    }
+}
