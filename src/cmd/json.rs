@@ -3,6 +3,8 @@
 //! type, [`JsonError`], serves all three commands and every kind of error.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -65,7 +67,10 @@ pub struct Document {
 #[serde(rename_all = "PascalCase")]
 pub struct JsonRequest {
     pub name: String,
-    pub file: String,
+    /// The manifest as it was given (shared by its requests: a million are held until
+    /// the document is printed).
+    #[serde(serialize_with = "display_path")]
+    pub file: Arc<Path>,
     pub line: usize,
     /// `plan`: what a run would do; `generate`: what it did (absent for `validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -91,6 +96,11 @@ pub struct JsonError {
     pub request: Option<String>,
     pub field: Option<String>,
     pub message: String,
+}
+
+/// A path as messages write it (a file name that is not UTF-8 is not an error here).
+fn display_path<S: serde::Serializer>(path: &Arc<Path>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&path.display())
 }
 
 impl From<&ManifestError> for JsonError {
@@ -131,7 +141,7 @@ impl JsonRequest {
     fn at(origin: &Origin, name: String) -> JsonRequest {
         JsonRequest {
             name,
-            file: origin.file.display().to_string(),
+            file: origin.file.clone(),
             line: origin.line,
             state: None,
             csr_id: None,
@@ -182,10 +192,10 @@ impl Document {
 
     /// Prints the document on stdout, pretty (so that it cannot pass for JSON Lines).
     fn print(&self) {
-        match serde_json::to_string_pretty(self) {
-            Ok(text) => crate::progress::out(format_args!("{text}")),
-            Err(e) => crate::progress::err(format_args!("error: cannot write the JSON document: {e}")),
-        }
+        crate::progress::out_document(|w| {
+            serde_json::to_writer_pretty(&mut *w, self)?;
+            writeln!(w)
+        });
     }
 
     /// Records a request `generate` journaled; one that failed or is damaged is an error too.
@@ -193,7 +203,7 @@ impl Document {
         let request = JsonRequest::generated(origin, entry);
         if let Some(message) = &request.error {
             self.errors.push(JsonError {
-                file: Some(request.file.clone()),
+                file: Some(request.file.display().to_string()),
                 line: Some(request.line),
                 request: Some(request.name.clone()),
                 field: None,

@@ -213,6 +213,21 @@ fn a_damaged_pair_is_a_request_outcome_and_an_error() {
 }
 
 #[test]
+fn an_error_about_a_whole_file_has_no_line_request_or_field() {
+    let dir = Dir::new();
+    let empty = dir.write("empty.yaml", "");
+    let (output, doc) = cmd("validate", &empty, None);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let error = &doc["Errors"][0];
+    assert_eq!(
+        (&error["File"], &error["Line"], &error["Request"], &error["Field"]),
+        (&json!(file_of(&empty)), &Value::Null, &Value::Null, &Value::Null),
+        "{error}"
+    );
+    assert!(error["Message"].as_str().unwrap().contains("no request"), "{error}");
+}
+
+#[test]
 fn an_error_outside_the_manifests_has_a_message_and_no_place() {
     let dir = Dir::new();
     let m = dir.write("web.yaml", GOOD);
