@@ -48,12 +48,19 @@ pub struct Document {
     pub requests: Vec<JsonRequest>,
     /// Every error: in a manifest, of a request that failed or is damaged, of the run.
     pub errors: Vec<JsonError>,
-    /// `plan`, `generate`: Names whose files or records no manifest asks for any more.
+    /// `plan`: Names whose files or records no manifest asks for any more (`generate`
+    /// counts them in `Counts`; summary.json lists them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub orphans: Option<Vec<String>>,
     /// `plan`: runs that stopped before writing their summary.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub unfinished: Option<Vec<UnfinishedRun>>,
+    /// `generate`: requests done without an `Error`, and with one (failed or damaged), as
+    /// summary.json counts them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<usize>,
     /// `generate`: CSRs made per key type.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub made: Option<Vec<Made>>,
@@ -185,6 +192,8 @@ impl Document {
             errors: Vec::new(),
             orphans: None,
             unfinished: None,
+            succeeded: None,
+            failed: None,
             made: None,
             seconds: None,
         }
@@ -219,6 +228,9 @@ impl Document {
         for r in &self.requests {
             *counts.entry(r.state.unwrap_or(State::New)).or_default() += 1;
         }
+        let failed = self.requests.iter().filter(|r| r.error.is_some()).count();
+        self.succeeded = Some(self.requests.len() - failed);
+        self.failed = Some(failed);
         if let Some(report) = report {
             let orphans = if report.pruned { State::Pruned } else { State::Orphaned };
             *counts.entry(orphans).or_default() += report.orphans;

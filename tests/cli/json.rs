@@ -150,6 +150,7 @@ fn plan_then_generate_then_a_rerun_report_each_state_and_csr_id() {
         (&json!("generate"), &json!(0), &json!(2))
     );
     assert_eq!(first["Counts"]["new"], 2);
+    assert_eq!((&first["Succeeded"], &first["Failed"]), (&json!(2), &json!(0)));
     assert_eq!(first["Made"], json!([{"Key": "RSA-2048", "Count": 1}, {"Key": "ECC-256", "Count": 1}]));
     let summary = read_summary(&out);
     for (r, e) in first["Requests"].as_array().unwrap().iter().zip(&summary.csrs) {
@@ -188,6 +189,26 @@ fn plan_then_generate_then_a_rerun_report_each_state_and_csr_id() {
 }
 
 #[test]
+fn orphans_are_named_by_plan_and_counted_by_generate() {
+    let dir = Dir::new();
+    let m = dir.write("web.yaml", GOOD);
+    let out = dir.path("out");
+    assert_eq!(cmd("generate", &m, Some(&out)).0.status.code(), Some(0));
+    let only_www = GOOD.lines().take(3).collect::<Vec<_>>().join("\n") + "\n";
+    dir.write("web.yaml", &only_www);
+    let (output, plan) = cmd("plan", &m, Some(&out));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(
+        (&plan["Orphans"], &plan["Counts"]["orphaned"], &plan["Total"]),
+        (&json!(["api"]), &json!(1), &json!(1))
+    );
+    let (output, run) = cmd("generate", &m, Some(&out));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!((&run["Counts"]["orphaned"], &run["Counts"]["unchanged"]), (&json!(1), &json!(1)));
+    assert_eq!(names(&run), ["www.example.com"]);
+}
+
+#[test]
 fn a_damaged_pair_is_a_request_outcome_and_an_error() {
     let dir = Dir::new();
     let m = dir.write("web.yaml", GOOD);
@@ -200,6 +221,8 @@ fn a_damaged_pair_is_a_request_outcome_and_an_error() {
         (&doc["ExitCode"], &doc["Counts"]["damaged"], &doc["Counts"]["unchanged"]),
         (&json!(1), &json!(1), &json!(1))
     );
+    assert_eq!((&doc["Succeeded"], &doc["Failed"]), (&json!(1), &json!(1)));
+    assert_eq!(read_summary(&out).failed, 1, "counted as summary.json counts");
     let api = &doc["Requests"][1];
     assert_eq!((&api["Name"], &api["State"]), (&json!("api"), &json!("damaged")));
     assert!(api["Error"].as_str().unwrap().contains("api.key.pem is missing"), "{api}");
@@ -278,6 +301,7 @@ fn an_interrupted_generate_still_prints_what_landed() {
     let landed = doc["Requests"].as_array().unwrap();
     assert!(!landed.is_empty() && landed.len() < COUNT, "{} of {COUNT} landed", landed.len());
     assert_eq!(doc["Counts"]["new"], landed.len());
+    assert_eq!((&doc["Succeeded"], &doc["Failed"]), (&json!(landed.len()), &json!(0)));
     for r in landed {
         let name = r["Name"].as_str().unwrap();
         assert!(
