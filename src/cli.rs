@@ -210,6 +210,10 @@ pub struct GenerateArgs {
     /// The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
+    /// Print one JSON document on stdout (not JSON Lines): the counts, each request's
+    /// outcome, each error. Messages stay on stderr; the exit codes are the same.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -219,6 +223,10 @@ pub struct PlanArgs {
     /// Plan shard K of N (0-based) in a shard's folder (as `generate --shard K/N`).
     #[arg(long, value_name = "K/N")]
     pub shard: Option<Shard>,
+    /// Print one JSON document on stdout (not JSON Lines): the counts, each request's
+    /// outcome, each error. Messages stay on stderr; the exit codes are the same.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -226,6 +234,10 @@ pub struct ValidateArgs {
     /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Print one JSON document on stdout (not JSON Lines): the counts, each request's
+    /// outcome, each error. Messages stay on stderr; the exit codes are the same.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[cfg(test)]

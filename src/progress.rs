@@ -20,6 +20,18 @@ pub fn out(line: std::fmt::Arguments<'_>) {
     }
 }
 
+/// Writes a whole document on stdout through a buffer, as [`out`] prints a line (a reader
+/// that has gone away ends the process quietly); any other failure is said on stderr.
+pub fn out_document(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+    use std::io::Write;
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut stdout).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => err(format_args!("error: cannot write to stdout: {e}")),
+        Ok(()) => {}
+    }
+}
+
 /// Prints a line on stderr; a stderr that cannot be written to is not a reason to stop.
 pub fn err(line: std::fmt::Arguments<'_>) {
     use std::io::Write;

@@ -6,25 +6,43 @@ use crate::error::{Error, ExitCode};
 use crate::request::CsrRequest;
 use crate::run::{self, Settings};
 
+use super::json::{self, Document, JsonCommand};
+
 /// What `bench` drives: the run's settings.
 pub use crate::run::Settings as Options;
 
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
+    if args.json {
+        return json::emit(JsonCommand::Generate, |doc| generate(args, Some(doc)));
+    }
+    generate(args, None)
+}
+
+/// The run, reporting to people (`doc` is `None`) or into the `--json` document.
+fn generate(args: &GenerateArgs, doc: Option<&mut Document>) -> Result<ExitCode, Error> {
     let requests = run::load_and_validate(&args.run.paths)?;
     let shard = run::shard(args.shard, args.shards)?;
     let mut settings = Settings::resolve(&args.run, shard)?;
     settings.quiet = args.progress.quiet;
     let total = shard.map_or(requests.len(), |s| requests.count_in(s));
     let mine = requests.iter().filter(|r| settings.holds(r));
+    let wants = |n: &str| requests.wants(n);
     if args.check {
-        let plan = super::plan::print(&settings, mine, &|n: &str| requests.wants(n))?;
-        return Ok(if plan.pending() { ExitCode::Failed } else { ExitCode::Success });
+        let pending = match doc {
+            Some(doc) => json::plan(doc, &settings, mine, &wants)?,
+            None => super::plan::print(&settings, mine, &wants)?.pending(),
+        };
+        return Ok(if pending { ExitCode::Failed } else { ExitCode::Success });
     }
     // From here Ctrl-C (or SIGTERM) asks the run to stop taking work, the first time.
     crate::interrupt::install();
-    let report =
-        run::generate::execute(mine, total, &|n: &str| requests.wants(n), &settings, requests.records())?;
-    Ok(report.exit_code())
+    let records = requests.records();
+    match doc {
+        Some(doc) => json::generate(doc, total, |each| {
+            run::generate::execute_each(mine, total, &wants, &settings, records, each)
+        }),
+        None => Ok(run::generate::execute(mine, total, &wants, &settings, records)?.exit_code()),
+    }
 }
 
 /// Runs `generate` on requests made in memory (bench), recording no manifests.

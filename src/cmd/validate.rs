@@ -4,7 +4,14 @@ use crate::cli::ValidateArgs;
 use crate::error::{Error, ExitCode};
 use crate::run::load_and_validate;
 
+use super::json::{self, JsonCommand};
+
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
+    if args.json {
+        return json::emit(JsonCommand::Validate, |doc| {
+            json::validate(doc, &load_and_validate(&args.paths)?)
+        });
+    }
     let requests = load_and_validate(&args.paths)?;
     crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")));
     Ok(ExitCode::Success)

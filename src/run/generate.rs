@@ -9,6 +9,7 @@ use super::report::Report;
 use super::{Settings, assess, orphans, request_id, thread_pool};
 use crate::crypto::{self, Generated, Passphrase, SignedCsr};
 use crate::error::{CryptoError, Error, IoError, OutProblem};
+use crate::manifest::Origin;
 use crate::output::atomic::Folders;
 use crate::output::existing::{self, Previous};
 use crate::output::summary::{Entry, Orphan, State, SummaryWriter};
@@ -29,6 +30,23 @@ pub fn execute<I>(
     wants: &(dyn Fn(&str) -> bool + Sync),
     settings: &Settings,
     manifests: Vec<ManifestRecord>,
+) -> Result<Report, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
+    execute_each(requests, total, wants, settings, manifests, &mut |_, _| {})
+}
+
+/// As [`execute`], handing each request's summary entry to `each` (with the request's
+/// place in its manifest) as soon as it is journaled: what landed is known even when the
+/// run is interrupted or fails later (`--json` prints it).
+pub fn execute_each<I>(
+    requests: I,
+    total: usize,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+    settings: &Settings,
+    manifests: Vec<ManifestRecord>,
+    each: &mut dyn FnMut(&Origin, &Entry),
 ) -> Result<Report, Error>
 where
     I: Iterator<Item = Result<CsrRequest, Error>> + Send,
@@ -71,6 +89,7 @@ where
         progress: Progress::new(total as u64, settings.quiet),
         report: Report { total, ..Report::default() },
         done: 0,
+        each,
         out: &out,
         previous: &previous,
     };
@@ -257,6 +276,8 @@ struct Writer<'a> {
     report: Report,
     /// Requests whose entries are journaled.
     done: usize,
+    /// Told of each entry once it is journaled.
+    each: &'a mut dyn FnMut(&Origin, &Entry),
 }
 
 impl Writer<'_> {
@@ -297,6 +318,7 @@ impl Writer<'_> {
             return Err(e);
         }
         let mut landed = landed.into_iter();
+        let mut pushed = Vec::with_capacity(size);
         for (mut outcome, (count, archive_failed)) in batch.into_iter().zip(staged_for) {
             let results: Vec<_> = landed.by_ref().take(count).collect();
             let failed = archive_failed.or_else(|| results.into_iter().find_map(Result::err));
@@ -305,11 +327,16 @@ impl Writer<'_> {
             {
                 outcome.made = Err(Failure::Io(e));
             }
+            let origin = outcome.request.origin.clone();
             let entry = self.entry(outcome)?;
             self.report.count(&entry);
             self.summary.push(&entry)?;
+            pushed.push((origin, entry));
         }
         self.summary.flush()?;
+        for (origin, entry) in &pushed {
+            (self.each)(origin, entry);
+        }
         self.done += size;
         self.progress.advance(size);
         Ok(())

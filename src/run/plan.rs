@@ -24,6 +24,12 @@ pub struct Planned {
     pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<crate::plan::Reason>,
+    /// The CsrId the request keeps (unchanged; a new CSR gets a new one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csr_id: Option<u64>,
+    /// The request's place, typed (`--json` gives file and line apart).
+    #[serde(skip)]
+    pub origin: crate::manifest::Origin,
 }
 
 /// The plan as a whole: counts per state, orphans, and the runs that did not finish.
@@ -63,11 +69,17 @@ where
     let passphrase = settings.passphrase.as_ref();
     let judge = |r: CsrRequest| {
         let decision = assess(out, layout, &r, &previous, settings.flags, passphrase, false).0;
+        let csr_id = match &decision.action {
+            crate::plan::Action::Keep { csr_id, .. } => *csr_id,
+            _ => None,
+        };
         Planned {
             name: r.name.to_string(),
             manifest: r.origin.to_string(),
             state: decision.state,
             reason: decision.reason,
+            csr_id,
+            origin: r.origin,
         }
     };
     let sink = |batch: Vec<Planned>| -> Result<(), Error> {

@@ -6,6 +6,7 @@ mod docs;
 mod exit_codes;
 mod folder;
 mod generate;
+mod json;
 mod judges;
 mod rerun;
 mod shards;

@@ -1,0 +1,305 @@
+//! `--json` on `validate`, `plan` and `generate`: the one JSON document each prints on
+//! stdout, as typed serde values with summary.json's PascalCase field names. One error
+//! type, [`JsonError`], serves all three commands and every kind of error.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::error::{Error, ExitCode, ManifestError};
+use crate::manifest::Origin;
+use crate::output::folder::UnfinishedRun;
+use crate::output::summary::{Entry, State};
+use crate::request::CsrRequest;
+use crate::run::plan::Planned;
+use crate::run::report::{Made, Report};
+use crate::run::{self, Settings};
+
+/// The document's `Version`. Fields may be added within a version; it is raised when one
+/// changes its meaning or goes away, so that a program can refuse what it does not know.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Which command printed the document.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JsonCommand {
+    Validate,
+    Plan,
+    Generate,
+}
+
+/// What `--json` prints: one document, written once the command is done (or stopped).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Document {
+    pub version: u32,
+    pub command: JsonCommand,
+    /// The exit code the process ends with.
+    pub exit_code: u8,
+    /// The requests of the run (of its shard): all valid, or 0 when a manifest has errors.
+    pub total: usize,
+    /// `plan`, `generate`: requests per state, orphans included (every planned state is
+    /// present, 0 or not). Empty for `validate`.
+    pub counts: BTreeMap<State, usize>,
+    /// Each request, in manifest order: what validation named it, what the plan or the
+    /// run did with it. An interrupted `generate` lists the requests that landed.
+    pub requests: Vec<JsonRequest>,
+    /// Every error: in a manifest, of a request that failed or is damaged, of the run.
+    pub errors: Vec<JsonError>,
+    /// `plan`: Names whose files or records no manifest asks for any more (`generate`
+    /// counts them in `Counts`; summary.json lists them).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub orphans: Option<Vec<String>>,
+    /// `plan`: runs that stopped before writing their summary.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unfinished: Option<Vec<UnfinishedRun>>,
+    /// `generate`: requests done without an `Error`, and with one (failed or damaged), as
+    /// summary.json counts them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub succeeded: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failed: Option<usize>,
+    /// `generate`: CSRs made per key type.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub made: Option<Vec<Made>>,
+    /// `generate`: how long the run took.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
+}
+
+/// One request's outcome.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JsonRequest {
+    pub name: String,
+    /// The manifest as it was given (shared by its requests: a million are held until
+    /// the document is printed).
+    #[serde(serialize_with = "display_path")]
+    pub file: Arc<Path>,
+    pub line: usize,
+    /// `plan`: what a run would do; `generate`: what it did (absent for `validate`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    /// `generate`: the CSR's CsrId; `plan`: the CsrId an unchanged request keeps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub csr_id: Option<u64>,
+    /// `plan`: why the request is in its state, when that needs saying.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<crate::plan::Reason>,
+    /// `generate`: why the request failed or is damaged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// One error, wherever it came from. The place is given as far as it is known; `Message`
+/// says what is wrong without repeating the place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct JsonError {
+    pub file: Option<String>,
+    pub line: Option<usize>,
+    pub request: Option<String>,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+/// A path as messages write it (a file name that is not UTF-8 is not an error here).
+fn display_path<S: serde::Serializer>(path: &Arc<Path>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(&path.display())
+}
+
+impl From<&ManifestError> for JsonError {
+    fn from(e: &ManifestError) -> Self {
+        JsonError {
+            file: Some(e.origin.file.display().to_string()),
+            // Line 0 means the error is about the whole file.
+            line: Some(e.origin.line).filter(|l| *l > 0),
+            request: e.request.clone(),
+            field: e.field.map(|f| f.to_string()),
+            message: e.problem.to_string(),
+        }
+    }
+}
+
+impl JsonError {
+    /// The errors an [`Error`] stands for: each manifest error, or the error itself.
+    pub fn all(err: &Error) -> Vec<JsonError> {
+        let plain = |file: Option<String>, message: String| JsonError {
+            file,
+            line: None,
+            request: None,
+            field: None,
+            message,
+        };
+        match err {
+            Error::Manifests(errors) => errors.iter().map(JsonError::from).collect(),
+            Error::ManifestChanged { file, change } => vec![plain(
+                Some(file.display().to_string()),
+                format!("{change} since csrbatch validated it; stopped before writing any of its requests"),
+            )],
+            other => vec![plain(None, other.to_string())],
+        }
+    }
+}
+
+impl JsonRequest {
+    fn at(origin: &Origin, name: String) -> JsonRequest {
+        JsonRequest {
+            name,
+            file: origin.file.clone(),
+            line: origin.line,
+            state: None,
+            csr_id: None,
+            reason: None,
+            error: None,
+        }
+    }
+
+    fn validated(request: &CsrRequest) -> JsonRequest {
+        JsonRequest::at(&request.origin, request.name.to_string())
+    }
+
+    fn planned(p: &Planned) -> JsonRequest {
+        JsonRequest {
+            state: Some(p.state),
+            csr_id: p.csr_id,
+            reason: p.reason.clone(),
+            ..JsonRequest::at(&p.origin, p.name.clone())
+        }
+    }
+
+    fn generated(origin: &Origin, e: &Entry) -> JsonRequest {
+        JsonRequest {
+            state: e.state,
+            csr_id: e.csr_id,
+            error: e.error.clone(),
+            ..JsonRequest::at(origin, e.name.clone())
+        }
+    }
+}
+
+impl Document {
+    fn new(command: JsonCommand) -> Document {
+        Document {
+            version: FORMAT_VERSION,
+            command,
+            exit_code: 0,
+            total: 0,
+            counts: BTreeMap::new(),
+            requests: Vec::new(),
+            errors: Vec::new(),
+            orphans: None,
+            unfinished: None,
+            succeeded: None,
+            failed: None,
+            made: None,
+            seconds: None,
+        }
+    }
+
+    /// Prints the document on stdout, pretty (so that it cannot pass for JSON Lines).
+    fn print(&self) {
+        crate::progress::out_document(|w| {
+            serde_json::to_writer_pretty(&mut *w, self)?;
+            writeln!(w)
+        });
+    }
+
+    /// Records a request `generate` journaled; one that failed or is damaged is an error too.
+    fn generated(&mut self, origin: &Origin, entry: &Entry) {
+        let request = JsonRequest::generated(origin, entry);
+        if let Some(message) = &request.error {
+            self.errors.push(JsonError {
+                file: Some(request.file.display().to_string()),
+                line: Some(request.line),
+                request: Some(request.name.clone()),
+                field: None,
+                message: message.clone(),
+            });
+        }
+        self.requests.push(request);
+    }
+
+    /// `generate`: counts the requests that landed (all of them unless it stopped).
+    fn count_generated(&mut self, report: Option<&Report>) {
+        let mut counts: BTreeMap<State, usize> = State::PLANNED.iter().map(|s| (*s, 0)).collect();
+        for r in &self.requests {
+            *counts.entry(r.state.unwrap_or(State::New)).or_default() += 1;
+        }
+        let failed = self.requests.iter().filter(|r| r.error.is_some()).count();
+        self.succeeded = Some(self.requests.len() - failed);
+        self.failed = Some(failed);
+        if let Some(report) = report {
+            let orphans = if report.pruned { State::Pruned } else { State::Orphaned };
+            *counts.entry(orphans).or_default() += report.orphans;
+        }
+        self.counts = counts;
+    }
+}
+
+/// Runs a command's `--json` variant: `work` fills the document, which is then printed
+/// whatever the outcome, with the error (if any) in `Errors`. The result is passed on, so
+/// that `main` prints the error on stderr too and exits with the same code.
+pub fn emit(
+    command: JsonCommand,
+    work: impl FnOnce(&mut Document) -> Result<ExitCode, Error>,
+) -> Result<ExitCode, Error> {
+    let mut doc = Document::new(command);
+    let result = work(&mut doc);
+    doc.exit_code = match &result {
+        Ok(code) => *code as u8,
+        Err(e) => e.exit_code() as u8,
+    };
+    if let Err(e) = &result {
+        doc.errors.extend(JsonError::all(e));
+    }
+    doc.print();
+    result
+}
+
+/// `validate --json`: every request with the Name it was given.
+pub fn validate(doc: &mut Document, requests: &run::Requests) -> Result<ExitCode, Error> {
+    for request in requests.iter() {
+        doc.requests.push(JsonRequest::validated(&request?));
+    }
+    doc.total = doc.requests.len();
+    Ok(ExitCode::Success)
+}
+
+/// `plan --json` and `generate --check --json`: the plan; whether anything is to do.
+pub fn plan<I>(
+    doc: &mut Document,
+    settings: &Settings,
+    requests: I,
+    wants: &(dyn Fn(&str) -> bool + Sync),
+) -> Result<bool, Error>
+where
+    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
+{
+    let plan =
+        run::plan::plan(settings, requests, wants, &mut |p| doc.requests.push(JsonRequest::planned(p)))?;
+    let pending = plan.pending();
+    doc.total = doc.requests.len();
+    doc.counts = plan.counts;
+    doc.orphans = Some(plan.orphans);
+    doc.unfinished = Some(plan.unfinished);
+    Ok(pending)
+}
+
+/// `generate --json`: the run, each request as it lands; what landed is kept when the
+/// run stops early (interrupted, or the disk failed).
+pub fn generate(
+    doc: &mut Document,
+    total: usize,
+    run: impl FnOnce(&mut dyn FnMut(&Origin, &Entry)) -> Result<Report, Error>,
+) -> Result<ExitCode, Error> {
+    doc.total = total;
+    let result = run(&mut |origin, entry| doc.generated(origin, entry));
+    doc.count_generated(result.as_ref().ok());
+    let report = result?;
+    doc.made = Some(report.made.clone());
+    doc.seconds = Some(report.seconds);
+    Ok(report.exit_code())
+}
