@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::manifest::TextEncoding;
 use crate::output::Layout;
 use crate::shard::Shard;
 
@@ -54,7 +55,14 @@ pub enum Command {
         Exit 1, merging nothing, when a request is missing, failed or held twice."
     )]
     Merge(MergeArgs),
+    /// Print the JSON Schema (draft 2020-12) of a manifest, for editors and CI checks.
+    #[command(after_help = "Example:\n  csrbatch schema > schema/manifest.schema.json\n\n\
+        Then start a YAML manifest with\n  # yaml-language-server: $schema=schema/manifest.schema.json")]
+    Schema(SchemaArgs),
 }
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {}
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -136,10 +144,21 @@ pub struct RunArgs {
     /// thousands of requests). A folder keeps the layout it was first written with.
     #[arg(long, default_value = "flat", value_name = "LAYOUT")]
     pub layout: Layout,
+    /// Read the manifests in this encoding (gb18030, gbk, big5, shift_jis, windows-1252,
+    /// ...) instead of UTF-8, as Excel saves a CSV on a Windows that is not set to UTF-8.
+    #[arg(long, value_name = "ENC")]
+    pub encoding: Option<TextEncoding>,
     #[command(flatten)]
     pub replace: ReplaceArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+}
+
+impl RunArgs {
+    /// How the manifests are to be read.
+    pub fn read_options(&self) -> crate::manifest::ReadOptions {
+        crate::manifest::ReadOptions { encoding: self.encoding }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +192,10 @@ pub struct ValidateArgs {
     /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
     #[arg(required = true, value_name = "PATH")]
     pub paths: Vec<PathBuf>,
+    /// Read the manifests in this encoding (gb18030, gbk, big5, shift_jis, windows-1252,
+    /// ...) instead of UTF-8.
+    #[arg(long, value_name = "ENC")]
+    pub encoding: Option<TextEncoding>,
 }
 
 #[cfg(test)]

@@ -20,7 +20,7 @@ use crate::request::{CsrRequest, KeyAlgorithm};
 use crate::shard::Shard;
 
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
-    let requests = super::load_and_validate(&args.run.paths)?;
+    let requests = super::load_and_validate_with(&args.run.paths, args.run.read_options())?;
     let options = Options {
         out: args.run.out.clone(),
         jobs: args.run.jobs.map_or_else(super::default_jobs, |n| n.get()),

@@ -5,6 +5,7 @@ pub mod bench;
 pub mod generate;
 pub mod merge;
 pub mod plan;
+pub mod schema;
 pub mod validate;
 
 use std::path::{Path, PathBuf};
@@ -25,21 +26,27 @@ use crate::{manifest, request};
 pub struct Requests {
     files: Vec<PathBuf>,
     names: Names,
+    read: manifest::ReadOptions,
 }
 
 /// Discovers, loads and validates; every error of every manifest, or the requests.
 pub fn load_and_validate(paths: &[PathBuf]) -> Result<Requests, Error> {
+    load_and_validate_with(paths, manifest::ReadOptions::default())
+}
+
+/// As [`load_and_validate`], reading the manifests as `read` says (`--encoding`).
+pub fn load_and_validate_with(paths: &[PathBuf], read: manifest::ReadOptions) -> Result<Requests, Error> {
     let (files, mut errors) = manifest::discover(paths);
     let mut registry = NameRegistry::default();
     // Requests are validated even when some file failed, so every error is reported at once.
-    for item in manifest::stream(&files) {
+    for item in manifest::stream_with(&files, read) {
         match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
             Ok(checked) => registry.add(&checked),
             Err(mut e) => errors.append(&mut e),
         }
     }
     match registry.resolve() {
-        Ok(names) if errors.is_empty() => Ok(Requests { files, names }),
+        Ok(names) if errors.is_empty() => Ok(Requests { files, names, read }),
         Ok(_) => Err(Error::Manifests(errors)),
         Err(more) => {
             errors.extend(more);
@@ -74,7 +81,7 @@ impl Requests {
             let first = e.first().map(ToString::to_string).unwrap_or_default();
             Error::Usage(format!("a manifest changed while csrbatch was running: {first}"))
         };
-        manifest::stream(&self.files).enumerate().map(move |(index, item)| {
+        manifest::stream_with(&self.files, self.read).enumerate().map(move |(index, item)| {
             let raw = item.map_err(|e| changed(vec![e]))?;
             let checked = request::check(&raw).map_err(changed)?;
             Ok(self.names.request(index, checked))

@@ -15,7 +15,7 @@ use crate::request::CsrRequest;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let args = &args.run;
-    let requests = super::load_and_validate(&args.paths)?;
+    let requests = super::load_and_validate_with(&args.paths, args.read_options())?;
     let passphrase = super::passphrase(&args.keys)?;
     let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
     let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };

@@ -84,13 +84,16 @@ fn every_rule_has_a_failing_case_that_names_file_line_and_field() {
     assert_eq!(LONG_129.len(), 129);
     for (what, field, value, message) in CASES {
         let dir = Dir::new();
-        let manifest = dir.write("web.yaml", &yaml_with(field, *value));
+        let text = yaml_with(field, *value);
+        let manifest = dir.write("web.yaml", &text);
         let out = dir.path("out");
         let run = csrbatch(["generate".as_ref(), manifest.as_os_str(), "--out".as_ref(), out.as_os_str()]);
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{what}: {err}");
-        // The message names the manifest, line 8 (the second request), the request and the field.
-        let location = format!("{}:8", manifest.display());
+        // The message names the manifest, the line of the field (the last line, where it was
+        // written) or for a missing field the request's line 8, the request and the field.
+        let line = if value.is_some() { text.lines().count() } else { 8 };
+        let location = format!("{}:{line}", manifest.display());
         let line = err
             .lines()
             .find(|l| l.contains(message))
@@ -125,7 +128,7 @@ fn all_errors_of_all_manifests_are_reported_together() {
     let err = stderr(&run);
     let m = dir.path("m");
     for want in [
-        format!("{}:8: request \"two.example.com\": CountryCode: `ZZ`", m.join("a.yaml").display()),
+        format!("{}:12: request \"two.example.com\": CountryCode: `ZZ`", m.join("a.yaml").display()),
         format!(
             "{}:2: request \"x.example.com\": KeySize: 1024 is not allowed for RSA (2048, 3072, 4096)",
             m.join("b.csv").display()
