@@ -80,7 +80,8 @@ pub struct TextReader<R> {
     /// Line breaks in everything turned into text so far, and the text's length.
     lines: usize,
     delivered: u64,
-    pending_cr: Option<u64>,
+    /// The text delivered so far ends with a CR (a CRLF may be split between chunks).
+    cr_before: bool,
     started: bool,
     fault: Option<TextFault>,
 }
@@ -99,7 +100,7 @@ impl<R: Read> TextReader<R> {
             lines_before: 0,
             lines: 0,
             delivered: 0,
-            pending_cr: None,
+            cr_before: false,
             started: false,
             fault: None,
         }
@@ -201,26 +202,12 @@ impl<R: Read> TextReader<R> {
         let bytes = self.text.as_bytes();
         let base = self.delivered;
         let mut count = 0;
-        if let Some(cr) = self.pending_cr.take()
-            && bytes.first() != Some(&b'\n')
-        {
-            count += 1;
-            if let Some(b) = self.breaks.as_mut() {
-                b.push_back(cr);
-            }
-        }
+        // A CRLF counts at its CR: the csv crate puts the start of the next record on the LF.
         for (i, &c) in bytes.iter().enumerate() {
             let at = base + i as u64;
             let is_break = match c {
-                b'\n' => true,
-                b'\r' => match bytes.get(i + 1) {
-                    Some(b'\n') => false,
-                    Some(_) => true,
-                    None => {
-                        self.pending_cr = Some(at);
-                        false
-                    }
-                },
+                b'\n' => !(i > 0 && bytes[i - 1] == b'\r') && !(i == 0 && self.cr_before),
+                b'\r' => true,
                 _ => false,
             };
             if is_break {
@@ -232,6 +219,7 @@ impl<R: Read> TextReader<R> {
         }
         self.lines += count;
         self.delivered += bytes.len() as u64;
+        self.cr_before = bytes.last() == Some(&b'\r');
     }
 
     /// The text before a bad byte is still handed out; the fault comes after it.
@@ -385,7 +373,7 @@ mod tests {
         let mut r = TextReader::new(&b"a\r\nbb\rc\nd"[..], ReadOptions::default(), true);
         let mut sink = Vec::new();
         r.read_to_end(&mut sink).unwrap();
-        assert_eq!([r.line_at(0), r.line_at(3), r.line_at(6), r.line_at(8)], [1, 2, 3, 4]);
+        assert_eq!([r.line_at(0), r.line_at(2), r.line_at(3), r.line_at(6), r.line_at(8)], [1, 2, 2, 3, 4]);
     }
 
     #[test]
