@@ -206,7 +206,10 @@ impl<R: Read> TextReader<R> {
         for (i, &c) in bytes.iter().enumerate() {
             let at = base + i as u64;
             let is_break = match c {
-                b'\n' => !(i > 0 && bytes[i - 1] == b'\r') && !(i == 0 && self.cr_before),
+                b'\n' => {
+                    let after_cr = if i == 0 { self.cr_before } else { bytes[i - 1] == b'\r' };
+                    !after_cr
+                }
                 b'\r' => true,
                 _ => false,
             };
