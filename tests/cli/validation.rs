@@ -377,3 +377,44 @@ fn deep_nesting_and_alias_bombs_are_refused() {
         assert!(!err.contains("panicked"), "{name}: {err}");
     }
 }
+
+#[test]
+fn yaml_and_csv_of_the_same_requests_give_the_same_summary_apart_from_ids() {
+    let dir = Dir::new();
+    let (mut yaml, mut csv) = (
+        String::from("defaults: {CountryCode: CN, Province: P, Locality: L}\nrequests:\n"),
+        format!("{HEADER},Sans\n"),
+    );
+    for i in 0..60 {
+        let alg = ["ECC", "SM2"][i % 2];
+        yaml.push_str(&format!("  - Algorithm: {alg}\n    CommonName: h{i}.example.com\n    Sans: [s{i}.example.com, 10.0.0.{i}]\n"));
+        csv.push_str(&format!("{alg},,h{i}.example.com,CN,P,L,\"s{i}.example.com,10.0.0.{i}\"\n"));
+    }
+    let mut summaries = Vec::new();
+    for (name, text) in [("m.yaml", yaml), ("m.csv", csv)] {
+        let manifest = dir.write(name, &text);
+        let out = dir.path(&format!("out-{name}"));
+        let run = csrbatch([
+            "generate".as_ref(),
+            manifest.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--quiet".as_ref(),
+        ]);
+        assert!(run.status.success(), "{name}: {}", stderr(&run));
+        summaries.push(read_summary(&out));
+    }
+    let strip = |s: &csrbatch::output::summary::Summary| -> Vec<String> {
+        s.csrs
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                (e.csr_id, e.request_id, e.key_sha2, e.csr, e.manifest) =
+                    (None, String::new(), None, None, String::new());
+                serde_json::to_string(&e).unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(summaries[0].total, 60);
+    assert_eq!(strip(&summaries[0]), strip(&summaries[1]));
+}
