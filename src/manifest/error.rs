@@ -24,7 +24,7 @@ pub enum Problem {
     NoManifests,
     /// The bytes are not UTF-8 (the error's line is the line of the first bad byte).
     #[error(
-        "not valid UTF-8; save as 'CSV UTF-8' (or YAML in UTF-8) or pass --encoding gb18030 (or the file's encoding)"
+        "not valid UTF-8 (the first bad byte is on this line); save as 'CSV UTF-8' or pass --encoding gb18030 (or the file's own encoding)"
     )]
     NotUtf8,
     /// The bytes are not valid in the encoding given with `--encoding`.
