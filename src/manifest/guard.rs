@@ -1,13 +1,15 @@
 //! A guard on the characters fed to the YAML parser.
 //!
 //! saphyr's scanner (like libyaml's) reads ahead until it knows whether a flow collection
-//! is a mapping key, and it walks its stack of possible keys (one per open flow level) for
-//! every token: 100,000 nested `[` cost 5·10⁹ steps before the parser says anything. The
-//! parser's events are checked for depth (see `yaml.rs`), but the read-ahead happens
-//! before any event. So this guard follows the characters with a small lexer (quotes,
-//! comments, flow indicators) and refuses, in linear time, when the flow collections
-//! opened since the last event go deeper than [`MAX_DEPTH`] or when more than
-//! [`MAX_LOOKAHEAD`] characters were read ahead.
+//! is a mapping key, and for every token it walks its stack of possible keys, one per open
+//! flow level. saphyr caps that stack at 255 levels ("recursion limit exceeded"), so it is
+//! linear, but 255 levels make every later token cost 255 steps, and the read-ahead holds
+//! whatever it has read (a 100 MB scalar, a whole JSON-style document) before the parser
+//! says anything. The parser's events are checked for depth (see `yaml.rs`), but the
+//! read-ahead happens before any event. So this guard follows the characters with a small
+//! lexer (quotes, comments, flow indicators) and refuses, in linear time, when the flow
+//! collections opened since the last event go deeper than [`MAX_DEPTH`], or when more
+//! than [`MAX_LOOKAHEAD`] characters were read ahead of it.
 //!
 //! The guard's count may only err upward (a spurious refusal, never a missed one): an
 //! opening `[`/`{` always counts, even where it might be quoted; a closing one counts only
