@@ -95,6 +95,11 @@ impl<R: Read> Guarded<R> {
     }
 
     fn step(&mut self, c: char) {
+        // The common case first: a letter or digit inside a plain scalar changes nothing.
+        if self.lex == Lex::Plain && c.is_ascii_alphanumeric() {
+            self.blank_before = false;
+            return;
+        }
         let blank = matches!(c, ' ' | '\t' | '\n' | '\r');
         let mut lex = self.lex;
         loop {

@@ -306,7 +306,14 @@ impl<R: Read> Iterator for Chars<R> {
 
     #[inline]
     fn next(&mut self) -> Option<char> {
-        if let Some(c) = self.chunk[self.pos..].chars().next() {
+        // ASCII without decoding; `pos` is always at a character boundary.
+        if let Some(&b) = self.chunk.as_bytes().get(self.pos)
+            && b.is_ascii()
+        {
+            self.pos += 1;
+            return Some(char::from(b));
+        }
+        if let Some(c) = self.chunk.get(self.pos..).and_then(|rest| rest.chars().next()) {
             self.pos += c.len_utf8();
             return Some(c);
         }
