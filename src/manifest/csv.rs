@@ -220,6 +220,21 @@ mod tests {
     }
 
     #[test]
+    fn delimiter_is_the_header_lines() {
+        assert_eq!(delimiter("Algorithm,CommonName"), b',');
+        assert_eq!(delimiter("Algorithm;CommonName;Province"), b';');
+        assert_eq!(delimiter("Algorithm\tCommonName"), b'\t');
+        assert_eq!(delimiter("\"A,B\";CommonName"), b';', "quoted commas do not count");
+        assert_eq!(delimiter("Algorithm"), b',');
+        let (reqs, errs) = run("Algorithm;CommonName\r\nECC;a.example\r\n\r\nSM2;b.example\r\n");
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!((reqs[0].origin.line, reqs[1].origin.line), (2, 4));
+        let (reqs, _) = run("\nAlgorithm\n\nECC\n\n\nSM2\rRSA\n");
+        let lines: Vec<usize> = reqs.iter().map(|r| r.origin.line).collect();
+        assert_eq!(lines, [4, 7, 8], "blank lines, LF and a lone CR");
+    }
+
+    #[test]
     fn header_only_holds_no_request() {
         let (_, errs) = run("Algorithm,CommonName\n");
         assert_eq!(errs[0].problem, Problem::NoRequests);

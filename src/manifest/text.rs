@@ -74,8 +74,11 @@ pub struct TextReader<R> {
     /// Text ready to hand out, and how much of it has been.
     text: String,
     taken: usize,
-    /// Offsets (in the text delivered) of the line breaks not yet asked about.
-    breaks: Option<VecDeque<u64>>,
+    /// Offsets (in the text delivered) and lengths (1, or 2 for CRLF) of the line breaks
+    /// not yet asked about.
+    breaks: Option<VecDeque<(u64, u64)>>,
+    /// Where the last line break asked about ends.
+    after_break: u64,
     lines_before: usize,
     /// Line breaks in everything turned into text so far, and the text's length.
     lines: usize,
@@ -97,6 +100,7 @@ impl<R: Read> TextReader<R> {
             text: String::new(),
             taken: 0,
             breaks: track_lines.then(VecDeque::new),
+            after_break: 0,
             lines_before: 0,
             lines: 0,
             delivered: 0,
@@ -106,13 +110,23 @@ impl<R: Read> TextReader<R> {
         }
     }
 
-    /// The physical line (1-based) of the text byte at `offset`. Offsets must be asked
-    /// in increasing order (line breaks before one are forgotten).
+    /// The physical line (1-based) of the first text at or after `offset` that is not a
+    /// line break: the csv crate gives a record's start as the end of the record before
+    /// it (on the LF of a CRLF, before any blank lines). Offsets must be asked in
+    /// increasing order (line breaks before one are forgotten).
     pub fn line_at(&mut self, offset: u64) -> usize {
         let Some(breaks) = self.breaks.as_mut() else { return 0 };
-        while breaks.front().is_some_and(|b| *b < offset) {
+        while let Some(&(at, len)) = breaks.front().filter(|(at, _)| *at < offset) {
             breaks.pop_front();
             self.lines_before += 1;
+            self.after_break = at + len;
+        }
+        let mut at = offset.max(self.after_break);
+        while let Some(&(_, len)) = breaks.front().filter(|(b, _)| *b == at) {
+            breaks.pop_front();
+            self.lines_before += 1;
+            at += len;
+            self.after_break = at;
         }
         self.lines_before + 1
     }
@@ -202,22 +216,24 @@ impl<R: Read> TextReader<R> {
         let bytes = self.text.as_bytes();
         let base = self.delivered;
         let mut count = 0;
-        // A CRLF counts at its CR: the csv crate puts the start of the next record on the LF.
+        // A CRLF counts once, at its CR (even when a chunk ends between the two).
         for (i, &c) in bytes.iter().enumerate() {
             let at = base + i as u64;
-            let is_break = match c {
-                b'\n' => {
-                    let after_cr = if i == 0 { self.cr_before } else { bytes[i - 1] == b'\r' };
-                    !after_cr
+            let len = match c {
+                b'\n' if i == 0 && self.cr_before => {
+                    if let Some((_, len)) = self.breaks.as_mut().and_then(|b| b.back_mut()) {
+                        *len = 2;
+                    }
+                    continue;
                 }
-                b'\r' => true,
-                _ => false,
+                b'\n' if i > 0 && bytes[i - 1] == b'\r' => continue,
+                b'\n' => 1,
+                b'\r' => 1 + u64::from(bytes.get(i + 1) == Some(&b'\n')),
+                _ => continue,
             };
-            if is_break {
-                count += 1;
-                if let Some(b) = self.breaks.as_mut() {
-                    b.push_back(at);
-                }
+            count += 1;
+            if let Some(b) = self.breaks.as_mut() {
+                b.push_back((at, len));
             }
         }
         self.lines += count;
@@ -383,7 +399,7 @@ mod tests {
         let mut r = TextReader::new(&b"a\r\nbb\rc\nd"[..], ReadOptions::default(), true);
         let mut sink = Vec::new();
         r.read_to_end(&mut sink).unwrap();
-        assert_eq!([r.line_at(0), r.line_at(2), r.line_at(3), r.line_at(6), r.line_at(8)], [1, 2, 2, 3, 4]);
+        assert_eq!([r.line_at(0), r.line_at(2), r.line_at(6), r.line_at(8)], [1, 2, 3, 4]);
     }
 
     #[test]
