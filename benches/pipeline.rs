@@ -15,7 +15,7 @@ use csrbatch::run::{Settings, generate, load_and_validate};
 
 fn requests() -> Vec<CsrRequest> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench-manifest.yaml");
-    let requests = load_and_validate(&[manifest]).expect("the bench manifest is valid");
+    let requests = load_and_validate(&[manifest], Default::default()).expect("the bench manifest is valid");
     requests.iter().collect::<Result<_, _>>().expect("the bench manifest is readable")
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand};
 
+use crate::manifest::TextEncoding;
 use crate::output::Layout;
 use crate::shard::Shard;
 
@@ -73,6 +74,10 @@ pub enum Command {
         csrbatch man generate > ~/.local/share/man/man1/csrbatch-generate.1\n  \
         csrbatch man generate | man -l -")]
     Man(ManArgs),
+    /// Print the JSON Schema (draft 2020-12) of a manifest, for editors and CI checks.
+    #[command(after_help = "Example:\n  csrbatch schema > schema/manifest.schema.json\n\n\
+        Then start a YAML manifest with\n  # yaml-language-server: $schema=schema/manifest.schema.json")]
+    Schema(SchemaArgs),
 }
 
 #[derive(Debug, Args)]
@@ -96,6 +101,9 @@ pub struct ProgressArgs {
     #[arg(long, short)]
     pub quiet: bool,
 }
+
+#[derive(Debug, Args)]
+pub struct SchemaArgs {}
 
 #[derive(Debug, Args)]
 pub struct MergeArgs {
@@ -187,10 +195,21 @@ pub struct RunArgs {
     #[arg(long, default_value = "flat", value_name = "LAYOUT",
           value_parser = PossibleValuesParser::new(["flat", "fanout"]).try_map(|s| s.parse::<Layout>()))]
     pub layout: Layout,
+    /// Read the manifests in this encoding (gb18030, gbk, big5, shift_jis, windows-1252,
+    /// ...) instead of UTF-8, as Excel saves a CSV on a Windows that is not set to UTF-8.
+    #[arg(long, value_name = "ENC")]
+    pub encoding: Option<TextEncoding>,
     #[command(flatten)]
     pub replace: ReplaceArgs,
     #[command(flatten)]
     pub keys: KeyArgs,
+}
+
+impl RunArgs {
+    /// How the manifests are to be read.
+    pub fn read_options(&self) -> crate::manifest::ReadOptions {
+        crate::manifest::ReadOptions { encoding: self.encoding }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -238,6 +257,10 @@ pub struct ValidateArgs {
     /// outcome, each error. Messages stay on stderr; the exit codes are the same.
     #[arg(long)]
     pub json: bool,
+    /// Read the manifests in this encoding (gb18030, gbk, big5, shift_jis, windows-1252,
+    /// ...) instead of UTF-8.
+    #[arg(long, value_name = "ENC")]
+    pub encoding: Option<TextEncoding>,
 }
 
 #[cfg(test)]

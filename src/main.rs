@@ -16,6 +16,7 @@ fn main() -> std::process::ExitCode {
         Command::Merge(args) => cmd::merge::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
+        Command::Schema(args) => cmd::schema::run(args),
     };
     match result {
         Ok(code) => code.into(),

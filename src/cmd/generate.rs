@@ -20,7 +20,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
 
 /// The run, reporting to people (`doc` is `None`) or into the `--json` document.
 fn generate(args: &GenerateArgs, doc: Option<&mut Document>) -> Result<ExitCode, Error> {
-    let requests = run::load_and_validate(&args.run.paths)?;
+    let requests = run::load_and_validate(&args.run.paths, args.run.read_options())?;
     let shard = run::shard(args.shard, args.shards)?;
     let mut settings = Settings::resolve(&args.run, shard)?;
     settings.quiet = args.progress.quiet;

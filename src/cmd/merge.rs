@@ -71,7 +71,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         if args.manifests.is_empty() { recorded_manifests(&shards) } else { Some(args.manifests.clone()) };
     let order = match paths {
         Some(paths) => {
-            let requests = crate::run::load_and_validate(&paths)?;
+            let requests = crate::run::load_and_validate(&paths, crate::manifest::ReadOptions::default())?;
             let mut order = Vec::with_capacity(requests.len());
             for request in requests.iter() {
                 let request = request?;

@@ -9,6 +9,7 @@ pub mod json;
 pub mod man;
 pub mod merge;
 pub mod plan;
+pub mod schema;
 pub mod validate;
 
 // Where the stages used to live; kept for `bench`, which drives whole runs.

@@ -15,14 +15,14 @@ use super::json::{self, JsonCommand};
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     if args.json {
         return json::emit(JsonCommand::Plan, |doc| {
-            let requests = run::load_and_validate(&args.run.paths)?;
+            let requests = run::load_and_validate(&args.run.paths, args.run.read_options())?;
             let settings = Settings::resolve(&args.run, args.shard)?;
             let mine = requests.iter().filter(|r| settings.holds(r));
             json::plan(doc, &settings, mine, &|n: &str| requests.wants(n))?;
             Ok(ExitCode::Success)
         });
     }
-    let requests = run::load_and_validate(&args.run.paths)?;
+    let requests = run::load_and_validate(&args.run.paths, args.run.read_options())?;
     let settings = Settings::resolve(&args.run, args.shard)?;
     print(&settings, requests.iter().filter(|r| settings.holds(r)), &|n: &str| requests.wants(n))?;
     Ok(ExitCode::Success)

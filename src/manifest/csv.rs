@@ -1,47 +1,71 @@
-//! CSV manifests: a header row of `CreateCsr` parameter names, one request per record.
-//! An empty cell means the field is absent. A UTF-8 byte-order mark is accepted.
+//! CSV manifests as Excel writes them: a header row of `CreateCsr` parameter names, one
+//! request per record; the delimiter (`,`, `;` or tab) is the one the header line uses;
+//! an empty cell means the field is absent. Text comes through `text::TextReader` (BOM,
+//! `--encoding`), which also gives each record its physical line.
 
-use std::io::{BufRead, Read};
+use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
-use super::{Field, Origin, RawRequest, RawValue};
-use crate::error::{ManifestError, Problem};
+use super::text::{ReadOptions, TextFault, TextReader};
+use super::{Field, ManifestError, Origin, Problem, RawRequest, RawValue};
 
 /// The records of one CSV manifest, read one at a time (a million-line manifest is never
 /// held in memory), each as a request or an error.
 pub(super) struct CsvStream<R: Read> {
     file: Arc<Path>,
     columns: Vec<Option<Field>>,
-    records: Option<csv::StringRecordsIntoIter<R>>,
+    reader: Option<csv::Reader<TextReader<R>>>,
+    record: csv::StringRecord,
     pending: std::vec::IntoIter<ManifestError>,
     ordinal: usize,
     yielded: bool,
 }
 
-/// Skips a UTF-8 byte-order mark, as Excel writes one.
-pub(super) fn skip_bom<R: BufRead>(mut reader: R) -> std::io::Result<R> {
-    if reader.fill_buf()?.starts_with(b"\xef\xbb\xbf") {
-        reader.consume(3);
+/// The delimiter the header line uses most: `,`, `;` or tab (quoted text not counted).
+fn delimiter(header: &str) -> u8 {
+    let mut counts = [0usize; 3];
+    let mut quoted = false;
+    for b in header.bytes() {
+        match b {
+            b'"' => quoted = !quoted,
+            b',' if !quoted => counts[0] += 1,
+            b';' if !quoted => counts[1] += 1,
+            b'\t' if !quoted => counts[2] += 1,
+            _ => {}
+        }
     }
-    Ok(reader)
+    let best = (0..3).max_by_key(|i| (counts[*i], 3 - i)).unwrap_or(0);
+    [b',', b';', b'\t'][best]
 }
 
 impl<R: Read> CsvStream<R> {
-    pub(super) fn new(file: Arc<Path>, reader: R) -> CsvStream<R> {
-        let mut reader = csv::ReaderBuilder::new().has_headers(true).from_reader(reader);
+    pub(super) fn new(file: Arc<Path>, reader: R, options: ReadOptions) -> CsvStream<R> {
         let mut stream = CsvStream {
             file,
             columns: Vec::new(),
-            records: None,
+            reader: None,
+            record: csv::StringRecord::new(),
             pending: Vec::new().into_iter(),
             ordinal: 0,
             yielded: false,
         };
+        let mut text = TextReader::new(reader, options, true);
+        let delimiter = match text.first_line() {
+            Ok(line) => delimiter(line),
+            Err(fault) => {
+                stream.pending = vec![stream.fault(fault)].into_iter();
+                stream.yielded = true;
+                return stream;
+            }
+        };
+        let mut reader = csv::ReaderBuilder::new().has_headers(true).delimiter(delimiter).from_reader(text);
         let header = match reader.headers() {
             Ok(h) => h.clone(),
             Err(e) => {
-                stream.pending = vec![stream.error(e)].into_iter();
+                let e = stream.error(&mut reader, e);
+                stream.pending = vec![e].into_iter();
+                stream.yielded = true;
                 return stream;
             }
         };
@@ -62,7 +86,7 @@ impl<R: Read> CsvStream<R> {
             }
         }
         if errors.is_empty() {
-            stream.records = Some(reader.into_records());
+            stream.reader = Some(reader);
         } else {
             // With a bad header no record can be read reliably.
             stream.pending = errors.into_iter();
@@ -75,13 +99,18 @@ impl<R: Read> CsvStream<R> {
         ManifestError::file(self.file.clone(), line, problem)
     }
 
-    fn error(&self, e: csv::Error) -> ManifestError {
-        let line = e.position().map_or(0, |p| p.line() as usize);
-        let problem = match e.kind() {
-            csv::ErrorKind::Utf8 { err, .. } => Problem::NotUtf8 { offset: err.valid_up_to() },
-            _ => Problem::Syntax(e.to_string()),
-        };
-        self.file_error(line, problem)
+    fn fault(&self, fault: TextFault) -> ManifestError {
+        self.file_error(fault.line, fault.problem)
+    }
+
+    fn error(&self, reader: &mut csv::Reader<TextReader<R>>, e: csv::Error) -> ManifestError {
+        if let csv::ErrorKind::Io(io) = e.kind()
+            && let Some(fault) = io.get_ref().and_then(|inner| inner.downcast_ref::<TextFault>())
+        {
+            return self.fault(fault.clone());
+        }
+        let line = e.position().map_or(0, |p| reader.get_mut().line_at(p.byte()));
+        self.file_error(line, Problem::Syntax(e.to_string()))
     }
 }
 
@@ -93,25 +122,30 @@ impl<R: Read> Iterator for CsvStream<R> {
             return Some(Err(e));
         }
         loop {
-            let Some(record) = self.records.as_mut()?.next() else {
-                self.records = None;
-                if !self.yielded {
-                    self.yielded = true;
-                    return Some(Err(self.file_error(0, Problem::NoRequests)));
+            let mut reader = self.reader.take()?;
+            match reader.read_record(&mut self.record) {
+                Ok(true) => {}
+                Ok(false) => {
+                    if !self.yielded {
+                        self.yielded = true;
+                        return Some(Err(self.file_error(0, Problem::NoRequests)));
+                    }
+                    return None;
                 }
-                return None;
-            };
+                Err(e) => {
+                    // After a bad record the rest cannot be trusted: the file ends here.
+                    self.yielded = true;
+                    return Some(Err(self.error(&mut reader, e)));
+                }
+            }
+            let line = self.record.position().map_or(0, |p| reader.get_mut().line_at(p.byte()));
+            self.reader = Some(reader);
             self.ordinal += 1;
             self.yielded = true;
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => return Some(Err(self.error(e))),
-            };
-            let line = record.position().map_or(0, |p| p.line() as usize);
             let fields: Vec<(Field, RawValue)> = self
                 .columns
                 .iter()
-                .zip(record.iter())
+                .zip(self.record.iter())
                 .filter_map(|(field, cell)| {
                     let field = (*field)?;
                     (!cell.trim().is_empty()).then(|| (field, RawValue::Text(cell.to_owned())))
@@ -122,16 +156,15 @@ impl<R: Read> Iterator for CsvStream<R> {
                 continue; // a blank record (",,,,") is not a request
             }
             let origin = Origin { file: self.file.clone(), line };
-            return Some(Ok(RawRequest { origin, ordinal: self.ordinal, fields }));
+            return Some(Ok(RawRequest { origin, ordinal: self.ordinal, fields, field_lines: Vec::new() }));
         }
     }
 }
 
 #[cfg(test)]
 pub(super) fn parse(file: &Arc<Path>, text: &str) -> (Vec<RawRequest>, Vec<ManifestError>) {
-    let reader = skip_bom(text.as_bytes()).unwrap();
     let (mut requests, mut errors) = (Vec::new(), Vec::new());
-    for item in CsvStream::new(file.clone(), reader) {
+    for item in CsvStream::new(file.clone(), text.as_bytes(), ReadOptions::default()) {
         match item {
             Ok(r) => requests.push(r),
             Err(e) => errors.push(e),
@@ -179,11 +212,26 @@ mod tests {
     #[test]
     fn invalid_utf8_is_reported_with_its_line() {
         let file: Arc<Path> = Arc::from(Path::new("m.csv"));
-        let reader = skip_bom(&b"Algorithm,CommonName\nECC,a.example\nECC,\xff\n"[..]).unwrap();
-        let items: Vec<_> = CsvStream::new(file, reader).collect();
+        let bytes = &b"Algorithm,CommonName\nECC,a.example\nECC,\xff\n"[..];
+        let items: Vec<_> = CsvStream::new(file, bytes, ReadOptions::default()).collect();
         assert!(items[0].is_ok());
         let err = items[1].as_ref().unwrap_err();
         assert_eq!((err.origin.line, err.to_string().contains("not valid UTF-8")), (3, true), "{err}");
+    }
+
+    #[test]
+    fn delimiter_is_the_header_lines() {
+        assert_eq!(delimiter("Algorithm,CommonName"), b',');
+        assert_eq!(delimiter("Algorithm;CommonName;Province"), b';');
+        assert_eq!(delimiter("Algorithm\tCommonName"), b'\t');
+        assert_eq!(delimiter("\"A,B\";CommonName"), b';', "quoted commas do not count");
+        assert_eq!(delimiter("Algorithm"), b',');
+        let (reqs, errs) = run("Algorithm;CommonName\r\nECC;a.example\r\n\r\nSM2;b.example\r\n");
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!((reqs[0].origin.line, reqs[1].origin.line), (2, 4));
+        let (reqs, _) = run("\nAlgorithm\n\nECC\n\n\nSM2\rRSA\n");
+        let lines: Vec<usize> = reqs.iter().map(|r| r.origin.line).collect();
+        assert_eq!(lines, [4, 7, 8], "blank lines, LF and a lone CR");
     }
 
     #[test]

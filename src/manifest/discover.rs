@@ -8,7 +8,7 @@ use std::sync::Arc;
 use walkdir::{DirEntry, WalkDir};
 
 use super::Format;
-use crate::error::{ManifestError, Problem};
+use super::{ManifestError, Problem};
 
 /// The manifest files named by `paths`, each once, in the order given (folders sorted).
 pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ManifestError>) {

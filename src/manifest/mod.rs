@@ -3,88 +3,22 @@
 
 mod csv;
 mod discover;
+pub mod error;
+pub mod field;
+mod guard;
+pub mod limits;
+mod node;
+pub mod text;
 mod yaml;
 
 pub use discover::discover;
+pub use error::{ManifestError, Problem};
+pub use field::{Field, FieldSpec, ValueKind};
+pub use text::{ReadOptions, TextEncoding};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-use crate::error::{ManifestError, Problem};
-
-/// The `CreateCsr` parameter names, spelled exactly as the API spells them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Field {
-    Algorithm,
-    KeySize,
-    CommonName,
-    Sans,
-    CountryCode,
-    Province,
-    Locality,
-    CorpName,
-    Department,
-    Name,
-}
-
-impl Field {
-    pub const ALL: [Field; 10] = [
-        Field::Algorithm,
-        Field::KeySize,
-        Field::CommonName,
-        Field::Sans,
-        Field::CountryCode,
-        Field::Province,
-        Field::Locality,
-        Field::CorpName,
-        Field::Department,
-        Field::Name,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Field::Algorithm => "Algorithm",
-            Field::KeySize => "KeySize",
-            Field::CommonName => "CommonName",
-            Field::Sans => "Sans",
-            Field::CountryCode => "CountryCode",
-            Field::Province => "Province",
-            Field::Locality => "Locality",
-            Field::CorpName => "CorpName",
-            Field::Department => "Department",
-            Field::Name => "Name",
-        }
-    }
-
-    /// Exact, case-sensitive lookup; on a miss, the error suggests the nearest name.
-    pub fn parse(name: &str) -> Result<Field, Problem> {
-        Field::ALL
-            .into_iter()
-            .find(|f| f.as_str() == name)
-            .ok_or_else(|| Problem::UnknownField { name: name.to_owned(), suggestion: Field::nearest(name) })
-    }
-
-    /// The known name closest to `name`, if it is close enough to be a likely typo.
-    fn nearest(name: &str) -> Option<Field> {
-        let lower = name.to_ascii_lowercase();
-        Field::ALL
-            .into_iter()
-            .map(|f| {
-                let d = strsim::damerau_levenshtein(&lower, &f.as_str().to_ascii_lowercase());
-                (d, f)
-            })
-            .min_by_key(|(d, _)| *d)
-            .filter(|(d, f)| *d <= 2.max(f.as_str().len() / 3))
-            .map(|(_, f)| f)
-    }
-}
-
-impl fmt::Display for Field {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// Where a request was read: the manifest file and the 1-based line of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -109,15 +43,30 @@ pub enum RawValue {
 /// One request as read, before any rule is applied. Absent fields are simply missing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawRequest {
+    /// The request's own line (for YAML the line of its first field).
     pub origin: Origin,
     /// 1-based position of the request in its manifest.
     pub ordinal: usize,
     pub fields: Vec<(Field, RawValue)>,
+    /// The line of each field (same order as `fields`); empty or short when not known,
+    /// then the request's line stands for it.
+    pub field_lines: Vec<usize>,
 }
 
 impl RawRequest {
     pub fn get(&self, field: Field) -> Option<&RawValue> {
         self.fields.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
+    }
+
+    /// Where `field` is written: its own line, else (absent, or not known) the request's.
+    pub fn origin_of(&self, field: Field) -> Origin {
+        let line = self
+            .fields
+            .iter()
+            .position(|(f, _)| *f == field)
+            .and_then(|i| self.field_lines.get(i).copied())
+            .unwrap_or(self.origin.line);
+        Origin { file: self.origin.file.clone(), line }
     }
 
     /// How messages call this request: its Name, else its CommonName, else `#N`.
@@ -156,47 +105,43 @@ impl Format {
     }
 }
 
-/// Every request of `files`, in order, each as it is read: CSV record by record, YAML a
-/// file at a time. Errors come in their place; the stream goes on after them.
+/// Every request of `files`, in order, each as it is read (CSV record by record, YAML
+/// request by request), in UTF-8. Errors come in their place; the stream goes on after them.
 pub fn stream(files: &[PathBuf]) -> Stream {
-    Stream { files: files.to_vec(), next: 0, current: None }
+    stream_with(files, ReadOptions::default())
+}
+
+/// As [`stream`], reading the files as `options` say (`--encoding`).
+pub fn stream_with(files: &[PathBuf], options: ReadOptions) -> Stream {
+    Stream { files: files.to_vec(), next: 0, current: None, options }
 }
 
 pub struct Stream {
     files: Vec<PathBuf>,
     next: usize,
     current: Option<Source>,
+    options: ReadOptions,
 }
 
+type FileReader = std::io::BufReader<std::fs::File>;
+
 enum Source {
-    Csv(Box<csv::CsvStream<std::io::BufReader<std::fs::File>>>),
-    Yaml(std::vec::IntoIter<Result<RawRequest, ManifestError>>),
+    Csv(Box<csv::CsvStream<FileReader>>),
+    Yaml(Box<yaml::YamlStream<FileReader>>),
+    Failed(Option<ManifestError>),
 }
 
 impl Stream {
-    fn open(path: &Path) -> Source {
+    fn open(&self, path: &Path) -> Source {
         let file: Arc<Path> = Arc::from(path);
-        let failed =
-            |problem| Source::Yaml(vec![Err(ManifestError::file(file.clone(), 0, problem))].into_iter());
+        let reader = match std::fs::File::open(path) {
+            Ok(f) => std::io::BufReader::with_capacity(64 * 1024, f),
+            Err(e) => return Source::Failed(Some(ManifestError::file(file, 0, Problem::Io(e.to_string())))),
+        };
         match Format::of(path) {
-            Some(Format::Csv) => {
-                let opened =
-                    std::fs::File::open(path).and_then(|f| csv::skip_bom(std::io::BufReader::new(f)));
-                match opened {
-                    Ok(reader) => Source::Csv(Box::new(csv::CsvStream::new(file.clone(), reader))),
-                    Err(e) => failed(Problem::Io(e.to_string())),
-                }
-            }
+            Some(Format::Csv) => Source::Csv(Box::new(csv::CsvStream::new(file, reader, self.options))),
             // discover() only hands over .yaml/.yml/.csv; anything else is read as YAML.
-            _ => match read_text(path) {
-                Ok(text) => {
-                    let (requests, errors) = yaml::parse(&file, &text);
-                    let items: Vec<_> =
-                        errors.into_iter().map(Err).chain(requests.into_iter().map(Ok)).collect();
-                    Source::Yaml(items.into_iter())
-                }
-                Err(problem) => failed(problem),
-            },
+            _ => Source::Yaml(Box::new(yaml::YamlStream::new(file, reader, self.options))),
         }
     }
 }
@@ -209,43 +154,44 @@ impl Iterator for Stream {
             let item = match &mut self.current {
                 Some(Source::Csv(s)) => s.next(),
                 Some(Source::Yaml(s)) => s.next(),
+                Some(Source::Failed(e)) => e.take().map(Err),
                 None => None,
             };
             if item.is_some() {
                 return item;
             }
-            let path = self.files.get(self.next)?;
+            let path = self.files.get(self.next)?.clone();
             self.next += 1;
-            self.current = Some(Stream::open(path));
+            self.current = Some(self.open(&path));
         }
     }
 }
 
-fn read_text(path: &Path) -> Result<String, Problem> {
-    let bytes = std::fs::read(path).map_err(|e| Problem::Io(e.to_string()))?;
-    String::from_utf8(bytes).map_err(|e| Problem::NotUtf8 { offset: e.utf8_error().valid_up_to() })
+/// Reads one manifest from memory (for tests and fuzzing): requests and errors apart.
+pub fn read_bytes(
+    name: &str,
+    format: Format,
+    bytes: &[u8],
+    options: ReadOptions,
+) -> (Vec<RawRequest>, Vec<ManifestError>) {
+    let file: Arc<Path> = Arc::from(Path::new(name));
+    let items: Box<dyn Iterator<Item = Result<RawRequest, ManifestError>>> = match format {
+        Format::Csv => Box::new(csv::CsvStream::new(file, bytes, options)),
+        Format::Yaml => Box::new(yaml::YamlStream::new(file, bytes, options)),
+    };
+    let (mut requests, mut errors) = (Vec::new(), Vec::new());
+    for item in items {
+        match item {
+            Ok(r) => requests.push(r),
+            Err(e) => errors.push(e),
+        }
+    }
+    (requests, errors)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn field_names_round_trip() {
-        for f in Field::ALL {
-            assert_eq!(Field::parse(f.as_str()).ok(), Some(f));
-        }
-    }
-
-    #[test]
-    fn unknown_field_suggests_nearest() {
-        let err = Field::parse("CommmonName").unwrap_err();
-        assert_eq!(err.to_string(), "unknown field `CommmonName`; did you mean `CommonName`?");
-        let err = Field::parse("commonname").unwrap_err();
-        assert!(err.to_string().contains("did you mean `CommonName`"), "{err}");
-        let err = Field::parse("Colour").unwrap_err();
-        assert!(!err.to_string().contains("did you mean"), "{err}");
-    }
 
     #[test]
     fn format_by_extension() {

@@ -19,6 +19,7 @@ fn request(algorithm: &str, locality: &str) -> CsrRequest {
         origin: Origin { file: Arc::from(Path::new("t.yaml")), line: 1 },
         ordinal: 1,
         fields: fields.iter().map(|(f, v)| (*f, RawValue::Text((*v).into()))).collect(),
+        field_lines: Vec::new(),
     };
     validate(&[raw]).unwrap().remove(0)
 }

@@ -1,7 +1,7 @@
 //! ISO 3166-1 alpha-2 country codes: the full list of the 249 officially assigned codes,
 //! taken from the iso-codes data (as shipped by pycountry 24) and kept sorted for search.
 
-use crate::error::Problem;
+use crate::manifest::Problem;
 
 /// A checked, upper-case ISO 3166-1 alpha-2 code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -23,6 +23,11 @@ impl CountryCode {
 
     pub fn as_str(self) -> &'static str {
         self.0
+    }
+
+    /// Every assigned code, upper case, sorted.
+    pub fn all() -> &'static [&'static str] {
+        &ASSIGNED
     }
 }
 

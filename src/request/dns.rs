@@ -3,7 +3,7 @@
 use std::fmt;
 use std::net::IpAddr;
 
-use crate::error::Problem;
+use crate::manifest::Problem;
 
 /// A checked, lower-case ASCII DNS name, possibly with a leading `*.` wildcard label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -50,6 +50,20 @@ impl DnsName {
                 return Err(bad(&format!("label `{label}` starts or ends with a hyphen")));
             }
         }
+        // CAs (and RFC 1123 2.1, RFC 3696 2) refuse an all-digit top label: `999.1.1.1` is
+        // a mistyped IPv4 address, not a name.
+        if let Some(last) = ascii.rsplit('.').next().filter(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+            return Err(bad(&format!(
+                "the last label `{last}` is all digits, so this is no DNS name (a mistyped IP address?)"
+            )));
+        }
+        for label in ascii.split('.').filter(|l| l.starts_with("xn--")) {
+            if !punycode_round_trips(label) {
+                return Err(bad(&format!(
+                    "`{label}` is not valid punycode (it does not round-trip through IDNA)"
+                )));
+            }
+        }
         let name = if wildcard { format!("*.{ascii}") } else { ascii };
         if name.len() > Self::MAX_LEN {
             return Err(bad(&format!("{} characters, at most {}", name.len(), Self::MAX_LEN)));
@@ -64,6 +78,13 @@ impl DnsName {
     pub fn is_wildcard(&self) -> bool {
         self.0.starts_with("*.")
     }
+}
+
+/// An `xn--` label decodes (RFC 3492) to Unicode that IDNA (UTS 46) encodes back to the
+/// same label: what a CA's IDNA check does.
+fn punycode_round_trips(label: &str) -> bool {
+    let (unicode, decoded) = idna::domain_to_unicode(label);
+    decoded.is_ok() && idna::domain_to_ascii(&unicode).is_ok_and(|again| again == label)
 }
 
 impl fmt::Display for DnsName {
@@ -137,10 +158,28 @@ mod tests {
     }
 
     #[test]
+    fn last_label_all_digits_is_no_name() {
+        assert!(reason("999.1.1.1").contains("last label `1` is all digits"));
+        assert!(reason("example.123").contains("all digits"));
+        assert!(reason("*.10").contains("all digits"));
+        assert!(DnsName::parse("1.example.com").is_ok());
+        assert!(DnsName::parse("example.c0m").is_ok());
+    }
+
+    #[test]
+    fn xn_labels_must_be_punycode_that_round_trips() {
+        assert_eq!(DnsName::parse("xn--fsqu00a.xn--fiqs8s").unwrap().as_str(), "xn--fsqu00a.xn--fiqs8s");
+        for bad in ["xn--a.example", "www.xn--abcdefg.example", "xn--xn--bcher-kva.example", "xn--a-ecp.cn"] {
+            assert!(reason(bad).contains("is not valid punycode"), "{bad}: {}", reason(bad));
+        }
+    }
+
+    #[test]
     fn san_ip_or_dns() {
         assert_eq!(San::parse("10.0.0.1").unwrap(), San::Ip("10.0.0.1".parse().unwrap()));
         assert_eq!(San::parse("2001:db8::1").unwrap(), San::Ip("2001:db8::1".parse().unwrap()));
         assert!(matches!(San::parse("b.example").unwrap(), San::Dns(_)));
         assert!(San::parse("b example").is_err());
+        assert!(matches!(San::parse("999.1.1.1"), Err(Problem::DnsName { .. })));
     }
 }

@@ -4,6 +4,7 @@
 mod country;
 mod dns;
 mod name;
+pub mod schema;
 
 pub use country::CountryCode;
 pub use dns::{DnsName, San};
@@ -12,8 +13,7 @@ pub use name::CsrName;
 use std::collections::HashMap;
 use std::fmt;
 
-use crate::error::{ManifestError, Problem};
-use crate::manifest::{Field, Origin, RawRequest, RawValue};
+use crate::manifest::{Field, ManifestError, Origin, Problem, RawRequest, RawValue};
 
 /// The key types `CreateCsr` offers: Algorithm and KeySize in one closed enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -130,11 +130,7 @@ pub struct CsrRequest {
     pub origin: Origin,
 }
 
-/// Longest Province and Locality (X.520 ub-state-name, ub-locality-name).
-pub const MAX_PLACE: usize = 128;
-/// Longest CorpName, Department (X.520 ub-organization-name, ub-organizational-unit-name)
-/// and CommonName (ub-common-name).
-pub const MAX_ORG: usize = 64;
+pub use crate::manifest::field::{MAX_ORG, MAX_PLACE};
 
 /// Validates all requests, then assigns and checks Names across the whole run.
 pub fn validate(raw: &[RawRequest]) -> Result<Vec<CsrRequest>, Vec<ManifestError>> {
@@ -170,13 +166,17 @@ pub struct Checked {
     pub params: Params,
     pub origin: Origin,
     label: String,
+    /// The line of the `Name` field (the request's line when derived).
+    name_line: usize,
 }
 
 /// Applies every field rule to one request; all of its errors are returned together.
 pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
     let label = raw.label();
     let mut errors = Vec::new();
-    let mut fail = |field, problem| errors.push(ManifestError::field(&raw.origin, &label, field, problem));
+    // An error names the line of its field; a missing field, the request's line.
+    let mut fail =
+        |field, problem| errors.push(ManifestError::field(&raw.origin_of(field), &label, field, problem));
     let text = |field| match raw.get(field) {
         Some(RawValue::Text(t)) => Some(t.as_str()),
         _ => None,
@@ -185,9 +185,10 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
     let key = KeyAlgorithm::from_parts(text(Field::Algorithm).unwrap_or(""), text(Field::KeySize))
         .map_err(|(field, problem)| fail(field, problem))
         .ok();
-    let common_name = match text(Field::CommonName).map(DnsName::parse).unwrap_or(Err(Problem::Missing)) {
-        Ok(cn) if cn.as_str().parse::<std::net::IpAddr>().is_ok() => {
-            fail(Field::CommonName, Problem::IpCommonName(cn.to_string()));
+    let cn_text = text(Field::CommonName).map(str::trim);
+    let common_name = match cn_text.map(DnsName::parse).unwrap_or(Err(Problem::Missing)) {
+        _ if cn_text.is_some_and(|t| t.parse::<std::net::IpAddr>().is_ok()) => {
+            fail(Field::CommonName, Problem::IpCommonName(cn_text.unwrap_or_default().to_owned()));
             None
         }
         Ok(cn) if cn.as_str().len() > MAX_ORG => {
@@ -242,7 +243,8 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
             }
             let params =
                 Params { key, common_name, sans, country, province, locality, corp_name, department };
-            Ok(Checked { name: name.flatten(), params, origin: raw.origin.clone(), label })
+            let name_line = raw.origin_of(Field::Name).line;
+            Ok(Checked { name: name.flatten(), params, origin: raw.origin.clone(), label, name_line })
         }
         _ => Err(errors),
     }
@@ -357,7 +359,10 @@ impl NameRegistry {
         let index = self.count as u32;
         self.count += 1;
         match &c.name {
-            Some(name) => self.claim(name, place, c.params.key, &c.label),
+            Some(name) => {
+                let place = Place { line: c.name_line as u32, ..place };
+                self.claim(name, place, c.params.key, &c.label)
+            }
             None => self.unnamed.push(Unnamed {
                 index,
                 key: c.params.key,

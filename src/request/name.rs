@@ -6,7 +6,7 @@ use std::fmt;
 
 use super::KeyAlgorithm;
 use super::dns::DnsName;
-use crate::error::Problem;
+use crate::manifest::Problem;
 
 /// A checked request Name, safe to use as a file name stem.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,6 +8,7 @@ fn raw(line: usize, fields: &[(Field, &str)]) -> RawRequest {
         origin: Origin { file: Arc::from(Path::new("m.yaml")), line },
         ordinal: line,
         fields: fields.iter().map(|(f, v)| (*f, RawValue::Text((*v).to_owned()))).collect(),
+        field_lines: Vec::new(),
     }
 }
 

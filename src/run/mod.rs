@@ -76,15 +76,17 @@ pub struct Requests {
     /// Per file, as validated (`None`: it could not be read, and validation said so).
     prints: Vec<Option<Fingerprint>>,
     names: Names,
+    /// How the files are read (`--encoding`), the same in both passes.
+    read: manifest::ReadOptions,
 }
 
 /// Discovers, loads and validates; every error of every manifest, or the requests.
-pub fn load_and_validate(paths: &[PathBuf]) -> Result<Requests, Error> {
+pub fn load_and_validate(paths: &[PathBuf], read: manifest::ReadOptions) -> Result<Requests, Error> {
     let (files, mut errors) = manifest::discover(paths);
     let before: Vec<Option<Fingerprint>> = files.iter().map(|f| Fingerprint::of(f).ok()).collect();
     let mut registry = NameRegistry::default();
     // Requests are validated even when some file failed, so every error is reported at once.
-    for item in manifest::stream(&files) {
+    for item in manifest::stream_with(&files, read) {
         match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
             Ok(checked) => registry.add(&checked),
             Err(mut e) => errors.append(&mut e),
@@ -110,7 +112,7 @@ pub fn load_and_validate(paths: &[PathBuf]) -> Result<Requests, Error> {
             return Err(Error::ManifestChanged { file: file.clone(), change });
         }
     }
-    Ok(Requests { files, prints: before, names })
+    Ok(Requests { files, prints: before, names, read })
 }
 
 impl Requests {
@@ -165,7 +167,7 @@ impl Requests {
                     (None, Some(_)) => Some(Change::Content),
                 };
                 let head = change.map(|change| Err(Error::ManifestChanged { file: file.clone(), change }));
-                let rest = head.is_none().then(|| manifest::stream(std::slice::from_ref(file)));
+                let rest = head.is_none().then(|| manifest::stream_with(std::slice::from_ref(file), self.read));
                 head.into_iter().chain(rest.into_iter().flatten().map(Ok))
             })
             .enumerate()

@@ -84,13 +84,16 @@ fn every_rule_has_a_failing_case_that_names_file_line_and_field() {
     assert_eq!(LONG_129.len(), 129);
     for (what, field, value, message) in CASES {
         let dir = Dir::new();
-        let manifest = dir.write("web.yaml", &yaml_with(field, *value));
+        let text = yaml_with(field, *value);
+        let manifest = dir.write("web.yaml", &text);
         let out = dir.path("out");
         let run = csrbatch(["generate".as_ref(), manifest.as_os_str(), "--out".as_ref(), out.as_os_str()]);
         let err = stderr(&run);
         assert_eq!(run.status.code(), Some(2), "{what}: {err}");
-        // The message names the manifest, line 8 (the second request), the request and the field.
-        let location = format!("{}:8", manifest.display());
+        // The message names the manifest, the line of the field (the last line, where it was
+        // written) or for a missing field the request's line 8, the request and the field.
+        let line = if value.is_some() { text.lines().count() } else { 8 };
+        let location = format!("{}:{line}", manifest.display());
         let line = err
             .lines()
             .find(|l| l.contains(message))
@@ -125,7 +128,7 @@ fn all_errors_of_all_manifests_are_reported_together() {
     let err = stderr(&run);
     let m = dir.path("m");
     for want in [
-        format!("{}:8: request \"two.example.com\": CountryCode: `ZZ`", m.join("a.yaml").display()),
+        format!("{}:12: request \"two.example.com\": CountryCode: `ZZ`", m.join("a.yaml").display()),
         format!(
             "{}:2: request \"x.example.com\": KeySize: 1024 is not allowed for RSA (2048, 3072, 4096)",
             m.join("b.csv").display()
@@ -198,4 +201,220 @@ fn a_reader_that_goes_away_is_not_a_panic() {
         assert!(run.status.success(), "{args:?}: {:?} {err}", run.status);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
     }
+}
+
+// --- manifests as people write them: lines, Excel's CSVs, encodings, hostile files ------
+
+/// `validate` on one file; (exit code, stderr and stdout).
+fn validate_one(dir: &Dir, name: &str, bytes: &[u8], extra: &[&str]) -> (Option<i32>, String) {
+    let path = dir.path(name);
+    std::fs::write(&path, bytes).unwrap();
+    let mut args: Vec<std::ffi::OsString> = vec!["validate".into(), path.into_os_string()];
+    args.extend(extra.iter().map(|a| a.into()));
+    let run = csrbatch(&args);
+    (run.status.code(), stderr(&run) + &String::from_utf8_lossy(&run.stdout))
+}
+
+const HEADER: &str = "Algorithm,KeySize,CommonName,CountryCode,Province,Locality";
+
+#[test]
+fn yaml_errors_are_on_the_line_of_their_field() {
+    let dir = Dir::new();
+    let yaml = "\
+defaults: &d
+  CountryCode: CN
+  Province: Zhejiang
+  Locality: Hangzhou
+requests:
+  - &base
+    Algorithm: RSA
+    KeySize: 1024
+    CommonName: a.example.com
+  - <<: *base
+    Name: merged
+    CommonName: b.example.com
+  - {Algorithm: ECC, CommonName: c.example.com,
+     CountryCode: XX}
+  - Algorithm: SM2
+    CommmonName: d.example.com
+";
+    let (code, err) = validate_one(&dir, "m.yaml", yaml.as_bytes(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "m.yaml:8: request \"a.example.com\": KeySize: 1024 is not allowed for RSA",
+        // Through `<<`, the value is where it is written.
+        "m.yaml:8: request \"merged\": KeySize: 1024",
+        // Flow style: the second line of the mapping.
+        "m.yaml:14: request \"c.example.com\": CountryCode: `XX`",
+        "m.yaml:16: request \"#4\": unknown field `CommmonName`; did you mean `CommonName`?",
+        // Missing: the request's own line.
+        "m.yaml:15: request \"#4\": CommonName: required, but missing",
+    ] {
+        assert!(err.contains(want), "no `{want}` in:\n{err}");
+    }
+    let typo = b"defaults:\n  Province: P\n\nRequests:\n  - CommonName: a.example\n";
+    let (code, err) = validate_one(&dir, "t.yaml", typo, &[]);
+    assert_eq!(code, Some(2));
+    assert!(err.contains("t.yaml:4: unknown top-level key `Requests`; did you mean `requests`?"), "{err}");
+}
+
+#[test]
+fn csv_lines_are_physical_with_bom_crlf_and_multi_line_cells() {
+    let dir = Dir::new();
+    let csv = format!(
+        "\u{feff}{HEADER},CorpName\r\nECC,,a.example.com,CN,P,L,\"two\r\nlines\"\r\nRSA,1024,b.example.com,CN,P,L,x\r\n"
+    );
+    let (code, err) = validate_one(&dir, "excel.csv", csv.as_bytes(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    // Line 2 holds a cell with a line break (an error too: a control character), so the
+    // second record starts on physical line 4.
+    assert!(
+        err.contains("excel.csv:2: request \"a.example.com\": CorpName: contains a control character"),
+        "{err}"
+    );
+    assert!(err.contains("excel.csv:4: request \"b.example.com\": KeySize: 1024"), "{err}");
+}
+
+#[test]
+fn semicolon_and_tab_separated_csvs_are_read() {
+    let dir = Dir::new();
+    for (name, sep) in [("semi.csv", ";"), ("tab.csv", "\t")] {
+        let text = format!("{HEADER}\nECC,,a.example.com,DE,Bayern,München\nSM2,256,b.example.com,CN,P,L\n")
+            .replace(',', sep);
+        let (code, out) = validate_one(&dir, name, text.as_bytes(), &[]);
+        assert_eq!(code, Some(0), "{name}: {out}");
+        assert!(out.contains("2 requests valid"), "{name}: {out}");
+    }
+    // A comma inside a quoted cell does not make a semicolon file a comma file.
+    let text = format!("{}\nECC;;a.example.com;DE;\"Bayern, Süd\";L\n", HEADER.replace(',', ";"));
+    let (code, out) = validate_one(&dir, "quoted.csv", text.as_bytes(), &[]);
+    assert_eq!(code, Some(0), "{out}");
+}
+
+#[test]
+fn gb18030_csv_needs_encoding_and_then_reads() {
+    let dir = Dir::new();
+    let text = format!("{HEADER},CorpName\nECC,,a.example.com,CN,浙江,杭州,阿里巴巴\n");
+    let (bytes, _, _) = encoding_rs::GB18030.encode(&text);
+    let (code, err) = validate_one(&dir, "gbk.csv", &bytes, &[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("gbk.csv:2: not valid UTF-8"), "{err}");
+    assert!(err.contains("save as 'CSV UTF-8' or pass --encoding gb18030"), "{err}");
+    let (code, out) = validate_one(&dir, "gbk.csv", &bytes, &["--encoding", "gb18030"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = validate_one(&dir, "gbk.csv", &bytes, &["--encoding", "klingon"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("unknown encoding `klingon`"), "{out}");
+    // The same for YAML, and for plan (--encoding is one option of generate, plan, validate).
+    let yaml =
+        "- {Algorithm: ECC, CommonName: a.example.com, CountryCode: CN, Province: 浙江, Locality: 杭州}\n";
+    let (ybytes, _, _) = encoding_rs::GB18030.encode(yaml);
+    let (code, out) = validate_one(&dir, "gbk.yaml", &ybytes, &["--encoding", "gbk"]);
+    assert_eq!(code, Some(0), "{out}");
+    let out = dir.path("out");
+    let gbk = dir.path("gbk.csv");
+    let run = csrbatch([
+        "plan".as_ref(),
+        gbk.as_os_str(),
+        "--encoding".as_ref(),
+        "gb18030".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+    assert!(run.status.success(), "{}", stderr(&run));
+}
+
+#[test]
+fn mistyped_addresses_and_bad_punycode_are_refused_naming_field_and_value() {
+    let dir = Dir::new();
+    let text = format!(
+        "{HEADER},Sans\nECC,,a.example.com,CN,P,L,999.1.1.1\nECC,,999.1.1.1,CN,P,L,\nECC,,xn--a.example.com,CN,P,L,\nECC,,c.example.com,CN,P,L,\"ok.example.com,www.xn--abcdefg.cn\"\n"
+    );
+    let (code, err) = validate_one(&dir, "dns.csv", text.as_bytes(), &[]);
+    assert_eq!(code, Some(2), "{err}");
+    for want in [
+        "dns.csv:2: request \"a.example.com\": Sans: `999.1.1.1` is not a valid DNS name: the last label `1` is all digits",
+        "dns.csv:3: request \"999.1.1.1\": CommonName: `999.1.1.1` is not a valid DNS name",
+        "dns.csv:4: request \"xn--a.example.com\": CommonName: `xn--a.example.com` is not a valid DNS name: `xn--a` is not valid punycode",
+        "dns.csv:5: request \"c.example.com\": Sans: `www.xn--abcdefg.cn` is not a valid DNS name",
+    ] {
+        assert!(err.contains(want), "no `{want}` in:\n{err}");
+    }
+}
+
+#[test]
+fn deep_nesting_and_alias_bombs_are_refused() {
+    let dir = Dir::new();
+    let laughs: String = std::iter::once("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n".to_owned())
+        .chain((1..12).map(|i| format!("a{i}: &a{i} [{}]\n", vec![format!("*a{}", i - 1); 10].join(", "))))
+        .chain(std::iter::once("requests: [*a11]\n".to_owned()))
+        .collect();
+    let keys: Vec<String> = (0..100_000).map(|i| format!("k{i}: v")).collect();
+    let cases: [(&str, String, &str); 6] = [
+        (
+            "brackets.yaml",
+            "[".repeat(100_000),
+            "brackets.yaml:1: collections nested too deep (the limit is 32)",
+        ),
+        ("braces.yaml", "{a: ".repeat(100_000), "braces.yaml:1: collections nested too deep"),
+        (
+            "blocks.yaml",
+            (0..200).map(|i| format!("{}-\n", "  ".repeat(i))).collect(),
+            "collections nested too deep",
+        ),
+        ("laughs.yaml", laughs, "too many nodes"),
+        (
+            "scalar.yaml",
+            format!("- Name: {}\n", "x".repeat(3_000_000)),
+            "scalar.yaml:1: a scalar is too long",
+        ),
+        ("keys.yaml", format!("- {{{}}}\n", keys.join(", ")), "a mapping has too many keys"),
+    ];
+    for (name, text, want) in cases {
+        let (code, err) = validate_one(&dir, name, text.as_bytes(), &[]);
+        assert_eq!(code, Some(2), "{name}: {err}");
+        assert!(err.contains(want), "{name}: no `{want}` in:\n{err}");
+        assert!(!err.contains("panicked"), "{name}: {err}");
+    }
+}
+
+#[test]
+fn yaml_and_csv_of_the_same_requests_give_the_same_summary_apart_from_ids() {
+    let dir = Dir::new();
+    let (mut yaml, mut csv) = (
+        String::from("defaults: {CountryCode: CN, Province: P, Locality: L}\nrequests:\n"),
+        format!("{HEADER},Sans\n"),
+    );
+    for i in 0..60 {
+        let alg = ["ECC", "SM2"][i % 2];
+        yaml.push_str(&format!("  - Algorithm: {alg}\n    CommonName: h{i}.example.com\n    Sans: [s{i}.example.com, 10.0.0.{i}]\n"));
+        csv.push_str(&format!("{alg},,h{i}.example.com,CN,P,L,\"s{i}.example.com,10.0.0.{i}\"\n"));
+    }
+    let mut summaries = Vec::new();
+    for (name, text) in [("m.yaml", yaml), ("m.csv", csv)] {
+        let manifest = dir.write(name, &text);
+        let out = dir.path(&format!("out-{name}"));
+        let run = csrbatch([
+            "generate".as_ref(),
+            manifest.as_os_str(),
+            "--out".as_ref(),
+            out.as_os_str(),
+            "--quiet".as_ref(),
+        ]);
+        assert!(run.status.success(), "{name}: {}", stderr(&run));
+        summaries.push(read_summary(&out));
+    }
+    let strip = |s: &csrbatch::output::summary::Summary| -> Vec<String> {
+        s.csrs
+            .iter()
+            .map(|e| {
+                let mut e = e.clone();
+                (e.csr_id, e.request_id, e.key_sha2, e.csr, e.manifest) =
+                    (None, String::new(), None, None, String::new());
+                serde_json::to_string(&e).unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(summaries[0].total, 60);
+    assert_eq!(strip(&summaries[0]), strip(&summaries[1]));
 }
