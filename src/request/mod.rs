@@ -4,10 +4,12 @@
 mod country;
 mod dns;
 mod name;
+mod usage;
 
 pub use country::CountryCode;
 pub use dns::{DnsName, San};
 pub use name::CsrName;
+pub use usage::{ChallengePassword, CsrExtras, ExtendedKeyUsage, KeyUsage};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -113,6 +115,8 @@ pub struct Params {
     pub locality: String,
     pub corp_name: Option<String>,
     pub department: Option<String>,
+    /// KeyUsage, ExtendedKeyUsage, ChallengePassword: none unless asked for.
+    pub extras: CsrExtras,
 }
 
 impl Params {
@@ -240,8 +244,17 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
                     sans.push(san);
                 }
             }
-            let params =
-                Params { key, common_name, sans, country, province, locality, corp_name, department };
+            let params = Params {
+                key,
+                common_name,
+                sans,
+                country,
+                province,
+                locality,
+                corp_name,
+                department,
+                extras: CsrExtras::default(),
+            };
             Ok(Checked { name: name.flatten(), params, origin: raw.origin.clone(), label })
         }
         _ => Err(errors),

@@ -3,6 +3,7 @@
 
 mod bench;
 mod generate;
+mod keys;
 mod rerun;
 mod shards;
 mod util;
