@@ -54,6 +54,24 @@ pub enum Command {
         Exit 1, merging nothing, when a request is missing, failed or held twice."
     )]
     Merge(MergeArgs),
+    /// Show what CSRs (made by any tool) ask for and whether their signatures are valid.
+    #[command(after_help = "Examples:\n  \
+        csrbatch inspect out/www.csr.pem\n  \
+        csrbatch inspect *.csr --json\n\n\
+        Reads PEM (several CSRs per file allowed) or DER. SM2: says which distinguishing ID the\n\
+        signature verifies with; CAs expect 1234567812345678.\n\
+        Exit 0 every signature valid, 1 one is not, 2 a file cannot be read or holds no CSR.")]
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// CSR files, PEM or DER.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

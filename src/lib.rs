@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cmd;
 pub mod crypto;
 pub mod error;
+pub mod inspect;
 pub mod manifest;
 pub mod output;
 pub mod parallel;

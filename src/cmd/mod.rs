@@ -3,6 +3,7 @@
 
 pub mod bench;
 pub mod generate;
+pub mod inspect;
 pub mod merge;
 pub mod plan;
 pub mod validate;

@@ -3,6 +3,7 @@
 
 mod csr_rcgen;
 mod csr_sm2;
+mod foreign;
 mod key;
 mod key_pem;
 mod oid;
@@ -12,6 +13,7 @@ mod subject;
 mod verify;
 
 pub use csr_sm2::DIST_ID as SM2_DIST_ID;
+pub use foreign::{PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name};
 pub use key::{Passphrase, PrivateKey};
 pub use key_pem::{KeyError, KeyFormat};
 pub use rsa_keygen::BACKEND as RSA_BACKEND;

@@ -66,7 +66,7 @@ pub fn check_signature_only(der: &[u8], key: KeyAlgorithm, spki: &[u8]) -> Resul
 }
 
 /// Verifies with ring, given the key as a DER SubjectPublicKeyInfo.
-fn ring_verify(
+pub(super) fn ring_verify(
     algorithm: &'static dyn ring::signature::VerificationAlgorithm,
     spki: &[u8],
     signed: &[u8],
@@ -162,7 +162,7 @@ fn verify_signature(
 /// where the constant-time `sm2::dsa::VerifyingKey` took 0.3 ms, half of an SM2 request.
 /// The test `sm2_verify_agrees_with_the_sm2_crate` holds it to that verifier, and the
 /// interop tests hold every CSR to OpenSSL's.
-fn sm2_verify(
+pub(super) fn sm2_verify(
     public: &sm2::PublicKey,
     dist_id: &str,
     msg: &[u8],

@@ -3,6 +3,7 @@
 
 mod bench;
 mod generate;
+mod inspect;
 mod keys;
 mod rerun;
 mod shards;
