@@ -26,10 +26,15 @@ pub enum Field {
     CorpName,
     Department,
     Name,
+    /// Optional CSR extensions and attributes, and a user's own key (issue 14).
+    KeyUsage,
+    ExtendedKeyUsage,
+    ChallengePassword,
+    KeyFile,
 }
 
 impl Field {
-    pub const ALL: [Field; 10] = [
+    pub const ALL: [Field; 14] = [
         Field::Algorithm,
         Field::KeySize,
         Field::CommonName,
@@ -40,6 +45,10 @@ impl Field {
         Field::CorpName,
         Field::Department,
         Field::Name,
+        Field::KeyUsage,
+        Field::ExtendedKeyUsage,
+        Field::ChallengePassword,
+        Field::KeyFile,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -54,7 +63,16 @@ impl Field {
             Field::CorpName => "CorpName",
             Field::Department => "Department",
             Field::Name => "Name",
+            Field::KeyUsage => "KeyUsage",
+            Field::ExtendedKeyUsage => "ExtendedKeyUsage",
+            Field::ChallengePassword => "ChallengePassword",
+            Field::KeyFile => "KeyFile",
         }
+    }
+
+    /// Fields that take a list in YAML (or a comma-separated string anywhere).
+    pub fn takes_list(self) -> bool {
+        matches!(self, Field::Sans | Field::KeyUsage | Field::ExtendedKeyUsage)
     }
 
     /// Exact, case-sensitive lookup; on a miss, the error suggests the nearest name.

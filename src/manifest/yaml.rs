@@ -150,10 +150,10 @@ fn fields(
     out
 }
 
-/// Text, a number (`KeySize: 2048`), or for `Sans` a list; `null` means absent.
+/// Text, a number (`KeySize: 2048`), or for `Sans` and the usages a list; `null` means absent.
 fn raw_value(field: Field, value: Value) -> Result<Option<RawValue>, Problem> {
     if let Value::Sequence(items) = value {
-        if field != Field::Sans {
+        if !field.takes_list() {
             return Err(Problem::WrongType { expected: "text", found: "a list" });
         }
         let texts = items

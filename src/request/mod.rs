@@ -132,6 +132,9 @@ pub struct CsrRequest {
     pub name: CsrName,
     pub params: Params,
     pub origin: Origin,
+    /// `KeyFile`: sign with this existing key (never copied, moved or changed) instead of
+    /// making one; the path is resolved against the manifest's folder.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 /// Longest Province and Locality (X.520 ub-state-name, ub-locality-name).
@@ -174,6 +177,8 @@ pub struct Checked {
     pub params: Params,
     pub origin: Origin,
     label: String,
+    /// `KeyFile`: the user's own key, resolved against the manifest's folder.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 /// Applies every field rule to one request; all of its errors are returned together.
@@ -226,6 +231,13 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
     let corp_name = free_text(text(Field::CorpName), MAX_ORG).map_err(|p| fail(Field::CorpName, p)).ok();
     let department = free_text(text(Field::Department), MAX_ORG).map_err(|p| fail(Field::Department, p)).ok();
     let name = text(Field::Name).map(|n| CsrName::parse(n).map_err(|p| fail(Field::Name, p)).ok());
+    let extras = usage::parse(raw, key, &mut fail);
+    // Relative to the manifest's folder; whether it is a usable key is checked (with I/O)
+    // by `keyfile` before any key is made.
+    let key_file = text(Field::KeyFile)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| raw.origin.file.parent().unwrap_or(std::path::Path::new("")).join(t));
 
     match (key, common_name, country, province, locality, corp_name, department, name) {
         (
@@ -244,18 +256,9 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
                     sans.push(san);
                 }
             }
-            let params = Params {
-                key,
-                common_name,
-                sans,
-                country,
-                province,
-                locality,
-                corp_name,
-                department,
-                extras: CsrExtras::default(),
-            };
-            Ok(Checked { name: name.flatten(), params, origin: raw.origin.clone(), label })
+            let params =
+                Params { key, common_name, sans, country, province, locality, corp_name, department, extras };
+            Ok(Checked { name: name.flatten(), params, origin: raw.origin.clone(), label, key_file })
         }
         _ => Err(errors),
     }
@@ -416,7 +419,7 @@ impl Names {
                 CsrName::derive(&c.params.common_name, c.params.key, self.suffixed.get(index) == Some(&true))
             }
         };
-        CsrRequest { name, params: c.params, origin: c.origin }
+        CsrRequest { name, params: c.params, origin: c.origin, key_file: c.key_file }
     }
 
     /// How many requests the run has.

@@ -10,6 +10,8 @@ use der::asn1::ObjectIdentifier;
 use serde::{Deserialize, Serialize};
 
 use super::KeyAlgorithm;
+use crate::error::Problem;
+use crate::manifest::{Field, RawRequest, RawValue};
 
 /// The keyUsage bits a request may ask for (RFC 5280 4.2.1.3), in bit order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -67,6 +69,65 @@ impl KeyUsage {
             KeyUsage::DigitalSignature | KeyUsage::NonRepudiation => true,
         }
     }
+}
+
+impl KeyUsage {
+    /// Why [`KeyUsage::fits`] says no, for the message.
+    fn why_not(self) -> &'static str {
+        match self {
+            KeyUsage::KeyEncipherment => "key transport needs an RSA key",
+            KeyUsage::DataEncipherment => "an ECDSA P-256 key cannot encrypt",
+            KeyUsage::KeyAgreement => "an RSA key does no key agreement",
+            KeyUsage::DigitalSignature | KeyUsage::NonRepudiation => "",
+        }
+    }
+}
+
+/// The KeyUsage, ExtendedKeyUsage and ChallengePassword fields of a request, each error
+/// reported through `fail`. `key` is the request's key type when it is valid.
+pub(super) fn parse(
+    raw: &RawRequest,
+    key: Option<KeyAlgorithm>,
+    fail: &mut dyn FnMut(Field, Problem),
+) -> CsrExtras {
+    let mut extras = CsrExtras::default();
+    for item in super::sans_items(raw.get(Field::KeyUsage)) {
+        match (item.parse::<KeyUsage>(), key) {
+            (Err(()), _) => fail(Field::KeyUsage, Problem::UnknownKeyUsage(item.to_owned())),
+            (Ok(usage), Some(key)) if !usage.fits(key) => fail(
+                Field::KeyUsage,
+                Problem::KeyUsageForKey {
+                    usage: usage.as_str(),
+                    algorithm: key.algorithm(),
+                    why: usage.why_not(),
+                },
+            ),
+            (Ok(usage), _) => {
+                extras.key_usage.insert(usage);
+            }
+        }
+    }
+    for item in super::sans_items(raw.get(Field::ExtendedKeyUsage)) {
+        match item.parse::<ExtendedKeyUsage>() {
+            Ok(purpose) => {
+                extras.extended_key_usage.insert(purpose);
+            }
+            Err(()) => fail(Field::ExtendedKeyUsage, Problem::UnknownExtendedKeyUsage(item.to_owned())),
+        }
+    }
+    if let Some(RawValue::Text(text)) = raw.get(Field::ChallengePassword) {
+        let text = text.trim();
+        let len = text.chars().count();
+        if let Some(c) = text.chars().find(|c| c.is_control()) {
+            fail(Field::ChallengePassword, Problem::ControlChar(c as u32));
+        } else if len > MAX_CHALLENGE_PASSWORD {
+            fail(Field::ChallengePassword, Problem::TooLong { max: MAX_CHALLENGE_PASSWORD, len });
+        } else {
+            // Empty means absent, as for every optional field.
+            extras.challenge_password = ChallengePassword::new(text);
+        }
+    }
+    extras
 }
 
 impl fmt::Display for KeyUsage {

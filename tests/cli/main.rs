@@ -2,6 +2,7 @@
 #![allow(clippy::unwrap_used)] // tests may panic on a broken fixture
 
 mod bench;
+mod extras;
 mod generate;
 mod inspect;
 mod keys;
