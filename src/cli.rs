@@ -178,6 +178,11 @@ pub struct GenerateArgs {
     /// The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "N")]
     pub shards: Option<u32>,
+    /// How new keys are written: `pkcs8` (PRIVATE KEY) or `traditional` (PKCS#1 RSA PRIVATE
+    /// KEY, SEC1 EC PRIVATE KEY for ECC and SM2; never encrypted). [default: the folder's
+    /// format, pkcs8 for a new folder]. A folder keeps the format it was first written with.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub key_format: Option<crate::crypto::KeyFormat>,
 }
 
 #[derive(Debug, Args)]

@@ -11,6 +11,7 @@ pub mod cmd;
 pub mod crypto;
 pub mod error;
 pub mod inspect;
+pub mod keyfile;
 pub mod manifest;
 pub mod output;
 pub mod parallel;

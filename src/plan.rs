@@ -181,5 +181,69 @@ pub fn decide(
     }
 }
 
+/// Decides a `KeyFile` request's state: the user's key stands in for NAME.key.pem, and
+/// no key is ever made for it (`--rotate` does not apply: the key is the user's to
+/// change). A CSR that is intact but of another key means the key file changed: rekey,
+/// a new CSR signed with the key file's key.
+pub fn decide_key_file(
+    request: &CsrRequest,
+    key: Result<PrivateKey, String>,
+    csr: OnDisk,
+    record: Option<&Record>,
+    interrupted: bool,
+    flags: Flags,
+) -> Decision {
+    let name = &request.name;
+    let key = match key {
+        Ok(key) => key,
+        Err(why) => return Decision::new(State::Damaged, Action::Leave, format!("KeyFile: {why}")),
+    };
+    let recorded = record.is_some_and(Record::has_csr);
+    let damaged = |reason: String, key: PrivateKey| {
+        let action = if flags.repair || interrupted { Action::Resign(key) } else { Action::Leave };
+        Decision::new(State::Damaged, action, reason)
+    };
+    let csr_pem = match csr {
+        OnDisk::Unusable(why) => return damaged(why, key),
+        OnDisk::Missing if recorded && !interrupted => {
+            return damaged(format!("{name}.csr.pem is missing"), key);
+        }
+        OnDisk::Missing => return Decision::new(State::New, Action::Resign(key), None),
+        OnDisk::Present(pem) => pem,
+    };
+    if record.is_some_and(|r| r.has_csr() && !r.is_csr(&csr_pem)) && !interrupted {
+        return damaged(
+            format!("{name}.csr.pem is not the CSR recorded in summary.json (changed by hand?)"),
+            key,
+        );
+    }
+    match crypto::check_pair(&csr_pem, &key, &request.params) {
+        Ok(PairCheck::Matches(csr)) => Decision::new(
+            State::Unchanged,
+            Action::Keep {
+                csr,
+                csr_id: record.and_then(Record::csr_id),
+                request_id: record.and_then(Record::request_id_text),
+            },
+            None,
+        ),
+        Ok(PairCheck::OtherContents) => Decision::new(
+            State::Resubject,
+            Action::Resign(key),
+            "subject, SANs or extensions changed".to_owned(),
+        ),
+        Ok(PairCheck::Broken(why)) => {
+            let intact = der::pem::decode_vec(csr_pem.as_bytes())
+                .is_ok_and(|(_, der)| crypto::check_csr_signature(&der) == crypto::SignatureCheck::Valid);
+            if intact {
+                Decision::new(State::Rekey, Action::Resign(key), "the KeyFile holds another key".to_owned())
+            } else {
+                damaged(format!("{name}.csr.pem: {why}"), key)
+            }
+        }
+        Err(e) => damaged(format!("{name}: {e}"), key),
+    }
+}
+
 #[cfg(test)]
 mod tests;

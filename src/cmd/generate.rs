@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{assess, orphans, request_id, thread_pool};
 use crate::cli::GenerateArgs;
-use crate::crypto::{self, Generated, Passphrase, SignedCsr};
+use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
 use crate::error::{Error, ExitCode, IoError};
 use crate::output::atomic::Folders;
 use crate::output::existing::{self, Previous};
@@ -20,7 +20,11 @@ use crate::request::{CsrRequest, KeyAlgorithm};
 use crate::shard::Shard;
 
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
-    let requests = super::load_and_validate(&args.run.paths)?;
+    let passphrase = super::passphrase(&args.run.keys)?;
+    let requests = super::load_and_validate_with(
+        &args.run.paths,
+        crate::keyfile::KeyFileCheck::Open(passphrase.as_ref()),
+    )?;
     let options = Options {
         out: args.run.out.clone(),
         jobs: args.run.jobs.map_or_else(super::default_jobs, |n| n.get()),
@@ -33,7 +37,8 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
             Some(shard) => Some(shard),
             None => Shard::from_env(|v| std::env::var(v).ok(), args.shards).map_err(Error::Usage)?,
         },
-        passphrase: super::passphrase(&args.run.keys)?,
+        passphrase,
+        key_format: args.key_format,
     };
     // A shard's run is the requests whose Name hashes to it; the rest belong to others.
     let shard = options.shard;
@@ -72,6 +77,8 @@ pub struct Options {
     /// This run's shard, for its CsrId space (the caller picks the shard's requests).
     pub shard: Option<Shard>,
     pub passphrase: Option<Passphrase>,
+    /// `--key-format`, if given; else the folder's.
+    pub key_format: Option<KeyFormat>,
 }
 
 impl Options {
@@ -87,6 +94,7 @@ impl Options {
             layout: Layout::default(),
             shard: None,
             passphrase: None,
+            key_format: None,
         }
     }
 }
@@ -107,7 +115,16 @@ where
 
     // Only now, with every request valid, is anything created on disk.
     let layout = crate::output::check_folder(&options.out, options.layout, options.shard)?;
+    let key_format = crate::output::key_format(&options.out, options.key_format)?;
+    if key_format == KeyFormat::Traditional && options.passphrase.is_some() {
+        return Err(Error::Usage(
+            "--key-format traditional cannot be combined with a key passphrase: the traditional \
+             forms have only OpenSSL's legacy PEM encryption, which is weak; use pkcs8"
+                .into(),
+        ));
+    }
     let out = OutputDir::open(&options.out, layout, options.shard)?;
+    out.record_key_format(key_format)?;
     let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {
@@ -136,6 +153,7 @@ where
         previous: &previous,
         flags: options.flags,
         passphrase: options.passphrase.as_ref(),
+        key_format,
     };
     let work = |request| produce(&context, request);
     // A request in flight holds up to two staged files open (key and CSR) until its
@@ -194,6 +212,7 @@ struct Context<'a> {
     previous: &'a Previous,
     flags: Flags,
     passphrase: Option<&'a Passphrase>,
+    key_format: KeyFormat,
 }
 
 /// Runs on a worker: read and judge what is there, generate or sign what is needed, and
@@ -204,7 +223,7 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     let passphrase = cx.passphrase;
     let mut made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Made::Kept { csr, csr_id, request_id }),
-        Action::Generate => crypto::generate(&request.params, passphrase).map(Made::Pair),
+        Action::Generate => crypto::generate_as(&request.params, cx.key_format, passphrase).map(Made::Pair),
         Action::Resign(key) => crypto::sign_request(&request.params, &key).map(Made::Csr),
         Action::Leave => Ok(Made::Nothing),
     }
@@ -409,7 +428,8 @@ impl Writer<'_> {
         e.key_sha2 = Some(csr.key_sha2);
         e.has_private_key = true;
         e.csr_file = Some(csr_file);
-        e.key_file = Some(key_file);
+        // A KeyFile request's key is the user's file, which stays where it is.
+        e.key_file = Some(o.request.key_file.as_ref().map_or(key_file, |path| path.display().to_string()));
         e.csr = Some(csr.pem);
         Ok(e)
     }

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::cli::KeyArgs;
 use crate::crypto::Passphrase;
 use crate::error::Error;
+use crate::keyfile::KeyFileCheck;
 use crate::output::existing::{self, OnDisk, Previous};
 use crate::output::{Layout, summary::Orphan};
 use crate::plan::{Decision, Facts, Flags};
@@ -29,13 +30,22 @@ pub struct Requests {
 }
 
 /// Discovers, loads and validates; every error of every manifest, or the requests.
+/// Encrypted `KeyFile`s are not opened (there is no passphrase).
 pub fn load_and_validate(paths: &[PathBuf]) -> Result<Requests, Error> {
+    load_and_validate_with(paths, KeyFileCheck::WithoutPassphrase)
+}
+
+/// As [`load_and_validate`], opening every `KeyFile` as `keys` says.
+pub fn load_and_validate_with(paths: &[PathBuf], keys: KeyFileCheck<'_>) -> Result<Requests, Error> {
     let (files, mut errors) = manifest::discover(paths);
     let mut registry = NameRegistry::default();
     // Requests are validated even when some file failed, so every error is reported at once.
     for item in manifest::stream(&files) {
         match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
-            Ok(checked) => registry.add(&checked),
+            Ok(checked) => {
+                errors.extend(crate::keyfile::check(&checked, keys));
+                registry.add(&checked);
+            }
             Err(mut e) => errors.append(&mut e),
         }
     }
@@ -131,6 +141,16 @@ pub fn assess(
     let read = |file: String| {
         if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
     };
+    if let Some(path) = &request.key_file {
+        // The user's key, wherever it is, stands in for the folder's NAME.key.pem.
+        let user_key = crate::keyfile::open(path, request.params.key, passphrase).map_err(|p| p.to_string());
+        let csr = read(csr);
+        let csr_exists = csr.exists();
+        let record = previous.record(request.name.as_str());
+        let interrupted = previous.interrupted(request.name.as_str());
+        let decision = crate::plan::decide_key_file(request, user_key, csr, record, interrupted, flags);
+        return (decision, false, csr_exists);
+    }
     let facts = Facts {
         key: read(key),
         csr: read(csr),

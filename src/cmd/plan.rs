@@ -15,8 +15,9 @@ use crate::request::CsrRequest;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let args = &args.run;
-    let requests = super::load_and_validate(&args.paths)?;
     let passphrase = super::passphrase(&args.keys)?;
+    let requests =
+        super::load_and_validate_with(&args.paths, crate::keyfile::KeyFileCheck::Open(passphrase.as_ref()))?;
     let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
     let flags = Flags { rotate: args.replace.rotate, repair: args.replace.repair };
     let layout = crate::output::check_folder(&args.out, args.layout, None)?;

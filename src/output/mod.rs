@@ -89,6 +89,10 @@ pub struct State {
     /// The shard (`K/N`) this folder holds, if it holds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     shard: Option<String>,
+    /// `--key-format` of the folder's keys; absent in folders made before the option
+    /// existed, whose keys are PKCS#8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    key_format: Option<crate::crypto::KeyFormat>,
 }
 
 impl State {
@@ -150,6 +154,38 @@ pub fn check_folder(
     Ok(wanted)
 }
 
+/// The key format of this run: a folder keeps the one it was first written with (PKCS#8
+/// for folders older than `--key-format`); `wanted` (the option, if given) must agree.
+pub fn key_format(
+    root: &Path,
+    wanted: Option<crate::crypto::KeyFormat>,
+) -> Result<crate::crypto::KeyFormat, crate::error::Error> {
+    use crate::crypto::KeyFormat;
+    let held = State::read(root)?.map(|s| s.key_format.unwrap_or(KeyFormat::Pkcs8));
+    match (held, wanted) {
+        (Some(held), Some(wanted)) if held != wanted => Err(crate::error::Error::Usage(format!(
+            "{}: its keys are written with --key-format {held}; use the same key format",
+            root.display()
+        ))),
+        (Some(held), _) => Ok(held),
+        (None, wanted) => Ok(wanted.unwrap_or_default()),
+    }
+}
+
+impl OutputDir {
+    /// Records the run's key format in a folder that has none recorded yet (new, or made
+    /// before `--key-format`, whose keys are PKCS#8 like the run's: [`key_format`] agreed).
+    pub fn record_key_format(&self, format: crate::crypto::KeyFormat) -> Result<(), IoError> {
+        let mut state = State::read(&self.root)?.unwrap_or_default();
+        if state.key_format.is_some() {
+            return Ok(());
+        }
+        state.layout = self.layout;
+        state.key_format = Some(format);
+        state.write(&self.root)
+    }
+}
+
 /// The largest CsrId: 2^53 - 1, the largest integer a JavaScript number holds exactly.
 pub const MAX_CSR_ID: u64 = (1 << 53) - 1;
 
@@ -186,7 +222,8 @@ impl OutputDir {
             no_pem_at_start &= !remove_strays(&folder)?;
         }
         if State::read(root)?.is_none() {
-            State { last_csr_id: 0, layout, shard: shard.map(|s| s.to_string()) }.write(root)?;
+            State { last_csr_id: 0, layout, shard: shard.map(|s| s.to_string()), key_format: None }
+                .write(root)?;
         }
         Ok(OutputDir { root: root.to_path_buf(), layout, no_pem_at_start, _lock: lock })
     }

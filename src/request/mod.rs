@@ -181,6 +181,13 @@ pub struct Checked {
     pub key_file: Option<std::path::PathBuf>,
 }
 
+impl Checked {
+    /// How messages call this request: its Name, else its CommonName, else `#N`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+}
+
 /// Applies every field rule to one request; all of its errors are returned together.
 pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
     let label = raw.label();

@@ -5,6 +5,7 @@ mod bench;
 mod extras;
 mod generate;
 mod inspect;
+mod keyfile;
 mod keys;
 mod rerun;
 mod shards;
