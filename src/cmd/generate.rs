@@ -429,7 +429,11 @@ impl Writer<'_> {
         e.has_private_key = true;
         e.csr_file = Some(csr_file);
         // A KeyFile request's key is the user's file, which stays where it is.
-        e.key_file = Some(o.request.key_file.as_ref().map_or(key_file, |path| path.display().to_string()));
+        // Absolute, so that it reads the same from anywhere (and `merge` knows it is not
+        // one of the folder's files, which are relative).
+        e.key_file = Some(o.request.key_file.as_ref().map_or(key_file, |path| {
+            std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string()
+        }));
         e.csr = Some(csr.pem);
         Ok(e)
     }

@@ -226,3 +226,35 @@ fn traditional_keys_are_pkcs1_and_sec1_read_by_openssl_and_the_folder_keeps_the_
     let text = std::fs::read_to_string(out.join("new.example.com.key.pem")).unwrap();
     assert!(text.starts_with("-----BEGIN EC PRIVATE KEY-----\n"));
 }
+
+#[test]
+fn key_files_work_with_shards_and_merge_never_copies_them() {
+    let dir = Dir::new();
+    make_keys(&dir);
+    let m = dir.write("m.yaml", &manifest(&REQUESTS[..6]));
+    let shards: Vec<_> = (0..2).map(|k| dir.path(&format!("s{k}"))).collect();
+    for (k, out) in shards.iter().enumerate() {
+        let o = generate(&m, out, &["--shard", &format!("{k}/2")]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let merged = dir.path("merged");
+    let o = csrbatch([
+        "merge",
+        shards[0].to_str().unwrap(),
+        shards[1].to_str().unwrap(),
+        "--manifests",
+        m.to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--collect",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let summary = read_summary(&merged);
+    assert_eq!(summary.csrs.len(), 6);
+    for e in &summary.csrs {
+        let key = e.key_file.as_deref().unwrap();
+        assert!(Path::new(key).is_absolute() && key.contains("/keys/"), "{}: {key}", e.name);
+        assert!(merged.join(e.csr_file.as_deref().unwrap()).exists(), "{}", e.name);
+    }
+    assert!(crate::util::tree(&merged).iter().all(|f| !f.ends_with(".key.pem")), "no key copied");
+}
