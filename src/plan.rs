@@ -175,9 +175,11 @@ pub fn decide(
             };
             Decision::new(State::Rekey, Action::Generate, why)
         }
-        PairCheck::OtherContents => {
-            Decision::new(State::Resubject, Action::Resign(key), "subject or SANs changed".to_owned())
-        }
+        PairCheck::OtherContents => Decision::new(
+            State::Resubject,
+            Action::Resign(key),
+            "subject, SANs or extensions changed".to_owned(),
+        ),
     }
 }
 
