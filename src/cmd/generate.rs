@@ -335,7 +335,13 @@ impl Writer<'_> {
             }
             Ok(Made::Csr(_)) => {
                 self.keep(&csr_path, o.csr_exists).map_err(err)?;
-                self.note_archived(o, false, o.csr_exists).map_err(err)
+                // A KeyFile request's CSR is of the user's key: a key of this folder for the
+                // same Name is from before, and goes into the archive (moved, not deleted).
+                let stale_key = o.request.key_file.is_some() && o.key_exists;
+                if stale_key {
+                    self.archive.take(&key_path).map_err(err)?;
+                }
+                self.note_archived(o, stale_key, o.csr_exists).map_err(err)
             }
             Ok(Made::Kept { .. } | Made::Nothing) => Ok(()),
             Err(e) => Err(e.clone()),

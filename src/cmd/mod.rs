@@ -149,7 +149,10 @@ pub fn assess(
         let record = previous.record(request.name.as_str());
         let interrupted = previous.interrupted(request.name.as_str());
         let decision = crate::plan::decide_key_file(request, user_key, csr, record, interrupted, flags);
-        return (decision, false, csr_exists);
+        // A NAME.key.pem left from before the request had a KeyFile: `generate` archives it
+        // when it writes the new CSR, so no stale key sits beside a CSR of another key.
+        let folder_key = read(key).exists();
+        return (decision, folder_key, csr_exists);
     }
     let facts = Facts {
         key: read(key),

@@ -258,3 +258,35 @@ fn key_files_work_with_shards_and_merge_never_copies_them() {
     }
     assert!(crate::util::tree(&merged).iter().all(|f| !f.ends_with(".key.pem")), "no key copied");
 }
+
+#[test]
+fn switching_to_a_key_file_archives_the_folders_key_and_back_needs_repair() {
+    let dir = Dir::new();
+    make_keys(&dir);
+    let generated = "requests:\n  - {CommonName: a.example.com, Algorithm: SM2, CountryCode: CN, Province: Z, Locality: H}\n";
+    let m = dir.write("m.yaml", generated);
+    let out = dir.path("out");
+    assert!(generate(&m, &out, &[]).status.success());
+    let old_key = std::fs::read(out.join("a.example.com.key.pem")).unwrap();
+    std::fs::write(&m, generated.replace("Locality: H}", "Locality: H, KeyFile: keys/sm2.p8}")).unwrap();
+    let o = generate(&m, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read_summary(&out).csrs[0].state.as_deref(), Some("rekey"));
+    assert!(
+        !out.join("a.example.com.key.pem").exists(),
+        "the folder's old key is not left beside the new CSR"
+    );
+    let archived: Vec<_> =
+        crate::util::tree(&out).into_iter().filter(|f| f.ends_with("a.example.com.key.pem")).collect();
+    assert_eq!(archived.len(), 1, "it is in the archive");
+    assert_eq!(std::fs::read(out.join(&archived[0])).unwrap(), old_key);
+    let (from_key, from_csr) = openssl_pubkeys(&dir.path("keys/sm2.p8"), &out.join("a.example.com.csr.pem"));
+    assert_eq!(from_key, from_csr);
+    // Without the KeyFile again, the folder has a CSR and no key: damaged until --repair.
+    std::fs::write(&m, generated).unwrap();
+    let o = generate(&m, &out, &[]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(read_summary(&out).csrs[0].state.as_deref(), Some("damaged"));
+    assert!(generate(&m, &out, &["--repair"]).status.success());
+    assert!(out.join("a.example.com.key.pem").exists());
+}
