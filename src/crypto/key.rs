@@ -324,6 +324,32 @@ mod tests {
     }
 
     #[test]
+    fn a_sec1_key_whose_public_key_is_another_keys_is_refused() {
+        use der::Encode;
+        let (a, b) = (
+            PrivateKey::generate(KeyAlgorithm::Ecc).unwrap(),
+            PrivateKey::generate(KeyAlgorithm::Ecc).unwrap(),
+        );
+        let a = p256::SecretKey::from_pkcs8_der(&a.pkcs8).unwrap();
+        let b = p256::SecretKey::from_pkcs8_der(&b.pkcs8).unwrap();
+        let b_point = elliptic_curve::sec1::ToSec1Point::to_sec1_point(&b.public_key(), false);
+        let tampered = sec1::EcPrivateKey {
+            private_key: &a.to_bytes(),
+            parameters: Some(sec1::EcParameters::NamedCurve(oid::SECP256R1)),
+            public_key: Some(b_point.as_bytes()),
+        };
+        let pem =
+            der::pem::encode_string("EC PRIVATE KEY", LineEnding::LF, &tampered.to_der().unwrap()).unwrap();
+        assert!(matches!(PrivateKey::from_pem(&pem, None), Err(KeyError::Malformed(_))));
+        // The same key with its own public key reads.
+        let a_point = elliptic_curve::sec1::ToSec1Point::to_sec1_point(&a.public_key(), false);
+        let honest = sec1::EcPrivateKey { public_key: Some(a_point.as_bytes()), ..tampered };
+        let pem =
+            der::pem::encode_string("EC PRIVATE KEY", LineEnding::LF, &honest.to_der().unwrap()).unwrap();
+        assert_eq!(PrivateKey::from_pem(&pem, None).unwrap().algorithm(), KeyAlgorithm::Ecc);
+    }
+
+    #[test]
     fn keys_are_distinct() {
         let a = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
         let b = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
