@@ -78,6 +78,24 @@ pub enum Command {
     #[command(after_help = "Example:\n  csrbatch schema > schema/manifest.schema.json\n\n\
         Then start a YAML manifest with\n  # yaml-language-server: $schema=schema/manifest.schema.json")]
     Schema(SchemaArgs),
+    /// Show what CSRs (made by any tool) ask for and whether their signatures are valid.
+    #[command(after_help = "Examples:\n  \
+        csrbatch inspect out/www.csr.pem\n  \
+        csrbatch inspect *.csr --json\n\n\
+        Reads PEM (several CSRs per file allowed) or DER. SM2: says which distinguishing ID the\n\
+        signature verifies with; CAs expect 1234567812345678.\n\
+        Exit 0 every signature valid, 1 one is not, 2 a file cannot be read or holds no CSR.")]
+    Inspect(InspectArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct InspectArgs {
+    /// CSR files, PEM or DER.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// Print one JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -233,6 +251,11 @@ pub struct GenerateArgs {
     /// outcome, each error. Messages stay on stderr; the exit codes are the same.
     #[arg(long)]
     pub json: bool,
+    /// How new keys are written: `pkcs8` (PRIVATE KEY) or `traditional` (PKCS#1 RSA PRIVATE
+    /// KEY, SEC1 EC PRIVATE KEY for ECC and SM2; never encrypted). [default: the folder's
+    /// format, pkcs8 for a new folder]. A folder keeps the format it was first written with.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub key_format: Option<crate::crypto::KeyFormat>,
 }
 
 #[derive(Debug, Args)]

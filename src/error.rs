@@ -87,6 +87,9 @@ pub enum FolderProblem {
         asked.map_or("a whole run".to_owned(), |s| format!("shard {s}"))
     )]
     Shard { held: Option<crate::shard::Shard>, asked: Option<crate::shard::Shard> },
+    /// The folder keeps the key format it was first written with.
+    #[error("its keys are written with --key-format {has}; use the same key format")]
+    KeyFormat { has: crate::crypto::KeyFormat },
     /// The folder's keys are encrypted and no passphrase was given.
     #[error(
         "its keys are encrypted: give their passphrase with --key-passphrase-env or \

@@ -17,6 +17,7 @@ fn main() -> std::process::ExitCode {
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
         Command::Schema(args) => cmd::schema::run(args),
+        Command::Inspect(args) => cmd::inspect::run(args),
     };
     match result {
         Ok(code) => code.into(),

@@ -54,8 +54,14 @@ pub enum Reason {
     Rotate,
     #[error("{from} -> {to}")]
     KeyType { from: KeyAlgorithm, to: KeyAlgorithm },
-    #[error("subject or SANs changed")]
+    #[error("subject, SANs or extensions changed")]
     Subject,
+    /// A `KeyFile` that cannot be used (it changed since validation).
+    #[error("KeyFile: {0}")]
+    KeyFile(String),
+    /// A `KeyFile` request whose intact CSR is of another key: the key file changed.
+    #[error("the KeyFile holds another key")]
+    KeyFileChanged,
     /// What a run that did not finish did to the pair.
     #[error("by a run that did not finish")]
     Unfinished,
@@ -187,6 +193,55 @@ pub fn decide(
             Decision::new(State::Rekey, Action::Generate, why)
         }
         PairCheck::OtherContents => Decision::new(State::Resubject, Action::Resign(key), Reason::Subject),
+    }
+}
+
+/// Decides a `KeyFile` request's state: the user's key stands in for NAME.key.pem, and
+/// no key is ever made for it (`--rotate` does not apply: the key is the user's to
+/// change). A CSR that is intact but of another key means the key file changed: rekey,
+/// a new CSR signed with the key file's key.
+pub fn decide_key_file(
+    request: &CsrRequest,
+    key: Result<PrivateKey, String>,
+    csr: OnDisk,
+    record: Option<&Record>,
+    interrupted: bool,
+    flags: Flags,
+) -> Decision {
+    let name = &request.name;
+    let key = match key {
+        Ok(key) => key,
+        Err(why) => return Decision::new(State::Damaged, Action::Leave, Reason::KeyFile(why)),
+    };
+    let recorded = record.is_some_and(Record::has_csr);
+    let damaged = |reason: Reason, key: PrivateKey| {
+        let action = if flags.repair || interrupted { Action::Resign(key) } else { Action::Leave };
+        Decision::new(State::Damaged, action, reason)
+    };
+    let csr_pem = match csr {
+        OnDisk::Unusable(why) => return damaged(Reason::Unusable(why), key),
+        OnDisk::Missing if recorded && !interrupted => return damaged(Reason::CsrMissing(name.clone()), key),
+        OnDisk::Missing if recorded => return Decision::new(State::Rekey, Action::Resign(key), None),
+        OnDisk::Missing => return Decision::new(State::New, Action::Resign(key), None),
+        OnDisk::Present(pem) => pem,
+    };
+    let changed_by_hand = record.is_some_and(|r| r.has_csr() && !r.is_csr(&csr_pem));
+    if changed_by_hand && !interrupted {
+        return damaged(Reason::ChangedByHand(name.clone()), key);
+    }
+    match crypto::check_pair(&csr_pem, &key, &request.params) {
+        Ok(PairCheck::Matches(csr)) => kept(record.filter(|_| !changed_by_hand), record, csr),
+        Ok(PairCheck::OtherContents) => Decision::new(State::Resubject, Action::Resign(key), Reason::Subject),
+        Ok(PairCheck::Broken(why)) => {
+            let intact = der::pem::decode_vec(csr_pem.as_bytes())
+                .is_ok_and(|(_, der)| crypto::check_csr_signature(&der) == crypto::SignatureCheck::Valid);
+            if intact {
+                Decision::new(State::Rekey, Action::Resign(key), Reason::KeyFileChanged)
+            } else {
+                damaged(Reason::Broken { name: name.clone(), why }, key)
+            }
+        }
+        Err(error) => damaged(Reason::Check { name: name.clone(), error }, key),
     }
 }
 

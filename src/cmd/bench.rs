@@ -234,9 +234,11 @@ fn synthetic(key: KeyAlgorithm, i: usize) -> Result<CsrRequest, Error> {
         locality: "Hangzhou".into(),
         corp_name: Some("csrbatch bench".into()),
         department: None,
+        extras: Default::default(),
     };
     let name = CsrName::parse(&format!("bench-{i}")).map_err(invalid)?;
-    Ok(CsrRequest { name, params, origin: Origin { file: Arc::from(Path::new("bench")), line: i + 1 } })
+    let origin = Origin { file: Arc::from(Path::new("bench")), line: i + 1 };
+    Ok(CsrRequest { name, params, origin, key_file: None })
 }
 
 #[cfg(test)]

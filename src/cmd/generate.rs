@@ -3,6 +3,7 @@
 
 use crate::cli::GenerateArgs;
 use crate::error::{Error, ExitCode};
+use crate::keyfile::KeyFileCheck;
 use crate::request::CsrRequest;
 use crate::run::{self, Settings};
 
@@ -20,10 +21,14 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
 
 /// The run, reporting to people (`doc` is `None`) or into the `--json` document.
 fn generate(args: &GenerateArgs, doc: Option<&mut Document>) -> Result<ExitCode, Error> {
-    let requests = run::load_and_validate(&args.run.paths, args.run.read_options())?;
+    // The passphrase first: validation opens every KeyFile with it.
+    let passphrase = run::passphrase(&args.run.keys)?;
+    let keys = KeyFileCheck::Open(passphrase.as_ref());
+    let requests = run::load_and_validate_with(&args.run.paths, args.run.read_options(), keys)?;
     let shard = run::shard(args.shard, args.shards)?;
     let mut settings = Settings::resolve(&args.run, shard)?;
     settings.quiet = args.progress.quiet;
+    settings.key_format = args.key_format;
     let total = shard.map_or(requests.len(), |s| requests.count_in(s));
     let mine = requests.iter().filter(|r| settings.holds(r));
     let wants = |n: &str| requests.wants(n);

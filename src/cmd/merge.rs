@@ -362,6 +362,11 @@ fn read_entry(file: &mut File, loc: Loc) -> Result<Entry, IoError> {
 fn relocate(entry: &mut Entry, shard: &Path, out: &Path, collect: bool) -> Result<(), IoError> {
     for (file, key) in [(&mut entry.csr_file, false), (&mut entry.key_file, true)] {
         let Some(rel) = file.as_mut() else { continue };
+        // An absolute KeyFile is the user's own key (the `KeyFile` field): it stays where
+        // it is and is never copied.
+        if key && Path::new(&*rel).is_absolute() {
+            continue;
+        }
         let from = shard.join(&*rel);
         if collect {
             let to = out.join(&*rel);

@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod completions;
 pub mod generate;
+pub mod inspect;
 pub mod json;
 pub mod man;
 pub mod merge;

@@ -15,17 +15,24 @@ use super::json::{self, JsonCommand};
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     if args.json {
         return json::emit(JsonCommand::Plan, |doc| {
-            let requests = run::load_and_validate(&args.run.paths, args.run.read_options())?;
+            let requests = validate(args)?;
             let settings = Settings::resolve(&args.run, args.shard)?;
             let mine = requests.iter().filter(|r| settings.holds(r));
             json::plan(doc, &settings, mine, &|n: &str| requests.wants(n))?;
             Ok(ExitCode::Success)
         });
     }
-    let requests = run::load_and_validate(&args.run.paths, args.run.read_options())?;
+    let requests = validate(args)?;
     let settings = Settings::resolve(&args.run, args.shard)?;
     print(&settings, requests.iter().filter(|r| settings.holds(r)), &|n: &str| requests.wants(n))?;
     Ok(ExitCode::Success)
+}
+
+/// Loads and validates, opening every `KeyFile` with the run's passphrase.
+fn validate(args: &PlanArgs) -> Result<run::Requests, Error> {
+    let passphrase = run::passphrase(&args.run.keys)?;
+    let keys = crate::keyfile::KeyFileCheck::Open(passphrase.as_ref());
+    run::load_and_validate_with(&args.run.paths, args.run.read_options(), keys)
 }
 
 /// Prints the plan: first what unfinished runs left, then a line per request that is not

@@ -1,11 +1,15 @@
 //! RSA (sha256WithRSAEncryption) and ECC P-256 (ecdsa-with-SHA256) CSRs through rcgen.
 
+use der::Encode;
 use rcgen::string::{Ia5String, PrintableString};
-use rcgen::{CertificateParams, DistinguishedName, DnType, DnValue, SanType};
+use rcgen::{Attribute, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, SanType};
 
 use super::{PrivateKey, oid, subject};
 use crate::error::CryptoError;
 use crate::request::{Params, San};
+
+/// pkcs-9-at-challengePassword, as rcgen wants an attribute type: `oid::CHALLENGE_PASSWORD`'s arcs.
+pub(super) const CHALLENGE_PASSWORD: &[u64] = &[1, 2, 840, 113549, 1, 9, 7];
 
 fn encode_err(e: impl std::fmt::Display) -> CryptoError {
     CryptoError::Encode(e.to_string())
@@ -40,6 +44,31 @@ pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> 
             San::Ip(ip) => Ok(SanType::IpAddress(*ip)),
         })
         .collect::<Result<_, _>>()?;
-    let csr = csr_params.serialize_request(key_pair).map_err(|e| CryptoError::Sign(e.to_string()))?;
+    // keyUsage and extendedKeyUsage as custom extensions, with the exact DER the SM2 path
+    // and the self-check use (rcgen's own KeyUsage writer has no nonRepudiation name and
+    // its EKU set differs); rcgen writes them after the subjectAltName, in this order.
+    for extension in [subject::key_usage_extension(params)?, subject::extended_key_usage_extension(params)?]
+        .into_iter()
+        .flatten()
+    {
+        let arcs: Vec<u64> = extension.extn_id.arcs().map(u64::from).collect();
+        let mut custom =
+            CustomExtension::from_oid_content(&arcs, extension.extn_value.into_bytes().into_vec());
+        custom.set_criticality(extension.critical);
+        csr_params.custom_extensions.push(custom);
+    }
+    let attributes = match &params.extras.challenge_password {
+        Some(password) => {
+            let attribute = subject::challenge_password_attribute(password)?;
+            vec![Attribute {
+                oid: CHALLENGE_PASSWORD,
+                values: attribute.values.to_der().map_err(encode_err)?,
+            }]
+        }
+        None => Vec::new(),
+    };
+    let csr = csr_params
+        .serialize_request_with_attributes(key_pair, attributes)
+        .map_err(|e| CryptoError::Sign(e.to_string()))?;
     Ok(csr.der().to_vec())
 }

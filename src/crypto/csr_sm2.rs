@@ -6,11 +6,10 @@
 //!   64-byte r||s, computed over ZA || M where ZA uses the distinguishing ID
 //!   `1234567812345678` (GM/T 0009 5.3 default).
 
-use der::asn1::{Any, BitString, SetOfVec};
+use der::asn1::BitString;
 use der::{Decode, Encode};
 use signature::Signer;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
-use x509_cert::attr::Attribute;
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
 use super::{PrivateKey, oid, subject};
@@ -28,12 +27,7 @@ fn encode_err(e: impl std::fmt::Display) -> CryptoError {
 pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
     let signer = key.as_sm2().ok_or_else(|| CryptoError::Sign("not an SM2 key".into()))?;
 
-    let extensions = vec![subject::san_extension(params)?];
-    let mut request_attr = SetOfVec::new();
-    request_attr.insert(Any::encode_from(&extensions).map_err(encode_err)?).map_err(encode_err)?;
-    let mut attributes = SetOfVec::new();
-    attributes.insert(Attribute { oid: oid::EXTENSION_REQUEST, values: request_attr }).map_err(encode_err)?;
-
+    let attributes = subject::attributes_set(params)?;
     let info = CertReqInfo {
         version: Version::V1,
         subject: subject::name(params)?,

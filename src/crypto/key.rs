@@ -1,5 +1,6 @@
-//! Private keys: generation from the operating system's CSPRNG, PKCS#8 in and out, and
-//! the SubjectPublicKeyInfo. `Debug` never prints key material.
+//! Private keys: generation from the operating system's CSPRNG, reading every PEM form
+//! `key_pem` knows, writing PKCS#8 or the traditional forms, and the
+//! SubjectPublicKeyInfo. `Debug` never prints key material.
 
 use std::fmt;
 
@@ -9,6 +10,7 @@ use p256::elliptic_curve::{self, Generate};
 use pkcs8::{DecodePrivateKey, EncodePublicKey};
 use zeroize::Zeroizing;
 
+use super::key_pem::{self, KeyError, KeyFormat};
 use super::oid;
 use crate::error::CryptoError;
 use crate::request::KeyAlgorithm;
@@ -22,6 +24,10 @@ impl Passphrase {
     pub fn new(text: String) -> Option<Passphrase> {
         let text = Zeroizing::new(text);
         (!text.is_empty()).then_some(Passphrase(text))
+    }
+
+    pub(super) fn as_bytes(&self) -> &[u8] {
+        self.0.as_bytes()
     }
 }
 
@@ -58,11 +64,12 @@ impl PrivateKey {
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => {
                 let pkcs8 = super::rsa_keygen::generate(algorithm.key_size())?;
                 PrivateKey::from_rcgen_pkcs8(algorithm, pkcs8, &rcgen::PKCS_RSA_SHA256)
+                    .map_err(|e| keygen(&e))
             }
             KeyAlgorithm::Ecc => {
                 let pair =
                     rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| keygen(&e))?;
-                PrivateKey::from_rcgen(algorithm, pair)
+                Ok(PrivateKey::from_rcgen(algorithm, pair))
             }
             KeyAlgorithm::Sm2 => {
                 let secret = sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?;
@@ -71,60 +78,76 @@ impl PrivateKey {
         }
     }
 
-    /// Reads a PKCS#8 PEM key, encrypted (`ENCRYPTED PRIVATE KEY`, needs `passphrase`) or
-    /// not, and checks it is of the `expected` type.
+    /// Reads a key PEM of any supported form (see [`PrivateKey::from_pem`]) and checks it
+    /// is of the `expected` type; errors as [`CryptoError::Parse`].
     pub fn from_pkcs8_pem(
         pem: &str,
         expected: KeyAlgorithm,
         passphrase: Option<&Passphrase>,
     ) -> Result<PrivateKey, CryptoError> {
-        let doc = decode_pem(pem, passphrase)?;
-        let key = PrivateKey::from_pkcs8_der_any(doc.as_bytes())?;
+        PrivateKey::from_pem_for(pem, expected, passphrase).map_err(|e| parse_err(&e))
+    }
+
+    /// Reads a key PEM of whichever supported type and form it is; errors as
+    /// [`CryptoError::Parse`]. Re-runs read keys of both `--key-format`s through this.
+    pub fn from_pkcs8_pem_any(pem: &str, passphrase: Option<&Passphrase>) -> Result<PrivateKey, CryptoError> {
+        PrivateKey::from_pem(pem, passphrase).map_err(|e| parse_err(&e))
+    }
+
+    /// Reads a private key PEM: PKCS#8, encrypted PKCS#8 (needs `passphrase`), PKCS#1
+    /// `RSA PRIVATE KEY` or SEC1 `EC PRIVATE KEY` (P-256 or SM2). The key type comes from
+    /// the key itself.
+    pub fn from_pem(pem: &str, passphrase: Option<&Passphrase>) -> Result<PrivateKey, KeyError> {
+        PrivateKey::from_pkcs8_der_any(key_pem::pkcs8_of_pem(pem, passphrase)?.as_bytes())
+    }
+
+    /// As [`PrivateKey::from_pem`], refusing a key of another type than `expected`.
+    pub fn from_pem_for(
+        pem: &str,
+        expected: KeyAlgorithm,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<PrivateKey, KeyError> {
+        let key = PrivateKey::from_pem(pem, passphrase)?;
         if key.algorithm != expected {
-            return Err(parse_err(&format!("a {} key where {expected} was expected", key.algorithm)));
+            return Err(KeyError::WrongKeyType { found: key.algorithm, expected });
         }
         Ok(key)
     }
 
-    /// Reads a PKCS#8 PEM key of whichever supported type it is.
-    pub fn from_pkcs8_pem_any(pem: &str, passphrase: Option<&Passphrase>) -> Result<PrivateKey, CryptoError> {
-        PrivateKey::from_pkcs8_der_any(decode_pem(pem, passphrase)?.as_bytes())
-    }
-
     /// The key type comes from the PrivateKeyInfo's algorithm: rsaEncryption (and its
     /// modulus size), or id-ecPublicKey with the P-256 or SM2 curve.
-    fn from_pkcs8_der_any(der: &[u8]) -> Result<PrivateKey, CryptoError> {
-        let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| parse_err(&e))?;
+    fn from_pkcs8_der_any(der: &[u8]) -> Result<PrivateKey, KeyError> {
+        let bad = |e: &dyn fmt::Display| KeyError::Malformed(e.to_string());
+        let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| bad(&e))?;
         let curve = info.algorithm.parameters_oid().ok();
         match (info.algorithm.oid, curve) {
             (oid::RSA_ENCRYPTION, _) => {
-                let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
+                let key = rsa::PrivateKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
                 let algorithm = match rsa::traits::PublicKeyParts::size(&key) * 8 {
                     2048 => KeyAlgorithm::Rsa2048,
                     3072 => KeyAlgorithm::Rsa3072,
                     4096 => KeyAlgorithm::Rsa4096,
-                    bits => return Err(parse_err(&format!("RSA-{bits} is not a CreateCsr key size"))),
+                    bits => return Err(KeyError::UnsupportedKeySize(bits)),
                 };
                 let pkcs8 = Zeroizing::new(der.to_vec());
                 PrivateKey::from_rcgen_pkcs8(algorithm, pkcs8, &rcgen::PKCS_RSA_SHA256)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1)) => {
                 // Through p256 first: it reads every RFC 5915 form (ring insists on the
-                // public key being present) and writes the one form ring reads.
-                let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
-                let (_, pkcs8) =
-                    ec_encodings(&key.to_bytes(), &key.public_key()).map_err(|e| parse_err(&e))?;
+                // public key being present), checks a public key that is there against the
+                // private one, and writes the one form ring reads.
+                let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
+                let (_, pkcs8) = ec_encodings(&key.to_bytes(), &key.public_key()).map_err(|e| bad(&e))?;
                 let pkcs8 = Zeroizing::new(pkcs8.as_bytes().to_vec());
                 PrivateKey::from_rcgen_pkcs8(KeyAlgorithm::Ecc, pkcs8, &rcgen::PKCS_ECDSA_P256_SHA256)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => {
-                let key = sm2::SecretKey::from_pkcs8_der(der).map_err(|e| parse_err(&e))?;
-                PrivateKey::from_sm2(sm2_signer(&key).map_err(|e| parse_err(&e))?)
+                let key = sm2::SecretKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
+                PrivateKey::from_sm2(sm2_signer(&key).map_err(|e| bad(&e))?).map_err(|e| bad(&e))
             }
-            (other, curve) => {
-                let curve = curve.map(|c| format!(" on {c}")).unwrap_or_default();
-                Err(parse_err(&format!("key algorithm {other}{curve} is not RSA, P-256 or SM2")))
-            }
+            (oid::EC_PUBLIC_KEY, Some(other)) => Err(KeyError::UnsupportedCurve(other)),
+            (oid::EC_PUBLIC_KEY, None) => Err(KeyError::NoCurve),
+            (other, _) => Err(KeyError::UnsupportedAlgorithm(other)),
         }
     }
 
@@ -133,17 +156,18 @@ impl PrivateKey {
         algorithm: KeyAlgorithm,
         pkcs8: Zeroizing<Vec<u8>>,
         sign: &'static rcgen::SignatureAlgorithm,
-    ) -> Result<PrivateKey, CryptoError> {
+    ) -> Result<PrivateKey, KeyError> {
         let der = rustls_pki_types::PrivatePkcs8KeyDer::from(pkcs8.as_slice());
-        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, sign).map_err(|e| parse_err(&e))?;
-        PrivateKey::from_rcgen(algorithm, pair)
+        let pair = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(&der, sign)
+            .map_err(|e| KeyError::Malformed(e.to_string()))?;
+        Ok(PrivateKey::from_rcgen(algorithm, pair))
     }
 
-    fn from_rcgen(algorithm: KeyAlgorithm, pair: rcgen::KeyPair) -> Result<PrivateKey, CryptoError> {
+    fn from_rcgen(algorithm: KeyAlgorithm, pair: rcgen::KeyPair) -> PrivateKey {
         use rcgen::PublicKeyData;
         let spki = pair.subject_public_key_info();
         let pkcs8 = Zeroizing::new(pair.serialize_der());
-        Ok(PrivateKey { algorithm, inner: Inner::Rcgen(Box::new(pair)), spki, pkcs8 })
+        PrivateKey { algorithm, inner: Inner::Rcgen(Box::new(pair)), spki, pkcs8 }
     }
 
     fn from_sm2(signer: sm2::dsa::SigningKey) -> Result<PrivateKey, CryptoError> {
@@ -169,15 +193,35 @@ impl PrivateKey {
     /// The key as PEM for its file: encrypted PKCS#8 (PBES2: scrypt, AES-256-CBC; fresh
     /// salt and IV from the OS CSPRNG) when a passphrase is given, else unencrypted.
     pub fn to_file_pem(&self, passphrase: Option<&Passphrase>) -> Result<Zeroizing<String>, CryptoError> {
-        let Some(pass) = passphrase else {
-            return self.to_pkcs8_pem();
-        };
+        self.to_pem(KeyFormat::Pkcs8, passphrase)
+    }
+
+    /// The key as PEM in `format`. `Traditional` with a passphrase is refused: the only
+    /// encryption those forms have is OpenSSL's legacy MD5-based one.
+    pub fn to_pem(
+        &self,
+        format: KeyFormat,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<Zeroizing<String>, CryptoError> {
         let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
-        let info = pkcs8::PrivateKeyInfoRef::try_from(self.pkcs8.as_slice()).map_err(|e| encode(&e))?;
-        let encrypted = info.encrypt(pass.0.as_bytes()).map_err(|e| encode(&e))?;
-        encrypted
-            .to_pem(<pkcs8::EncryptedPrivateKeyInfoRef as der::pem::PemLabel>::PEM_LABEL, LineEnding::LF)
-            .map_err(|e| encode(&e))
+        match (format, passphrase) {
+            (KeyFormat::Pkcs8, None) => self.to_pkcs8_pem(),
+            (KeyFormat::Traditional, None) => key_pem::traditional_pem(&self.pkcs8).map_err(|e| encode(&e)),
+            (KeyFormat::Traditional, Some(_)) => {
+                Err(CryptoError::Encode("traditional key files cannot be encrypted; use pkcs8".into()))
+            }
+            (KeyFormat::Pkcs8, Some(pass)) => {
+                let info =
+                    pkcs8::PrivateKeyInfoRef::try_from(self.pkcs8.as_slice()).map_err(|e| encode(&e))?;
+                let encrypted = info.encrypt(pass.0.as_bytes()).map_err(|e| encode(&e))?;
+                encrypted
+                    .to_pem(
+                        <pkcs8::EncryptedPrivateKeyInfoRef as der::pem::PemLabel>::PEM_LABEL,
+                        LineEnding::LF,
+                    )
+                    .map_err(|e| encode(&e))
+            }
+        }
     }
 
     /// The DER SubjectPublicKeyInfo that goes into the CSR.
@@ -239,22 +283,6 @@ fn parse_err(e: &dyn fmt::Display) -> CryptoError {
     CryptoError::Parse { what: "the private key", detail: e.to_string() }
 }
 
-/// The DER inside a key PEM, decrypted when it is an `ENCRYPTED PRIVATE KEY`.
-fn decode_pem(pem: &str, passphrase: Option<&Passphrase>) -> Result<der::SecretDocument, CryptoError> {
-    let (label, doc) = der::SecretDocument::from_pem(pem).map_err(|e| parse_err(&e))?;
-    match (label, passphrase) {
-        ("PRIVATE KEY", _) => Ok(doc),
-        ("ENCRYPTED PRIVATE KEY", Some(pass)) => pkcs8::EncryptedPrivateKeyInfoRef::try_from(doc.as_bytes())
-            .map_err(|e| parse_err(&e))?
-            .decrypt(pass.0.as_bytes())
-            .map_err(|_| parse_err(&"cannot decrypt it with the passphrase given")),
-        ("ENCRYPTED PRIVATE KEY", None) => {
-            Err(parse_err(&"it is encrypted; give --key-passphrase-env or --key-passphrase-file"))
-        }
-        (other, _) => Err(parse_err(&format!("PEM label `{other}`, not PRIVATE KEY"))),
-    }
-}
-
 impl fmt::Debug for PrivateKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("PrivateKey").field("algorithm", &self.algorithm).finish_non_exhaustive()
@@ -293,6 +321,32 @@ mod tests {
         let secret = sm2::SecretKey::from_bytes(&k.to_bytes()).unwrap();
         assert_eq!(key.pkcs8.as_slice(), secret.to_pkcs8_der().unwrap().as_bytes());
         assert_eq!(key.public_key_der(), secret.public_key().to_public_key_der().unwrap().as_bytes());
+    }
+
+    #[test]
+    fn a_sec1_key_whose_public_key_is_another_keys_is_refused() {
+        use der::Encode;
+        let (a, b) = (
+            PrivateKey::generate(KeyAlgorithm::Ecc).unwrap(),
+            PrivateKey::generate(KeyAlgorithm::Ecc).unwrap(),
+        );
+        let a = p256::SecretKey::from_pkcs8_der(&a.pkcs8).unwrap();
+        let b = p256::SecretKey::from_pkcs8_der(&b.pkcs8).unwrap();
+        let b_point = elliptic_curve::sec1::ToSec1Point::to_sec1_point(&b.public_key(), false);
+        let tampered = sec1::EcPrivateKey {
+            private_key: &a.to_bytes(),
+            parameters: Some(sec1::EcParameters::NamedCurve(oid::SECP256R1)),
+            public_key: Some(b_point.as_bytes()),
+        };
+        let pem =
+            der::pem::encode_string("EC PRIVATE KEY", LineEnding::LF, &tampered.to_der().unwrap()).unwrap();
+        assert!(matches!(PrivateKey::from_pem(&pem, None), Err(KeyError::Malformed(_))));
+        // The same key with its own public key reads.
+        let a_point = elliptic_curve::sec1::ToSec1Point::to_sec1_point(&a.public_key(), false);
+        let honest = sec1::EcPrivateKey { public_key: Some(a_point.as_bytes()), ..tampered };
+        let pem =
+            der::pem::encode_string("EC PRIVATE KEY", LineEnding::LF, &honest.to_der().unwrap()).unwrap();
+        assert_eq!(PrivateKey::from_pem(&pem, None).unwrap().algorithm(), KeyAlgorithm::Ecc);
     }
 
     #[test]

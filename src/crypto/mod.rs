@@ -3,7 +3,9 @@
 
 mod csr_rcgen;
 mod csr_sm2;
+mod foreign;
 mod key;
+mod key_pem;
 mod oid;
 mod rsa_keygen;
 mod sm2_curve;
@@ -11,7 +13,9 @@ mod subject;
 mod verify;
 
 pub use csr_sm2::DIST_ID as SM2_DIST_ID;
+pub use foreign::{PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name};
 pub use key::{Passphrase, PrivateKey};
+pub use key_pem::{KeyError, KeyFormat};
 pub use rsa_keygen::BACKEND as RSA_BACKEND;
 
 use der::pem::LineEnding;
@@ -55,9 +59,18 @@ pub fn key_backend(key: KeyAlgorithm) -> &'static str {
 /// Makes a key of the requested type and a CSR signed with it; the key PEM is encrypted
 /// when a passphrase is given.
 pub fn generate(params: &Params, passphrase: Option<&Passphrase>) -> Result<Generated, CryptoError> {
+    generate_as(params, KeyFormat::Pkcs8, passphrase)
+}
+
+/// As [`generate`], the key PEM written in `format` (`Traditional` is never encrypted).
+pub fn generate_as(
+    params: &Params,
+    format: KeyFormat,
+    passphrase: Option<&Passphrase>,
+) -> Result<Generated, CryptoError> {
     let key = PrivateKey::generate(params.key)?;
     let csr = sign_request(params, &key)?;
-    Ok(Generated { key_pem: key.to_file_pem(passphrase)?, csr })
+    Ok(Generated { key_pem: key.to_pem(format, passphrase)?, csr })
 }
 
 /// How a CSR on disk relates to a key and a request.

@@ -12,6 +12,12 @@ pub const COMMON_NAME: Oid = Oid::new_unwrap("2.5.4.3");
 
 /// id-ce-subjectAltName (RFC 5280 4.2.1.6).
 pub const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
+/// id-ce-keyUsage (RFC 5280 4.2.1.3).
+pub const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
+/// id-ce-extKeyUsage (RFC 5280 4.2.1.12).
+pub const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+/// pkcs-9-at-challengePassword (RFC 2985 5.4.1).
+pub const CHALLENGE_PASSWORD: Oid = Oid::new_unwrap("1.2.840.113549.1.9.7");
 /// pkcs-9-at-extensionRequest (RFC 2985 5.4.2).
 pub const EXTENSION_REQUEST: Oid = Oid::new_unwrap("1.2.840.113549.1.9.14");
 

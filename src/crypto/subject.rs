@@ -1,18 +1,22 @@
 //! The CSR's contents as DER, built from typed values (never from an RFC 4514 string):
-//! the subject Name in the order C, ST, L, O, OU, CN, and the subjectAltName extension.
-//! The SM2 builder writes these; the self-check compares every CSR against them.
+//! the subject Name in the order C, ST, L, O, OU, CN, the extensions (subjectAltName,
+//! then keyUsage and extendedKeyUsage when asked for) and the attributes
+//! (extensionRequest, challengePassword). The SM2 builder writes these, the rcgen builder
+//! is handed the extensions rcgen does not write itself, and the self-check compares
+//! every CSR against them.
 
-use der::asn1::{Any, Ia5String, OctetString, PrintableStringRef, Utf8StringRef};
+use der::asn1::{Any, Ia5String, OctetString, PrintableStringRef, SetOfVec, Utf8StringRef};
+use der::flagset::FlagSet;
 use der::{Decode, Encode};
-use x509_cert::attr::AttributeTypeAndValue;
+use x509_cert::attr::{Attribute, AttributeTypeAndValue};
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::SubjectAltName;
 use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
 use super::oid;
 use crate::error::CryptoError;
-use crate::request::{Params, San};
+use crate::request::{self, ChallengePassword, Params, San};
 
 fn encode_err(e: der::Error) -> CryptoError {
     CryptoError::Encode(e.to_string())
@@ -22,7 +26,17 @@ fn encode_err(e: der::Error) -> CryptoError {
 /// CountryCode is a PrintableString (RFC 5280 Appendix A); the rest are UTF8String.
 pub fn attributes(params: &Params) -> Vec<(der::asn1::ObjectIdentifier, &str)> {
     #[deny(unused)]
-    let Params { key: _, common_name, sans: _, country, province, locality, corp_name, department } = params;
+    let Params {
+        key: _,
+        common_name,
+        sans: _,
+        country,
+        province,
+        locality,
+        corp_name,
+        department,
+        extras: _,
+    } = params;
     let mut out = vec![
         (oid::COUNTRY, country.as_str()),
         (oid::PROVINCE, province.as_str()),
@@ -72,4 +86,78 @@ pub fn san_extension(params: &Params) -> Result<Extension, CryptoError> {
         critical: false,
         extn_value: OctetString::new(value).map_err(encode_err)?,
     })
+}
+
+/// The keyUsage extension (critical, as RFC 5280 4.2.1.3 asks of CAs), if any usage is asked for.
+pub fn key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoError> {
+    if params.extras.key_usage.is_empty() {
+        return Ok(None);
+    }
+    let flags = params.extras.key_usage.iter().fold(FlagSet::<KeyUsages>::default(), |set, usage| {
+        set | match usage {
+            request::KeyUsage::DigitalSignature => KeyUsages::DigitalSignature,
+            request::KeyUsage::NonRepudiation => KeyUsages::NonRepudiation,
+            request::KeyUsage::KeyEncipherment => KeyUsages::KeyEncipherment,
+            request::KeyUsage::DataEncipherment => KeyUsages::DataEncipherment,
+            request::KeyUsage::KeyAgreement => KeyUsages::KeyAgreement,
+        }
+    });
+    let value = KeyUsage(flags).to_der().map_err(encode_err)?;
+    Ok(Some(Extension {
+        extn_id: oid::KEY_USAGE,
+        critical: true,
+        extn_value: OctetString::new(value).map_err(encode_err)?,
+    }))
+}
+
+/// The non-critical extendedKeyUsage extension, purposes in OID order, if any is asked for.
+pub fn extended_key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoError> {
+    if params.extras.extended_key_usage.is_empty() {
+        return Ok(None);
+    }
+    let mut oids: Vec<_> = params.extras.extended_key_usage.iter().map(|k| k.oid()).collect();
+    oids.sort();
+    oids.dedup();
+    let value = ExtendedKeyUsage(oids).to_der().map_err(encode_err)?;
+    Ok(Some(Extension {
+        extn_id: oid::EXT_KEY_USAGE,
+        critical: false,
+        extn_value: OctetString::new(value).map_err(encode_err)?,
+    }))
+}
+
+/// Every extension of the request, in the order written: subjectAltName, keyUsage,
+/// extendedKeyUsage.
+pub fn extensions(params: &Params) -> Result<Vec<Extension>, CryptoError> {
+    let mut out = vec![san_extension(params)?];
+    out.extend(key_usage_extension(params)?);
+    out.extend(extended_key_usage_extension(params)?);
+    Ok(out)
+}
+
+/// The challengePassword attribute: one DirectoryString, a PrintableString when the
+/// password fits one (what OpenSSL writes), else a UTF8String.
+pub fn challenge_password_attribute(password: &ChallengePassword) -> Result<Attribute, CryptoError> {
+    let text = password.as_str();
+    let value = match PrintableStringRef::new(text) {
+        Ok(p) => Any::encode_from(&p),
+        Err(_) => Any::encode_from(&Utf8StringRef::new(text).map_err(encode_err)?),
+    }
+    .map_err(encode_err)?;
+    let mut values = SetOfVec::new();
+    values.insert(value).map_err(encode_err)?;
+    Ok(Attribute { oid: oid::CHALLENGE_PASSWORD, values })
+}
+
+/// The CertificationRequestInfo's attributes: the extensionRequest, and the
+/// challengePassword when there is one (a DER SET OF, sorted by encoding).
+pub fn attributes_set(params: &Params) -> Result<SetOfVec<Attribute>, CryptoError> {
+    let mut request_attr = SetOfVec::new();
+    request_attr.insert(Any::encode_from(&extensions(params)?).map_err(encode_err)?).map_err(encode_err)?;
+    let mut attributes = SetOfVec::new();
+    attributes.insert(Attribute { oid: oid::EXTENSION_REQUEST, values: request_attr }).map_err(encode_err)?;
+    if let Some(password) = &params.extras.challenge_password {
+        attributes.insert(challenge_password_attribute(password)?).map_err(encode_err)?;
+    }
+    Ok(attributes)
 }

@@ -101,3 +101,35 @@ fn check_pair_tells_matches_other_contents_and_broken() {
     let edited = String::from_utf8(edited).unwrap();
     assert!(matches!(check_pair(&edited, &key, &p).unwrap(), PairCheck::Broken(_)));
 }
+
+#[test]
+fn extensions_and_attributes_pass_the_self_check_and_are_checked() {
+    use crate::request::{ChallengePassword, KeyUsage};
+    for (alg, size) in [("RSA", "2048"), ("ECC", "256"), ("SM2", "256")] {
+        let mut p = params(alg, size);
+        p.extras.key_usage = [KeyUsage::DigitalSignature, KeyUsage::NonRepudiation].into();
+        p.extras.extended_key_usage =
+            ["serverAuth", "1.3.6.1.4.1.99999.7"].iter().map(|s| s.parse().unwrap()).collect();
+        p.extras.challenge_password = ChallengePassword::new("密码 and text");
+        let key = PrivateKey::generate(p.key).unwrap();
+        let csr = sign_request(&p, &key).unwrap();
+        assert!(matches!(check_pair(&csr.pem, &key, &p).unwrap(), PairCheck::Matches(_)), "{alg}");
+        // Each of the three, changed, is other contents (a resubject), never a match.
+        let mut fewer = p.clone();
+        fewer.extras.key_usage.remove(&KeyUsage::NonRepudiation);
+        let mut no_eku = p.clone();
+        no_eku.extras.extended_key_usage.clear();
+        let mut other_password = p.clone();
+        other_password.extras.challenge_password = ChallengePassword::new("other");
+        for (i, q) in [fewer, no_eku, other_password, params(alg, size)].iter().enumerate() {
+            assert_eq!(check_pair(&csr.pem, &key, q).unwrap(), PairCheck::OtherContents, "{alg} case {i}");
+            assert!(verify::check(&csr.der, q, key.public_key_der()).is_err(), "{alg} case {i}");
+        }
+    }
+}
+
+#[test]
+fn rcgen_challenge_password_arcs_are_the_oid() {
+    let arcs: Vec<u64> = oid::CHALLENGE_PASSWORD.arcs().map(u64::from).collect();
+    assert_eq!(arcs, csr_rcgen::CHALLENGE_PASSWORD);
+}

@@ -1,5 +1,5 @@
 //! The self-check every CSR passes before it is written: parse it back, and confirm that
-//! it carries exactly the expected key, subject and SANs, and that its signature verifies
+//! it carries exactly the expected key, subject, extensions and attributes, and that its signature verifies
 //! (SM2 with the distinguishing ID). A CSR that fails is a failed request, never a file.
 
 use der::{Decode, Encode, Header, Reader, SliceReader};
@@ -28,11 +28,21 @@ pub fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError
     if info.subject.to_der().map_err(encoded)? != subject::name(params)?.to_der().map_err(encoded)? {
         return Err(fail(format!("subject `{}` is not the one asked for", info.subject)));
     }
-    let extensions = extension_request(&request)?;
-    let want_san = subject::san_extension(params)?.to_der().map_err(encoded)?;
-    let sans: Vec<&Extension> = extensions.iter().filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME).collect();
-    if sans.len() != 1 || sans[0].to_der().map_err(encoded)? != want_san {
-        return Err(fail("the subjectAltName extension is not the one asked for"));
+    // One comparison of the whole attribute SET; the diagnosis only when it differs.
+    if info.attributes.to_der().map_err(encoded)?
+        != subject::attributes_set(params)?.to_der().map_err(encoded)?
+    {
+        let extensions = extension_request(&request)?;
+        let want_san = subject::san_extension(params)?.to_der().map_err(encoded)?;
+        let sans: Vec<&Extension> =
+            extensions.iter().filter(|e| e.extn_id == oid::SUBJECT_ALT_NAME).collect();
+        if sans.len() != 1 || sans[0].to_der().map_err(encoded)? != want_san {
+            return Err(fail("the subjectAltName extension is not the one asked for"));
+        }
+        if extensions != subject::extensions(params)? {
+            return Err(fail("the keyUsage or extendedKeyUsage extension is not the one asked for"));
+        }
+        return Err(fail("the attributes (challengePassword) are not the ones asked for"));
     }
 
     let signed = certification_request_info_bytes(der)?;
@@ -56,7 +66,7 @@ pub fn check_signature_only(der: &[u8], key: KeyAlgorithm, spki: &[u8]) -> Resul
 }
 
 /// Verifies with ring, given the key as a DER SubjectPublicKeyInfo.
-fn ring_verify(
+pub(super) fn ring_verify(
     algorithm: &'static dyn ring::signature::VerificationAlgorithm,
     spki: &[u8],
     signed: &[u8],
@@ -99,11 +109,12 @@ fn certification_request_info_bytes(der: &[u8]) -> Result<&[u8], CryptoError> {
     reader.tlv_bytes().map_err(parse)
 }
 
+/// The extensions of the one extensionRequest attribute.
 fn extension_request(request: &CertReq) -> Result<Vec<Extension>, CryptoError> {
-    let mut attrs = request.info.attributes.iter();
-    let attr = match (attrs.next(), attrs.next()) {
-        (Some(a), None) if a.oid == oid::EXTENSION_REQUEST && a.values.len() == 1 => a,
-        _ => return Err(fail("expected exactly one attribute, an extensionRequest")),
+    let mut requests = request.info.attributes.iter().filter(|a| a.oid == oid::EXTENSION_REQUEST);
+    let attr = match (requests.next(), requests.next()) {
+        (Some(a), None) if a.values.len() == 1 => a,
+        _ => return Err(fail("expected exactly one extensionRequest attribute")),
     };
     let value = attr.values.iter().next().ok_or_else(|| fail("empty extensionRequest"))?;
     value.decode_as::<Vec<Extension>>().map_err(|e| fail(format!("extensionRequest: {e}")))
@@ -151,7 +162,7 @@ fn verify_signature(
 /// where the constant-time `sm2::dsa::VerifyingKey` took 0.3 ms, half of an SM2 request.
 /// The test `sm2_verify_agrees_with_the_sm2_crate` holds it to that verifier, and the
 /// interop tests hold every CSR to OpenSSL's.
-fn sm2_verify(
+pub(super) fn sm2_verify(
     public: &sm2::PublicKey,
     dist_id: &str,
     msg: &[u8],

@@ -84,6 +84,25 @@ pub enum Problem {
     /// A Name that breaks the `CreateCsr` rule or would be unsafe as a file name.
     #[error("`{value}` is not a valid Name: {reason}")]
     Name { value: String, reason: &'static str },
+    /// A KeyUsage name RFC 5280 does not have (or one csrbatch does not offer).
+    #[error(
+        "`{0}` is not a key usage; use digitalSignature, nonRepudiation, keyEncipherment, \
+         dataEncipherment or keyAgreement"
+    )]
+    UnknownKeyUsage(String),
+    /// An ExtendedKeyUsage that is neither a known purpose nor a dotted OID.
+    #[error(
+        "`{0}` is not an extended key usage; use serverAuth, clientAuth, codeSigning, \
+         emailProtection, timeStamping, OCSPSigning or a dotted OID such as 1.3.6.1.5.5.7.3.1"
+    )]
+    UnknownExtendedKeyUsage(String),
+    /// A key usage the request's key type cannot do.
+    #[error("{usage} cannot be asked for with an {algorithm} key ({why})")]
+    KeyUsageForKey { usage: &'static str, algorithm: &'static str, why: &'static str },
+    /// A KeyFile that cannot be used: missing, unreadable, or not a key of the request's
+    /// Algorithm and KeySize.
+    #[error("{}: {reason}", path.display())]
+    KeyFile { path: std::path::PathBuf, reason: String },
     /// Two requests with the same Name (compared case-insensitively).
     #[error("Name `{name}` is also used by the request at {other}")]
     DuplicateName { name: String, other: Origin },

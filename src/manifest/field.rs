@@ -27,12 +27,19 @@ pub enum ValueKind {
     Country,
     /// The output file stem: at most `max` of `[A-Za-z0-9_.-]`.
     FileStem { max: usize },
+    /// Names out of `names` (any case; `dotted_oid`: a dotted OID too): comma-separated
+    /// text, or (YAML) a list of texts.
+    Usages { names: &'static [&'static str], dotted_oid: bool },
+    /// A secret sent in the CSR (the PKCS#9 challengePassword), at most `max` characters.
+    Secret { max: usize },
+    /// A file path, relative to the manifest's folder.
+    Path,
 }
 
 impl ValueKind {
     /// Whether a YAML list is accepted for this field.
     pub fn takes_list(self) -> bool {
-        matches!(self, ValueKind::NameList)
+        matches!(self, ValueKind::NameList | ValueKind::Usages { .. })
     }
 }
 
@@ -53,6 +60,21 @@ pub const MAX_PLACE: usize = 128;
 pub const MAX_ORG: usize = 64;
 /// Longest Name (`CreateCsr`'s rule).
 pub const MAX_NAME: usize = 50;
+/// Longest ChallengePassword (PKCS#9 ub-challengePassword).
+pub const MAX_CHALLENGE_PASSWORD: usize = 255;
+/// The KeyUsage names (RFC 5280 4.2.1.3) csrbatch offers; `contentCommitment` is
+/// `nonRepudiation`'s other name.
+pub const KEY_USAGES: &[&str] = &[
+    "digitalSignature",
+    "nonRepudiation",
+    "contentCommitment",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+];
+/// The named ExtendedKeyUsage purposes (RFC 5280 4.2.1.12); any dotted OID is allowed too.
+pub const EXTENDED_KEY_USAGES: &[&str] =
+    &["serverAuth", "clientAuth", "codeSigning", "emailProtection", "timeStamping", "OCSPSigning"];
 
 macro_rules! fields {
     ($($field:ident => $kind:expr, $required:expr, $doc:literal;)*) => {
@@ -87,6 +109,10 @@ fields! {
     CorpName => ValueKind::Text { max: MAX_ORG }, false, "Subject O.";
     Department => ValueKind::Text { max: MAX_ORG }, false, "Subject OU.";
     Name => ValueKind::FileStem { max: MAX_NAME }, false, "The output file stem; derived from the CommonName when absent. Unique across a run, ignoring case.";
+    KeyUsage => ValueKind::Usages { names: KEY_USAGES, dotted_oid: false }, false, "keyUsage extension (critical): digitalSignature, nonRepudiation, keyEncipherment (RSA only), dataEncipherment (not ECC), keyAgreement (ECC and SM2 only); comma-separated, or a list.";
+    ExtendedKeyUsage => ValueKind::Usages { names: EXTENDED_KEY_USAGES, dotted_oid: true }, false, "extendedKeyUsage extension: serverAuth, clientAuth, codeSigning, emailProtection, timeStamping, OCSPSigning or a dotted OID; comma-separated, or a list.";
+    ChallengePassword => ValueKind::Secret { max: MAX_CHALLENGE_PASSWORD }, false, "PKCS#9 challengePassword attribute of the CSR (only the CSR holds it; summary.json says HasChallengePassword).";
+    KeyFile => ValueKind::Path, false, "An existing private key (PEM PKCS#8, encrypted PKCS#8, PKCS#1 or SEC1) to sign the CSR with, relative to the manifest's folder; never changed, moved or copied.";
 }
 
 impl Field {
@@ -154,8 +180,8 @@ mod tests {
     }
 
     #[test]
-    fn only_sans_takes_a_list() {
+    fn only_sans_and_the_usages_take_a_list() {
         let lists: Vec<Field> = Field::ALL.iter().copied().filter(|f| f.spec().kind.takes_list()).collect();
-        assert_eq!(lists, [Field::Sans]);
+        assert_eq!(lists, [Field::Sans, Field::KeyUsage, Field::ExtendedKeyUsage]);
     }
 }

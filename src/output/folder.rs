@@ -12,11 +12,11 @@ use serde::{Deserialize, Serialize};
 
 use super::atomic::{self, PUBLIC_MODE, Replace, Staged};
 use super::{JOURNAL_PREFIX, Layout, STATE_DIR};
-use crate::crypto::{Passphrase, PrivateKey};
+use crate::crypto::{KeyFormat, Passphrase, PrivateKey};
 use crate::error::{Error, FolderProblem, IoError, OutProblem};
 use crate::shard::Shard;
 
-/// How the private keys of a folder are stored. (A key format may join it later.)
+/// How the private keys of a folder are protected (their format is [`KeyFormat`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum KeyProtection {
@@ -71,6 +71,10 @@ pub struct FolderState {
     /// How its keys are stored; absent in folders written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<KeyProtection>,
+    /// `--key-format` of its keys; absent in folders written before the option existed,
+    /// whose keys are PKCS#8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_format: Option<KeyFormat>,
     /// The manifests the last run read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub manifests: Vec<ManifestRecord>,
@@ -113,6 +117,8 @@ pub struct Wanted<'a> {
     pub passphrase: Option<&'a Passphrase>,
     /// `--reencrypt`: the run may change how the folder's keys are protected.
     pub reencrypt: bool,
+    /// `--key-format`, if given (else the folder's, PKCS#8 for a new folder).
+    pub key_format: Option<KeyFormat>,
 }
 
 /// What the checks found: the folder may be used as asked.
@@ -121,23 +127,39 @@ pub struct Checked {
     pub layout: Layout,
     /// How the keys already there are stored (`None`: no key yet, or no folder).
     pub keys: Option<KeyProtection>,
+    /// How this run writes new keys: the folder keeps the format it was first written with.
+    pub key_format: KeyFormat,
     pub state: Option<FolderState>,
 }
 
 /// Everything a run checks before it reads or writes anything in `root` (`root` as the
 /// user gave it, for the messages): that it is a folder or can become one, keeps its
-/// layout and shard, and that the keys in it stay as they are protected (a passphrase
-/// for encrypted keys, and the right one; none for unencrypted keys, unless
-/// `--reencrypt`).
+/// layout, shard and key format, and that the keys in it stay as they are protected (a
+/// passphrase for encrypted keys, and the right one; none for unencrypted keys, unless
+/// `--reencrypt`). Traditional keys are never encrypted: with a passphrase, a usage error.
 pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
     let folder = |problem| Error::Folder { given: root.to_path_buf(), problem };
+    let traditional_with_passphrase = |format: KeyFormat| {
+        (format == KeyFormat::Traditional && wanted.passphrase.is_some()).then(|| {
+            Error::Usage(
+                "--key-format traditional cannot be combined with a key passphrase: the \
+                 traditional forms have only OpenSSL's legacy PEM encryption, which is weak; \
+                 use pkcs8"
+                    .into(),
+            )
+        })
+    };
+    if let Some(e) = wanted.key_format.and_then(traditional_with_passphrase) {
+        return Err(e);
+    }
     match std::fs::metadata(root) {
         Ok(m) if !m.is_dir() => {
             return Err(Error::OutFolder { given: root.to_path_buf(), problem: OutProblem::NotAFolder });
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Checked { layout: wanted.layout, keys: None, state: None });
+            let key_format = wanted.key_format.unwrap_or_default();
+            return Ok(Checked { layout: wanted.layout, keys: None, key_format, state: None });
         }
         Err(e) => {
             let problem = OutProblem::Unreadable(IoError::new(root, e));
@@ -152,6 +174,16 @@ pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
         if state.shard != wanted.shard {
             return Err(folder(FolderProblem::Shard { held: state.shard, asked: wanted.shard }));
         }
+        let has = state.key_format.unwrap_or_default();
+        if wanted.key_format.is_some_and(|w| w != has) {
+            return Err(folder(FolderProblem::KeyFormat { has }));
+        }
+    }
+    // A folder csrbatch wrote keeps its format (PKCS#8 if it recorded none).
+    let key_format =
+        state.as_ref().map_or(wanted.key_format.unwrap_or_default(), |s| s.key_format.unwrap_or_default());
+    if let Some(e) = traditional_with_passphrase(key_format) {
+        return Err(e);
     }
     let layout = state.as_ref().map_or(wanted.layout, |s| s.layout);
     let found = first_key(root, layout);
@@ -173,7 +205,7 @@ pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
     {
         return Err(folder(FolderProblem::WrongPassphrase { key: key.clone() }));
     }
-    Ok(Checked { layout, keys, state })
+    Ok(Checked { layout, keys, key_format, state })
 }
 
 /// The first `*.key.pem` regular file of the folder that holds a PKCS#8 key, and how it
@@ -243,7 +275,33 @@ mod tests {
     use super::*;
 
     fn wanted(passphrase: Option<&Passphrase>) -> Wanted<'_> {
-        Wanted { layout: Layout::Flat, shard: None, passphrase, reencrypt: false }
+        Wanted { layout: Layout::Flat, shard: None, passphrase, reencrypt: false, key_format: None }
+    }
+
+    #[test]
+    fn a_folder_keeps_its_key_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let traditional = Wanted { key_format: Some(KeyFormat::Traditional), ..wanted(None) };
+        // A new folder takes the format asked for; with a passphrase, traditional is refused.
+        assert_eq!(check(&dir.path().join("new"), traditional).unwrap().key_format, KeyFormat::Traditional);
+        let pass = Passphrase::new("p".into()).unwrap();
+        let err = check(dir.path(), Wanted { passphrase: Some(&pass), ..traditional }).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+        std::fs::create_dir_all(dir.path().join(STATE_DIR)).unwrap();
+        let state = FolderState { key_format: Some(KeyFormat::Traditional), ..FolderState::default() };
+        state.write(dir.path()).unwrap();
+        // Without the option, the folder's format; the other one is refused.
+        assert_eq!(check(dir.path(), wanted(None)).unwrap().key_format, KeyFormat::Traditional);
+        let pkcs8 = Wanted { key_format: Some(KeyFormat::Pkcs8), ..wanted(None) };
+        let err = check(dir.path(), pkcs8).unwrap_err();
+        assert!(matches!(err, Error::Folder { problem: FolderProblem::KeyFormat { .. }, .. }), "{err}");
+        // A traditional folder with a passphrase (no option given): refused too.
+        let err = check(dir.path(), wanted(Some(&pass))).unwrap_err();
+        assert!(matches!(err, Error::Usage(_)), "{err}");
+        // A folder without a recorded format is PKCS#8.
+        FolderState::default().write(dir.path()).unwrap();
+        let err = check(dir.path(), traditional).unwrap_err();
+        assert!(matches!(err, Error::Folder { problem: FolderProblem::KeyFormat { .. }, .. }), "{err}");
     }
 
     #[test]
@@ -291,6 +349,7 @@ mod tests {
             layout: Layout::Fanout,
             shard: Some(Shard::new(1, 4).unwrap()),
             keys: Some(KeyProtection::Encrypted),
+            key_format: Some(KeyFormat::Pkcs8),
             manifests: vec![ManifestRecord {
                 path: "/m.yaml".into(),
                 given: "m.yaml".into(),

@@ -105,6 +105,8 @@ pub struct Opening {
     pub shard: Option<Shard>,
     /// How this run stores keys; recorded (the folder's keys are kept so from now on).
     pub keys: Option<KeyProtection>,
+    /// How this run writes new keys; recorded (the folder keeps it).
+    pub key_format: Option<crate::crypto::KeyFormat>,
     /// The manifests this run reads (empty: leave what is recorded).
     pub manifests: Vec<ManifestRecord>,
 }
@@ -162,6 +164,7 @@ impl OutputDir {
         let mut now =
             before.clone().unwrap_or(FolderState { layout, shard: opening.shard, ..FolderState::default() });
         now.keys = opening.keys.or(now.keys);
+        now.key_format = opening.key_format.or(now.key_format);
         if !opening.manifests.is_empty() {
             now.manifests = opening.manifests.clone();
         }
@@ -527,7 +530,13 @@ mod tests {
                 .unwrap(),
         );
         assert!(dir.path().join("ff").is_dir());
-        let wanted = |layout, shard| folder::Wanted { layout, shard, passphrase: None, reencrypt: false };
+        let wanted = |layout, shard| folder::Wanted {
+            layout,
+            shard,
+            passphrase: None,
+            reencrypt: false,
+            key_format: None,
+        };
         assert_eq!(folder::check(dir.path(), wanted(Layout::Fanout, shard)).unwrap().layout, Layout::Fanout);
         let err = folder::check(dir.path(), wanted(Layout::Flat, shard)).unwrap_err().to_string();
         assert!(err.contains("--layout fanout"), "{err}");

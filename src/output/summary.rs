@@ -96,6 +96,14 @@ pub struct Entry {
     pub corp_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub department: Option<String>,
+    /// The CSR's keyUsage and extendedKeyUsage, as sets in a fixed order; absent when none.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub key_usage: Vec<crate::request::KeyUsage>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub extended_key_usage: Vec<crate::request::ExtendedKeyUsage>,
+    /// The CSR carries a challengePassword (its value is only in the CSR).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub has_challenge_password: bool,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_sha2: Option<String>,
     pub has_private_key: bool,
@@ -427,6 +435,9 @@ mod tests {
             locality: "Hangzhou".into(),
             corp_name: Some("阿里巴巴".into()),
             department: None,
+            key_usage: Vec::new(),
+            extended_key_usage: Vec::new(),
+            has_challenge_password: false,
             key_sha2: None,
             has_private_key: error.is_none(),
             csr_file: None,

@@ -181,3 +181,56 @@ fn what_an_unfinished_run_changed_is_reported_as_that_change() {
     f.interrupted = true;
     assert_eq!(state(&decide(&req, f, NO, None)), (State::Rekey, "generate"));
 }
+
+/// A KeyFile request's decision, the key given as its PEM.
+fn key_file_decision(
+    req: &CsrRequest,
+    key: &str,
+    csr: &str,
+    record: Option<&Record>,
+    flags: Flags,
+) -> Decision {
+    let key = PrivateKey::from_pkcs8_pem(key, req.params.key, None).map_err(|e| e.to_string());
+    let csr = if csr.is_empty() { OnDisk::Missing } else { OnDisk::Present(csr.to_owned()) };
+    decide_key_file(req, key, csr, record, false, flags)
+}
+
+#[test]
+fn key_file_requests_never_generate_a_key() {
+    let req = request("SM2", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    // Nothing there yet: a CSR for the user's key.
+    assert_eq!(state(&key_file_decision(&req, &key, "", None, NO)), (State::New, "resign"));
+    // Same key, same request: unchanged, even with --rotate (the key is the user's).
+    let rotate = Flags { rotate: true, repair: false };
+    assert_eq!(
+        state(&key_file_decision(&req, &key, &csr, Some(&record), rotate)),
+        (State::Unchanged, "keep")
+    );
+    // The request changed: resubject with the same key.
+    let moved = request("SM2", "Shanghai");
+    assert_eq!(
+        state(&key_file_decision(&moved, &key, &csr, Some(&record), NO)),
+        (State::Resubject, "resign")
+    );
+    // The key file holds another key: rekey, signed with that key, never a generated one.
+    let (other_key, _, _) = pair(&req);
+    assert_eq!(
+        state(&key_file_decision(&req, &other_key, &csr, Some(&record), NO)),
+        (State::Rekey, "resign")
+    );
+    // A CSR edited by hand is damage, left alone unless --repair.
+    let mut edited = csr.clone().into_bytes();
+    let at = edited.len() - 80;
+    edited[at] = if edited[at] == b'A' { b'B' } else { b'A' };
+    let edited = String::from_utf8(edited).unwrap();
+    assert_eq!(state(&key_file_decision(&req, &key, &edited, None, NO)), (State::Damaged, "leave"));
+    let repair = Flags { rotate: false, repair: true };
+    assert_eq!(state(&key_file_decision(&req, &key, &edited, None, repair)), (State::Damaged, "resign"));
+    // The recorded CSR is missing: damage, as for any request.
+    assert_eq!(state(&key_file_decision(&req, &key, "", Some(&record), NO)), (State::Damaged, "leave"));
+    // The key file cannot be read (it changed during the run): the request fails, nothing is made.
+    let d = decide_key_file(&req, Err("cannot read it".into()), OnDisk::Missing, None, false, NO);
+    assert_eq!(state(&d), (State::Damaged, "leave"));
+    assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("KeyFile: cannot read it"));
+}

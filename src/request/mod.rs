@@ -5,10 +5,12 @@ mod country;
 mod dns;
 mod name;
 pub mod schema;
+mod usage;
 
 pub use country::CountryCode;
 pub use dns::{DnsName, San};
 pub use name::CsrName;
+pub use usage::{ChallengePassword, CsrExtras, ExtendedKeyUsage, KeyUsage};
 
 use std::collections::HashMap;
 use std::fmt;
@@ -113,6 +115,8 @@ pub struct Params {
     pub locality: String,
     pub corp_name: Option<String>,
     pub department: Option<String>,
+    /// KeyUsage, ExtendedKeyUsage, ChallengePassword: none unless asked for.
+    pub extras: CsrExtras,
 }
 
 impl Params {
@@ -128,6 +132,9 @@ pub struct CsrRequest {
     pub name: CsrName,
     pub params: Params,
     pub origin: Origin,
+    /// `KeyFile`: sign with this existing key (never copied, moved or changed) instead of
+    /// making one; the path is resolved against the manifest's folder.
+    pub key_file: Option<std::path::PathBuf>,
 }
 
 pub use crate::manifest::field::{MAX_ORG, MAX_PLACE};
@@ -168,6 +175,17 @@ pub struct Checked {
     label: String,
     /// The line of the `Name` field (the request's line when derived).
     name_line: usize,
+    /// `KeyFile`: the user's own key, resolved against the manifest's folder.
+    pub key_file: Option<std::path::PathBuf>,
+    /// Where `KeyFile` is written (its own line, or the request's), for its errors.
+    pub key_file_origin: Origin,
+}
+
+impl Checked {
+    /// How messages call this request: its Name, else its CommonName, else `#N`.
+    pub fn label(&self) -> &str {
+        &self.label
+    }
 }
 
 /// Applies every field rule to one request; all of its errors are returned together.
@@ -223,6 +241,13 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
     let corp_name = free_text(text(Field::CorpName), MAX_ORG).map_err(|p| fail(Field::CorpName, p)).ok();
     let department = free_text(text(Field::Department), MAX_ORG).map_err(|p| fail(Field::Department, p)).ok();
     let name = text(Field::Name).map(|n| CsrName::parse(n).map_err(|p| fail(Field::Name, p)).ok());
+    let extras = usage::parse(raw, key, &mut fail);
+    // Relative to the manifest's folder; whether it is a usable key is checked (with I/O)
+    // by `keyfile` before any key is made.
+    let key_file = text(Field::KeyFile)
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| raw.origin.file.parent().unwrap_or(std::path::Path::new("")).join(t));
 
     match (key, common_name, country, province, locality, corp_name, department, name) {
         (
@@ -242,9 +267,18 @@ pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
                 }
             }
             let params =
-                Params { key, common_name, sans, country, province, locality, corp_name, department };
+                Params { key, common_name, sans, country, province, locality, corp_name, department, extras };
             let name_line = raw.origin_of(Field::Name).line;
-            Ok(Checked { name: name.flatten(), params, origin: raw.origin.clone(), label, name_line })
+            let key_file_origin = raw.origin_of(Field::KeyFile);
+            Ok(Checked {
+                name: name.flatten(),
+                params,
+                origin: raw.origin.clone(),
+                label,
+                name_line,
+                key_file,
+                key_file_origin,
+            })
         }
         _ => Err(errors),
     }
@@ -408,7 +442,7 @@ impl Names {
                 CsrName::derive(&c.params.common_name, c.params.key, self.suffixed.get(index) == Some(&true))
             }
         };
-        CsrRequest { name, params: c.params, origin: c.origin }
+        CsrRequest { name, params: c.params, origin: c.origin, key_file: c.key_file }
     }
 
     /// How many requests the run has.

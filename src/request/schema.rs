@@ -119,6 +119,21 @@ fn property(kind: ValueKind) -> Value {
                 { "type": "array", "items": { "type": ["string", "number"] } }
             ]
         }),
+        ValueKind::Usages { names, dotted_oid } => {
+            // Each item (or each comma-separated part) is one of the names, any case.
+            let mut item = any_case(names);
+            if dotted_oid {
+                item = format!("{}|^\\s*[0-2](?:\\.[0-9]+)+\\s*$", item);
+            }
+            json!({
+                "anyOf": [
+                    { "type": ["string", "null"] },
+                    { "type": "array", "items": { "type": "string", "pattern": item } }
+                ]
+            })
+        }
+        ValueKind::Secret { max } => json!({ "type": ["string", "number", "null"], "maxLength": max }),
+        ValueKind::Path => json!({ "type": ["string", "null"], "minLength": 1 }),
         ValueKind::Country => json!({ "type": ["string", "null"], "pattern": any_case(CountryCode::all()) }),
         ValueKind::FileStem { max } => {
             debug_assert_eq!(max, CsrName::MAX_LEN);

@@ -211,3 +211,50 @@ fn the_settled_names_answer_for_explicit_and_derived_names_in_any_case() {
     assert_eq!(names.count_where(|_| true), 3);
     assert_eq!(names.count_where(|k| k == name_key("WEB-1")), 1);
 }
+
+#[test]
+fn usages_are_sets_from_lists_or_comma_strings() {
+    let r = one(&[(Field::KeyUsage, "keyAgreement, digitalSignature,digitalSignature")]).unwrap();
+    assert_eq!(r.params.extras.key_usage, [KeyUsage::DigitalSignature, KeyUsage::KeyAgreement].into());
+    let mut listed = base(&[]);
+    listed
+        .fields
+        .push((Field::ExtendedKeyUsage, RawValue::List(vec!["clientAuth".into(), "serverAuth".into()])));
+    let a = validate(&[listed]).unwrap().remove(0);
+    let b = one(&[(Field::ExtendedKeyUsage, "serverAuth,1.3.6.1.5.5.7.3.2")]).unwrap();
+    assert_eq!(a.params, b.params, "the same set, whatever the order or spelling");
+    let c = one(&[(Field::ChallengePassword, " pw ")]).unwrap();
+    assert_eq!(c.params.extras.challenge_password.as_ref().map(ChallengePassword::as_str), Some("pw"));
+    assert!(one(&[(Field::ChallengePassword, "")]).unwrap().params.extras.is_empty());
+}
+
+#[test]
+fn usage_rules_name_the_field() {
+    assert!(error(&[(Field::KeyUsage, "keyCertSign")], Field::KeyUsage).contains("is not a key usage"));
+    let msg = error(&[(Field::KeyUsage, "digitalSignature,keyEncipherment")], Field::KeyUsage);
+    assert!(
+        msg.ends_with("keyEncipherment cannot be asked for with an ECC key (key transport needs an RSA key)"),
+        "{msg}"
+    );
+    let msg = error(&[(Field::Algorithm, "SM2"), (Field::KeyUsage, "keyEncipherment")], Field::KeyUsage);
+    assert!(msg.contains("with an SM2 key"), "{msg}");
+    let rsa = [(Field::Algorithm, "RSA"), (Field::KeySize, "2048"), (Field::KeyUsage, "keyEncipherment")];
+    assert!(one(&rsa).is_ok());
+    assert!(
+        error(&[(Field::ExtendedKeyUsage, "anyPurpose")], Field::ExtendedKeyUsage).contains("dotted OID")
+    );
+    let long = "x".repeat(256);
+    assert!(error(&[(Field::ChallengePassword, &long)], Field::ChallengePassword).contains("at most 255"));
+    assert!(error(&[(Field::ChallengePassword, "a\tb")], Field::ChallengePassword).contains("control"));
+}
+
+#[test]
+fn key_file_is_relative_to_the_manifest_folder() {
+    let mut r = base(&[(Field::KeyFile, " keys/www.pem ")]);
+    r.origin.file = Arc::from(Path::new("conf/web.yaml"));
+    let r = validate(&[r]).unwrap().remove(0);
+    assert_eq!(r.key_file.as_deref(), Some(Path::new("conf/keys/www.pem")));
+    let r = one(&[(Field::KeyFile, "/etc/k.pem")]).unwrap();
+    assert_eq!(r.key_file.as_deref(), Some(Path::new("/etc/k.pem")));
+    assert_eq!(one(&[]).unwrap().key_file, None);
+}

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::report::Report;
 use super::{Settings, assess, orphans, request_id, thread_pool};
-use crate::crypto::{self, Generated, Passphrase, SignedCsr};
+use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
 use crate::error::{CryptoError, Error, IoError, OutProblem};
 use crate::manifest::Origin;
 use crate::output::atomic::Folders;
@@ -65,6 +65,7 @@ where
         layout,
         shard: settings.shard,
         keys: Some(KeyProtection::of_run(settings.passphrase.as_ref())),
+        key_format: Some(checked.key_format),
         manifests,
     };
     let out = match OutputDir::open(&settings.out, &opening) {
@@ -102,6 +103,7 @@ where
         flags: settings.flags,
         passphrase: settings.passphrase.as_ref(),
         reencrypt: settings.reencrypt,
+        key_format: checked.key_format,
     };
     let work = |request| produce(&context, request);
     // A request in flight holds up to two staged files open (key and CSR) until its
@@ -183,6 +185,8 @@ struct Context<'a> {
     passphrase: Option<&'a Passphrase>,
     /// `--reencrypt`: unencrypted keys are rewritten encrypted with the passphrase.
     reencrypt: bool,
+    /// How new keys are written (the folder's format).
+    key_format: KeyFormat,
 }
 
 /// Runs on a worker: read and judge what is there, generate or sign what is needed, and
@@ -193,13 +197,14 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     let passphrase = cx.passphrase;
     let mut made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Work::Kept { csr, csr_id, request_id }),
-        Action::Generate => crypto::generate(&request.params, passphrase).map(Work::Pair),
+        Action::Generate => crypto::generate_as(&request.params, cx.key_format, passphrase).map(Work::Pair),
         Action::Resign(key) => crypto::sign_request(&request.params, &key).map(Work::Csr),
         Action::Leave => Ok(Work::Nothing),
     }
     .map_err(Failure::from);
     let mut rewrapped = None;
-    if cx.reencrypt && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_))) {
+    // A KeyFile request's key is the user's: never rewritten.
+    if cx.reencrypt && request.key_file.is_none() && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_))) {
         match rewrap(cx, &request) {
             Ok(key) => rewrapped = key,
             Err(e) => made = Err(e),
@@ -353,8 +358,15 @@ impl Writer<'_> {
             }
             Ok(Work::Csr(_)) => {
                 self.keep(&key_path, o.rewrapped)?;
+                // A KeyFile request's CSR is of the user's key: a key of this folder for the
+                // same Name is from before, and goes into the archive (moved, not deleted),
+                // so that no stale key sits beside a CSR of another key.
+                let stale_key = o.request.key_file.is_some() && o.key_exists;
+                if stale_key {
+                    self.archive.take(&key_path)?;
+                }
                 self.keep(&csr_path, o.csr_exists)?;
-                self.note_archived(o, o.rewrapped, o.csr_exists)
+                self.note_archived(o, o.rewrapped || stale_key, o.csr_exists)
             }
             Ok(Work::Kept { .. }) if o.rewrapped => {
                 self.keep(&key_path, true)?;
@@ -404,6 +416,9 @@ impl Writer<'_> {
             locality: p.locality.clone(),
             corp_name: p.corp_name.clone(),
             department: p.department.clone(),
+            key_usage: p.extras.key_usage.iter().copied().collect(),
+            extended_key_usage: p.extras.extended_key_usage.iter().copied().collect(),
+            has_challenge_password: p.extras.challenge_password.is_some(),
             key_sha2: None,
             has_private_key: false,
             csr_file: None,
@@ -447,7 +462,12 @@ impl Writer<'_> {
         e.key_sha2 = Some(csr.key_sha2);
         e.has_private_key = true;
         e.csr_file = Some(csr_file);
-        e.key_file = Some(key_file);
+        // A KeyFile request's key is the user's file, which stays where it is: absolute,
+        // so that it reads the same from anywhere (and `merge` knows it is not one of the
+        // folder's files, which are relative).
+        e.key_file = Some(o.request.key_file.as_ref().map_or(key_file, |path| {
+            std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string()
+        }));
         e.csr = Some(csr.pem);
         Ok(e)
     }

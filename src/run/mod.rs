@@ -13,8 +13,9 @@ use std::time::SystemTime;
 use sha2::{Digest, Sha256};
 
 use crate::cli::{KeyArgs, RunArgs};
-use crate::crypto::Passphrase;
+use crate::crypto::{KeyFormat, Passphrase};
 use crate::error::{Change, Error, ManifestError, PassphraseError};
+use crate::keyfile::KeyFileCheck;
 use crate::output::existing::{self, OnDisk, Previous};
 use crate::output::folder::{self, Wanted};
 use crate::output::summary::{Orphan, State};
@@ -81,14 +82,28 @@ pub struct Requests {
 }
 
 /// Discovers, loads and validates; every error of every manifest, or the requests.
+/// Encrypted `KeyFile`s are not opened (there is no passphrase).
 pub fn load_and_validate(paths: &[PathBuf], read: manifest::ReadOptions) -> Result<Requests, Error> {
+    load_and_validate_with(paths, read, KeyFileCheck::WithoutPassphrase)
+}
+
+/// As [`load_and_validate`], opening every `KeyFile` as `keys` says (each before any key
+/// is made: a key file that cannot be used is a manifest error).
+pub fn load_and_validate_with(
+    paths: &[PathBuf],
+    read: manifest::ReadOptions,
+    keys: KeyFileCheck<'_>,
+) -> Result<Requests, Error> {
     let (files, mut errors) = manifest::discover(paths);
     let before: Vec<Option<Fingerprint>> = files.iter().map(|f| Fingerprint::of(f).ok()).collect();
     let mut registry = NameRegistry::default();
     // Requests are validated even when some file failed, so every error is reported at once.
     for item in manifest::stream_with(&files, read) {
         match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
-            Ok(checked) => registry.add(&checked),
+            Ok(checked) => {
+                errors.extend(crate::keyfile::check(&checked, keys));
+                registry.add(&checked);
+            }
             Err(mut e) => errors.append(&mut e),
         }
     }
@@ -167,7 +182,8 @@ impl Requests {
                     (None, Some(_)) => Some(Change::Content),
                 };
                 let head = change.map(|change| Err(Error::ManifestChanged { file: file.clone(), change }));
-                let rest = head.is_none().then(|| manifest::stream_with(std::slice::from_ref(file), self.read));
+                let rest =
+                    head.is_none().then(|| manifest::stream_with(std::slice::from_ref(file), self.read));
                 head.into_iter().chain(rest.into_iter().flatten().map(Ok))
             })
             .enumerate()
@@ -215,6 +231,8 @@ pub struct Settings {
     pub passphrase: Option<Passphrase>,
     /// `--reencrypt`: existing keys may be rewritten with this run's protection.
     pub reencrypt: bool,
+    /// `--key-format`, if given; else the folder's (see [`folder::check`]).
+    pub key_format: Option<KeyFormat>,
     pub quiet: bool,
     /// Print the closing line (bench runs print their own table instead).
     pub closing_line: bool,
@@ -232,6 +250,7 @@ impl Settings {
             shard,
             passphrase: passphrase(&args.keys)?,
             reencrypt: args.keys.reencrypt,
+            key_format: None,
             quiet: false,
             closing_line: true,
         })
@@ -248,6 +267,7 @@ impl Settings {
             shard: None,
             passphrase: None,
             reencrypt: false,
+            key_format: None,
             quiet: true,
             closing_line: false,
         }
@@ -260,6 +280,7 @@ impl Settings {
             shard: self.shard,
             passphrase: self.passphrase.as_ref(),
             reencrypt: self.reencrypt,
+            key_format: self.key_format,
         }
     }
 
@@ -309,6 +330,19 @@ pub fn assess(
     let read = |file: String| {
         if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
     };
+    if let Some(path) = &request.key_file {
+        // The user's key, wherever it is, stands in for the folder's NAME.key.pem.
+        let user_key = crate::keyfile::open(path, request.params.key, passphrase).map_err(|p| p.to_string());
+        let csr = read(csr);
+        let csr_exists = csr.exists();
+        let record = previous.record(request.name.as_str());
+        let interrupted = previous.interrupted(request.name.as_str());
+        let decision = crate::plan::decide_key_file(request, user_key, csr, record, interrupted, flags);
+        // A NAME.key.pem left from before the request had a KeyFile: `generate` archives it
+        // when it writes the new CSR.
+        let folder_key = read(key).exists();
+        return (decision, folder_key, csr_exists);
+    }
     let facts = Facts {
         key: read(key),
         csr: read(csr),

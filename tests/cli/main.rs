@@ -4,10 +4,14 @@
 mod bench;
 mod docs;
 mod exit_codes;
+mod extras;
 mod folder;
 mod generate;
+mod inspect;
 mod json;
 mod judges;
+mod keyfile;
+mod keys;
 mod rerun;
 mod shards;
 #[cfg(target_os = "linux")] // util-linux `script` makes the pseudo-terminal

@@ -1,0 +1,184 @@
+//! `csrbatch inspect` on CSRs made by openssl: RSA, ECC, SM2 with and without the
+//! standard distinguishing ID, a signature with one byte flipped, DER, several per file.
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::util::{Dir, csrbatch, openssl, stderr};
+
+fn ok(args: &[&str]) {
+    let o = openssl(args);
+    assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// openssl-made keys and CSRs: (csr, key).
+fn openssl_csrs(dir: &Dir) -> Vec<(&'static str, PathBuf)> {
+    let p = |n: &str| dir.path(n).to_str().unwrap().to_owned();
+    ok(&["genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", &p("rsa.key")]);
+    ok(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", &p("ec.key")]);
+    ok(&["genpkey", "-algorithm", "SM2", "-out", &p("sm2.key")]);
+    let subj = "/C=CN/ST=Zhejiang/L=Hangzhou/O=Example Org/OU=IT/CN=www.example.com";
+    let san = "subjectAltName=DNS:www.example.com,DNS:api.example.com,IP:192.0.2.7";
+    let common = ["-subj", subj, "-addext", san];
+    let req = |key: &str, out: &str, extra: &[&str]| {
+        let mut args = vec!["req", "-new", "-key", key, "-out", out];
+        args.extend(common);
+        args.extend(extra);
+        ok(&args);
+    };
+    req(
+        &p("rsa.key"),
+        &p("rsa.csr"),
+        &[
+            "-addext",
+            "keyUsage=critical,digitalSignature,keyEncipherment",
+            "-addext",
+            "extendedKeyUsage=serverAuth,clientAuth",
+        ],
+    );
+    req(&p("ec.key"), &p("ec.csr"), &["-addext", "extendedKeyUsage=serverAuth"]);
+    req(&p("sm2.key"), &p("sm2-std.csr"), &["-sm3", "-sigopt", "distid:1234567812345678"]);
+    req(&p("sm2.key"), &p("sm2-empty.csr"), &["-sm3"]);
+    vec![
+        ("rsa", dir.path("rsa.csr")),
+        ("ec", dir.path("ec.csr")),
+        ("sm2-std", dir.path("sm2-std.csr")),
+        ("sm2-empty", dir.path("sm2-empty.csr")),
+    ]
+}
+
+fn inspect_json(files: &[&PathBuf]) -> (i32, Value) {
+    let mut args: Vec<String> = vec!["inspect".into(), "--json".into()];
+    args.extend(files.iter().map(|f| f.to_str().unwrap().to_owned()));
+    let o = csrbatch(&args);
+    let json = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", stderr(&o)));
+    (o.status.code().unwrap(), json)
+}
+
+fn spki_sha256(csr: &std::path::Path) -> String {
+    let pem = openssl(&["req", "-in", csr.to_str().unwrap(), "-noout", "-pubkey"]).stdout;
+    let dir = Dir::new();
+    let pub_pem = dir.write("pub.pem", &String::from_utf8(pem).unwrap());
+    let o = openssl(&[
+        "pkey",
+        "-pubin",
+        "-in",
+        pub_pem.to_str().unwrap(),
+        "-outform",
+        "DER",
+        "-out",
+        dir.path("pub.der").to_str().unwrap(),
+    ]);
+    assert!(o.status.success());
+    let o = openssl(&["dgst", "-sha256", "-r", dir.path("pub.der").to_str().unwrap()]);
+    String::from_utf8(o.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
+
+#[test]
+fn openssl_csrs_are_read_under_the_create_csr_names() {
+    let dir = Dir::new();
+    let csrs = openssl_csrs(&dir);
+    for (what, csr) in &csrs {
+        let (code, json) = inspect_json(&[csr]);
+        let info = &json["Files"][0]["Csrs"][0];
+        assert_eq!(json["Files"][0]["Csrs"].as_array().unwrap().len(), 1, "{what}");
+        assert_eq!(info["CommonName"], "www.example.com", "{what}");
+        assert_eq!(info["CountryCode"], "CN", "{what}");
+        assert_eq!(info["Province"], "Zhejiang", "{what}");
+        assert_eq!(info["Locality"], "Hangzhou", "{what}");
+        assert_eq!(info["CorpName"], "Example Org", "{what}");
+        assert_eq!(info["Department"], "IT", "{what}");
+        assert_eq!(
+            info["Sans"],
+            serde_json::json!(["www.example.com", "api.example.com", "192.0.2.7"]),
+            "{what}"
+        );
+        assert_eq!(info["KeySha2"], spki_sha256(csr), "{what}");
+        let (algorithm, signature, valid, id) = match *what {
+            "rsa" => ("RSA", "sha256WithRSAEncryption", true, Value::Null),
+            "ec" => ("ECC", "ecdsa-with-SHA256", true, Value::Null),
+            "sm2-std" => ("SM2", "SM2-with-SM3", true, "1234567812345678".into()),
+            _ => ("SM2", "SM2-with-SM3", false, "empty".into()),
+        };
+        assert_eq!(info["Algorithm"], algorithm, "{what}");
+        assert_eq!(info["KeySize"], if algorithm == "RSA" { 2048 } else { 256 }, "{what}");
+        assert_eq!(info["SignatureAlgorithm"], signature, "{what}");
+        assert_eq!(info["SignatureValid"], valid, "{what}");
+        assert_eq!(info["Sm2DistinguishingId"], id, "{what}");
+        assert_eq!(code, if valid { 0 } else { 1 }, "{what}");
+        assert_eq!(json["AllValid"], valid, "{what}");
+    }
+    let (_, json) = inspect_json(&[&csrs[0].1]);
+    let rsa = &json["Files"][0]["Csrs"][0];
+    assert_eq!(rsa["KeyUsage"], serde_json::json!(["digitalSignature", "keyEncipherment"]));
+    assert_eq!(rsa["ExtendedKeyUsage"], serde_json::json!(["serverAuth", "clientAuth"]));
+    assert_eq!(rsa["ChallengePassword"], false);
+
+    // The human form says what is wrong with an empty-ID SM2 CSR and what CAs expect.
+    let o = csrbatch(["inspect", csrs[3].1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("SignatureValid:    NO with distinguishing ID 1234567812345678"), "{text}");
+    assert!(text.contains("only with an empty distinguishing ID; CAs expect 1234567812345678"), "{text}");
+    let o = csrbatch(["inspect", csrs[2].1.to_str().unwrap(), csrs[0].1.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(String::from_utf8(o.stdout).unwrap().contains("CommonName:        www.example.com"));
+}
+
+#[test]
+fn a_flipped_signature_byte_is_invalid_and_der_and_bundles_are_read() {
+    let dir = Dir::new();
+    let csrs = openssl_csrs(&dir);
+    for (what, csr) in &csrs[..3] {
+        let der_path = dir.path(&format!("{what}.der"));
+        ok(&["req", "-in", csr.to_str().unwrap(), "-outform", "DER", "-out", der_path.to_str().unwrap()]);
+        let (code, json) = inspect_json(&[&der_path]);
+        assert_eq!((code, &json["Files"][0]["Csrs"][0]["SignatureValid"]), (0, &Value::Bool(true)), "{what}");
+        let mut der = std::fs::read(&der_path).unwrap();
+        let at = der.len() - 4; // inside the signature, the last element
+        der[at] ^= 0x01;
+        let flipped = dir.path(&format!("{what}-flipped.der"));
+        std::fs::write(&flipped, &der).unwrap();
+        let (code, json) = inspect_json(&[&flipped]);
+        assert_eq!(code, 1, "{what}");
+        assert_eq!(json["Files"][0]["Csrs"][0]["SignatureValid"], false, "{what}");
+        assert_eq!(json["Files"][0]["Csrs"][0]["CommonName"], "www.example.com", "{what}");
+        // openssl agrees that it is broken.
+        let o = openssl(&["req", "-in", flipped.to_str().unwrap(), "-inform", "DER", "-noout", "-verify"]);
+        let said = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+        assert!(!said.contains("verify OK"), "{what}: {said}");
+    }
+    // Several PEM CSRs in one file, with text around them.
+    let bundle: String =
+        csrs.iter().map(|(w, c)| format!("# {w}\n{}", std::fs::read_to_string(c).unwrap())).collect();
+    let bundle_path = dir.write("bundle.pem", &bundle);
+    let (code, json) = inspect_json(&[&bundle_path]);
+    assert_eq!(code, 1, "the empty-ID SM2 CSR is in the bundle");
+    let valid: Vec<_> =
+        json["Files"][0]["Csrs"].as_array().unwrap().iter().map(|c| c["SignatureValid"].clone()).collect();
+    assert_eq!(valid, [true, true, true, false]);
+}
+
+#[test]
+fn unreadable_input_is_exit_2() {
+    let dir = Dir::new();
+    let not_csr = dir.write("key.pem", "-----BEGIN PRIVATE KEY-----\nMAA=\n-----END PRIVATE KEY-----\n");
+    let garbage = dir.write(
+        "garbage.csr",
+        "-----BEGIN CERTIFICATE REQUEST-----\nMAA=\n-----END CERTIFICATE REQUEST-----\n",
+    );
+    let missing = dir.path("missing.csr");
+    for args in [
+        vec!["inspect", missing.to_str().unwrap()],
+        vec!["inspect", not_csr.to_str().unwrap()],
+        vec!["inspect", garbage.to_str().unwrap()],
+    ] {
+        let o = csrbatch(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("error: "), "{args:?}");
+    }
+    let o = csrbatch(["inspect", "--json", garbage.to_str().unwrap()]);
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(json["Files"][0]["Errors"][0].as_str().unwrap().contains("not a PKCS#10 CertificationRequest"));
+}
