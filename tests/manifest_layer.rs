@@ -200,6 +200,30 @@ fn the_schema_refuses_what_the_loader_refuses() {
         let (raw, errs) = read(Format::Yaml, bad.as_bytes());
         assert!(!errs.is_empty() || request::validate(&raw).is_err(), "{what}: the loader accepted it");
     }
+    // The issue-14 fields: lists or comma strings of usages, a password, a key file.
+    let extras = good.replace(
+        "Locality: L}",
+        "Locality: L, KeyUsage: [digitalSignature, keyEncipherment], ExtendedKeyUsage: [serverAuth, 1.3.6.1.4.1.311.10.3.12], ChallengePassword: pw, KeyFile: k.pem}",
+    );
+    assert!(v.is_valid(&yaml_to_json(&extras)), "{extras}");
+    let (raw, errs) = read(Format::Yaml, extras.as_bytes());
+    assert!(errs.is_empty() && request::validate(&raw).is_ok(), "{errs:?}");
+    assert!(
+        v.is_valid(&yaml_to_json(&extras.replace("[digitalSignature, keyEncipherment]", "digitalSignature")))
+    );
+    for (what, bad) in [
+        ("unknown key usage", extras.replace("keyEncipherment]", "keyCertSign]")),
+        ("unknown extended key usage", extras.replace("serverAuth,", "webAuth,")),
+        ("short OID", extras.replace("1.3.6.1.4.1.311.10.3.12", "1.3")),
+        (
+            "long ChallengePassword",
+            extras.replace("ChallengePassword: pw", &format!("ChallengePassword: {}", "p".repeat(256))),
+        ),
+    ] {
+        assert!(!v.is_valid(&yaml_to_json(&bad)), "{what}: accepted");
+        let (raw, errs) = read(Format::Yaml, bad.as_bytes());
+        assert!(!errs.is_empty() || request::validate(&raw).is_err(), "{what}: the loader accepted it");
+    }
     // Required fields may come from `defaults:`.
     let with_defaults = "defaults: {CountryCode: cn, Province: P, Locality: L}\nrequests:\n- {Algorithm: ecc, CommonName: a.example}\n";
     assert!(v.is_valid(&yaml_to_json(with_defaults)));

@@ -123,7 +123,8 @@ fn property(kind: ValueKind) -> Value {
             // Each item (or each comma-separated part) is one of the names, any case.
             let mut item = any_case(names);
             if dotted_oid {
-                item = format!("{}|^\\s*[0-2](?:\\.[0-9]+)+\\s*$", item);
+                // A dotted OID of at least three arcs, as the loader takes.
+                item = format!("{}|^\\s*[0-2](?:\\.[0-9]+){{2,}}\\s*$", item);
             }
             json!({
                 "anyOf": [
@@ -133,7 +134,7 @@ fn property(kind: ValueKind) -> Value {
             })
         }
         ValueKind::Secret { max } => json!({ "type": ["string", "number", "null"], "maxLength": max }),
-        ValueKind::Path => json!({ "type": ["string", "null"], "minLength": 1 }),
+        ValueKind::Path => json!({ "type": ["string", "null"] }),
         ValueKind::Country => json!({ "type": ["string", "null"], "pattern": any_case(CountryCode::all()) }),
         ValueKind::FileStem { max } => {
             debug_assert_eq!(max, CsrName::MAX_LEN);

@@ -303,6 +303,20 @@ mod tests {
     }
 
     #[test]
+    fn the_field_table_names_the_usages_the_types_take() {
+        // The schema offers these names; each must parse, and each usage be offered.
+        use crate::manifest::field::{EXTENDED_KEY_USAGES, KEY_USAGES};
+        for name in KEY_USAGES {
+            assert!(name.parse::<KeyUsage>().is_ok(), "{name}");
+        }
+        for k in KeyUsage::ALL {
+            assert!(KEY_USAGES.contains(&k.as_str()), "{k}");
+        }
+        let named: Vec<&str> = NAMED.iter().map(|n| n.1).collect();
+        assert_eq!(named, EXTENDED_KEY_USAGES);
+    }
+
+    #[test]
     fn challenge_password_bounds_and_debug() {
         assert!(ChallengePassword::new("").is_none());
         assert!(ChallengePassword::new("a\nb").is_none());

@@ -107,3 +107,95 @@ fn bad_usages_are_exit_2_naming_the_field_and_nothing_is_written() {
     );
     assert!(!out.exists());
 }
+
+#[test]
+fn errors_of_the_new_fields_are_on_their_own_lines_in_requests_and_defaults() {
+    let dir = Dir::new();
+    let m = dir.write(
+        "m.yaml",
+        "defaults:
+  CountryCode: CN
+  Province: Zhejiang
+  Locality: Hangzhou
+  KeyUsage: [digitalSignature, signEverything]
+requests:
+  - CommonName: a.example
+    Algorithm: ECC
+    ExtendedKeyUsage:
+      - serverAuth
+      - 1.2.x
+    ChallengePassword: \"bad\\ttab\"
+    KeyFile: keys/none.pem
+",
+    );
+    let out = dir.path("out");
+    for command in ["validate", "generate", "plan"] {
+        let mut args = vec![command, m.to_str().unwrap()];
+        if command != "validate" {
+            args.extend(["--out", out.to_str().unwrap()]);
+        }
+        let o = csrbatch(&args);
+        assert_eq!(o.status.code(), Some(2), "{command}");
+        let err = stderr(&o);
+        for want in [
+            "m.yaml:5: request \"a.example\": KeyUsage: `signEverything` is not a key usage",
+            "m.yaml:9: request \"a.example\": ExtendedKeyUsage: `1.2.x` is not an extended key usage",
+            "m.yaml:12: request \"a.example\": ChallengePassword: contains a control character (U+0009)",
+        ] {
+            assert!(err.contains(want), "{command}: `{want}` missing:\n{err}");
+        }
+        assert!(!out.exists());
+    }
+    // With the other fields right, the KeyFile error is on its own line too.
+    let fixed = std::fs::read_to_string(&m)
+        .unwrap()
+        .replace(", signEverything", "")
+        .replace("      - 1.2.x\n", "")
+        .replace("bad\\ttab", "fine");
+    std::fs::write(&m, fixed).unwrap();
+    let o = csrbatch(["validate", m.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("m.yaml:12: request \"a.example\": KeyFile: "), "{err}");
+    assert!(err.contains("keys/none.pem: cannot read it"), "{err}");
+}
+
+#[test]
+fn json_documents_never_carry_the_challenge_password() {
+    const SECRET: &str = "Zq7-challenge-secret";
+    let dir = Dir::new();
+    let good = MANIFEST.replace("hello-123", SECRET);
+    let m = dir.write("m.yaml", &good);
+    let out = dir.path("out");
+    let o_str = out.to_str().unwrap();
+    let m_str = m.to_str().unwrap();
+    let runs: [&[&str]; 4] = [
+        &["validate", m_str, "--json"],
+        &["plan", m_str, "--out", o_str, "--json"],
+        &["generate", m_str, "--out", o_str, "-q", "--json"],
+        &["generate", m_str, "--out", o_str, "--check", "--json"],
+    ];
+    for args in runs {
+        let o = csrbatch(args);
+        assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
+        let doc = String::from_utf8(o.stdout.clone()).unwrap();
+        assert!(doc.contains("\"Requests\""), "{args:?}: {doc}");
+        assert!(!doc.contains(SECRET) && !stderr(&o).contains(SECRET), "{args:?}: {doc}");
+    }
+    // The CSR does hold it (that is what the attribute is for).
+    assert!(text_of(&out.join("sm2.example.com.csr.pem")).contains(SECRET));
+    // A password that breaks a rule: the error says which rule, not the password.
+    let long = format!("{SECRET}{}", "x".repeat(300));
+    let m = dir.write("bad.yaml", &MANIFEST.replace("hello-123", &long));
+    for command in ["validate", "plan", "generate"] {
+        let mut args = vec![command, m.to_str().unwrap(), "--json"];
+        if command != "validate" {
+            args.extend(["--out", o_str]);
+        }
+        let o = csrbatch(&args);
+        assert_eq!(o.status.code(), Some(2), "{command}");
+        let doc = String::from_utf8(o.stdout.clone()).unwrap();
+        assert!(doc.contains("ChallengePassword"), "{command}: {doc}");
+        assert!(!doc.contains(SECRET) && !stderr(&o).contains(SECRET), "{command}: {doc}");
+    }
+}
