@@ -294,3 +294,35 @@ fn switching_to_a_key_file_archives_the_folders_key_and_back_needs_repair() {
     assert!(generate(&m, &out, &["--repair"]).status.success());
     assert!(out.join("a.example.com.key.pem").exists());
 }
+
+#[test]
+fn a_csv_key_file_is_relative_to_the_manifests_folder_and_kept_out_of_reencrypt() {
+    let dir = Dir::new();
+    make_keys(&dir);
+    // The manifest in a subfolder: its KeyFile is relative to that folder, not to the cwd.
+    let m = dir.write(
+        "sub/m.csv",
+        "Name,Algorithm,CommonName,CountryCode,Province,Locality,KeyFile,KeyUsage\n\
+         ec,ECC,ec.example,CN,Zhejiang,Hangzhou,../keys/ec.sec1,\"digitalSignature,keyAgreement\"\n\
+         made,SM2,made.example,CN,Zhejiang,Hangzhou,,digitalSignature\n",
+    );
+    let out = dir.path("out");
+    let before = std::fs::read(dir.path("keys/ec.sec1")).unwrap();
+    let o = generate(&m, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (from_key, from_csr) = openssl_pubkeys(&dir.path("keys/ec.sec1"), &out.join("ec.csr.pem"));
+    assert_eq!(from_key, from_csr);
+    let summary = read_summary(&out);
+    let ec = summary.csrs.iter().find(|e| e.name == "ec").unwrap();
+    assert!(Path::new(ec.key_file.as_deref().unwrap()).is_absolute());
+    assert!(!out.join("ec.key.pem").exists() && out.join("made.key.pem").exists());
+    // --reencrypt encrypts the folder's keys, never the user's.
+    let pass = dir.write("pass", "pw\n");
+    let o = generate(&m, &out, &["--key-passphrase-file", pass.to_str().unwrap(), "--reencrypt"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(std::fs::read_to_string(out.join("made.key.pem")).unwrap().contains("ENCRYPTED PRIVATE KEY"));
+    assert_eq!(std::fs::read(dir.path("keys/ec.sec1")).unwrap(), before);
+    assert!(!out.join("ec.key.pem").exists());
+    let states: Vec<_> = read_summary(&out).csrs.iter().map(|e| e.state.unwrap().as_str()).collect();
+    assert_eq!(states, ["unchanged", "unchanged"]);
+}
