@@ -165,6 +165,10 @@ pub enum Error {
     /// Ctrl-C or SIGTERM: the run stopped taking work and landed what was finished.
     #[error("interrupted: {done} of {total} done; run the same command again to finish")]
     Interrupted { done: u64, total: u64 },
+    /// The reader of stdout went away (`csrbatch plan | head`): the command stops quietly
+    /// with success, as a pipe's writer does.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl Error {
@@ -172,6 +176,7 @@ impl Error {
         match self {
             Error::Io(_) => ExitCode::Failed,
             Error::Interrupted { .. } => ExitCode::Interrupted,
+            Error::StdoutClosed => ExitCode::Success,
             Error::Manifests(_)
             | Error::ManifestChanged { .. }
             | Error::Usage(_)

@@ -81,11 +81,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
             "csrbatch bench: {}, {mode}; RSA keys by {}",
             plural(jobs, "job"),
             crate::build_info::rsa_backend()
-        ));
+        ))?;
         crate::progress::out(format_args!(
             "{:<9} {:>7} {:>8} {:>10}   {:>26}   {:>26}",
             "", "count", "wall s", "CSRs/s", "keygen ms p50/p90/p99", "request ms p50/p90/p99"
-        ));
+        ))?;
     }
     for key in algorithms {
         let count = args.count.unwrap_or_else(|| default_count(key));
@@ -106,13 +106,13 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
                 figures.csrs_per_second,
                 show(&figures.keygen_ms),
                 show(&figures.request_ms)
-            ));
+            ))?;
         }
         all.push(figures);
     }
     if args.json {
         let text = serde_json::to_string_pretty(&all).map_err(|e| Error::Usage(e.to_string()))?;
-        crate::progress::out(format_args!("{text}"));
+        crate::progress::out(format_args!("{text}"))?;
     }
     Ok(ExitCode::Success)
 }

@@ -9,10 +9,13 @@ use super::json::{self, JsonCommand};
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
     if args.json {
         return json::emit(JsonCommand::Validate, |doc| {
-            json::validate(doc, &load_and_validate(&args.paths, crate::manifest::ReadOptions { encoding: args.encoding })?)
+            json::validate(
+                doc,
+                &load_and_validate(&args.paths, crate::manifest::ReadOptions { encoding: args.encoding })?,
+            )
         });
     }
     let requests = load_and_validate(&args.paths, crate::manifest::ReadOptions { encoding: args.encoding })?;
-    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")));
+    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")))?;
     Ok(ExitCode::Success)
 }

@@ -167,7 +167,8 @@ impl Requests {
                     (None, Some(_)) => Some(Change::Content),
                 };
                 let head = change.map(|change| Err(Error::ManifestChanged { file: file.clone(), change }));
-                let rest = head.is_none().then(|| manifest::stream_with(std::slice::from_ref(file), self.read));
+                let rest =
+                    head.is_none().then(|| manifest::stream_with(std::slice::from_ref(file), self.read));
                 head.into_iter().chain(rest.into_iter().flatten().map(Ok))
             })
             .enumerate()
