@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{generate, thread_pool};
 use crate::cli::BenchArgs;
 use crate::crypto::{self, PrivateKey};
-use crate::error::{Error, ExitCode};
+use crate::error::{CryptoError, Error, ExitCode};
 use crate::manifest::Origin;
 use crate::progress::Progress;
 use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
@@ -158,15 +158,15 @@ fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize, quiet: bool) -> Resul
     let requests: Vec<CsrRequest> = (0..count).map(|i| synthetic(key, i)).collect::<Result<_, _>>()?;
     let progress = Progress::new(count as u64, quiet);
     let started = Instant::now();
-    let samples: Vec<Result<(f64, f64), String>> = pool.install(|| {
+    let samples: Vec<Result<(f64, f64), CryptoError>> = pool.install(|| {
         requests
             .par_iter()
             .map(|r| {
                 let t0 = Instant::now();
-                let private = PrivateKey::generate(r.params.key).map_err(|e| e.to_string())?;
+                let private = PrivateKey::generate(r.params.key)?;
                 let keygen = t0.elapsed().as_secs_f64() * 1e3;
-                let csr = crypto::sign_request(&r.params, &private).map_err(|e| e.to_string())?;
-                let pem = private.to_pkcs8_pem().map_err(|e| e.to_string())?;
+                let csr = crypto::sign_request(&r.params, &private)?;
+                let pem = private.to_pkcs8_pem()?;
                 std::hint::black_box((csr, pem));
                 let request = t0.elapsed().as_secs_f64() * 1e3;
                 progress.advance(1);
@@ -176,7 +176,7 @@ fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize, quiet: bool) -> Resul
     });
     let wall = started.elapsed().as_secs_f64();
     progress.clear();
-    let samples: Vec<(f64, f64)> = samples.into_iter().collect::<Result<_, _>>().map_err(Error::Usage)?;
+    let samples: Vec<(f64, f64)> = samples.into_iter().collect::<Result<_, _>>()?;
     Ok(Figures {
         algorithm: key.algorithm(),
         key_size: key.key_size(),
