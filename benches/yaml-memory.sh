@@ -6,13 +6,15 @@
 #
 #   benches/yaml-memory.sh                 # 1,000,000 requests, validate only
 #   COUNT=200000 GENERATE=1 benches/yaml-memory.sh
+#   KEEP=1 ...                             # keep the outputs (deleting many files slows
+#                                          # the next file-heavy benchmark on some disks)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${COUNT:-1000000}
 bin=${CSRBATCH:-target/release/csrbatch}
 [ -x "$bin" ] || cargo build --release
 work=$(mktemp -d "${TMPDIR:-/tmp}/yaml-memory.XXXXXX")
-trap 'rm -rf "$work"' EXIT
+[ "${KEEP:-0}" = 1 ] || trap 'rm -rf "$work"' EXIT
 
 python3 - "$count" "$work" <<'PY'
 import sys

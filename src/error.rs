@@ -168,13 +168,21 @@ pub enum Error {
     /// Ctrl-C or SIGTERM: the run stopped taking work and landed what was finished.
     #[error("interrupted: {done} of {total} done; run the same command again to finish")]
     Interrupted { done: u64, total: u64 },
+    /// `bench` could not make a key or a CSR (no file is involved: the request itself failed).
+    #[error("bench: {0}")]
+    Crypto(#[from] CryptoError),
+    /// The reader of stdout went away (`csrbatch plan | head`): the command stops quietly
+    /// with success, as a pipe's writer does.
+    #[error("stdout was closed")]
+    StdoutClosed,
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Io(_) => ExitCode::Failed,
+            Error::Io(_) | Error::Crypto(_) => ExitCode::Failed,
             Error::Interrupted { .. } => ExitCode::Interrupted,
+            Error::StdoutClosed => ExitCode::Success,
             Error::Manifests(_)
             | Error::ManifestChanged { .. }
             | Error::Usage(_)

@@ -21,6 +21,7 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(code) => code.into(),
+        Err(Error::StdoutClosed) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             if let Error::Manifests(errors) = &err {
                 for e in errors {

@@ -8,27 +8,35 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Prints a line on stdout. If the reader has gone away (`csrbatch plan ... | head`), the
-/// process ends quietly with success, as a pipe's writer does: only reports go to stdout,
-/// and they are printed after the work they report on.
-pub fn out(line: std::fmt::Arguments<'_>) {
+use crate::error::Error;
+
+/// Prints a line on stdout. A reader that has gone away (`csrbatch plan ... | head`) is
+/// [`Error::StdoutClosed`], which `main` ends quietly with success, as a pipe's writer does:
+/// only reports go to stdout, and they are printed after the work they report on.
+pub fn out(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
     use std::io::Write;
-    if let Err(e) = writeln!(std::io::stdout().lock(), "{line}")
-        && e.kind() == std::io::ErrorKind::BrokenPipe
-    {
-        std::process::exit(0);
+    match writeln!(std::io::stdout().lock(), "{line}") {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::StdoutClosed),
+        Err(e) => {
+            err(format_args!("error: cannot write to stdout: {e}"));
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 
 /// Writes a whole document on stdout through a buffer, as [`out`] prints a line (a reader
 /// that has gone away ends the process quietly); any other failure is said on stderr.
-pub fn out_document(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) {
+pub fn out_document(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<(), Error> {
     use std::io::Write;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match write(&mut stdout).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
-        Err(e) => err(format_args!("error: cannot write to stdout: {e}")),
-        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::StdoutClosed),
+        Err(e) => {
+            err(format_args!("error: cannot write to stdout: {e}"));
+            Ok(())
+        }
+        Ok(()) => Ok(()),
     }
 }
 

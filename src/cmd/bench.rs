@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{generate, thread_pool};
 use crate::cli::BenchArgs;
 use crate::crypto::{self, PrivateKey};
-use crate::error::{Error, ExitCode};
+use crate::error::{CryptoError, Error, ExitCode};
 use crate::manifest::Origin;
 use crate::progress::Progress;
 use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
@@ -81,11 +81,11 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
             "csrbatch bench: {}, {mode}; RSA keys by {}",
             plural(jobs, "job"),
             crate::build_info::rsa_backend()
-        ));
+        ))?;
         crate::progress::out(format_args!(
             "{:<9} {:>7} {:>8} {:>10}   {:>26}   {:>26}",
             "", "count", "wall s", "CSRs/s", "keygen ms p50/p90/p99", "request ms p50/p90/p99"
-        ));
+        ))?;
     }
     for key in algorithms {
         let count = args.count.unwrap_or_else(|| default_count(key));
@@ -106,13 +106,13 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
                 figures.csrs_per_second,
                 show(&figures.keygen_ms),
                 show(&figures.request_ms)
-            ));
+            ))?;
         }
         all.push(figures);
     }
     if args.json {
         let text = serde_json::to_string_pretty(&all).map_err(|e| Error::Usage(e.to_string()))?;
-        crate::progress::out(format_args!("{text}"));
+        crate::progress::out(format_args!("{text}"))?;
     }
     Ok(ExitCode::Success)
 }
@@ -158,15 +158,15 @@ fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize, quiet: bool) -> Resul
     let requests: Vec<CsrRequest> = (0..count).map(|i| synthetic(key, i)).collect::<Result<_, _>>()?;
     let progress = Progress::new(count as u64, quiet);
     let started = Instant::now();
-    let samples: Vec<Result<(f64, f64), String>> = pool.install(|| {
+    let samples: Vec<Result<(f64, f64), CryptoError>> = pool.install(|| {
         requests
             .par_iter()
             .map(|r| {
                 let t0 = Instant::now();
-                let private = PrivateKey::generate(r.params.key).map_err(|e| e.to_string())?;
+                let private = PrivateKey::generate(r.params.key)?;
                 let keygen = t0.elapsed().as_secs_f64() * 1e3;
-                let csr = crypto::sign_request(&r.params, &private).map_err(|e| e.to_string())?;
-                let pem = private.to_pkcs8_pem().map_err(|e| e.to_string())?;
+                let csr = crypto::sign_request(&r.params, &private)?;
+                let pem = private.to_pkcs8_pem()?;
                 std::hint::black_box((csr, pem));
                 let request = t0.elapsed().as_secs_f64() * 1e3;
                 progress.advance(1);
@@ -176,7 +176,7 @@ fn in_memory(key: KeyAlgorithm, count: usize, jobs: usize, quiet: bool) -> Resul
     });
     let wall = started.elapsed().as_secs_f64();
     progress.clear();
-    let samples: Vec<(f64, f64)> = samples.into_iter().collect::<Result<_, _>>().map_err(Error::Usage)?;
+    let samples: Vec<(f64, f64)> = samples.into_iter().collect::<Result<_, _>>()?;
     Ok(Figures {
         algorithm: key.algorithm(),
         key_size: key.key_size(),

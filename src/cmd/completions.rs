@@ -7,7 +7,7 @@ use crate::cli::{Cli, CompletionsArgs};
 use crate::error::{Error, ExitCode};
 
 pub fn run(args: &CompletionsArgs) -> Result<ExitCode, Error> {
-    crate::progress::out(format_args!("{}", script(args.shell).trim_end_matches('\n')));
+    crate::progress::out(format_args!("{}", script(args.shell).trim_end_matches('\n')))?;
     Ok(ExitCode::Success)
 }
 

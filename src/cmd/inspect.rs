@@ -33,16 +33,22 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
         files.push(report);
     }
     let report = Report { all_valid: code == ExitCode::Success, files };
-    if args.json {
-        let text = serde_json::to_string_pretty(&report).map_err(|e| Error::Usage(e.to_string()))?;
-        progress::out(format_args!("{text}"));
+    let printed = if args.json {
+        progress::out_document(|w| {
+            serde_json::to_writer_pretty(&mut *w, &report)?;
+            writeln!(w)
+        })
     } else {
-        print_text(&report);
+        print_text(&report)
+    };
+    match printed {
+        // A reader that went away (`inspect ... | head`) does not change the verdict.
+        Ok(()) | Err(Error::StdoutClosed) => Ok(code),
+        Err(e) => Err(e),
     }
-    Ok(code)
 }
 
-fn print_text(report: &Report) {
+fn print_text(report: &Report) -> Result<(), Error> {
     for file in &report.files {
         for error in &file.errors {
             progress::err(format_args!("error: {}: {error}", file.file));
@@ -50,7 +56,8 @@ fn print_text(report: &Report) {
         let several = file.csrs.len() > 1;
         for (i, csr) in file.csrs.iter().enumerate() {
             let title = if several { format!("{} (CSR #{})", file.file, i + 1) } else { file.file.clone() };
-            progress::out(format_args!("{title}\n{}", inspect::render(csr)));
+            progress::out(format_args!("{title}\n{}", inspect::render(csr)))?;
         }
     }
+    Ok(())
 }

@@ -200,11 +200,11 @@ impl Document {
     }
 
     /// Prints the document on stdout, pretty (so that it cannot pass for JSON Lines).
-    fn print(&self) {
+    fn print(&self) -> Result<(), Error> {
         crate::progress::out_document(|w| {
             serde_json::to_writer_pretty(&mut *w, self)?;
             writeln!(w)
-        });
+        })
     }
 
     /// Records a request `generate` journaled; one that failed or is damaged is an error too.
@@ -255,7 +255,8 @@ pub fn emit(
     if let Err(e) = &result {
         doc.errors.extend(JsonError::all(e));
     }
-    doc.print();
+    // A reader that went away does not change what the command's exit code says.
+    let _closed = doc.print();
     result
 }
 

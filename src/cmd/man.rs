@@ -8,7 +8,7 @@ use crate::error::{Error, ExitCode};
 
 pub fn run(args: &ManArgs) -> Result<ExitCode, Error> {
     let page = page(args.subcommand.as_deref())?;
-    crate::progress::out(format_args!("{}", page.trim_end_matches('\n')));
+    crate::progress::out(format_args!("{}", page.trim_end_matches('\n')))?;
     Ok(ExitCode::Success)
 }
 

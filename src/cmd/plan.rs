@@ -45,22 +45,30 @@ pub fn print<I>(
 where
     I: Iterator<Item = Result<CsrRequest, Error>> + Send,
 {
+    // A reader that goes away (`plan | head`) stops the printing, not the plan: the exit
+    // code (`generate --check`) still says whether the folder is up to date.
+    let closed = std::cell::Cell::new(false);
+    let say = |line: std::fmt::Arguments<'_>| {
+        if !closed.get() && out(line).is_err() {
+            closed.set(true);
+        }
+    };
     let mut each = |p: &run::plan::Planned| {
         if p.state != State::Unchanged {
             let reason = p.reason.as_ref().map(|r| format!("  {r}")).unwrap_or_default();
-            out(format_args!("{:<10} {}  ({}){reason}", p.state, p.name, p.manifest));
+            say(format_args!("{:<10} {}  ({}){reason}", p.state, p.name, p.manifest));
         }
     };
     let plan = run::plan::plan(settings, requests, wants, &mut each)?;
     for orphan in &plan.orphans {
-        out(format_args!("{:<10} {orphan}", State::Orphaned));
+        say(format_args!("{:<10} {orphan}", State::Orphaned));
     }
     for run in &plan.unfinished {
         let writing = match run.in_flight {
             0 => String::new(),
             n => format!(" (and was writing {n} more when it stopped)"),
         };
-        out(format_args!(
+        say(format_args!(
             "unfinished run (started {}): it changed {}{writing}; summary.json does not show \
              them yet: run `generate` again to finish",
             run.started,
@@ -68,6 +76,6 @@ where
         ));
     }
     let line: Vec<String> = plan.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
-    out(format_args!("{}", line.join(", ")));
+    say(format_args!("{}", line.join(", ")));
     Ok(plan)
 }

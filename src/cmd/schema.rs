@@ -5,6 +5,6 @@ use crate::cli::SchemaArgs;
 use crate::error::{Error, ExitCode};
 
 pub fn run(_args: &SchemaArgs) -> Result<ExitCode, Error> {
-    crate::progress::out(format_args!("{}", crate::request::schema::schema_text().trim_end()));
+    crate::progress::out(format_args!("{}", crate::request::schema::schema_text().trim_end()))?;
     Ok(ExitCode::Success)
 }

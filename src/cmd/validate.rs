@@ -16,6 +16,6 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
         });
     }
     let requests = load_and_validate(&args.paths, crate::manifest::ReadOptions { encoding: args.encoding })?;
-    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")));
+    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")))?;
     Ok(ExitCode::Success)
 }

@@ -203,6 +203,27 @@ fn a_reader_that_goes_away_is_not_a_panic() {
     }
 }
 
+#[test]
+fn a_reader_that_goes_away_does_not_change_what_check_says() {
+    // `generate --check | head -1` on a folder that is not up to date: still exit 1.
+    let dir = Dir::new();
+    let out = dir.path("never-made");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .args(["generate", "manifests/", "--check", "--out"])
+        .arg(&out)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let run = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert_eq!(run.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert!(!out.exists(), "--check writes nothing");
+}
+
 // --- manifests as people write them: lines, Excel's CSVs, encodings, hostile files ------
 
 /// `validate` on one file; (exit code, stderr and stdout).
