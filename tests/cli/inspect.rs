@@ -182,3 +182,30 @@ fn unreadable_input_is_exit_2() {
     let json: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(json["Files"][0]["Errors"][0].as_str().unwrap().contains("not a PKCS#10 CertificationRequest"));
 }
+
+#[test]
+fn a_reader_that_goes_away_does_not_change_the_verdict() {
+    // `csrbatch inspect bad.der | head -0`: still exit 1 for an invalid signature, no panic.
+    let dir = Dir::new();
+    let csrs = openssl_csrs(&dir);
+    let der_path = dir.path("ec-closed.der");
+    ok(&["req", "-in", csrs[1].1.to_str().unwrap(), "-outform", "DER", "-out", der_path.to_str().unwrap()]);
+    let mut der = std::fs::read(&der_path).unwrap();
+    let at = der.len() - 4;
+    der[at] ^= 0x01;
+    std::fs::write(&der_path, &der).unwrap();
+    for json in [false, true] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"));
+        cmd.arg("inspect").arg(&der_path);
+        if json {
+            cmd.arg("--json");
+        }
+        let mut child =
+            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        drop(child.stdout.take());
+        let run = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "json {json}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+}
