@@ -138,6 +138,9 @@ pub struct MergeArgs {
     /// Also copy every key and CSR into --out (keys keep mode 0600).
     #[arg(long)]
     pub collect: bool,
+    /// The encoding of the --manifests given [default: the one each shard recorded, else UTF-8].
+    #[arg(long, value_name = "ENC", requires = "manifests")]
+    pub encoding: Option<TextEncoding>,
 }
 
 #[derive(Debug, Args)]

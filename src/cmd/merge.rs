@@ -16,6 +16,7 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::cli::MergeArgs;
 use crate::error::{Error, ExitCode, IoError, OutProblem};
+use crate::manifest::ReadOptions;
 use crate::output::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
 use crate::output::folder::{self, FolderState, ManifestRecord};
 use crate::output::summary::{self, Entry, Item, SummaryWriter};
@@ -67,11 +68,14 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
     check_shards(&shards, &mut problems);
 
     // The manifests: given, or as the shards recorded them (when they are still as they were).
-    let paths =
-        if args.manifests.is_empty() { recorded_manifests(&shards) } else { Some(args.manifests.clone()) };
+    let paths = if args.manifests.is_empty() {
+        recorded_manifests(&shards)
+    } else {
+        Some((args.manifests.clone(), ReadOptions { encoding: args.encoding }))
+    };
     let order = match paths {
-        Some(paths) => {
-            let requests = crate::run::load_and_validate(&paths, crate::manifest::ReadOptions::default())?;
+        Some((paths, read)) => {
+            let requests = crate::run::load_and_validate(&paths, read)?;
             let mut order = Vec::with_capacity(requests.len());
             for request in requests.iter() {
                 let request = request?;
@@ -229,9 +233,9 @@ fn check_shards(shards: &[ShardFolder], problems: &mut Vec<String>) {
     }
 }
 
-/// The manifests the shards recorded, if every one is still there and unchanged; else
-/// `None`, having said what is gone or changed.
-fn recorded_manifests(shards: &[ShardFolder]) -> Option<Vec<PathBuf>> {
+/// The manifests the shards recorded and how they were read, if every one is still there
+/// and unchanged and all were read alike; else `None`, having said what is gone or changed.
+fn recorded_manifests(shards: &[ShardFolder]) -> Option<(Vec<PathBuf>, ReadOptions)> {
     let mut records: Vec<&ManifestRecord> = Vec::new();
     for s in shards {
         for r in &s.manifests {
@@ -263,6 +267,12 @@ fn recorded_manifests(shards: &[ShardFolder]) -> Option<Vec<PathBuf>> {
             Ok(_) => {}
         }
     }
+    // One run reads every manifest with one `--encoding`; shards that differ ran apart.
+    let encoding = records.first().and_then(|r| r.encoding);
+    if records.iter().any(|r| r.encoding != encoding) {
+        err(format_args!("merge: the shards read their manifests with different --encoding"));
+        usable = false;
+    }
     let mut paths: Vec<PathBuf> = Vec::new();
     for r in records {
         if paths.contains(&r.path) {
@@ -272,7 +282,7 @@ fn recorded_manifests(shards: &[ShardFolder]) -> Option<Vec<PathBuf>> {
             paths.push(r.path.clone());
         }
     }
-    usable.then_some(paths)
+    usable.then_some((paths, ReadOptions { encoding }))
 }
 
 /// Without manifests: every entry the shards hold, each Name once, in manifest order as

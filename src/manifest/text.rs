@@ -13,8 +13,23 @@ use super::Problem;
 
 /// A text encoding by its WHATWG label (`gb18030`, `gbk`, `big5`, `shift_jis`,
 /// `windows-1252`, `utf-8`, ...), as `--encoding` takes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
 pub struct TextEncoding(&'static encoding_rs::Encoding);
+
+impl From<TextEncoding> for String {
+    fn from(e: TextEncoding) -> String {
+        e.name().to_owned()
+    }
+}
+
+impl TryFrom<String> for TextEncoding {
+    type Error = String;
+
+    fn try_from(label: String) -> Result<Self, String> {
+        label.parse()
+    }
+}
 
 impl TextEncoding {
     pub fn name(self) -> &'static str {

@@ -55,6 +55,9 @@ pub struct ManifestRecord {
     pub size: u64,
     /// Lower-case hex SHA-256 of the file's bytes.
     pub sha256: String,
+    /// The `--encoding` it was read with (absent: UTF-8), so that merge reads it alike.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoding: Option<crate::manifest::TextEncoding>,
 }
 
 /// `.csrbatch/state.json`: what the folder is, beyond its files and summary.
@@ -355,11 +358,13 @@ mod tests {
                 given: "m.yaml".into(),
                 size: 3,
                 sha256: "ab".into(),
+                encoding: Some("gb18030".parse().unwrap()),
             }],
         };
         state.write(dir.path()).unwrap();
         let text = std::fs::read_to_string(FolderState::path(dir.path())).unwrap();
         assert!(text.contains("\"Shard\":\"1/4\"") && text.contains("\"Keys\":\"encrypted\""), "{text}");
+        assert!(text.contains("\"Encoding\":\"gb18030\""), "{text}");
         assert_eq!(FolderState::read(dir.path()).unwrap(), Some(state));
     }
 }

@@ -162,6 +162,7 @@ impl Requests {
                     given: file.clone(),
                     size: print.size,
                     sha256: print.sha256_hex(),
+                    encoding: self.read.encoding,
                 })
             })
             .collect()

@@ -292,3 +292,50 @@ fn merge_reads_any_json_layout_and_needs_no_manifests() {
     ]);
     assert!(run.status.success(), "{}", stderr(&run));
 }
+
+#[test]
+fn merge_reads_recorded_manifests_in_the_encoding_the_shards_used() {
+    // A GB18030 CSV (Excel on Chinese Windows): the shards read it with --encoding, and
+    // merge, with no --manifests, reads it the same way to name a missing request.
+    let dir = Dir::new();
+    let mut csv = String::from("Algorithm,CommonName,CountryCode,Province,Locality\n");
+    for i in 0..12 {
+        csv.push_str(&format!("ECC,g{i}.example.com,CN,浙江,杭州\n"));
+    }
+    let (bytes, _, unmappable) = encoding_rs::GB18030.encode(&csv);
+    assert!(!unmappable);
+    let m = dir.path("m.csv");
+    std::fs::write(&m, &bytes).unwrap();
+    let shard_dir = |k: u32| dir.path(&format!("shard-{k}"));
+    for k in 0..2 {
+        let run = csrbatch([
+            "generate".as_ref(),
+            m.as_os_str(),
+            "--encoding".as_ref(),
+            "gb18030".as_ref(),
+            "--shard".as_ref(),
+            format!("{k}/2").as_ref(),
+            "--out".as_ref(),
+            shard_dir(k).as_os_str(),
+        ]);
+        assert!(run.status.success(), "{}", stderr(&run));
+    }
+    let merge = |out: &str, shards: &[u32]| {
+        let mut args = vec!["merge".to_owned()];
+        args.extend(shards.iter().map(|k| shard_dir(*k).display().to_string()));
+        args.extend(["--out".to_owned(), dir.path(out).display().to_string()]);
+        csrbatch(&args)
+    };
+    let run = merge("merged", &[0, 1]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(!stderr(&run).contains("cannot name missing requests"), "{}", stderr(&run));
+    let merged = read_summary(&dir.path("merged"));
+    assert_eq!(merged.total, 12);
+    assert!(merged.csrs.iter().all(|e| e.province == "浙江"), "decoded as GB18030");
+    // Shard 1 left out: its requests are named from the re-read manifest.
+    let held = read_summary(&shard_dir(1)).csrs.len();
+    let run = merge("partial", &[0]);
+    assert_eq!(run.status.code(), Some(1));
+    let missing = stderr(&run).lines().filter(|l| l.starts_with("missing: ")).count();
+    assert_eq!(missing, held, "{}", stderr(&run));
+}
