@@ -19,7 +19,7 @@ Usage:
 
 Environment:
     REPEAT=5       runs of each tool per row; the table shows the medians
-    REPEAT_ONE_KEY runs of the one-key row, 3 x REPEAT by default (one RSA-4096 key takes
+    REPEAT_ONE_KEY runs of the one-key row, 8 x REPEAT by default (one RSA-4096 key takes
                    0.2 s or 4 s, so its median needs many runs)
     COUNT_SCALE=1  multiplies every row's count (COUNT_SCALE=0.01 for a quick check of the
                    script; the one-key RSA-4096 row stays at one key)
@@ -235,7 +235,7 @@ def main():
         peers.append("tongsuopy " + subprocess.run([sys.executable, "-c", "import importlib.metadata as m; print(m.version('tongsuopy'))"], capture_output=True, text=True).stdout.strip())
     print(f"machine: {n} cores, {cpu}, {os.uname().sysname} {os.uname().release}")
     print(f"{version} ({backend} build); {openssl}; {', '.join(peers) or 'no Python peers'}")
-    print(f"date: {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}; medians of {repeat} runs (the one-key row: {os.environ.get('REPEAT_ONE_KEY', 3 * repeat)}); outputs in {work}")
+    print(f"date: {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}; medians of {repeat} runs (the one-key row: {os.environ.get('REPEAT_ONE_KEY', 8 * repeat)}); outputs in {work}")
     print()
 
     table, spreads = [], []
@@ -253,7 +253,7 @@ def main():
             peer = "tongsuo" if alg == "SM2" else "pyca"
             tools = ["csrbatch", "openssl"] + ([peer] if have[peer] else [])
             times = {t: [] for t in tools}
-            for rep in range(repeat if scaled else int(os.environ.get("REPEAT_ONE_KEY", str(3 * repeat)))):
+            for rep in range(repeat if scaled else int(os.environ.get("REPEAT_ONE_KEY", str(8 * repeat)))):
                 for tool in tools[rep % len(tools):] + tools[: rep % len(tools)]:
                     out = os.path.join(work, f"{tool}-{index}-{alg}{size}-{rep}")
                     os.mkdir(out)
