@@ -62,6 +62,10 @@ pub enum Reason {
     /// A `KeyFile` request whose intact CSR is of another key: the key file changed.
     #[error("the KeyFile holds another key")]
     KeyFileChanged,
+    /// An unencrypted key in a folder whose keys are encrypted (a `--reencrypt` that did
+    /// not finish, or a key put there by hand).
+    #[error("{0}.key.pem is not encrypted, as this folder's keys are: run again with --reencrypt")]
+    NotEncrypted(CsrName),
     /// What a run that did not finish did to the pair.
     #[error("by a run that did not finish")]
     Unfinished,
@@ -84,6 +88,8 @@ pub struct Flags {
     pub rotate: bool,
     /// Regenerate damaged requests (after archiving what is there).
     pub repair: bool,
+    /// `--reencrypt`: keys not protected as this run protects them are rewritten, not damaged.
+    pub reencrypt: bool,
 }
 
 /// What the run does for one request.
@@ -170,6 +176,11 @@ pub fn decide(
         Ok(key) => key,
         Err(error) => return damaged(Reason::Key { name: name.clone(), error }),
     };
+    // A folder with a passphrase holds encrypted keys only; a plain one is not up to date.
+    let plain = !key_pem.trim_start().starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----");
+    if passphrase.is_some() && plain && !flags.reencrypt {
+        return damaged(Reason::NotEncrypted(name.clone()));
+    }
     let changed_by_hand = facts.record.is_some_and(|r| r.has_csr() && !r.is_csr(csr_pem));
     let check = match crypto::check_pair(csr_pem, &key, &request.params) {
         Ok(check) => check,

@@ -192,9 +192,8 @@ pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
     let found = first_key(root, layout);
     let keys = state.as_ref().and_then(|s| s.keys).or(found.as_ref().map(|(_, p)| *p));
     match (keys, wanted.passphrase) {
-        (Some(KeyProtection::Encrypted), None) if wanted.reencrypt => {
-            return Err(folder(FolderProblem::ReencryptWithoutPassphrase));
-        }
+        // --reencrypt only ever encrypts: without a passphrase there is nothing to do it with.
+        (_, None) if wanted.reencrypt => return Err(folder(FolderProblem::ReencryptWithoutPassphrase)),
         (Some(KeyProtection::Encrypted), None) => return Err(folder(FolderProblem::NeedsPassphrase)),
         (Some(KeyProtection::Unencrypted), Some(_)) if !wanted.reencrypt => {
             return Err(folder(FolderProblem::Unencrypted));

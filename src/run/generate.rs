@@ -102,7 +102,7 @@ where
         previous: &previous,
         flags: settings.flags,
         passphrase: settings.passphrase.as_ref(),
-        reencrypt: settings.reencrypt,
+        reencrypt: settings.flags.reencrypt,
         key_format: checked.key_format,
     };
     let work = |request| produce(&context, request);
@@ -361,7 +361,9 @@ impl Writer<'_> {
                 // A KeyFile request's CSR is of the user's key: a key of this folder for the
                 // same Name is from before, and goes into the archive (moved, not deleted),
                 // so that no stale key sits beside a CSR of another key.
-                let stale_key = o.request.key_file.is_some() && o.key_exists;
+                // Unless the KeyFile is that very file: the user's key is never moved.
+                let stale_key =
+                    o.key_exists && o.request.key_file.as_deref().is_some_and(|k| !same_file(k, &key_path));
                 if stale_key {
                     self.archive.take(&key_path)?;
                 }
@@ -501,4 +503,20 @@ impl Writer<'_> {
         }
         Ok(self.report)
     }
+}
+
+/// Whether two paths name one file (same device and inode), as a hard link or another
+/// spelling of the path would; `false` when either cannot be read.
+#[cfg(unix)]
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+#[cfg(not(unix))]
+fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    matches!((a.canonicalize(), b.canonicalize()), (Ok(a), Ok(b)) if a == b)
 }

@@ -230,8 +230,6 @@ pub struct Settings {
     /// This run's shard (its requests, its CsrId space, the folder's shard).
     pub shard: Option<Shard>,
     pub passphrase: Option<Passphrase>,
-    /// `--reencrypt`: existing keys may be rewritten with this run's protection.
-    pub reencrypt: bool,
     /// `--key-format`, if given; else the folder's (see [`folder::check`]).
     pub key_format: Option<KeyFormat>,
     pub quiet: bool,
@@ -246,11 +244,14 @@ impl Settings {
             out: args.out.clone(),
             jobs: args.jobs.map_or_else(default_jobs, |n| n.get()),
             layout: args.layout,
-            flags: Flags { rotate: args.replace.rotate, repair: args.replace.repair },
+            flags: Flags {
+                rotate: args.replace.rotate,
+                repair: args.replace.repair,
+                reencrypt: args.keys.reencrypt,
+            },
             prune: args.replace.prune,
             shard,
             passphrase: passphrase(&args.keys)?,
-            reencrypt: args.keys.reencrypt,
             key_format: None,
             quiet: false,
             closing_line: true,
@@ -267,7 +268,6 @@ impl Settings {
             prune: false,
             shard: None,
             passphrase: None,
-            reencrypt: false,
             key_format: None,
             quiet: true,
             closing_line: false,
@@ -280,7 +280,7 @@ impl Settings {
             layout: self.layout,
             shard: self.shard,
             passphrase: self.passphrase.as_ref(),
-            reencrypt: self.reencrypt,
+            reencrypt: self.flags.reencrypt,
             key_format: self.key_format,
         }
     }

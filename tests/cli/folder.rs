@@ -384,3 +384,55 @@ fn ctrl_c_ends_a_wait_for_the_folder_lock() {
     assert!(first.status.success(), "the run holding the lock is not disturbed: {}", stderr(&first));
     assert_summary_is_the_files(&out, 3000);
 }
+
+#[test]
+fn a_plain_key_in_an_encrypted_folder_is_not_up_to_date_until_reencrypt() {
+    // As an interrupted --reencrypt leaves it: the folder's keys are encrypted, one is not.
+    let dir = Dir::new();
+    let out = dir.path("out");
+    let m = many(&dir, 3);
+    assert!(with_pass(&m, &out, Some("pass"), &[]).status.success());
+    let key = out.join("host1.example.com.key.pem");
+    let plain = Command::new("openssl")
+        .args(["pkey", "-in"])
+        .arg(&key)
+        .args(["-passin", "pass:pass"])
+        .output()
+        .unwrap();
+    assert!(plain.status.success(), "{}", String::from_utf8_lossy(&plain.stderr));
+    std::fs::write(&key, &plain.stdout).unwrap();
+
+    let check = with_pass(&m, &out, Some("pass"), &["--check"]);
+    assert_eq!(check.status.code(), Some(1), "{}", stderr(&check));
+    assert!(String::from_utf8_lossy(&check.stdout).contains("is not encrypted"), "{:?}", check);
+    let run = with_pass(&m, &out, Some("pass"), &[]);
+    assert_eq!(run.status.code(), Some(1), "damaged, left alone: {}", stderr(&run));
+    assert_eq!(std::fs::read(&key).unwrap(), plain.stdout, "left as it is");
+
+    let run = with_pass(&m, &out, Some("pass"), &["--reencrypt"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert!(std::fs::read_to_string(&key).unwrap().starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    assert_eq!(with_pass(&m, &out, Some("pass"), &["--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn reencrypt_without_a_passphrase_is_a_usage_error_and_touches_nothing() {
+    let dir = Dir::new();
+    let out = dir.path("out");
+    let m = many(&dir, 2);
+    assert!(with_pass(&m, &out, None, &["--key-format", "traditional"]).status.success());
+    let before: Vec<Vec<u8>> = tree(&out)
+        .iter()
+        .filter(|f| f.ends_with(".key.pem"))
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    let run = with_pass(&m, &out, None, &["--reencrypt"]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    let after: Vec<Vec<u8>> = tree(&out)
+        .iter()
+        .filter(|f| f.ends_with(".key.pem"))
+        .map(|f| std::fs::read(out.join(f)).unwrap())
+        .collect();
+    assert_eq!(before, after);
+    assert!(String::from_utf8_lossy(&after[0]).starts_with("-----BEGIN EC PRIVATE KEY-----"));
+}
