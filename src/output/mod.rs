@@ -38,6 +38,20 @@ pub struct OutputDir {
     _lock: File,
 }
 
+/// The held lock of an output folder (released when dropped).
+#[derive(Debug)]
+pub struct FolderLock {
+    file: File,
+    waited: bool,
+}
+
+impl FolderLock {
+    /// Whether another run held the folder when this one asked for it.
+    pub fn waited(&self) -> bool {
+        self.waited
+    }
+}
+
 /// Where a request's pair goes inside the output folder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -115,11 +129,16 @@ pub struct Opening {
 pub const MAX_CSR_ID: u64 = (1 << 53) - 1;
 
 impl OutputDir {
-    /// Creates the folder if needed and takes its lock; a second run on the same folder
-    /// waits here until the first is done (and says so on stderr). Then removes the
-    /// temporary files a killed run may have left.
+    /// Creates the folder if needed and takes its lock ([`OutputDir::lock`]), then opens it
+    /// ([`OutputDir::open_locked`]).
     pub fn open(root: &Path, opening: &Opening) -> Result<OutputDir, IoError> {
-        let layout = opening.layout;
+        Self::open_locked(root, opening, Self::lock(root)?)
+    }
+
+    /// Takes the folder's lock; a second run on the same folder waits here until the first
+    /// is done (and says so on stderr). A run that waited checks the folder again: the
+    /// other run may have changed what it holds.
+    pub fn lock(root: &Path) -> Result<FolderLock, IoError> {
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
         let lock_path = state.join("lock");
@@ -129,9 +148,11 @@ impl OutputDir {
             .write(true)
             .open(&lock_path)
             .map_err(|e| IoError::new(&lock_path, e))?;
+        let mut waited = false;
         match lock.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
+                waited = true;
                 crate::progress::err(format_args!(
                     "csrbatch: waiting for another run on {} to finish",
                     root.display()
@@ -153,6 +174,14 @@ impl OutputDir {
             }
             Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
         }
+        Ok(FolderLock { file: lock, waited })
+    }
+
+    /// With the lock held: removes the temporary files a killed run may have left, makes
+    /// the pair folders and records what this run writes in state.json.
+    pub fn open_locked(root: &Path, opening: &Opening, lock: FolderLock) -> Result<OutputDir, IoError> {
+        let layout = opening.layout;
+        let state = root.join(STATE_DIR);
         remove_strays(&state)?;
         let mut no_pem_at_start = true;
         for folder in layout.folders() {
@@ -171,7 +200,7 @@ impl OutputDir {
         if before.as_ref() != Some(&now) {
             now.write(root)?;
         }
-        Ok(OutputDir { root: root.to_path_buf(), layout, no_pem_at_start, _lock: lock })
+        Ok(OutputDir { root: root.to_path_buf(), layout, no_pem_at_start, _lock: lock.file })
     }
 
     /// Whether the pair folders held no `*.pem` at all when this run took the lock: then

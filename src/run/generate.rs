@@ -56,11 +56,20 @@ where
 
     // Only now, with every request valid and the folder checked, is anything created.
     let checked = super::check_folder(settings)?;
-    let layout = checked.layout;
     std::fs::create_dir_all(&settings.out).map_err(|e| Error::OutFolder {
         given: settings.out.clone(),
         problem: OutProblem::CannotCreate(e),
     })?;
+    let lock = match OutputDir::lock(&settings.out) {
+        Err(e) if e.source.kind() == std::io::ErrorKind::Interrupted && crate::interrupt::requested() => {
+            return Err(Error::Interrupted { done: 0, total: total as u64 });
+        }
+        locked => locked?,
+    };
+    // A run that waited for another checks again, under the lock: the other one may have
+    // made the folder encrypted, fanout, of another key format, while this one waited.
+    let checked = if lock.waited() { super::check_folder(settings)? } else { checked };
+    let layout = checked.layout;
     let opening = Opening {
         layout,
         shard: settings.shard,
@@ -68,12 +77,7 @@ where
         key_format: Some(checked.key_format),
         manifests,
     };
-    let out = match OutputDir::open(&settings.out, &opening) {
-        Err(e) if e.source.kind() == std::io::ErrorKind::Interrupted && crate::interrupt::requested() => {
-            return Err(Error::Interrupted { done: 0, total: total as u64 });
-        }
-        opened => opened?,
-    };
+    let out = OutputDir::open_locked(&settings.out, &opening, lock)?;
     let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {

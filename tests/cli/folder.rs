@@ -436,3 +436,38 @@ fn reencrypt_without_a_passphrase_is_a_usage_error_and_touches_nothing() {
     assert_eq!(before, after);
     assert!(String::from_utf8_lossy(&after[0]).starts_with("-----BEGIN EC PRIVATE KEY-----"));
 }
+
+#[test]
+fn a_run_that_waited_for_the_lock_checks_the_folder_again() {
+    // Run B (with a passphrase) finds a new folder and waits for its lock; meanwhile the
+    // holder makes it an unencrypted folder. B must not then add encrypted keys to it.
+    let dir = Dir::new();
+    let out = dir.path("out");
+    let m = many(&dir, 2);
+    std::fs::create_dir_all(out.join(".csrbatch")).unwrap();
+    let holder = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import fcntl, sys, time, json\n\
+             lock = open(sys.argv[1] + '/.csrbatch/lock', 'a')\n\
+             fcntl.flock(lock, fcntl.LOCK_EX)\n\
+             print('locked', flush=True)\n\
+             time.sleep(1.5)\n\
+             json.dump({'LastCsrId': 0, 'Layout': 'flat', 'Keys': 'unencrypted'},\n\
+                       open(sys.argv[1] + '/.csrbatch/state.json', 'w'))\n",
+        )
+        .arg(&out)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut holder = holder;
+    let mut line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.take().unwrap()), &mut line)
+        .unwrap();
+    assert_eq!(line.trim(), "locked");
+    let run = with_pass(&m, &out, Some("pass"), &[]);
+    assert!(holder.wait().unwrap().success());
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("waiting for another run"), "{}", stderr(&run));
+    assert!(!tree(&out).iter().any(|f| f.ends_with(".pem")), "{:?}", tree(&out));
+}
