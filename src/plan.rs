@@ -22,6 +22,7 @@
 use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
 use crate::error::CryptoError;
 use crate::output::existing::{OnDisk, Record};
+use crate::output::folder::KeyProtection;
 pub use crate::output::summary::State;
 use crate::request::{CsrName, CsrRequest, KeyAlgorithm};
 
@@ -177,7 +178,7 @@ pub fn decide(
         Err(error) => return damaged(Reason::Key { name: name.clone(), error }),
     };
     // A folder with a passphrase holds encrypted keys only; a plain one is not up to date.
-    let plain = !key_pem.trim_start().starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----");
+    let plain = KeyProtection::of_pem(key_pem) != Some(KeyProtection::Encrypted);
     if passphrase.is_some() && plain && !flags.reencrypt {
         return damaged(Reason::NotEncrypted(name.clone()));
     }

@@ -20,6 +20,19 @@ fn manifest(dir: &Dir) -> std::path::PathBuf {
     dir.path("m")
 }
 
+/// Shard K's output folder in the tests that merge without --manifests.
+fn shard_folder(dir: &Dir, k: u32) -> std::path::PathBuf {
+    dir.path(&format!("s/{k}"))
+}
+
+/// `csrbatch merge` of those shard folders into `out`, with no --manifests.
+fn merge_shards(dir: &Dir, out: &str, shards: &[u32]) -> std::process::Output {
+    let mut args = vec!["merge".to_owned()];
+    args.extend(shards.iter().map(|k| shard_folder(dir, *k).display().to_string()));
+    args.extend(["--out".to_owned(), dir.path(out).display().to_string()]);
+    csrbatch(&args)
+}
+
 fn names(out: &Path) -> BTreeSet<String> {
     read_summary(out).csrs.into_iter().map(|e| e.name).collect()
 }
@@ -203,7 +216,7 @@ fn relayout(summary: &Path, indent: &str) {
 fn merge_reads_any_json_layout_and_needs_no_manifests() {
     let dir = Dir::new();
     let m = manifest(&dir);
-    let shard_dir = |k: u32| dir.path(&format!("s/{k}"));
+    let shard_dir = |k: u32| shard_folder(&dir, k);
     for k in 0..2 {
         let run = csrbatch([
             "generate".as_ref(),
@@ -247,12 +260,7 @@ fn merge_reads_any_json_layout_and_needs_no_manifests() {
     relayout(&shard_dir(1).join("summary.json"), "None");
 
     // No --manifests: the shards recorded theirs.
-    let merge = |out: &str, shards: &[u32]| {
-        let mut args = vec!["merge".to_owned()];
-        args.extend(shards.iter().map(|k| shard_dir(*k).display().to_string()));
-        args.extend(["--out".to_owned(), dir.path(out).display().to_string()]);
-        csrbatch(&args)
-    };
+    let merge = |out: &str, shards: &[u32]| merge_shards(&dir, out, shards);
     let run = merge("merged", &[0, 1]);
     assert!(run.status.success(), "{}", stderr(&run));
     let merged = read_summary(&dir.path("merged"));
@@ -306,7 +314,7 @@ fn merge_reads_recorded_manifests_in_the_encoding_the_shards_used() {
     assert!(!unmappable);
     let m = dir.path("m.csv");
     std::fs::write(&m, &bytes).unwrap();
-    let shard_dir = |k: u32| dir.path(&format!("shard-{k}"));
+    let shard_dir = |k: u32| shard_folder(&dir, k);
     for k in 0..2 {
         let run = csrbatch([
             "generate".as_ref(),
@@ -320,12 +328,7 @@ fn merge_reads_recorded_manifests_in_the_encoding_the_shards_used() {
         ]);
         assert!(run.status.success(), "{}", stderr(&run));
     }
-    let merge = |out: &str, shards: &[u32]| {
-        let mut args = vec!["merge".to_owned()];
-        args.extend(shards.iter().map(|k| shard_dir(*k).display().to_string()));
-        args.extend(["--out".to_owned(), dir.path(out).display().to_string()]);
-        csrbatch(&args)
-    };
+    let merge = |out: &str, shards: &[u32]| merge_shards(&dir, out, shards);
     let run = merge("merged", &[0, 1]);
     assert!(run.status.success(), "{}", stderr(&run));
     assert!(!stderr(&run).contains("cannot name missing requests"), "{}", stderr(&run));
