@@ -3,12 +3,13 @@
 //! before any key is made, so that a missing, unreadable or mismatched key is a manifest
 //! error (exit 2, nothing written) naming `KeyFile`, the file and why.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::crypto::{KeyError, Passphrase, PrivateKey};
 use crate::error::{ManifestError, Problem};
 use crate::manifest::Field;
-use crate::request::{Checked, KeyAlgorithm};
+use crate::output::Layout;
+use crate::request::{Checked, CsrName, KeyAlgorithm};
 
 /// How far validation goes with an encrypted key file.
 #[derive(Debug, Clone, Copy)]
@@ -16,8 +17,9 @@ pub enum KeyFileCheck<'a> {
     /// `validate`, which has no passphrase: an encrypted key is checked for being an
     /// encrypted PKCS#8 key only; every other key is opened and its type checked.
     WithoutPassphrase,
-    /// `generate` and `plan`: every key is opened with the run's passphrase.
-    Open(Option<&'a Passphrase>),
+    /// `generate` and `plan`: every key is opened with the run's passphrase, and a key
+    /// inside the output folder `out` must be the request's own key there.
+    Open { passphrase: Option<&'a Passphrase>, out: &'a Path },
 }
 
 /// The key in `path`, if it is a key of the `expected` type.
@@ -26,21 +28,73 @@ pub fn open(
     expected: KeyAlgorithm,
     passphrase: Option<&Passphrase>,
 ) -> Result<PrivateKey, Problem> {
-    let problem = |reason: String| Problem::KeyFile { path: path.to_path_buf(), reason };
-    let bytes = std::fs::read(path).map_err(|e| problem(format!("cannot read it: {e}")))?;
-    let text = String::from_utf8(bytes)
-        .map_err(|_| problem("not a PEM text file (DER keys are not read)".into()))?;
-    PrivateKey::from_pem_for(&text, expected, passphrase).map_err(|e| problem(e.to_string()))
+    read(path, expected, passphrase).map_err(|why| unusable(path, why))
+}
+
+fn unusable(path: &Path, why: Unusable) -> Problem {
+    Problem::KeyFile { path: path.to_path_buf(), reason: why.to_string() }
+}
+
+/// Why a key file cannot be used, typed until it goes into a [`Problem`].
+#[derive(Debug, thiserror::Error)]
+enum Unusable {
+    #[error("cannot read it: {0}")]
+    Read(std::io::Error),
+    #[error("not a PEM text file (DER keys are not read)")]
+    NotText,
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(
+        "it is inside the output folder {} but is not this request's own key there ({}): a run \
+         may archive it as another request's key or as an orphan; keep it outside the output folder",
+        out.display(), own.display()
+    )]
+    InsideOut { out: PathBuf, own: PathBuf },
+}
+
+fn read(
+    path: &Path,
+    expected: KeyAlgorithm,
+    passphrase: Option<&Passphrase>,
+) -> Result<PrivateKey, Unusable> {
+    let bytes = std::fs::read(path).map_err(Unusable::Read)?;
+    let text = String::from_utf8(bytes).map_err(|_| Unusable::NotText)?;
+    Ok(PrivateKey::from_pem_for(&text, expected, passphrase)?)
+}
+
+/// A key file inside the output folder is the folder's to archive: as another request's
+/// pair, or as an orphan under `--prune`. Only the request's own `NAME.key.pem` (flat or
+/// fanout) may be its KeyFile there (renewing with the key the folder made). A request
+/// without a Name gets its Name only once every request is read: either derived one.
+fn inside_out(path: &Path, out: &Path, request: &Checked) -> Result<(), Unusable> {
+    let (Ok(key), Ok(out)) = (path.canonicalize(), out.canonicalize()) else {
+        return Ok(()); // a missing key is said by `read`; a missing folder holds no key
+    };
+    let Ok(inside) = key.strip_prefix(&out) else { return Ok(()) };
+    let names = match &request.name {
+        Some(name) => vec![name.clone()],
+        None => [false, true]
+            .map(|suffixed| CsrName::derive(&request.params.common_name, request.params.key, suffixed))
+            .to_vec(),
+    };
+    let own = |layout: Layout, name: &CsrName| PathBuf::from(layout.relative(name.as_str()).1);
+    let layouts = [Layout::Flat, Layout::Fanout];
+    if names.iter().any(|n| layouts.iter().any(|l| own(*l, n) == inside)) {
+        return Ok(());
+    }
+    Err(Unusable::InsideOut { out, own: own(Layout::Flat, &names[0]) })
 }
 
 /// The error of a validated request whose key file cannot be used, if any.
 pub fn check(request: &Checked, mode: KeyFileCheck<'_>) -> Option<ManifestError> {
     let path = request.key_file.as_deref()?;
     let result = match mode {
-        KeyFileCheck::Open(passphrase) => open(path, request.params.key, passphrase).map(drop),
-        KeyFileCheck::WithoutPassphrase => match open(path, request.params.key, None) {
-            Err(Problem::KeyFile { reason, .. }) if reason == KeyError::NeedsPassphrase.to_string() => Ok(()),
-            other => other.map(drop),
+        KeyFileCheck::Open { passphrase, out } => inside_out(path, out, request)
+            .and_then(|()| read(path, request.params.key, passphrase).map(drop))
+            .map_err(|why| unusable(path, why)),
+        KeyFileCheck::WithoutPassphrase => match read(path, request.params.key, None) {
+            Err(Unusable::Key(KeyError::NeedsPassphrase)) => Ok(()),
+            other => other.map(drop).map_err(|why| unusable(path, why)),
         },
     };
     let problem = result.err()?;

@@ -23,7 +23,7 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
 fn generate(args: &GenerateArgs, doc: Option<&mut Document>) -> Result<ExitCode, Error> {
     // The passphrase first: validation opens every KeyFile with it.
     let passphrase = run::passphrase(&args.run.keys)?;
-    let keys = KeyFileCheck::Open(passphrase.as_ref());
+    let keys = KeyFileCheck::Open { passphrase: passphrase.as_ref(), out: &args.run.out };
     let requests = run::load_and_validate_with(&args.run.paths, args.run.read_options(), keys)?;
     let shard = run::shard(args.shard, args.shards)?;
     let mut settings = Settings::resolve(&args.run, shard)?;

@@ -31,7 +31,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
 /// Loads and validates, opening every `KeyFile` with the run's passphrase.
 fn validate(args: &PlanArgs) -> Result<run::Requests, Error> {
     let passphrase = run::passphrase(&args.run.keys)?;
-    let keys = crate::keyfile::KeyFileCheck::Open(passphrase.as_ref());
+    let keys = crate::keyfile::KeyFileCheck::Open { passphrase: passphrase.as_ref(), out: &args.run.out };
     run::load_and_validate_with(&args.run.paths, args.run.read_options(), keys)
 }
 

@@ -326,3 +326,37 @@ fn a_csv_key_file_is_relative_to_the_manifests_folder_and_kept_out_of_reencrypt(
     let states: Vec<_> = read_summary(&out).csrs.iter().map(|e| e.state.unwrap().as_str()).collect();
     assert_eq!(states, ["unchanged", "unchanged"]);
 }
+
+#[test]
+fn a_key_file_inside_the_output_folder_must_be_the_requests_own_key() {
+    let dir = Dir::new();
+    let request = |name: &str, key: &str| {
+        format!(
+            "  - {{Name: {name}, CommonName: {name}.example.com, Algorithm: ECC, CountryCode: CN, Province: Z, Locality: H{key}}}\n"
+        )
+    };
+    let m = dir.write("m.yaml", &format!("requests:\n{}", request("a", "")));
+    let out = dir.path("out");
+    assert!(generate(&m, &out, &[]).status.success());
+    let before = crate::util::tree(&out);
+    let key = std::fs::read(out.join("a.key.pem")).unwrap();
+    // b signs with a's key in the folder: once a is gone from the manifest, `--prune` would
+    // archive that key as an orphan's; so it is refused before anything is written.
+    std::fs::write(&m, format!("requests:\n{}", request("b", ", KeyFile: out/a.key.pem"))).unwrap();
+    for extra in [&[][..], &["--prune"]] {
+        let o = generate(&m, &out, extra);
+        assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+        let said = stderr(&o);
+        assert!(said.contains("KeyFile") && said.contains("inside the output folder"), "{said}");
+        assert!(said.contains("m.yaml:2"), "{said}");
+    }
+    let o = csrbatch(&["plan", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(crate::util::tree(&out), before, "nothing written");
+    assert_eq!(std::fs::read(out.join("a.key.pem")).unwrap(), key);
+    // Its own key in the folder is a KeyFile like any other (renewal with the same key).
+    std::fs::write(&m, format!("requests:\n{}", request("a", ", KeyFile: out/a.key.pem"))).unwrap();
+    let o = generate(&m, &out, &["--prune"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(std::fs::read(out.join("a.key.pem")).unwrap(), key);
+}
