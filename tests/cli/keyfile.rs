@@ -350,7 +350,7 @@ fn a_key_file_inside_the_output_folder_must_be_the_requests_own_key() {
         assert!(said.contains("KeyFile") && said.contains("inside the output folder"), "{said}");
         assert!(said.contains("m.yaml:2"), "{said}");
     }
-    let o = csrbatch(&["plan", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let o = csrbatch(["plan", m.to_str().unwrap(), "--out", out.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(crate::util::tree(&out), before, "nothing written");
     assert_eq!(std::fs::read(out.join("a.key.pem")).unwrap(), key);
