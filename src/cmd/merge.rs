@@ -15,12 +15,13 @@ use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Component, Path, PathBuf};
 
 use crate::cli::MergeArgs;
+use crate::crypto::KeyFormat;
 use crate::error::{Error, ExitCode, IoError, OutProblem};
 use crate::manifest::ReadOptions;
 use crate::output::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
-use crate::output::folder::{self, FolderState, ManifestRecord};
+use crate::output::folder::{self, FolderState, KeyProtection, ManifestRecord};
 use crate::output::summary::{self, Entry, Item, SummaryWriter};
-use crate::output::{Opening, OutputDir, SUMMARY, utc_stamp};
+use crate::output::{Layout, Opening, OutputDir, SUMMARY, utc_stamp};
 use crate::progress::err;
 use crate::request::name_key;
 use crate::shard::Shard;
@@ -43,7 +44,35 @@ struct ShardFolder {
     dir: PathBuf,
     shard: Shard,
     manifests: Vec<ManifestRecord>,
+    /// How its pairs are laid out and its keys stored: what `--collect` carries over.
+    kind: Kind,
     scratch: File,
+}
+
+/// What a folder of pairs must agree on with another to be one folder: layout, key
+/// protection and key format (as [`folder::check`] keeps them for a run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Kind {
+    layout: Layout,
+    keys: Option<KeyProtection>,
+    key_format: KeyFormat,
+}
+
+impl Kind {
+    fn of(state: &FolderState) -> Kind {
+        Kind { layout: state.layout, keys: state.keys, key_format: state.key_format.unwrap_or_default() }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = match self.keys {
+            Some(KeyProtection::Encrypted) => "encrypted",
+            Some(KeyProtection::Unencrypted) => "unencrypted",
+            None => "no record of key protection",
+        };
+        write!(f, "{} layout, {keys} {} keys", self.layout, self.key_format)
+    }
 }
 
 /// Every entry of every shard, by Name digest.
@@ -51,6 +80,8 @@ struct ShardFolder {
 struct Index {
     locs: HashMap<u128, Vec<Loc>>,
     names: HashMap<u128, String>,
+    /// Every CsrId seen: one seen twice is found before anything is written.
+    csr_ids: HashSet<u64>,
     files: Vec<String>,
 }
 
@@ -66,6 +97,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         }
     }
     check_shards(&shards, &mut problems);
+    let kind = if args.collect { collected_kind(&shards, &args.out, &mut problems)? } else { None };
 
     // The manifests: given, or as the shards recorded them (when they are still as they were).
     let paths = if args.manifests.is_empty() {
@@ -125,7 +157,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         ));
         return Ok(ExitCode::Failed);
     }
-    write_merged(args, &mut shards, order)
+    write_merged(args, &mut shards, order, kind)
 }
 
 /// Reads one shard folder's state and summary into the index; `None` (with the problem
@@ -170,6 +202,13 @@ fn read_shard(
             let why = entry.error.as_deref().unwrap_or("no CSR");
             failed.push(format!("failed: {} ({}) in {}: {why}", entry.name, entry.manifest, dir.display()));
         }
+        if let Some(id) = entry.csr_id.filter(|id| !index.csr_ids.insert(*id)) {
+            failed.push(format!(
+                "CsrId {id} appears twice ({} in {}); were two shards run with the same index?",
+                entry.name,
+                dir.display()
+            ));
+        }
         if !shard.holds(&entry.name) {
             failed.push(format!("{}: {} does not belong to shard {shard}", dir.display(), entry.name));
         }
@@ -190,7 +229,8 @@ fn read_shard(
             dir.display()
         ));
     }
-    Ok(Some(ShardFolder { dir: dir.to_path_buf(), shard, manifests: state.manifests, scratch }))
+    let kind = Kind::of(&state);
+    Ok(Some(ShardFolder { dir: dir.to_path_buf(), shard, manifests: state.manifests, kind, scratch }))
 }
 
 impl Index {
@@ -231,6 +271,36 @@ fn check_shards(shards: &[ShardFolder], problems: &mut Vec<String>) {
             }
         }
     }
+}
+
+/// `--collect` makes one folder of the shards' pairs: they must agree on layout, key
+/// protection and key format, and so must a folder already at `out` (an encrypted folder
+/// never gets unencrypted keys, or the reverse). The kind the collected folder records.
+fn collected_kind(
+    shards: &[ShardFolder],
+    out: &Path,
+    problems: &mut Vec<String>,
+) -> Result<Option<Kind>, Error> {
+    let Some(first) = shards.first() else { return Ok(None) };
+    if shards.iter().any(|s| s.kind != first.kind) {
+        let list: Vec<String> = shards.iter().map(|s| format!("{} ({})", s.dir.display(), s.kind)).collect();
+        problems.push(format!(
+            "--collect: the shards' keys differ, so they cannot be one folder: {}",
+            list.join(", ")
+        ));
+        return Ok(None);
+    }
+    let there = FolderState::read(out)
+        .map_err(|e| Error::OutFolder { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
+    if let Some(there) = there.map(|s| Kind::of(&s)).filter(|k| *k != first.kind) {
+        problems.push(format!(
+            "--collect: {} holds {there}; the shards have {}: collect into a new folder",
+            out.display(),
+            first.kind
+        ));
+        return Ok(None);
+    }
+    Ok(Some(first.kind))
 }
 
 /// The manifests the shards recorded and how they were read, if every one is still there
@@ -313,13 +383,26 @@ fn proven_order(index: &Index, dirs: &[PathBuf], given: &[String], problems: &mu
     order
 }
 
-fn write_merged(args: &MergeArgs, shards: &mut [ShardFolder], order: Vec<Loc>) -> Result<ExitCode, Error> {
+/// Writes the merged summary (and with `--collect`, the pairs, into a folder that records
+/// the shards' `kind`).
+fn write_merged(
+    args: &MergeArgs,
+    shards: &mut [ShardFolder],
+    order: Vec<Loc>,
+    kind: Option<Kind>,
+) -> Result<ExitCode, Error> {
     if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
         return Err(Error::OutFolder { given: args.out.clone(), problem: OutProblem::NotAFolder });
     }
     std::fs::create_dir_all(&args.out)
         .map_err(|e| Error::OutFolder { given: args.out.clone(), problem: OutProblem::CannotCreate(e) })?;
-    let out = OutputDir::open(&args.out, &Opening::default())?;
+    let opening = kind.map_or_else(Opening::default, |k| Opening {
+        layout: k.layout,
+        keys: k.keys,
+        key_format: Some(k.key_format),
+        ..Opening::default()
+    });
+    let out = OutputDir::open(&args.out, &opening)?;
     let started = utc_stamp();
     let mut summary = SummaryWriter::create(
         out.journal_path(&started),
@@ -334,17 +417,9 @@ fn write_merged(args: &MergeArgs, shards: &mut [ShardFolder], order: Vec<Loc>) -
         .enumerate()
         .filter_map(|(k, d)| Some((k as u32, shards.iter().position(|s| &s.dir == d)?)))
         .collect();
-    let mut ids = HashSet::with_capacity(order.len());
     for loc in order {
         let shard = &mut shards[by_index[&loc.shard]];
         let mut entry = read_entry(&mut shard.scratch, loc)?;
-        if let Some(id) = entry.csr_id.filter(|id| !ids.insert(*id)) {
-            err(format_args!(
-                "error: CsrId {id} appears twice ({}); were two shards run with the same index?",
-                entry.name
-            ));
-            return Ok(ExitCode::Failed);
-        }
         relocate(&mut entry, &shard.dir, out.root(), args.collect)?;
         summary.push(&entry)?;
     }

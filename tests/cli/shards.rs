@@ -342,3 +342,94 @@ fn merge_reads_recorded_manifests_in_the_encoding_the_shards_used() {
     let missing = stderr(&run).lines().filter(|l| l.starts_with("missing: ")).count();
     assert_eq!(missing, held, "{}", stderr(&run));
 }
+
+#[test]
+fn collect_makes_one_folder_only_of_shards_whose_keys_agree() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    let generate = |k: u32, extra: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_csrbatch"));
+        c.args(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), shard_folder(&dir, k).as_os_str()])
+            .args(["--shard", &format!("{k}/2"), "-q"])
+            .args(extra)
+            .env("CSRBATCH_TEST_PASS", "correct horse");
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", stderr(&o));
+    };
+    generate(0, &["--key-passphrase-env", "CSRBATCH_TEST_PASS"]);
+    generate(1, &[]);
+    let collect = |out: &str| {
+        let mut args = vec!["merge".to_owned()];
+        args.extend((0..2).map(|k| shard_folder(&dir, k).display().to_string()));
+        args.extend(["--out".to_owned(), dir.path(out).display().to_string(), "--collect".to_owned()]);
+        csrbatch(&args)
+    };
+    // Encrypted and unencrypted keys are never collected into one folder.
+    let o = collect("mixed");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("keys differ"), "{}", stderr(&o));
+    assert!(!dir.path("mixed").exists(), "nothing merged, no key copied");
+    // Made alike, they collect into a folder that records it: a run there without the
+    // passphrase is refused before anything is touched.
+    std::fs::remove_dir_all(shard_folder(&dir, 1)).unwrap();
+    generate(1, &["--key-passphrase-env", "CSRBATCH_TEST_PASS", "--layout", "fanout"]);
+    assert!(stderr(&collect("mixed")).contains("layout"), "layouts differ too");
+    std::fs::remove_dir_all(shard_folder(&dir, 1)).unwrap();
+    generate(1, &["--key-passphrase-env", "CSRBATCH_TEST_PASS"]);
+    let o = collect("merged");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let merged = dir.path("merged");
+    let before = tree(&merged);
+    let key = before.iter().find(|f| f.ends_with(".key.pem")).expect("keys collected");
+    assert!(
+        std::fs::read_to_string(merged.join(key)).unwrap().starts_with("-----BEGIN ENCRYPTED PRIVATE KEY")
+    );
+    let o =
+        csrbatch(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), merged.as_os_str(), "-q".as_ref()]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(tree(&merged), before);
+    // Nor are they collected into a folder of unencrypted keys.
+    let plain = dir.path("plain");
+    let o =
+        csrbatch(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), plain.as_os_str(), "-q".as_ref()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = tree(&plain);
+    let o = collect("plain");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("collect into a new folder"), "{}", stderr(&o));
+    assert_eq!(tree(&plain), before);
+}
+
+#[test]
+fn a_csr_id_held_twice_is_refused_before_anything_is_collected() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        let o = csrbatch([
+            "generate".as_ref(),
+            m.as_os_str(),
+            "--out".as_ref(),
+            shard_folder(&dir, k).as_os_str(),
+            "--shard".as_ref(),
+            shard.as_ref(),
+            "-q".as_ref(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    // The last entry of shard 1 claims the first CsrId of shard 0.
+    let id = read_summary(&shard_folder(&dir, 0)).csrs[0].csr_id.unwrap();
+    let path = shard_folder(&dir, 1).join("summary.json");
+    let mut summary: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let csrs = summary["Csrs"].as_array_mut().unwrap();
+    let last = csrs.len() - 1;
+    csrs[last]["CsrId"] = id.into();
+    std::fs::write(&path, serde_json::to_vec(&summary).unwrap()).unwrap();
+    let mut args = vec!["merge".to_owned()];
+    args.extend((0..2).map(|k| shard_folder(&dir, k).display().to_string()));
+    args.extend(["--out".to_owned(), dir.path("merged").display().to_string(), "--collect".to_owned()]);
+    let o = csrbatch(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains(&format!("CsrId {id} appears twice")), "{}", stderr(&o));
+    assert!(!dir.path("merged").exists(), "nothing collected");
+}
