@@ -38,6 +38,10 @@ impl Record {
     pub fn of(entry: &Entry) -> Record {
         let mut r = Record::new(entry.csr_id, &entry.request_id, entry.csr.as_deref());
         r.key_digest = entry.key_sha2.as_deref().map_or(0, key_digest);
+        if let Some(hex) = entry.recorded_csr_digest.as_deref().filter(|_| entry.csr.is_none()) {
+            // Not hex of 16 bytes: no CSR recorded, as before the field existed.
+            let _ = hex::decode_to_slice(hex, &mut r.csr_digest);
+        }
         r
     }
 
@@ -64,6 +68,12 @@ impl Record {
     /// Whether the record holds a CSR at all.
     pub fn has_csr(&self) -> bool {
         self.csr_digest != [0; 16]
+    }
+
+    /// The recorded CSR's digest, hex, for an entry that leaves the pair as it was (see
+    /// `Entry::recorded_csr_digest`); `None` when no CSR was recorded.
+    pub fn csr_digest_hex(&self) -> Option<String> {
+        self.has_csr().then(|| hex::encode(self.csr_digest))
     }
 
     /// Whether `csr_pem` is the CSR recorded (false when none was).

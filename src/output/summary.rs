@@ -115,6 +115,11 @@ pub struct Entry {
     pub manifest: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
+    /// On an entry with an `Error` whose pair was left as it was: SHA-256 (its first 128
+    /// bits, hex) of the `Csr` last recorded for it, so that a later run still tells a CSR
+    /// changed by hand from the one recorded (damaged stays damaged until `--repair`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub recorded_csr_digest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub csr: Option<String>,
 }
@@ -443,6 +448,7 @@ mod tests {
             csr_file: None,
             key_file: None,
             manifest: "m.yaml:2".into(),
+            recorded_csr_digest: None,
             error: error.map(Into::into),
             csr: None,
         }

@@ -431,19 +431,25 @@ impl Writer<'_> {
             key_file: None,
             manifest: o.request.origin.to_string(),
             error: None,
+            recorded_csr_digest: None,
             csr: None,
+        };
+        // A request that failed or was left alone has the pair it had (files are replaced
+        // whole or not at all): its entry keeps what was recorded of it.
+        let left_as_it_was = |e: &mut Entry, error: String| {
+            let record = self.previous.record(o.request.name.as_str());
+            e.error = Some(error);
+            e.csr_id = record.and_then(|r| r.csr_id());
+            e.recorded_csr_digest = record.and_then(|r| r.csr_digest_hex());
         };
         let csr = match o.made {
             Err(error) => {
-                e.error = Some(error.to_string());
+                left_as_it_was(&mut e, error.to_string());
                 return Ok(e);
             }
             Ok(Work::Nothing) => {
-                e.error = Some(format!(
-                    "damaged, left alone (--repair regenerates it): {}",
-                    o.reason.map(|r| r.to_string()).unwrap_or_default()
-                ));
-                e.csr_id = self.previous.record(o.request.name.as_str()).and_then(|r| r.csr_id());
+                let why = o.reason.map(|r| r.to_string()).unwrap_or_default();
+                left_as_it_was(&mut e, format!("damaged, left alone (--repair regenerates it): {why}"));
                 return Ok(e);
             }
             Ok(Work::Kept { csr, csr_id, request_id }) => {

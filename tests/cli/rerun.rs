@@ -429,3 +429,43 @@ fn fanout_layout_spreads_pairs_and_is_kept() {
         String::from_utf8_lossy(&plan.stdout)
     );
 }
+
+#[test]
+fn a_csr_changed_by_hand_stays_damaged_until_repair() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[("a", "ECC", "a.example.com"), ("b", "SM2", "b.example.com")]);
+    let out = dir.path("out");
+    assert!(generate(&m, &out, &[]).status.success());
+    let id = |name: &str| read_summary(&out).csrs.into_iter().find(|e| e.name == name).unwrap().csr_id;
+    let (a_id, b_id) = (id("a"), id("b"));
+    // A CSR for the same key and subject, made by openssl: valid, but not the one recorded.
+    let key = out.join("a.key.pem");
+    let csr = out.join("a.csr.pem");
+    let o = openssl(&[
+        "req",
+        "-new",
+        "-key",
+        key.to_str().unwrap(),
+        "-subj",
+        "/C=CN/ST=Zhejiang/L=Hangzhou/CN=a.example.com",
+        "-addext",
+        "subjectAltName=DNS:a.example.com",
+        "-out",
+        csr.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let by_hand = std::fs::read(&csr).unwrap();
+    for _ in 0..3 {
+        let o = generate(&m, &out, &[]);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(states(&out), [("a".into(), "damaged".into()), ("b".into(), "unchanged".into())]);
+        assert_eq!((id("a"), id("b")), (a_id, b_id), "a damaged pair keeps its CsrId");
+        assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1));
+        assert_eq!(std::fs::read(&csr).unwrap(), by_hand, "left alone");
+    }
+    let o = generate(&m, &out, &["--repair"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(states(&out)[0].1, "repaired");
+    assert_ne!(id("a"), a_id, "a new CSR, a new CsrId");
+    assert!(generate(&m, &out, &["--check"]).status.success());
+}
