@@ -77,8 +77,9 @@ where
         key_format: Some(checked.key_format),
         manifests,
     };
+    // The records are read before anything is written: unreadable ones stop the run here.
+    let previous = super::load_previous(settings, wants)?;
     let out = OutputDir::open_locked(&settings.out, &opening, lock)?;
-    let previous = existing::load_previous(out.root(), wants)?;
     let started = utc_stamp();
     let mut writer = Writer {
         ids: CsrIds::open(&out, previous.max_csr_id, settings.shard.map_or(0, |s| s.id_base()))?

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::{KeyArgs, RunArgs};
 use crate::crypto::{KeyFormat, Passphrase};
-use crate::error::{Change, Error, ManifestError, PassphraseError};
+use crate::error::{Change, Error, FolderProblem, ManifestError, PassphraseError};
 use crate::keyfile::KeyFileCheck;
 use crate::output::existing::{self, OnDisk, Previous};
 use crate::output::folder::{self, Wanted};
@@ -382,6 +382,13 @@ pub fn orphans(
             }
         })
         .collect())
+}
+
+/// What earlier runs recorded in the output folder; records that cannot be read are a
+/// problem of the folder (exit 2: nothing is done with it).
+pub fn load_previous(settings: &Settings, wants: &dyn Fn(&str) -> bool) -> Result<Previous, Error> {
+    existing::load_previous(&settings.out, wants)
+        .map_err(|e| Error::Folder { given: settings.out.clone(), problem: FolderProblem::Records(e) })
 }
 
 /// Checks the output folder for this run (see [`folder::check`]) before anything in it is

@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::{Settings, assess, orphans, thread_pool, until_error};
 use crate::error::Error;
-use crate::output::existing;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::State;
 use crate::parallel;
@@ -63,7 +62,7 @@ where
 {
     let checked = super::check_folder(settings)?;
     let (out, layout) = (settings.out.as_path(), checked.layout);
-    let previous = existing::load_previous(out, wants)?;
+    let previous = super::load_previous(settings, wants)?;
     let pool = thread_pool(settings.jobs)?;
     let mut counts: BTreeMap<State, usize> = State::PLANNED.iter().map(|s| (*s, 0)).collect();
     let passphrase = settings.passphrase.as_ref();

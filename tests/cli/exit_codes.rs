@@ -1,7 +1,7 @@
 //! The exit-code table, one test per row: 0 every request done; 1 some request failed or
 //! is damaged, or `--check` found the folder not up to date; 2 nothing was done (bad
 //! usage, a manifest error, an output folder that is a file or cannot be created, a
-//! passphrase problem); 130 interrupted (see folder.rs, which sends the signal).
+//! passphrase problem, records of the folder that cannot be read); 130 interrupted (see folder.rs, which sends the signal).
 
 use std::path::{Path, PathBuf};
 
@@ -101,4 +101,19 @@ fn two_on_a_passphrase_problem() {
     let run = generate(&one(&dir), &dir.path("out"), &["--key-passphrase-file", empty.to_str().unwrap()]);
     assert_eq!(run.status.code(), Some(2));
     assert!(!dir.path("out").exists());
+}
+
+#[test]
+fn two_when_the_folders_records_cannot_be_read() {
+    let dir = Dir::new();
+    let out = dir.path("out");
+    assert!(generate(&one(&dir), &out, &[]).status.success());
+    std::fs::write(out.join("summary.json"), "{\"Csrs\": [").unwrap();
+    let before = tree(&out);
+    for extra in [&[][..], &["--check"], &["--rotate"]] {
+        let run = generate(&one(&dir), &out, extra);
+        assert_eq!(run.status.code(), Some(2), "{extra:?}: {}", stderr(&run));
+        assert!(stderr(&run).contains("summary.json: unreadable summary"), "{}", stderr(&run));
+    }
+    assert_eq!(tree(&out), before, "nothing written");
 }
