@@ -7,28 +7,96 @@
 //!
 //! Primality never depends on this stage: it only decides which candidates are worth a
 //! test; every prime still passes Baillie-PSW and the FIPS checks.
-//! The residues of the sieve's random start are computed once per start with crypto-bigint
-//! (`rem_limb_with_reciprocal`, three primes per division); after that each candidate only
+//! The residues of the sieve's random start are computed once per start: modulo the product
+//! of three primes by 64-bit Montgomery reduction (a few multiplications a limb, no
+//! division: a third of the time `rem_limb_with_reciprocal` took), then modulo each prime by
+//! Barrett reduction, all without branches on the start; after that each candidate only
 //! moves every residue by the distance from the one before (an add and a conditional
 //! subtract per prime). Every candidate costs the same full pass, prime or not.
 
 use std::sync::OnceLock;
 
-use crypto_bigint::{BoxedUint, Limb, NonZero, Reciprocal, Resize, Word};
+use crypto_bigint::{BoxedUint, Resize};
 use zeroize::Zeroize;
 
 /// crypto-primes' `SmallFactorsSieve` sieves with the odd primes up to this one.
 const STAGE_ONE_LAST: u32 = 17_863;
 /// This stage sieves with the primes above it and below this bound.
 const LIMIT: u32 = 1 << 20;
-/// Primes per division when the residues of a start are computed: their product
-/// (< 2^(20 * PER_WORD)) must fit in a limb.
-const PER_WORD: usize = (Word::BITS / 20) as usize;
+/// Primes per group: the residues of a start are computed modulo the product of a group
+/// (below 2^60, so an odd 64-bit Montgomery modulus), then modulo each of its primes.
+const PER_GROUP: usize = 3;
+
+/// A group's product m with what reducing a many-limb number modulo m takes: Montgomery
+/// reduction by R = 2^64 limb by limb (no division), then one multiplication by
+/// R^(limbs + 1) mod m, which is the same for every start of a size (see [`Table::fixes`]).
+struct Group {
+    m: u64,
+    /// -m^-1 mod 2^64.
+    minv: u64,
+}
+
+impl Group {
+    fn new(m: u64) -> Group {
+        // Newton's iteration for m^-1 mod 2^64 (m odd): each step doubles the correct bits.
+        let mut inv = m;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(inv)));
+        }
+        Group { m, minv: inv.wrapping_neg() }
+    }
+
+    /// t * R^-1 mod m, for t < 2^64 * m; constant-time (no branch on t).
+    fn redc(&self, t: u128) -> u64 {
+        let q = (t as u64).wrapping_mul(self.minv);
+        // t + q * m < 2^128 and is divisible by R; the quotient is below 2m.
+        let u = ((t >> 64) + ((t as u64 as u128 + q as u128 * self.m as u128) >> 64)) as u64;
+        let (reduced, borrow) = u.overflowing_sub(self.m);
+        reduced.wrapping_add(self.m & 0u64.wrapping_sub(u64::from(borrow)))
+    }
+
+    /// x mod m, x given as little-endian 64-bit limbs; `fix` is R^(limbs + 1) mod m.
+    fn reduce(&self, limbs: &[u64], fix: u64) -> u64 {
+        // y = x * R^-limbs mod m, from the lowest limb up: y < m, and y + limb < 2^64 * m.
+        let mut y = 0u64;
+        for &limb in limbs {
+            y = self.redc(y as u128 + limb as u128);
+        }
+        self.redc(y as u128 * fix as u128)
+    }
+}
+
+/// x mod q for x < 2^64 with a precomputed floor((2^64 - 1) / q): the estimate of the
+/// quotient is at most one short, so one conditional subtract (no division instruction,
+/// whose time can depend on x).
+fn barrett(x: u64, q: u32, reciprocal: u64) -> u32 {
+    let estimate = ((x as u128 * reciprocal as u128) >> 64) as u64;
+    let r = x - estimate * u64::from(q);
+    let (reduced, borrow) = r.overflowing_sub(u64::from(q));
+    reduced.wrapping_add(u64::from(q) & 0u64.wrapping_sub(u64::from(borrow))) as u32
+}
 
 struct Table {
     primes: Vec<u32>,
-    /// One reciprocal per `PER_WORD` consecutive primes, of their product.
-    products: Vec<Reciprocal>,
+    /// floor((2^64 - 1) / q) for each prime q.
+    reciprocals: Vec<u64>,
+    groups: Vec<Group>,
+    /// For each size of start in limbs, R^(limbs + 1) mod m of every group, made the first
+    /// time a start of that size is seen (RSA keys come in a few sizes).
+    fixes: std::sync::Mutex<std::collections::HashMap<usize, &'static [u64]>>,
+}
+
+impl Table {
+    fn fixes(&self, limbs: usize) -> &'static [u64] {
+        let mut fixes = self.fixes.lock().unwrap_or_else(|p| p.into_inner());
+        fixes.entry(limbs).or_insert_with(|| {
+            let fix = |g: &Group| {
+                let r = ((1u128 << 64) % g.m as u128) as u64;
+                (0..limbs).fold(r, |acc, _| ((acc as u128 * r as u128) % g.m as u128) as u64)
+            };
+            Vec::leak(self.groups.iter().map(fix).collect())
+        })
+    }
 }
 
 fn table() -> &'static Table {
@@ -47,14 +115,12 @@ fn table() -> &'static Table {
                 composite[multiple] = true;
             }
         }
-        let products = primes
-            .chunks(PER_WORD)
-            .map(|group| {
-                let product = group.iter().fold(1 as Word, |acc, &q| acc * q as Word);
-                Reciprocal::new(NonZero::new(Limb(product)).expect("a product of primes is not zero"))
-            })
+        let reciprocals = primes.iter().map(|&q| u64::MAX / u64::from(q)).collect();
+        let groups = primes
+            .chunks(PER_GROUP)
+            .map(|group| Group::new(group.iter().fold(1u64, |acc, &q| acc * u64::from(q))))
             .collect();
-        Table { primes, products }
+        Table { primes, reciprocals, groups, fixes: Default::default() }
     })
 }
 
@@ -71,12 +137,24 @@ pub struct DeepSieve {
 impl DeepSieve {
     pub fn new(start: &BoxedUint) -> DeepSieve {
         let table = table();
+        let mut bytes = start.to_le_bytes();
+        let mut limbs: Vec<u64> = bytes
+            .chunks(8)
+            .map(|c| {
+                let mut word = [0u8; 8];
+                word[..c.len()].copy_from_slice(c);
+                u64::from_le_bytes(word)
+            })
+            .collect();
+        bytes.zeroize();
+        let fixes = table.fixes(limbs.len());
         let mut residues = Vec::with_capacity(table.primes.len());
-        for (group, product) in table.primes.chunks(PER_WORD).zip(&table.products) {
-            #[allow(clippy::useless_conversion, reason = "a Word is a u32 on 32-bit targets")]
-            let r = u64::from(start.rem_limb_with_reciprocal(product).0);
-            residues.extend(group.iter().map(|&q| (r % u64::from(q)) as u32));
+        let groups = table.primes.chunks(PER_GROUP).zip(table.reciprocals.chunks(PER_GROUP));
+        for ((primes, reciprocals), (group, &fix)) in groups.zip(table.groups.iter().zip(fixes)) {
+            let r = group.reduce(&limbs, fix);
+            residues.extend(primes.iter().zip(reciprocals).map(|(&q, &v)| barrett(r, q, v)));
         }
+        limbs.zeroize();
         DeepSieve { start: start.clone(), offset: 0, residues }
     }
 
@@ -119,7 +197,7 @@ impl Drop for DeepSieve {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crypto_bigint::RandomBits;
+    use crypto_bigint::{Limb, NonZero, RandomBits, Word};
 
     #[test]
     fn the_table_holds_every_prime_between_the_stages() {
@@ -156,6 +234,33 @@ mod tests {
             rejected += usize::from(!by_division);
         }
         assert!(rejected > 0, "the walk never met a multiple of a table prime");
+    }
+
+    #[test]
+    fn residues_of_a_start_are_its_remainders_at_every_size() {
+        let mut rng = crypto_bigint::rand_core::UnwrapErr(getrandom::SysRng);
+        for bits in [64, 512, 1024, 1536, 2048, 4096] {
+            // A random start, and the extremes: all ones (every limb at its largest).
+            for start in [BoxedUint::random_bits(&mut rng, bits), BoxedUint::max(bits)] {
+                let sieve = DeepSieve::new(&start);
+                for (i, &q) in table().primes.iter().enumerate().step_by(97) {
+                    let r = start.rem_limb(NonZero::new(Limb(q as Word)).unwrap()).0 as u32;
+                    assert_eq!(sieve.residues[i], r, "{bits} bits, q = {q}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn barrett_reduction_is_exact_at_the_edges() {
+        for &q in &[17_881u32, 65_537, 1_048_573] {
+            let v = u64::MAX / u64::from(q);
+            for x in
+                [0, 1, u64::from(q) - 1, u64::from(q), u64::MAX, u64::MAX - 1, (1 << 60) - 1, 12_345_678_901]
+            {
+                assert_eq!(u64::from(barrett(x, q, v)), x % u64::from(q), "{x} mod {q}");
+            }
+        }
     }
 
     #[test]

@@ -13,9 +13,12 @@
 
 use std::num::NonZeroU32;
 
-use crypto_bigint::{BitOps, BoxedUint, ConcatenatingSquare, CtLt, CtNeg, Limb, NonZero, RandomBits, Resize};
-use crypto_primes::hazmat::SmallFactorsSieve;
-use crypto_primes::{Flavor, is_prime};
+use crypto_bigint::modular::BoxedMontyForm;
+use crypto_bigint::{
+    BitOps, BoxedUint, Choice, ConcatenatingSquare, CtAssign, CtLt, CtNeg, Limb, MontyForm, MontyMultiplier,
+    NonZero, Odd, RandomBits, Resize,
+};
+use crypto_primes::hazmat::{AStarBase, LucasCheck, Primality, SmallFactorsSieve, lucas_test};
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use super::deep_sieve::DeepSieve;
@@ -125,11 +128,60 @@ pub fn find_prime(nlen: u32, tested: &(dyn Fn() + Sync)) -> Result<BoxedUint, Cr
                 return None;
             }
             tested();
-            is_prime(Flavor::Any, &c).then_some(Ok(c))
+            is_prime(&c).then_some(Ok(c))
         }
         Err(e) => Some(Err(e)),
     });
     found.unwrap_or_else(|| Err(CryptoError::KeyGen("the prime search ended without a prime".into())))
+}
+
+/// Baillie-PSW as crypto-primes' `is_prime` runs it on a large odd number (Miller-Rabin to
+/// base 2, then the strong Lucas test with A* bases, `LucasCheck::Bpsw21`), with the
+/// Miller-Rabin step of [`passes_base_two`]: nearly every candidate stops there.
+fn is_prime(candidate: &BoxedUint) -> bool {
+    let Some(odd) = Odd::new(candidate.clone()).into_option() else { return false };
+    passes_base_two(candidate) && lucas_test(odd, AStarBase, LucasCheck::Bpsw21) != Primality::Composite
+}
+
+/// The strong probable-prime test to base 2 (Miller-Rabin), deciding as crypto-primes'
+/// `MillerRabin::test_base_two` does, for an odd `n` > 3. 2^d mod n is made by squaring
+/// and doubling: for base 2, multiplying by the base is a modular doubling (an add and a
+/// conditional subtract), so the generic windowed exponentiation's multiplications and its
+/// table of powers are not needed (~20% of a test). Like crypto-primes: its Montgomery
+/// parameters and `s`, `d` are computed in variable time; the exponentiation is
+/// constant-time in d (every bit costs a square, a doubling and a constant-time select).
+fn passes_base_two(n: &BoxedUint) -> bool {
+    let Some(odd) = Odd::new(n.clone()).into_option() else { return false };
+    let params = BoxedMontyForm::new_params_vartime(odd);
+    let one = BoxedMontyForm::one(&params);
+    let minus_one = -one.clone();
+    let n_minus_one = n.wrapping_sub(BoxedUint::one_with_precision(n.bits_precision()));
+    let s = n_minus_one.trailing_zeros_vartime();
+    let Some(d) = n_minus_one.overflowing_shr_vartime(s) else { return false };
+    let modulus = params.modulus().as_nz_ref();
+    let mut multiplier = <BoxedMontyForm as MontyForm>::Multiplier::from(&params);
+    let (mut z, mut doubled) = (one.clone(), one.clone());
+    for i in (0..d.bit_width_vartime()).rev() {
+        multiplier.square_assign(&mut z);
+        doubled.copy_montgomery_from(&z);
+        doubled.as_montgomery_mut().add_mod_assign(z.as_montgomery(), modulus);
+        let limb = d.as_limbs()[(i / Limb::BITS) as usize].0;
+        let bit = Choice::from_u8_lsb(((limb >> (i % Limb::BITS)) & 1) as u8);
+        z.as_montgomery_mut().ct_assign(doubled.as_montgomery(), bit);
+    }
+    if z == one || z == minus_one {
+        return true;
+    }
+    for _ in 1..s {
+        multiplier.square_assign(&mut z);
+        if z == minus_one {
+            return true;
+        }
+        if z == one {
+            return false;
+        }
+    }
+    false
 }
 
 #[cfg(test)]
@@ -189,13 +241,63 @@ mod tests {
                 assert_eq!(check_prime(&p, nlen), Ok(()));
                 // FIPS 186-5 B.3.1: Miller-Rabin with random bases, not the search's Baillie-PSW.
                 let options = crypto_primes::fips::FipsOptions::with_mr_iterations(40);
-                assert!(crypto_primes::fips::is_prime(&mut rand_core_rng(), Flavor::Any, &p, options));
+                assert!(crypto_primes::fips::is_prime(
+                    &mut rand_core_rng(),
+                    crypto_primes::Flavor::Any,
+                    &p,
+                    options
+                ));
             }
         }
     }
 
     fn rand_core_rng() -> impl crypto_bigint::rand_core::CryptoRng {
         crypto_bigint::rand_core::UnwrapErr(getrandom::SysRng)
+    }
+
+    #[test]
+    fn the_base_two_test_decides_as_crypto_primes_does() {
+        use crypto_primes::hazmat::MillerRabin;
+        let theirs = |n: &BoxedUint| {
+            MillerRabin::new(Odd::new(n.clone()).unwrap()).test_base_two().is_probably_prime()
+        };
+        let mut rng = rand_core_rng();
+        // Strong pseudoprimes to base 2 (composites it passes), a Carmichael number it
+        // does not, small and Mersenne primes, and numbers with many factors of 2 in n - 1.
+        let mut cases: Vec<BoxedUint> =
+            [2047u64, 3277, 4033, 4681, 8321, 3_825_123_056_546_413_051, 561, 5, 7, 65_537, 1_048_577]
+                .iter()
+                .map(|&n| BoxedUint::from(n))
+                .collect();
+        for exponent in [61, 127, 521] {
+            cases.push(
+                BoxedUint::one_with_precision(576)
+                    .wrapping_shl_vartime(exponent)
+                    .wrapping_sub(BoxedUint::one()),
+            );
+        }
+        cases.push(
+            BoxedUint::one_with_precision(1024).wrapping_shl_vartime(700).wrapping_add(BoxedUint::one()),
+        );
+        for bits in [64, 512, 1024, 1536] {
+            for _ in 0..40 {
+                let mut n = BoxedUint::random_bits(&mut rng, bits);
+                n.set_bit_vartime(0, true);
+                n.set_bit_vartime(bits - 1, true);
+                cases.push(n);
+            }
+        }
+        for p in (0..3).map(|_| find_prime(1024, &|| {}).unwrap()) {
+            cases.push(p);
+        }
+        let mut probable = 0;
+        for n in &cases {
+            assert_eq!(passes_base_two(n), theirs(n), "{n}");
+            probable += usize::from(passes_base_two(n));
+        }
+        assert!(probable >= 15, "the 9 primes and 6 pseudoprimes pass: {probable}");
+        assert!(!passes_base_two(&BoxedUint::from(561u64)), "561 is a Carmichael number, not a base-2 spsp");
+        assert!(passes_base_two(&BoxedUint::from(2047u64)), "2047 = 23 * 89 is a base-2 spsp");
     }
 
     #[test]
