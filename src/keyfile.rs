@@ -9,7 +9,7 @@ use crate::crypto::{KeyError, Passphrase, PrivateKey};
 use crate::error::{ManifestError, Problem};
 use crate::manifest::Field;
 use crate::output::Layout;
-use crate::request::{Checked, CsrName, KeyAlgorithm};
+use crate::request::{Checked, KeyAlgorithm, Names};
 
 /// How far validation goes with an encrypted key file.
 #[derive(Debug, Clone, Copy)]
@@ -18,7 +18,7 @@ pub enum KeyFileCheck<'a> {
     /// encrypted PKCS#8 key only; every other key is opened and its type checked.
     WithoutPassphrase,
     /// `generate` and `plan`: every key is opened with the run's passphrase, and a key
-    /// inside the output folder `out` must be the request's own key there.
+    /// inside the output folder `out` must be the request's own key there ([`InsideOut`]).
     Open { passphrase: Option<&'a Passphrase>, out: &'a Path },
 }
 
@@ -62,36 +62,52 @@ fn read(
     Ok(PrivateKey::from_pem_for(&text, expected, passphrase)?)
 }
 
-/// A key file inside the output folder is the folder's to archive: as another request's
-/// pair, or as an orphan under `--prune`. Only the request's own `NAME.key.pem` (flat or
-/// fanout) may be its KeyFile there (renewing with the key the folder made). A request
-/// without a Name gets its Name only once every request is read: either derived one.
-fn inside_out(path: &Path, out: &Path, request: &Checked) -> Result<(), Unusable> {
-    let (Ok(key), Ok(out)) = (path.canonicalize(), out.canonicalize()) else {
-        return Ok(()); // a missing key is said by `read`; a missing folder holds no key
-    };
-    let Ok(inside) = key.strip_prefix(&out) else { return Ok(()) };
-    let names = match &request.name {
-        Some(name) => vec![name.clone()],
-        None => [false, true]
-            .map(|suffixed| CsrName::derive(&request.params.common_name, request.params.key, suffixed))
-            .to_vec(),
-    };
-    let own = |layout: Layout, name: &CsrName| PathBuf::from(layout.relative(name.as_str()).1);
-    let layouts = [Layout::Flat, Layout::Fanout];
-    if names.iter().any(|n| layouts.iter().any(|l| own(*l, n) == inside)) {
-        return Ok(());
+/// A `KeyFile` inside the output folder, kept from validation until every request is
+/// read and the Names are settled (a request without a Name gets one only then).
+/// Such a key is the folder's to archive (as another request's pair, or as an orphan under
+/// `--prune`): only the request's own `NAME.key.pem` (flat or fanout) may be its KeyFile
+/// there (renewing with the key the folder made).
+#[derive(Debug)]
+pub struct InsideOut {
+    /// The request's number in the run ([`crate::request::NameRegistry::len`] before it).
+    index: usize,
+    request: Checked,
+    out: PathBuf,
+    /// The key's path inside `out`.
+    inside: PathBuf,
+}
+
+impl InsideOut {
+    /// The request's KeyFile, if it is inside the output folder of `mode`.
+    pub fn of(request: &Checked, index: usize, mode: KeyFileCheck<'_>) -> Option<InsideOut> {
+        let KeyFileCheck::Open { out, .. } = mode else { return None };
+        // A missing key is said by `check`; a missing folder holds no key.
+        let (key, out) = (request.key_file.as_deref()?.canonicalize().ok()?, out.canonicalize().ok()?);
+        let inside = key.strip_prefix(&out).ok()?.to_path_buf();
+        Some(InsideOut { index, request: request.clone(), out, inside })
     }
-    Err(Unusable::InsideOut { out, own: own(Layout::Flat, &names[0]) })
+
+    /// The error, unless the key is the request's own, under the Name it has in the run.
+    pub fn check(&self, names: &Names) -> Option<ManifestError> {
+        let name = names.name(self.index, &self.request);
+        let own = |layout: Layout| PathBuf::from(layout.relative(name.as_str()).1);
+        if [Layout::Flat, Layout::Fanout].into_iter().any(|l| own(l) == self.inside) {
+            return None;
+        }
+        let why = Unusable::InsideOut { out: self.out.clone(), own: own(Layout::Flat) };
+        let path = self.request.key_file.as_deref().unwrap_or(&self.inside);
+        let r = &self.request;
+        Some(ManifestError::field(&r.key_file_origin, r.label(), Field::KeyFile, unusable(path, why)))
+    }
 }
 
 /// The error of a validated request whose key file cannot be used, if any.
 pub fn check(request: &Checked, mode: KeyFileCheck<'_>) -> Option<ManifestError> {
     let path = request.key_file.as_deref()?;
     let result = match mode {
-        KeyFileCheck::Open { passphrase, out } => inside_out(path, out, request)
-            .and_then(|()| read(path, request.params.key, passphrase).map(drop))
-            .map_err(|why| unusable(path, why)),
+        KeyFileCheck::Open { passphrase, .. } => {
+            read(path, request.params.key, passphrase).map(drop).map_err(|why| unusable(path, why))
+        }
         KeyFileCheck::WithoutPassphrase => match read(path, request.params.key, None) {
             Err(Unusable::Key(KeyError::NeedsPassphrase)) => Ok(()),
             other => other.map(drop).map_err(|why| unusable(path, why)),

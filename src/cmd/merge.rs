@@ -59,8 +59,20 @@ struct Kind {
 }
 
 impl Kind {
-    fn of(state: &FolderState) -> Kind {
-        Kind { layout: state.layout, keys: state.keys, key_format: state.key_format.unwrap_or_default() }
+    /// The folder `root`'s kind. Folders written before the key protection was recorded
+    /// tell it by a key file; `keys` is `None` only for a folder that holds no key.
+    fn of(root: &Path, state: &FolderState) -> Kind {
+        let keys = state.keys.or_else(|| folder::first_key(root, state.layout).map(|(_, p)| p));
+        Kind { layout: state.layout, keys, key_format: state.key_format.unwrap_or_default() }
+    }
+
+    /// Whether pairs of both can be one folder (a folder without keys goes with any).
+    fn agrees(&self, other: &Kind) -> bool {
+        let keys = match (self.keys, other.keys) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.layout == other.layout && self.key_format == other.key_format && keys
     }
 }
 
@@ -69,7 +81,7 @@ impl std::fmt::Display for Kind {
         let keys = match self.keys {
             Some(KeyProtection::Encrypted) => "encrypted",
             Some(KeyProtection::Unencrypted) => "unencrypted",
-            None => "no record of key protection",
+            None => "no",
         };
         write!(f, "{} layout, {keys} {} keys", self.layout, self.key_format)
     }
@@ -229,7 +241,7 @@ fn read_shard(
             dir.display()
         ));
     }
-    let kind = Kind::of(&state);
+    let kind = Kind::of(dir, &state);
     Ok(Some(ShardFolder { dir: dir.to_path_buf(), shard, manifests: state.manifests, kind, scratch }))
 }
 
@@ -282,7 +294,7 @@ fn collected_kind(
     problems: &mut Vec<String>,
 ) -> Result<Option<Kind>, Error> {
     let Some(first) = shards.first() else { return Ok(None) };
-    if shards.iter().any(|s| s.kind != first.kind) {
+    if shards.iter().any(|s| !s.kind.agrees(&first.kind)) {
         let list: Vec<String> = shards.iter().map(|s| format!("{} ({})", s.dir.display(), s.kind)).collect();
         problems.push(format!(
             "--collect: the shards' keys differ, so they cannot be one folder: {}",
@@ -290,17 +302,17 @@ fn collected_kind(
         ));
         return Ok(None);
     }
+    let kind = Kind { keys: shards.iter().find_map(|s| s.kind.keys), ..first.kind };
     let there = FolderState::read(out)
         .map_err(|e| Error::OutFolder { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
-    if let Some(there) = there.map(|s| Kind::of(&s)).filter(|k| *k != first.kind) {
+    if let Some(there) = there.map(|s| Kind::of(out, &s)).filter(|k| !k.agrees(&kind)) {
         problems.push(format!(
-            "--collect: {} holds {there}; the shards have {}: collect into a new folder",
-            out.display(),
-            first.kind
+            "--collect: {} holds {there}; the shards have {kind}: collect into a new folder",
+            out.display()
         ));
         return Ok(None);
     }
-    Ok(Some(first.kind))
+    Ok(Some(kind))
 }
 
 /// The manifests the shards recorded and how they were read, if every one is still there

@@ -40,7 +40,10 @@ impl Record {
         r.key_digest = entry.key_sha2.as_deref().map_or(0, key_digest);
         if let Some(hex) = entry.recorded_csr_digest.as_deref().filter(|_| entry.csr.is_none()) {
             // Not hex of 16 bytes: no CSR recorded, as before the field existed.
-            let _ = hex::decode_to_slice(hex, &mut r.csr_digest);
+            let mut digest = [0; 16];
+            if hex::decode_to_slice(hex, &mut digest).is_ok() {
+                r.csr_digest = digest;
+            }
         }
         r
     }

@@ -387,6 +387,15 @@ impl NameRegistry {
         }
     }
 
+    /// How many requests are registered: the number the next one gets.
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
     /// Registers the next request of the run (requests are numbered in the order added).
     pub fn add(&mut self, c: &Checked) {
         let place = self.place(&c.origin);
@@ -436,13 +445,18 @@ impl NameRegistry {
 impl Names {
     /// The `index`-th request of the run (as numbered by [`NameRegistry::add`]), named.
     pub fn request(&self, index: usize, c: Checked) -> CsrRequest {
-        let name = match c.name {
-            Some(name) => name,
+        let name = self.name(index, &c);
+        CsrRequest { name, params: c.params, origin: c.origin, key_file: c.key_file }
+    }
+
+    /// The Name the `index`-th request has: its own, or the one derived for it.
+    pub fn name(&self, index: usize, c: &Checked) -> CsrName {
+        match &c.name {
+            Some(name) => name.clone(),
             None => {
                 CsrName::derive(&c.params.common_name, c.params.key, self.suffixed.get(index) == Some(&true))
             }
-        };
-        CsrRequest { name, params: c.params, origin: c.origin, key_file: c.key_file }
+        }
     }
 
     /// How many requests the run has.

@@ -436,12 +436,17 @@ impl Writer<'_> {
             csr: None,
         };
         // A request that failed or was left alone has the pair it had (files are replaced
-        // whole or not at all): its entry keeps what was recorded of it.
+        // whole or not at all): its entry keeps what was recorded of it. Unless a killed
+        // run changed that pair and no complete summary has shown the change: then the CSR
+        // stays unrecorded, so that the run which next finds it intact reports it `new`.
         let left_as_it_was = |e: &mut Entry, error: String| {
             let record = self.previous.record(o.request.name.as_str());
             e.error = Some(error);
             e.csr_id = record.and_then(|r| r.csr_id());
-            e.recorded_csr_digest = record.and_then(|r| r.csr_digest_hex());
+            if let Some(id) = record.and_then(|r| r.request_id_text()) {
+                e.request_id = id;
+            }
+            e.recorded_csr_digest = record.filter(|r| r.carried().is_none()).and_then(|r| r.csr_digest_hex());
         };
         let csr = match o.made {
             Err(error) => {

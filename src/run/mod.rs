@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use crate::cli::{KeyArgs, RunArgs};
 use crate::crypto::{KeyFormat, Passphrase};
 use crate::error::{Change, Error, FolderProblem, ManifestError, PassphraseError};
-use crate::keyfile::KeyFileCheck;
+use crate::keyfile::{InsideOut, KeyFileCheck};
 use crate::output::existing::{self, OnDisk, Previous};
 use crate::output::folder::{self, Wanted};
 use crate::output::summary::{Orphan, State};
@@ -97,24 +97,31 @@ pub fn load_and_validate_with(
     let (files, mut errors) = manifest::discover(paths);
     let before: Vec<Option<Fingerprint>> = files.iter().map(|f| Fingerprint::of(f).ok()).collect();
     let mut registry = NameRegistry::default();
+    let mut inside_out = Vec::new();
     // Requests are validated even when some file failed, so every error is reported at once.
     for item in manifest::stream_with(&files, read) {
         match item.map_err(|e| vec![e]).and_then(|raw| request::check(&raw)) {
             Ok(checked) => {
                 errors.extend(crate::keyfile::check(&checked, keys));
+                inside_out.extend(InsideOut::of(&checked, registry.len(), keys));
                 registry.add(&checked);
             }
             Err(mut e) => errors.append(&mut e),
         }
     }
     let names = match registry.resolve() {
-        Ok(names) if errors.is_empty() => names,
-        Ok(_) => return Err(Error::Manifests(errors)),
+        Ok(names) => {
+            errors.extend(inside_out.iter().filter_map(|k| k.check(&names)));
+            names
+        }
         Err(more) => {
             errors.extend(more);
             return Err(Error::Manifests(errors));
         }
     };
+    if !errors.is_empty() {
+        return Err(Error::Manifests(errors));
+    }
     // A file edited while it was being validated: what was validated is not what is there.
     for (file, print) in files.iter().zip(&before) {
         let now = Fingerprint::of(file).ok();

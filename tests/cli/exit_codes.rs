@@ -109,11 +109,15 @@ fn two_when_the_folders_records_cannot_be_read() {
     let out = dir.path("out");
     assert!(generate(&one(&dir), &out, &[]).status.success());
     std::fs::write(out.join("summary.json"), "{\"Csrs\": [").unwrap();
-    let before = tree(&out);
+    // Another manifest than the one recorded: a run that went on would record it.
+    let m =
+        dir.write("m.csv", "Algorithm,CommonName,CountryCode,Province,Locality\nECC,y.example.com,CN,P,L\n");
+    let (before, state) = (tree(&out), std::fs::read(out.join(".csrbatch/state.json")).unwrap());
     for extra in [&[][..], &["--check"], &["--rotate"]] {
-        let run = generate(&one(&dir), &out, extra);
+        let run = generate(&m, &out, extra);
         assert_eq!(run.status.code(), Some(2), "{extra:?}: {}", stderr(&run));
         assert!(stderr(&run).contains("summary.json: unreadable summary"), "{}", stderr(&run));
     }
     assert_eq!(tree(&out), before, "nothing written");
+    assert_eq!(std::fs::read(out.join(".csrbatch/state.json")).unwrap(), state, "state.json untouched");
 }

@@ -141,6 +141,47 @@ fn an_interrupted_rotate_is_visible_until_a_run_finishes() {
     );
 }
 
+#[test]
+fn a_pair_a_killed_run_changed_is_not_unchanged_after_a_run_that_found_it_damaged() {
+    const COUNT: usize = 400;
+    let dir = Dir::new();
+    let out = dir.path("out");
+    let m = many(&dir, COUNT);
+    assert!(run_in(&m, &out, &[]).status.success());
+    let before = read_summary(&out);
+    let child = spawn(&m, &out, &["--rotate", "--jobs", "1"]);
+    wait_for(|| archived(&out) >= 100);
+    assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
+    child.wait_with_output().unwrap();
+    // A pair the killed run replaced (its CSR is no longer the summary's) is then damaged
+    // for one run: its CSR file a symbolic link, which csrbatch never follows.
+    let rotated = before
+        .csrs
+        .iter()
+        .find(|e| {
+            let now = std::fs::read_to_string(out.join(e.csr_file.as_ref().unwrap())).unwrap();
+            e.csr.as_deref() != Some(now.as_str())
+        })
+        .expect("the killed run replaced a pair");
+    let csr = out.join(rotated.csr_file.as_ref().unwrap());
+    let aside = dir.path("aside.csr.pem");
+    std::fs::rename(&csr, &aside).unwrap();
+    std::os::unix::fs::symlink(&aside, &csr).unwrap();
+    let run = run_in(&m, &out, &[]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    let state = |name: &str| {
+        read_summary(&out).csrs.into_iter().find(|e| e.name == name).and_then(|e| e.state).unwrap()
+    };
+    assert_eq!(state(&rotated.name).as_str(), "damaged");
+    // Put back, the pair holds a CSR no complete summary has shown: not `unchanged`.
+    std::fs::remove_file(&csr).unwrap();
+    std::fs::rename(&aside, &csr).unwrap();
+    let run = run_in(&m, &out, &[]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    assert_ne!(state(&rotated.name).as_str(), "unchanged", "{}: a CSR never shown as changed", rotated.name);
+    assert_eq!(check_code(&m, &out), Some(0));
+}
+
 const PASS: &str = "CSRBATCH_TEST_FOLDER_PASS";
 
 fn keys(out: &Path) -> Vec<(PathBuf, Vec<u8>)> {

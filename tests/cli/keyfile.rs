@@ -360,3 +360,29 @@ fn a_key_file_inside_the_output_folder_must_be_the_requests_own_key() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(std::fs::read(out.join("a.key.pem")).unwrap(), key);
 }
+
+#[test]
+fn a_key_file_inside_the_output_folder_is_held_to_the_name_the_request_gets() {
+    let dir = Dir::new();
+    let request = |algorithm: &str, key: &str| {
+        format!(
+            "  - {{CommonName: a.example.com, Algorithm: {algorithm}, CountryCode: CN, Province: Z, Locality: H{key}}}\n"
+        )
+    };
+    // Of two unnamed requests for one CommonName, the second gets its algorithm appended.
+    let both = format!("requests:\n{}{}", request("ECC", ""), request("SM2", ""));
+    let m = dir.write("m.yaml", &both);
+    let out = dir.path("out");
+    assert!(generate(&m, &out, &[]).status.success());
+    let own = ", KeyFile: out/a.example.com_sm2.key.pem";
+    std::fs::write(&m, format!("requests:\n{}{}", request("ECC", ""), request("SM2", own))).unwrap();
+    let o = generate(&m, &out, &[]);
+    assert!(o.status.success(), "its own key, under the Name it still has: {}", stderr(&o));
+    // Alone, the request is `a.example.com`: that key is another Name's, which --prune archives.
+    let before = crate::util::tree(&out);
+    std::fs::write(&m, format!("requests:\n{}", request("SM2", own))).unwrap();
+    let o = generate(&m, &out, &["--prune"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("inside the output folder"), "{}", stderr(&o));
+    assert_eq!(crate::util::tree(&out), before, "nothing written");
+}

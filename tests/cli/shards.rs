@@ -388,6 +388,17 @@ fn collect_makes_one_folder_only_of_shards_whose_keys_agree() {
         csrbatch(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), merged.as_os_str(), "-q".as_ref()]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert_eq!(tree(&merged), before);
+    // A shard folder from before the key protection was recorded tells it by its keys;
+    // a folder of a plain merge (no keys) takes the collected pairs.
+    let state = shard_folder(&dir, 1).join(".csrbatch/state.json");
+    let mut recorded: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    assert!(recorded.as_object_mut().unwrap().remove("Keys").is_some());
+    std::fs::write(&state, serde_json::to_vec(&recorded).unwrap()).unwrap();
+    let plain_merge = merge_shards(&dir, "again", &[0, 1]);
+    assert!(plain_merge.status.success(), "{}", stderr(&plain_merge));
+    let o = collect("again");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(tree(&dir.path("again")).iter().any(|f| f.ends_with(".key.pem")));
     // Nor are they collected into a folder of unencrypted keys.
     let plain = dir.path("plain");
     let o =
