@@ -143,16 +143,19 @@ fn an_interrupted_rotate_is_visible_until_a_run_finishes() {
 
 #[test]
 fn a_pair_a_killed_run_changed_is_not_unchanged_after_a_run_that_found_it_damaged() {
-    const COUNT: usize = 400;
+    const COUNT: usize = 2000;
     let dir = Dir::new();
     let out = dir.path("out");
     let m = many(&dir, COUNT);
     assert!(run_in(&m, &out, &[]).status.success());
     let before = read_summary(&out);
     let child = spawn(&m, &out, &["--rotate", "--jobs", "1"]);
-    wait_for(|| archived(&out) >= 100);
+    // Batches are archived before their new files land: 600 archived files are batches
+    // past the first, which has landed.
+    wait_for(|| archived(&out) >= 600);
     assert!(Command::new("kill").args(["-KILL", &child.id().to_string()]).status().unwrap().success());
     child.wait_with_output().unwrap();
+    assert_eq!(check_code(&m, &out), Some(1), "killed before it finished");
     // A pair the killed run replaced (its CSR is no longer the summary's) is then damaged
     // for one run: its CSR file a symbolic link, which csrbatch never follows.
     let rotated = before
