@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::util::{Dir, csrbatch, openssl, stderr};
+use crate::util::{Dir, csrbatch, openssl, stderr, with_stdout_closed};
 
 fn ok(args: &[&str]) {
     let o = openssl(args);
@@ -200,10 +200,7 @@ fn a_reader_that_goes_away_does_not_change_the_verdict() {
         if json {
             cmd.arg("--json");
         }
-        let mut child =
-            cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
-        drop(child.stdout.take());
-        let run = child.wait_with_output().unwrap();
+        let run = with_stdout_closed(&mut cmd);
         let err = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(1), "json {json}: {err}");
         assert!(!err.contains("panicked"), "{err}");

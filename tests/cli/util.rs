@@ -40,6 +40,18 @@ where
     Command::new(env!("CARGO_BIN_EXE_csrbatch")).args(args).output().expect("run csrbatch")
 }
 
+/// Runs `command` with its stdout closed before it writes (as `| head -0` would), stderr
+/// captured: a reader that goes away.
+pub fn with_stdout_closed(command: &mut Command) -> Output {
+    let mut child = command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run csrbatch");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for csrbatch")
+}
+
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }

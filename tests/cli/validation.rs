@@ -189,14 +189,7 @@ fn a_reader_that_goes_away_is_not_a_panic() {
         &["plan", "manifests/", "--out", "no-such-folder"][..],
         &["bench", "--algorithm", "ECC", "--count", "5"],
     ] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        drop(child.stdout.take());
-        let run = child.wait_with_output().unwrap();
+        let run = with_stdout_closed(std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch")).args(args));
         let err = String::from_utf8_lossy(&run.stderr);
         assert!(run.status.success(), "{args:?}: {:?} {err}", run.status);
         assert!(!err.contains("panicked"), "{args:?}: {err}");
@@ -208,16 +201,12 @@ fn a_reader_that_goes_away_does_not_change_what_check_says() {
     // `generate --check | head -1` on a folder that is not up to date: still exit 1.
     let dir = Dir::new();
     let out = dir.path("never-made");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
-        .args(["generate", "manifests/", "--check", "--out"])
-        .arg(&out)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    drop(child.stdout.take());
-    let run = child.wait_with_output().unwrap();
+    let run = with_stdout_closed(
+        std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+            .args(["generate", "manifests/", "--check", "--out"])
+            .arg(&out)
+            .current_dir(env!("CARGO_MANIFEST_DIR")),
+    );
     let err = String::from_utf8_lossy(&run.stderr);
     assert_eq!(run.status.code(), Some(1), "{err}");
     assert!(!err.contains("panicked"), "{err}");
