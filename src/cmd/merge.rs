@@ -303,16 +303,23 @@ fn collected_kind(
         return Ok(None);
     }
     let kind = Kind { keys: shards.iter().find_map(|s| s.kind.keys), ..first.kind };
-    let there = FolderState::read(out)
-        .map_err(|e| Error::OutFolder { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
-    if let Some(there) = there.map(|s| Kind::of(out, &s)).filter(|k| !k.agrees(&kind)) {
-        problems.push(format!(
-            "--collect: {} holds {there}; the shards have {kind}: collect into a new folder",
-            out.display()
-        ));
+    if let Some(problem) = folder_disagrees(out, &kind)? {
+        problems.push(problem);
         return Ok(None);
     }
     Ok(Some(kind))
+}
+
+/// The problem, if the folder at `out` holds pairs of another kind than `kind`.
+fn folder_disagrees(out: &Path, kind: &Kind) -> Result<Option<String>, Error> {
+    let there = FolderState::read(out)
+        .map_err(|e| Error::OutFolder { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
+    Ok(there.map(|s| Kind::of(out, &s)).filter(|k| !k.agrees(kind)).map(|there| {
+        format!(
+            "--collect: {} holds {there}; the shards have {kind}: collect into a new folder",
+            out.display()
+        )
+    }))
 }
 
 /// The manifests the shards recorded and how they were read, if every one is still there
@@ -414,7 +421,17 @@ fn write_merged(
         key_format: Some(k.key_format),
         ..Opening::default()
     });
-    let out = OutputDir::open(&args.out, &opening)?;
+    // The folder's kind was checked before its lock was taken; a run there since (one this
+    // merge waited for) may have changed it, so it is checked again under the lock.
+    let lock = OutputDir::lock(&args.out)?;
+    if let Some(kind) = &kind
+        && let Some(problem) = folder_disagrees(&args.out, kind)?
+    {
+        err(format_args!("{problem}"));
+        err(format_args!("error: nothing was merged"));
+        return Ok(ExitCode::Failed);
+    }
+    let out = OutputDir::open_locked(&args.out, &opening, lock)?;
     let started = utc_stamp();
     let mut summary = SummaryWriter::create(
         out.journal_path(&started),

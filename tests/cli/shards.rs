@@ -411,6 +411,72 @@ fn collect_makes_one_folder_only_of_shards_whose_keys_agree() {
     assert_eq!(tree(&plain), before);
 }
 
+/// The folder's kind is judged again under its lock: a run there that `--collect` waited
+/// for may have made it a folder of another kind (here, of encrypted keys).
+#[test]
+fn collect_judges_the_folder_again_once_it_holds_its_lock() {
+    use std::io::{BufRead, BufReader};
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        let o = csrbatch([
+            "generate".as_ref(),
+            m.as_os_str(),
+            "--out".as_ref(),
+            shard_folder(&dir, k).as_os_str(),
+            "--shard".as_ref(),
+            shard.as_ref(),
+            "-q".as_ref(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let late = dir.path("late");
+    let o = Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .args(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), late.as_os_str(), "-q".as_ref()])
+        .args(["--key-passphrase-env", "CSRBATCH_TEST_PASS"])
+        .env("CSRBATCH_TEST_PASS", "correct horse")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let contents = |root: &Path| -> Vec<(String, Vec<u8>)> {
+        tree(root)
+            .into_iter()
+            .filter(|f| root.join(f).is_file() && !f.ends_with("lock"))
+            .map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap()))
+            .collect()
+    };
+    let before = contents(&late);
+    // Until the lock is taken, the folder says nothing of its keys (no state.json, as if
+    // the other run had not written it yet): the first look lets the merge go on.
+    let state = late.join(".csrbatch/state.json");
+    let aside = dir.path("state.json.aside");
+    std::fs::rename(&state, &aside).unwrap();
+    let lock = std::fs::OpenOptions::new().write(true).open(late.join(".csrbatch/lock")).unwrap();
+    lock.lock().unwrap();
+    let mut merge = Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .arg("merge")
+        .args([shard_folder(&dir, 0), shard_folder(&dir, 1)])
+        .args(["--out".as_ref(), late.as_os_str(), "--collect".as_ref()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = BufReader::new(merge.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for another run") {
+        line.clear();
+        assert!(said.read_line(&mut line).unwrap() > 0, "merge ended without waiting for the lock");
+    }
+    std::fs::rename(&aside, &state).unwrap();
+    drop(lock);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    let status = merge.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{rest}");
+    assert!(rest.contains("collect into a new folder"), "{rest}");
+    assert!(contents(&late) == before, "no unencrypted key came into the encrypted folder, nothing changed");
+}
+
 #[test]
 fn a_csr_id_held_twice_is_refused_before_anything_is_collected() {
     let dir = Dir::new();
