@@ -141,7 +141,14 @@ mod unnamed {
     }
 
     /// Set once `linkat(AT_EMPTY_PATH)` was refused to this process.
-    static NO_EMPTY_PATH: AtomicBool = AtomicBool::new(false);
+    pub(super) static NO_EMPTY_PATH: AtomicBool = AtomicBool::new(false);
+
+    /// How a kernel refuses `AT_EMPTY_PATH`: ENOENT without the capability before 6.10, the
+    /// others from sandboxes and kernels that do not know the flag. ENOENT also means a
+    /// missing folder, which `link` tells apart.
+    pub(super) fn refused(e: Errno) -> bool {
+        matches!(e, Errno::NOENT | Errno::PERM | Errno::INVAL | Errno::NOSYS)
+    }
 
     /// Gives the unnamed file its name; fails with `AlreadyExists` if anything (a file, a
     /// folder, a symbolic link) is at `dest`.
@@ -153,8 +160,9 @@ mod unnamed {
     pub fn link(file: &File, dest: &Path) -> std::io::Result<()> {
         if !NO_EMPTY_PATH.load(Ordering::Relaxed) {
             match link_by_descriptor(file, dest) {
-                Err(Errno::NOENT | Errno::PERM | Errno::INVAL | Errno::NOSYS)
-                    if dest.parent().is_none_or(|dir| dir.as_os_str().is_empty() || dir.is_dir()) =>
+                Err(e)
+                    if refused(e)
+                        && dest.parent().is_none_or(|dir| dir.as_os_str().is_empty() || dir.is_dir()) =>
                 {
                     NO_EMPTY_PATH.store(true, Ordering::Relaxed);
                 }
@@ -358,8 +366,8 @@ mod tests {
             write_exactly(&file, dir.path(), KEY_MODE, |w| w.write_all(b"ours")).unwrap();
             let dest = dir.path().join("k.key.pem");
             match link(&file, &dest) {
-                // An older kernel without the capability: only the /proc way is used there.
-                Err(rustix::io::Errno::NOENT) if way == "descriptor" => continue,
+                // A kernel that refuses the descriptor way: `link` uses the /proc way there.
+                Err(e) if way == "descriptor" && unnamed::refused(e) => continue,
                 done => done.unwrap(),
             }
             assert_eq!(std::fs::read(&dest).unwrap(), b"ours", "{way}");
@@ -374,5 +382,26 @@ mod tests {
             assert_eq!(std::fs::read(&taken[0]).unwrap(), b"theirs", "{way}");
             assert!(!dir.path().join("nowhere").exists(), "{way}: the dangling link was followed");
         }
+    }
+
+    /// `link` gives a missing folder's ENOENT to the caller and keeps linking by descriptor
+    /// where the kernel allows it: a missing folder is not taken for the kernel's refusal.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_missing_folder_is_not_taken_for_a_kernel_that_refuses_linking_by_descriptor() {
+        use std::sync::atomic::Ordering;
+        let dir = tempfile::tempdir().unwrap();
+        let Some(file) = unnamed::create(dir.path(), KEY_MODE).unwrap() else { return };
+        let allowed = unnamed::link_by_descriptor(&file, &dir.path().join("probe")).is_ok();
+        let err = unnamed::link(&file, &dir.path().join("gone/k.key.pem")).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::NotFound);
+        if allowed {
+            assert!(
+                !unnamed::NO_EMPTY_PATH.load(Ordering::Relaxed),
+                "a missing folder turned the descriptor way off"
+            );
+        }
+        unnamed::link(&file, &dir.path().join("k.key.pem")).unwrap();
+        assert!(dir.path().join("k.key.pem").is_file());
     }
 }

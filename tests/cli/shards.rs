@@ -431,9 +431,21 @@ fn collect_judges_the_folder_again_once_it_holds_its_lock() {
         ]);
         assert!(o.status.success(), "{}", stderr(&o));
     }
+    // The folder holds other requests than the shards, so the old code would have put the
+    // shards' unencrypted keys beside its encrypted ones.
+    dir.write(
+        "other/requests.csv",
+        "Algorithm,CommonName,CountryCode,Province,Locality\nECC,o0.example.com,CN,Zhejiang,Hangzhou\n",
+    );
     let late = dir.path("late");
     let o = Command::new(env!("CARGO_BIN_EXE_csrbatch"))
-        .args(["generate".as_ref(), m.as_os_str(), "--out".as_ref(), late.as_os_str(), "-q".as_ref()])
+        .args([
+            "generate".as_ref(),
+            dir.path("other").as_os_str(),
+            "--out".as_ref(),
+            late.as_os_str(),
+            "-q".as_ref(),
+        ])
         .args(["--key-passphrase-env", "CSRBATCH_TEST_PASS"])
         .env("CSRBATCH_TEST_PASS", "correct horse")
         .output()
@@ -465,7 +477,10 @@ fn collect_judges_the_folder_again_once_it_holds_its_lock() {
     let mut line = String::new();
     while !line.contains("waiting for another run") {
         line.clear();
-        assert!(said.read_line(&mut line).unwrap() > 0, "merge ended without waiting for the lock");
+        if said.read_line(&mut line).unwrap() == 0 {
+            let _ = merge.kill();
+            panic!("merge ended without waiting for the lock");
+        }
     }
     std::fs::rename(&aside, &state).unwrap();
     drop(lock);

@@ -16,7 +16,7 @@ use std::num::NonZeroU32;
 use crypto_bigint::modular::BoxedMontyForm;
 use crypto_bigint::{
     BitOps, BoxedUint, Choice, ConcatenatingSquare, CtAssign, CtLt, CtNeg, Limb, MontyForm, MontyMultiplier,
-    NonZero, Odd, RandomBits, Resize,
+    NonZero, Odd, RandomBits, Resize, U1024,
 };
 use crypto_primes::hazmat::{AStarBase, LucasCheck, Primality, SmallFactorsSieve, lucas_test};
 use rayon::iter::{ParallelBridge, ParallelIterator};
@@ -153,16 +153,17 @@ fn is_prime(candidate: &BoxedUint) -> bool {
 /// are computed in variable time; the exponentiation is constant-time in d (every bit
 /// costs a square, a doubling and a constant-time select).
 ///
-/// The 1024-bit primes of a 2048-bit key (16 limbs) are tested with crypto-bigint's
-/// fixed-size Montgomery arithmetic, whose loops the compiler unrolls for that size: 0.89
-/// of the heap-allocated arithmetic's time (8 rounds of 200 numbers). At 24 and 32 limbs
-/// the heap-allocated one squares with a dedicated kernel and was faster (1.06 to 1.25),
-/// so it tests every other size. Both decide alike: a test holds each to crypto-primes.
+/// The 1024-bit candidates of a 2048-bit key are tested with crypto-bigint's fixed-size
+/// Montgomery arithmetic, whose loops the compiler unrolls for that size: 0.89 of the
+/// heap-allocated arithmetic's time (16 64-bit limbs, 8 rounds of 200 numbers). At 1536 and
+/// 2048 bits the heap-allocated one squares with a dedicated kernel and was faster (1.06 to
+/// 1.25), so it tests every other size. Both decide alike: a test holds each to crypto-primes.
 fn passes_base_two(n: &BoxedUint) -> bool {
     let Some((d, s)) = odd_part_of_n_minus_one(n) else { return false };
-    match n.nlimbs() {
-        16 => fixed::passes_base_two::<16>(n, &d, s),
-        _ => passes_base_two_boxed(n, &d, s),
+    if n.bits_precision() == U1024::BITS {
+        fixed::passes_base_two::<{ U1024::LIMBS }>(n, &d, s)
+    } else {
+        passes_base_two_boxed(n, &d, s)
     }
 }
 
@@ -340,7 +341,7 @@ mod tests {
                 .map(|&n| BoxedUint::from(n))
                 .collect();
         // Mersenne numbers 2^p - 1 (p prime) pass base 2 prime or not: M61, M127, M521 and
-        // M607 are prime, M1021 is composite; the last two are 16 limbs (the fixed-size path).
+        // M607 are prime, M1021 is composite; the last two at 1024 bits (the fixed-size path).
         for (exponent, precision) in [(61, 576), (127, 576), (521, 576), (607, 1024), (1021, 1024)] {
             cases.push(
                 BoxedUint::one_with_precision(precision)
@@ -359,17 +360,24 @@ mod tests {
                 cases.push(n);
             }
         }
-        // Primes of 1024- and 2048-bit keys: 8 limbs (heap-allocated) and 16 (fixed-size).
+        // Primes of 1024- and 2048-bit keys: 512 bits (heap-allocated) and 1024 (fixed-size).
         for p in [1024, 1024, 2048, 2048].map(|nlen| find_prime(nlen, &|| {}).unwrap()) {
             cases.push(p);
         }
+        // The small cases again at 1024-bit precision: the fixed-size path's verdicts on
+        // pseudoprimes, a Carmichael number and small primes.
+        let small: Vec<BoxedUint> =
+            cases.iter().filter(|n| n.bits_precision() == 64).map(|n| n.resize_unchecked(1024)).collect();
+        cases.extend(small);
         let mut probable = 0;
         for n in &cases {
             assert_eq!(passes_base_two(n), theirs(n), "{n}");
             probable += usize::from(passes_base_two(n));
         }
-        assert!(probable >= 17, "the 11 primes and 6 pseudoprimes pass: {probable}");
-        assert!(cases.iter().filter(|n| n.nlimbs() == 16).count() >= 45, "the fixed-size path is tested");
+        assert!(probable >= 27, "the 11 primes and 7 pseudoprimes pass, the 9 small ones twice: {probable}");
+        let fixed: Vec<&BoxedUint> = cases.iter().filter(|n| n.bits_precision() == U1024::BITS).collect();
+        assert!(fixed.len() >= 56, "the fixed-size path is tested: {}", fixed.len());
+        assert!(fixed.iter().any(|n| **n == BoxedUint::from(561u64).resize_unchecked(1024)));
         assert!(!passes_base_two(&BoxedUint::from(561u64)), "561 is a Carmichael number, not a base-2 spsp");
         assert!(passes_base_two(&BoxedUint::from(2047u64)), "2047 = 23 * 89 is a base-2 spsp");
     }
