@@ -25,6 +25,23 @@ fn shard_folder(dir: &Dir, k: u32) -> std::path::PathBuf {
     dir.path(&format!("s/{k}"))
 }
 
+/// Shards 0/2 and 1/2 of the manifest `m`, into their folders.
+fn generate_two_shards(dir: &Dir, m: &Path) {
+    for k in 0..2 {
+        let shard = format!("{k}/2");
+        let o = csrbatch([
+            "generate".as_ref(),
+            m.as_os_str(),
+            "--out".as_ref(),
+            shard_folder(dir, k).as_os_str(),
+            "--shard".as_ref(),
+            shard.as_ref(),
+            "-q".as_ref(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
+
 /// `csrbatch merge` of those shard folders into `out`, with no --manifests.
 fn merge_shards(dir: &Dir, out: &str, shards: &[u32]) -> std::process::Output {
     let mut args = vec!["merge".to_owned()];
@@ -418,19 +435,7 @@ fn collect_judges_the_folder_again_once_it_holds_its_lock() {
     use std::io::{BufRead, BufReader};
     let dir = Dir::new();
     let m = manifest(&dir);
-    for k in 0..2 {
-        let shard = format!("{k}/2");
-        let o = csrbatch([
-            "generate".as_ref(),
-            m.as_os_str(),
-            "--out".as_ref(),
-            shard_folder(&dir, k).as_os_str(),
-            "--shard".as_ref(),
-            shard.as_ref(),
-            "-q".as_ref(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-    }
+    generate_two_shards(&dir, &m);
     // The folder holds other requests than the shards, so the old code would have put the
     // shards' unencrypted keys beside its encrypted ones.
     dir.write(
@@ -496,19 +501,7 @@ fn collect_judges_the_folder_again_once_it_holds_its_lock() {
 fn a_csr_id_held_twice_is_refused_before_anything_is_collected() {
     let dir = Dir::new();
     let m = manifest(&dir);
-    for k in 0..2 {
-        let shard = format!("{k}/2");
-        let o = csrbatch([
-            "generate".as_ref(),
-            m.as_os_str(),
-            "--out".as_ref(),
-            shard_folder(&dir, k).as_os_str(),
-            "--shard".as_ref(),
-            shard.as_ref(),
-            "-q".as_ref(),
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
-    }
+    generate_two_shards(&dir, &m);
     // The last entry of shard 1 claims the first CsrId of shard 0.
     let id = read_summary(&shard_folder(&dir, 0)).csrs[0].csr_id.unwrap();
     let path = shard_folder(&dir, 1).join("summary.json");

@@ -197,15 +197,27 @@ fn passes_base_two_boxed(n: &BoxedUint, d: &BoxedUint, s: u32) -> bool {
         doubled.as_montgomery_mut().add_mod_assign(z.as_montgomery(), modulus);
         z.as_montgomery_mut().ct_assign(doubled.as_montgomery(), bit(d.as_limbs(), i));
     }
-    if z == one || z == minus_one {
+    squares_reach_minus_one(z, &one, &minus_one, s, |z| multiplier.square_assign(z))
+}
+
+/// The rest of the test once z = 2^d: whether z is ±1, or one of its next s - 1 squares is
+/// -1 (before any is 1).
+fn squares_reach_minus_one<M: PartialEq>(
+    mut z: M,
+    one: &M,
+    minus_one: &M,
+    s: u32,
+    mut square: impl FnMut(&mut M),
+) -> bool {
+    if z == *one || z == *minus_one {
         return true;
     }
     for _ in 1..s {
-        multiplier.square_assign(&mut z);
-        if z == minus_one {
+        square(&mut z);
+        if z == *minus_one {
             return true;
         }
-        if z == one {
+        if z == *one {
             return false;
         }
     }
@@ -233,19 +245,7 @@ mod fixed {
             let doubled = z.as_montgomery().double_mod(modulus);
             z.as_montgomery_mut().ct_assign(&doubled, super::bit(d.as_limbs(), i));
         }
-        if z == one || z == minus_one {
-            return true;
-        }
-        for _ in 1..s {
-            multiplier.square_assign(&mut z);
-            if z == minus_one {
-                return true;
-            }
-            if z == one {
-                return false;
-            }
-        }
-        false
+        super::squares_reach_minus_one(z, &one, &minus_one, s, |z| multiplier.square_assign(z))
     }
 
     /// `n` as a `LIMBS`-limb integer, if it has exactly that many limbs.
