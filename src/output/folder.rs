@@ -212,7 +212,6 @@ pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
 
 /// The first `*.key.pem` regular file of the folder that holds a PKCS#8 key, and how it
 /// is protected. Stops at the first: a folder of a million keys is not listed.
-/// The first key file found in the pair folders, and how it is protected.
 pub fn first_key(root: &Path, layout: Layout) -> Option<(PathBuf, KeyProtection)> {
     for folder in layout.folders() {
         let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };

@@ -231,16 +231,13 @@ mod fixed {
 
     pub(super) fn passes_base_two<const LIMBS: usize>(n: &BoxedUint, d: &BoxedUint, s: u32) -> bool {
         let Some(n) = uint::<LIMBS>(n).and_then(|n| Odd::new(n).into_option()) else { return false };
-        let Some(d_bits) = Some(d.bit_width_vartime()).filter(|&b| b <= Uint::<LIMBS>::BITS) else {
-            return false;
-        };
         let params = FixedMontyParams::new_vartime(n);
         let one = FixedMontyForm::one(&params);
         let minus_one = -one;
         let modulus = params.modulus().as_nz_ref();
         let mut multiplier = <FixedMontyForm<LIMBS> as MontyForm>::Multiplier::from(&params);
         let mut z = one;
-        for i in (0..d_bits).rev() {
+        for i in (0..d.bit_width_vartime()).rev() {
             multiplier.square_assign(&mut z);
             let doubled = z.as_montgomery().double_mod(modulus);
             z.as_montgomery_mut().ct_assign(&doubled, super::bit(d.as_limbs(), i));
