@@ -21,7 +21,7 @@ use crate::manifest::ReadOptions;
 use crate::output::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
 use crate::output::folder::{self, FolderState, KeyProtection, ManifestRecord};
 use crate::output::summary::{self, Entry, Item, SummaryWriter};
-use crate::output::{Layout, Opening, OutputDir, SUMMARY, utc_stamp};
+use crate::output::{FolderLock, Layout, Opening, OutputDir, SUMMARY, utc_stamp};
 use crate::progress::err;
 use crate::request::name_key;
 use crate::shard::Shard;
@@ -47,6 +47,8 @@ struct ShardFolder {
     /// How its pairs are laid out and its keys stored: what `--collect` carries over.
     kind: Kind,
     scratch: File,
+    /// The shard's lock, held shared while the merge reads it.
+    _lock: FolderLock,
 }
 
 /// What a folder of pairs must agree on with another to be one folder: layout, key
@@ -109,6 +111,10 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         }
     }
     check_shards(&shards, &mut problems);
+    // Its lock is held shared for reading as a shard: writing there would wait for itself.
+    if let Some(dir) = args.shards.iter().find(|d| same_folder(d, &args.out)) {
+        problems.push(format!("{}: --out is one of the shard folders: merge into another", dir.display()));
+    }
     let kind = if args.collect { collected_kind(&shards, &args.out, &mut problems)? } else { None };
 
     // The manifests: given, or as the shards recorded them (when they are still as they were).
@@ -180,9 +186,15 @@ fn read_shard(
     index: &mut Index,
     problems: &mut Vec<String>,
 ) -> Result<Option<ShardFolder>, IoError> {
-    let state = FolderState::read(dir)?;
-    let Some(state) = state else {
+    if FolderState::read(dir)?.is_none() {
         problems.push(format!("{}: not a csrbatch output folder (no .csrbatch/state.json)", dir.display()));
+        return Ok(None);
+    }
+    // Held until the merge is written: a run still writing the shard is waited for, and
+    // none starts there until the merge has read (and with --collect, copied) its pairs.
+    let lock = OutputDir::lock_to_read(dir)?;
+    let Some(state) = FolderState::read(dir)? else {
+        problems.push(format!("{}: its .csrbatch/state.json is gone", dir.display()));
         return Ok(None);
     };
     let shard = state.shard.unwrap_or(Shard { index: 0, count: 1 });
@@ -242,7 +254,14 @@ fn read_shard(
         ));
     }
     let kind = Kind::of(dir, &state);
-    Ok(Some(ShardFolder { dir: dir.to_path_buf(), shard, manifests: state.manifests, kind, scratch }))
+    Ok(Some(ShardFolder {
+        dir: dir.to_path_buf(),
+        shard,
+        manifests: state.manifests,
+        kind,
+        scratch,
+        _lock: lock,
+    }))
 }
 
 impl Index {
@@ -431,6 +450,26 @@ fn write_merged(
         err(format_args!("error: nothing was merged"));
         return Ok(ExitCode::Failed);
     }
+    let by_index: HashMap<u32, usize> = args
+        .shards
+        .iter()
+        .enumerate()
+        .filter_map(|(k, d)| Some((k as u32, shards.iter().position(|s| &s.dir == d)?)))
+        .collect();
+    if args.collect {
+        let clashes = clashes(&args.out, shards, &by_index, &order)?;
+        if !clashes.is_empty() {
+            for clash in &clashes {
+                err(format_args!("{clash}"));
+            }
+            err(format_args!(
+                "error: {} in {} already, not the shards' own: nothing was merged",
+                plural(clashes.len(), "file"),
+                args.out.display()
+            ));
+            return Ok(ExitCode::Failed);
+        }
+    }
     let out = OutputDir::open_locked(&args.out, &opening, lock)?;
     let started = utc_stamp();
     let mut summary = SummaryWriter::create(
@@ -440,12 +479,6 @@ fn write_merged(
         started,
         order.len(),
     )?;
-    let by_index: HashMap<u32, usize> = args
-        .shards
-        .iter()
-        .enumerate()
-        .filter_map(|(k, d)| Some((k as u32, shards.iter().position(|s| &s.dir == d)?)))
-        .collect();
     for loc in order {
         let shard = &mut shards[by_index[&loc.shard]];
         let mut entry = read_entry(&mut shard.scratch, loc)?;
@@ -461,6 +494,55 @@ fn write_merged(
         out.summary_path().display()
     ));
     Ok(ExitCode::Success)
+}
+
+/// The files `--collect` would copy over: a file at a pair's path in `out` that is not
+/// that pair's file (another request's pair of the same Name, say). Found before anything
+/// is copied, so that a refused merge leaves no partial copy behind.
+fn clashes(
+    out: &Path,
+    shards: &mut [ShardFolder],
+    by_index: &HashMap<u32, usize>,
+    order: &[Loc],
+) -> Result<Vec<String>, IoError> {
+    let mut clashes = Vec::new();
+    for loc in order {
+        let shard = &mut shards[by_index[&loc.shard]];
+        let entry = read_entry(&mut shard.scratch, *loc)?;
+        for (file, key) in [(&entry.csr_file, false), (&entry.key_file, true)] {
+            let Some(rel) = file.as_deref() else { continue };
+            if key && Path::new(rel).is_absolute() {
+                continue;
+            }
+            let (from, to) = (shard.dir.join(rel), out.join(rel));
+            let same = match std::fs::symlink_metadata(&to) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(IoError::new(&to, e)),
+                Ok(m) => {
+                    m.is_file()
+                        && std::fs::read(&to).ok()
+                            == Some(std::fs::read(&from).map_err(|e| IoError::new(&from, e))?)
+                }
+            };
+            if !same {
+                clashes.push(format!(
+                    "clash: {} ({}): {} holds another file",
+                    entry.name,
+                    entry.manifest,
+                    to.display()
+                ));
+            }
+        }
+    }
+    Ok(clashes)
+}
+
+/// Whether both paths name one folder (`b` need not exist).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 fn read_entry(file: &mut File, loc: Loc) -> Result<Entry, IoError> {

@@ -350,6 +350,20 @@ mod tests {
         assert_eq!(std::fs::metadata(&link).unwrap().permissions().mode() & 0o777, 0o644);
     }
 
+    /// An unnamed file in `dir`, or `None` (said on the terminal) where the kernel or file
+    /// system has no `O_TMPFILE` or there is no `/proc`; CI (which sets
+    /// `CSRBATCH_REQUIRE_JUDGES`) fails there instead of skipping.
+    fn unnamed_file(dir: &Path) -> Option<File> {
+        let file = unnamed::create(dir, KEY_MODE).unwrap();
+        if file.is_none() {
+            let said = "O_TMPFILE or /proc/self/fd is missing here: the unnamed-file test was not run";
+            let required = std::env::var_os("CSRBATCH_REQUIRE_JUDGES").is_some_and(|v| v != "0");
+            assert!(!required, "{said}");
+            let _ = writeln!(std::io::stderr(), "SKIPPED: {said}");
+        }
+        file
+    }
+
     /// Both ways of naming an unnamed file (by its descriptor, Linux 6.10 and later, and
     /// by its /proc name, before) link exactly its bytes and mode, and never over a file,
     /// a dangling symbolic link or a folder already at the name.
@@ -362,7 +376,7 @@ mod tests {
             [("descriptor", unnamed::link_by_descriptor), ("proc name", unnamed::link_by_proc_name)];
         for (way, link) in ways {
             let dir = tempfile::tempdir().unwrap();
-            let Some(file) = unnamed::create(dir.path(), KEY_MODE).unwrap() else { return };
+            let Some(file) = unnamed_file(dir.path()) else { return };
             write_exactly(&file, dir.path(), KEY_MODE, |w| w.write_all(b"ours")).unwrap();
             let dest = dir.path().join("k.key.pem");
             match link(&file, &dest) {
@@ -391,7 +405,7 @@ mod tests {
     fn a_missing_folder_is_not_taken_for_a_kernel_that_refuses_linking_by_descriptor() {
         use std::sync::atomic::Ordering;
         let dir = tempfile::tempdir().unwrap();
-        let Some(file) = unnamed::create(dir.path(), KEY_MODE).unwrap() else { return };
+        let Some(file) = unnamed_file(dir.path()) else { return };
         let allowed = unnamed::link_by_descriptor(&file, &dir.path().join("probe")).is_ok();
         let err = unnamed::link(&file, &dir.path().join("gone/k.key.pem")).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::NotFound);

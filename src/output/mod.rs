@@ -50,6 +50,52 @@ impl FolderLock {
     pub fn waited(&self) -> bool {
         self.waited
     }
+
+    /// Opens `root`'s lock file (in its state directory, which must exist) and holds it
+    /// as `hold` says, waiting (polled, so that Ctrl-C ends the wait) while another
+    /// process holds it in a way that excludes this one.
+    fn take(root: &Path, hold: Hold) -> Result<FolderLock, IoError> {
+        let lock_path = root.join(STATE_DIR).join("lock");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| IoError::new(&lock_path, e))?;
+        let attempt = |lock: &File| match hold {
+            Hold::Exclusive => lock.try_lock(),
+            Hold::Shared => lock.try_lock_shared(),
+        };
+        let mut waited = false;
+        loop {
+            match attempt(&lock) {
+                Ok(()) => return Ok(FolderLock { file: lock, waited }),
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if !waited {
+                        waited = true;
+                        crate::progress::err(format_args!(
+                            "csrbatch: waiting for another run on {} to finish",
+                            root.display()
+                        ));
+                    }
+                    if crate::interrupt::requested() {
+                        let interrupted = std::io::Error::from(std::io::ErrorKind::Interrupted);
+                        return Err(IoError::new(&lock_path, interrupted));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
+            }
+        }
+    }
+}
+
+/// How a folder's lock is held: alone, by a run that writes there, or shared, by
+/// readers of the whole folder.
+#[derive(Debug, Clone, Copy)]
+enum Hold {
+    Exclusive,
+    Shared,
 }
 
 /// Where a request's pair goes inside the output folder.
@@ -141,40 +187,15 @@ impl OutputDir {
     pub fn lock(root: &Path) -> Result<FolderLock, IoError> {
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
-        let lock_path = state.join("lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(|e| IoError::new(&lock_path, e))?;
-        let mut waited = false;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
-                waited = true;
-                crate::progress::err(format_args!(
-                    "csrbatch: waiting for another run on {} to finish",
-                    root.display()
-                ));
-                // Polled, not blocked on, so that Ctrl-C ends the wait.
-                loop {
-                    if crate::interrupt::requested() {
-                        let interrupted = std::io::Error::from(std::io::ErrorKind::Interrupted);
-                        return Err(IoError::new(&lock_path, interrupted));
-                    }
-                    match lock.try_lock() {
-                        Ok(()) => break,
-                        Err(std::fs::TryLockError::WouldBlock) => {
-                            std::thread::sleep(std::time::Duration::from_millis(50));
-                        }
-                        Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
-                    }
-                }
-            }
-            Err(std::fs::TryLockError::Error(e)) => return Err(IoError::new(&lock_path, e)),
-        }
-        Ok(FolderLock { file: lock, waited })
+        FolderLock::take(root, Hold::Exclusive)
+    }
+
+    /// Takes a shared hold of the lock of a folder that exists (one with a state
+    /// directory), to read it whole: a run writing there holds the lock alone, so this
+    /// waits until no run does, while readers (merges of the same shard) do not wait for
+    /// each other.
+    pub fn lock_to_read(root: &Path) -> Result<FolderLock, IoError> {
+        FolderLock::take(root, Hold::Shared)
     }
 
     /// With the lock held: removes the temporary files a killed run may have left, makes

@@ -50,6 +50,15 @@ fn merge_shards(dir: &Dir, out: &str, shards: &[u32]) -> std::process::Output {
     csrbatch(&args)
 }
 
+/// Every file under `root` but the lock, with its bytes.
+fn contents(root: &Path) -> Vec<(String, Vec<u8>)> {
+    tree(root)
+        .into_iter()
+        .filter(|f| root.join(f).is_file() && !f.ends_with("lock"))
+        .map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap()))
+        .collect()
+}
+
 fn names(out: &Path) -> BTreeSet<String> {
     read_summary(out).csrs.into_iter().map(|e| e.name).collect()
 }
@@ -432,7 +441,6 @@ fn collect_makes_one_folder_only_of_shards_whose_keys_agree() {
 /// for may have made it a folder of another kind (here, of encrypted keys).
 #[test]
 fn collect_judges_the_folder_again_once_it_holds_its_lock() {
-    use std::io::{BufRead, BufReader};
     let dir = Dir::new();
     let m = manifest(&dir);
     generate_two_shards(&dir, &m);
@@ -456,13 +464,6 @@ fn collect_judges_the_folder_again_once_it_holds_its_lock() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let contents = |root: &Path| -> Vec<(String, Vec<u8>)> {
-        tree(root)
-            .into_iter()
-            .filter(|f| root.join(f).is_file() && !f.ends_with("lock"))
-            .map(|f| (f.clone(), std::fs::read(root.join(&f)).unwrap()))
-            .collect()
-    };
     let before = contents(&late);
     // Until the lock is taken, the folder says nothing of its keys (no state.json, as if
     // the other run had not written it yet): the first look lets the merge go on.
@@ -478,15 +479,7 @@ fn collect_judges_the_folder_again_once_it_holds_its_lock() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut said = BufReader::new(merge.stderr.take().unwrap());
-    let mut line = String::new();
-    while !line.contains("waiting for another run") {
-        line.clear();
-        if said.read_line(&mut line).unwrap() == 0 {
-            let _ = merge.kill();
-            panic!("merge ended without waiting for the lock");
-        }
-    }
+    let mut said = until_it_waits(&mut merge);
     std::fs::rename(&aside, &state).unwrap();
     drop(lock);
     let mut rest = String::new();
@@ -517,4 +510,117 @@ fn a_csr_id_held_twice_is_refused_before_anything_is_collected() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains(&format!("CsrId {id} appears twice")), "{}", stderr(&o));
     assert!(!dir.path("merged").exists(), "nothing collected");
+}
+
+/// Reads `child`'s stderr until a line says it waits for another run; panics (killing it)
+/// if it ends first. Returns the reader, for the rest.
+fn until_it_waits(child: &mut std::process::Child) -> std::io::BufReader<std::process::ChildStderr> {
+    use std::io::BufRead;
+    let mut said = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("waiting for another run") {
+        line.clear();
+        if said.read_line(&mut line).unwrap() == 0 {
+            let _ = child.kill();
+            panic!("merge ended without waiting for the lock");
+        }
+    }
+    said
+}
+
+/// A shard whose run still holds its lock is not read half-done: merge waits for the run
+/// (here the test holds the lock, with the shard's summary not yet written, as a run that
+/// is still going would), then merges what the finished run left.
+#[test]
+fn merge_waits_for_a_shard_whose_run_holds_its_lock() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    generate_two_shards(&dir, &m);
+    let shard = shard_folder(&dir, 1);
+    let summary = shard.join("summary.json");
+    let aside = dir.path("summary.json.aside");
+    std::fs::rename(&summary, &aside).unwrap();
+    let lock = std::fs::OpenOptions::new().write(true).open(shard.join(".csrbatch/lock")).unwrap();
+    lock.lock().unwrap();
+    let mut merge = Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .arg("merge")
+        .args([shard_folder(&dir, 0), shard_folder(&dir, 1)])
+        .args(["--out".as_ref(), dir.path("merged").as_os_str()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut said = until_it_waits(&mut merge);
+    // The run finishes: its summary lands, then it lets the folder go.
+    std::fs::rename(&aside, &summary).unwrap();
+    drop(lock);
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut said, &mut rest).unwrap();
+    assert_eq!(merge.wait().unwrap().code(), Some(0), "{rest}");
+    assert_eq!(names(&dir.path("merged")).len(), 40, "{rest}");
+}
+
+/// A shard with a journal newer than its summary is a run that never finished (killed
+/// once it had opened its journal): named and refused, nothing merged.
+#[test]
+fn merge_refuses_a_shard_with_an_unfinished_run() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    generate_two_shards(&dir, &m);
+    let shard = shard_folder(&dir, 1);
+    let written = read_summary(&shard).written;
+    assert!(!written.is_empty());
+    let later = format!("9999{}", &written[4..]); // stamps sort by time: this is after it
+    std::fs::write(shard.join(format!(".csrbatch/journal-{later}.jsonl")), b"").unwrap();
+    let o = merge_shards(&dir, "merged", &[0, 1]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(said.contains(&format!("{}: shard 1/2 has an unfinished run", shard.display())), "{said}");
+    assert!(!dir.path("merged/summary.json").exists(), "nothing merged");
+}
+
+/// With --collect, a file already in the target at a pair's path that is not that pair
+/// (another request of the same Name) is found before anything is copied: exit 1, the
+/// target byte-identical, no partial copy left.
+#[test]
+fn collect_finds_a_name_that_clashes_in_the_target_before_copying_anything() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    generate_two_shards(&dir, &m);
+    // The target holds its own s39.example.com: another key, another CSR.
+    dir.write(
+        "other/requests.csv",
+        "Algorithm,CommonName,CountryCode,Province,Locality\nECC,s39.example.com,CN,Zhejiang,Hangzhou\n",
+    );
+    let target = dir.path("target");
+    let o = csrbatch([
+        "generate".as_ref(),
+        dir.path("other").as_os_str(),
+        "--out".as_ref(),
+        target.as_os_str(),
+        "-q".as_ref(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = contents(&target);
+    let mut args = vec!["merge".to_owned()];
+    args.extend((0..2).map(|k| shard_folder(&dir, k).display().to_string()));
+    args.extend(["--out".to_owned(), target.display().to_string(), "--collect".to_owned()]);
+    let o = csrbatch(&args);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let said = stderr(&o);
+    assert!(said.contains("clash: s39.example.com"), "{said}");
+    assert!(said.contains(&target.join("s39.example.com.key.pem").display().to_string()), "{said}");
+    assert!(contents(&target) == before, "nothing copied, nothing changed:\n{:?}", tree(&target));
+}
+
+/// Merging into one of the shard folders is refused (it would wait for itself).
+#[test]
+fn merge_into_one_of_its_shards_is_refused() {
+    let dir = Dir::new();
+    let m = manifest(&dir);
+    generate_two_shards(&dir, &m);
+    let before = std::fs::read(shard_folder(&dir, 0).join("summary.json")).unwrap();
+    let o = merge_shards(&dir, "s/0", &[0, 1]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--out is one of the shard folders"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(shard_folder(&dir, 0).join("summary.json")).unwrap(), before);
 }

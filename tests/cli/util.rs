@@ -1,5 +1,6 @@
 //! Test helpers: a unique temporary folder, the real csrbatch binary, the real openssl.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -58,6 +59,32 @@ pub fn stderr(o: &Output) -> String {
 
 pub fn read_summary(out: &Path) -> Summary {
     Summary::read(&out.join("summary.json")).expect("summary.json")
+}
+
+/// Set (to anything but `0`) by `.ci/run`: a missing outside judge fails its test there.
+pub const REQUIRE_JUDGES: &str = "CSRBATCH_REQUIRE_JUDGES";
+
+/// Whether the outside judge `what` (a program, or files a program needs) is here. Where it
+/// is not, the test says so on the terminal, naming the judge and how to install it, and
+/// goes on without it (the caller returns, skipping what it judges), unless
+/// [`REQUIRE_JUDGES`] is set: then the absence fails the test, so CI runs every judge.
+pub fn judge(what: &str, present: bool, install: &str) -> bool {
+    if present {
+        return true;
+    }
+    let required = std::env::var_os(REQUIRE_JUDGES).is_some_and(|v| v != "0");
+    let said = format!("{what} is not installed ({install}): what it judges was not checked");
+    assert!(!required, "{said}; {REQUIRE_JUDGES} is set, so every judge must run");
+    // Straight to the terminal: `eprintln!` would be captured, and a passing test's
+    // captured output is never shown.
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {said}");
+    false
+}
+
+/// Whether `program` can be run (it answers `--version`, or `-version` for Java).
+pub fn runs(program: &str) -> bool {
+    let flag = if program == "java" { "-version" } else { "--version" };
+    Command::new(program).arg(flag).output().is_ok()
 }
 
 pub fn openssl(args: &[&str]) -> Output {
