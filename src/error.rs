@@ -1,134 +1,13 @@
-//! Error types, one per layer, each carrying the context a person needs to act on it,
-//! and the exit codes they map to.
+//! The top of the error types: [`Error`] composes each layer's own error (manifests,
+//! crypto, the output folder, shards, secrets) and maps every one to its exit code.
 
-use std::fmt;
-use std::io;
 use std::path::PathBuf;
 
-/// Moved to `manifest::error` (so that `error` and `manifest` do not import each other);
-/// re-exported here so that `crate::error::{ManifestError, Problem}` keeps working.
-pub use crate::manifest::{ManifestError, Problem};
-
-/// Failure to make one request's key or CSR. Foreign error types are rendered to text
-/// so that they stay out of this crate's API.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum CryptoError {
-    #[error("key generation failed: {0}")]
-    KeyGen(String),
-    #[error("encoding failed: {0}")]
-    Encode(String),
-    #[error("signing failed: {0}")]
-    Sign(String),
-    /// The CSR did not pass our own check before it would have been written.
-    #[error("self-check of the CSR failed: {0}")]
-    SelfCheck(String),
-    /// A stored key or CSR could not be read back.
-    #[error("cannot read {what}: {detail}")]
-    Parse { what: &'static str, detail: String },
-}
-
-/// A file-system failure, with the path it happened on.
-#[derive(Debug, thiserror::Error)]
-#[error("{}: {source}", path.display())]
-pub struct IoError {
-    pub path: PathBuf,
-    #[source]
-    pub source: io::Error,
-}
-
-impl IoError {
-    pub fn new(path: impl Into<PathBuf>, source: io::Error) -> Self {
-        IoError { path: path.into(), source }
-    }
-
-    /// An error that is not the operating system's (a file csrbatch cannot parse, ...).
-    pub fn other(path: impl Into<PathBuf>, detail: impl fmt::Display) -> Self {
-        IoError { path: path.into(), source: io::Error::other(detail.to_string()) }
-    }
-}
-
-/// Where the key passphrase should have come from, and why it did not.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum PassphraseError {
-    #[error("--key-passphrase-env: environment variable {var} is not set")]
-    EnvUnset { var: String },
-    #[error("--key-passphrase-file {}: {source}", path.display())]
-    File { path: PathBuf, source: io::Error },
-    #[error("the key passphrase is empty")]
-    Empty,
-}
-
-/// Why `--out` cannot be an output folder at all.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum OutProblem {
-    #[error("is a file, not a folder")]
-    NotAFolder,
-    #[error("cannot create the folder: {0}")]
-    CannotCreate(io::Error),
-    #[error("cannot read the folder: {0}")]
-    Unreadable(IoError),
-}
-
-/// Why a run may not use an existing output folder as it was asked to. Each is found
-/// before anything in the folder is read or written.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum FolderProblem {
-    /// The folder keeps the layout it was first written with.
-    #[error("written with --layout {has}; use the same layout")]
-    Layout { has: crate::output::Layout },
-    /// One folder holds one shard (or a whole run).
-    #[error(
-        "this folder holds {}, not {}; give each shard its own --out",
-        held.map_or("no shard (a whole run)".to_owned(), |s| format!("shard {s}")),
-        asked.map_or("a whole run".to_owned(), |s| format!("shard {s}"))
-    )]
-    Shard { held: Option<crate::shard::Shard>, asked: Option<crate::shard::Shard> },
-    /// The folder keeps the key format it was first written with.
-    #[error("its keys are written with --key-format {has}; use the same key format")]
-    KeyFormat { has: crate::crypto::KeyFormat },
-    /// The folder's keys are encrypted and no passphrase was given.
-    #[error(
-        "its keys are encrypted: give their passphrase with --key-passphrase-env or \
-         --key-passphrase-file (nothing was read or written)"
-    )]
-    NeedsPassphrase,
-    /// The folder's keys are not encrypted and this run would write encrypted ones.
-    #[error(
-        "its keys are not encrypted, and this run would write encrypted ones beside them: \
-         run without a passphrase, or add --reencrypt to encrypt the existing keys as well"
-    )]
-    Unencrypted,
-    /// The passphrase does not open the folder's keys.
-    #[error("wrong passphrase for {}", key.display())]
-    WrongPassphrase { key: PathBuf },
-    /// `--reencrypt` cannot take encryption away (there is no passphrase to read with).
-    #[error(
-        "--reencrypt encrypts keys with the passphrase given; to decrypt keys, use \
-         `openssl pkey` on them yourself"
-    )]
-    ReencryptWithoutPassphrase,
-    /// csrbatch's own records in the folder cannot be read.
-    #[error("{0}")]
-    Records(IoError),
-}
-
-/// How a manifest changed between the pass that validated it and the one that generates.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum Change {
-    #[error("it is gone")]
-    Gone,
-    #[error("its size changed")]
-    Size,
-    #[error("it was modified (mtime)")]
-    Modified,
-    #[error("its content changed (SHA-256)")]
-    Content,
-}
+use crate::crypto::CryptoError;
+use crate::manifest::{Change, ManifestError};
+use crate::output::{FolderError, IoError};
+use crate::secret::PassphraseError;
+use crate::shard::ShardError;
 
 /// Why a run stopped before (or instead of) finishing all its requests.
 #[derive(Debug, thiserror::Error)]
@@ -147,21 +26,24 @@ pub enum Error {
     /// The command line is wrong in a way clap cannot see (bench's flags).
     #[error("{0}")]
     Usage(String),
+    /// A `bench` run's requests did not all succeed (its summary.json says which).
+    #[error("bench run into {} failed; see its summary.json", out.display())]
+    BenchFailed { out: PathBuf },
+    /// A document csrbatch makes (a man page, a JSON report) could not be made.
+    #[error("cannot make {what}: {detail}")]
+    Render { what: &'static str, detail: String },
     /// The key passphrase could not be read.
     #[error(transparent)]
     Passphrase(#[from] PassphraseError),
     /// The shard (from `--shard` or the engine's variables) is not valid.
     #[error(transparent)]
-    Shard(#[from] crate::shard::ShardError),
+    Shard(#[from] ShardError),
     /// The worker threads could not be started.
     #[error("cannot start {jobs} worker threads: {detail}")]
     Threads { jobs: usize, detail: String },
-    /// `--out` is not a folder and cannot become one; `given` as the user wrote it.
-    #[error("--out {}: {problem}", given.display())]
-    OutFolder { given: PathBuf, problem: OutProblem },
-    /// The output folder exists but this run may not use it as asked.
-    #[error("{}: {problem}", given.display())]
-    Folder { given: PathBuf, problem: FolderProblem },
+    /// The output folder cannot be used as this run asks.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
     /// The output folder could not be written while the run was under way.
     #[error(transparent)]
     Io(#[from] IoError),
@@ -171,27 +53,34 @@ pub enum Error {
     /// `bench` could not make a key or a CSR (no file is involved: the request itself failed).
     #[error("bench: {0}")]
     Crypto(#[from] CryptoError),
-    /// The reader of stdout went away (`csrbatch plan | head`): the command stops quietly
-    /// with success, as a pipe's writer does.
-    #[error("stdout was closed")]
-    StdoutClosed,
+    /// The reader of stdout went away (`csrbatch plan | head`): `main` ends the command
+    /// quietly with success, as a pipe's writer does (see [`Error::is_closed_stdout`]).
+    #[error("cannot write to stdout: {0}")]
+    Stdout(#[from] std::io::Error),
 }
 
 impl Error {
     pub fn exit_code(&self) -> ExitCode {
         match self {
-            Error::Io(_) | Error::Crypto(_) => ExitCode::Failed,
+            Error::Io(_) | Error::Crypto(_) | Error::BenchFailed { .. } | Error::Render { .. } => {
+                ExitCode::Failed
+            }
             Error::Interrupted { .. } => ExitCode::Interrupted,
-            Error::StdoutClosed => ExitCode::Success,
+            Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::Success,
+            Error::Stdout(_) => ExitCode::Failed,
             Error::Manifests(_)
             | Error::ManifestChanged { .. }
             | Error::Usage(_)
             | Error::Passphrase(_)
             | Error::Shard(_)
             | Error::Threads { .. }
-            | Error::OutFolder { .. }
-            | Error::Folder { .. } => ExitCode::Usage,
+            | Error::Folder(_) => ExitCode::Usage,
         }
+    }
+
+    /// Whether this is stdout's reader gone away, which ends a command quietly.
+    pub fn is_closed_stdout(&self) -> bool {
+        matches!(self, Error::Stdout(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
     }
 }
 
@@ -224,6 +113,7 @@ impl From<ExitCode> for std::process::ExitCode {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::output::{FolderProblem, OutProblem};
 
     #[test]
     fn exit_codes_merge_to_the_worst() {
@@ -239,14 +129,20 @@ mod tests {
         let io = || IoError::other("x", "boom");
         assert_eq!(Error::Io(io()).exit_code(), ExitCode::Failed);
         assert_eq!(Error::Interrupted { done: 1, total: 2 }.exit_code() as u8, 130);
-        let folder = Error::Folder { given: "certs".into(), problem: FolderProblem::NeedsPassphrase };
+        let folder = Error::from(FolderError::Folder {
+            given: "certs".into(),
+            problem: FolderProblem::NeedsPassphrase,
+        });
         assert_eq!(folder.exit_code(), ExitCode::Usage);
         assert!(folder.to_string().starts_with("certs: its keys are encrypted"), "{folder}");
-        let out = Error::OutFolder { given: "f.txt".into(), problem: OutProblem::NotAFolder };
+        let out = Error::from(FolderError::Out { given: "f.txt".into(), problem: OutProblem::NotAFolder });
         assert_eq!(
             (out.exit_code(), out.to_string().as_str()),
             (ExitCode::Usage, "--out f.txt: is a file, not a folder")
         );
         assert_eq!(Error::Manifests(vec![]).exit_code(), ExitCode::Usage);
+        assert_eq!(Error::BenchFailed { out: "b".into() }.exit_code(), ExitCode::Failed);
+        let closed = Error::from(std::io::Error::from(std::io::ErrorKind::BrokenPipe));
+        assert!(closed.is_closed_stdout() && closed.exit_code() == ExitCode::Success);
     }
 }

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::crypto::{KeyError, Passphrase, PrivateKey};
-use crate::error::{ManifestError, Problem};
 use crate::manifest::Field;
+use crate::manifest::{ManifestError, Problem};
 use crate::output::Layout;
 use crate::request::{Checked, KeyAlgorithm, Names};
 

@@ -23,5 +23,6 @@ pub mod plan;
 pub mod progress;
 pub mod request;
 pub mod run;
+pub mod secret;
 pub mod shard;
 pub mod text;

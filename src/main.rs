@@ -21,7 +21,9 @@ fn main() -> std::process::ExitCode {
     };
     match result {
         Ok(code) => code.into(),
-        Err(Error::StdoutClosed) => std::process::ExitCode::SUCCESS,
+        // The reader of stdout went away (`csrbatch plan | head`): end quietly, as a pipe's
+        // writer does (ripgrep's main does the same).
+        Err(err) if err.is_closed_stdout() => std::process::ExitCode::SUCCESS,
         Err(err) => {
             if let Error::Manifests(errors) = &err {
                 for e in errors {

@@ -19,8 +19,8 @@
 //! folder as what that run did (`rekey`, ...), never `unchanged`, so that a consumer who
 //! takes every CSR whose State is not `unchanged` sees every CSR it has not seen yet.
 
+use crate::crypto::CryptoError;
 use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
-use crate::error::CryptoError;
 use crate::output::existing::{OnDisk, Record};
 use crate::output::folder::KeyProtection;
 pub use crate::output::summary::State;

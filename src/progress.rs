@@ -8,15 +8,14 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::error::Error;
-
-/// Prints a line on stdout. A reader that has gone away (`csrbatch plan ... | head`) is
-/// [`Error::StdoutClosed`], which `main` ends quietly with success, as a pipe's writer does:
-/// only reports go to stdout, and they are printed after the work they report on.
-pub fn out(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
+/// Prints a line on stdout. A reader that has gone away (`csrbatch plan ... | head`) is the
+/// error (`BrokenPipe`), which `main` ends quietly with success, as a pipe's writer does;
+/// any other failure is said on stderr. Only reports go to stdout, and they are printed
+/// after the work they report on.
+pub fn out(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     use std::io::Write;
     match writeln!(std::io::stdout().lock(), "{line}") {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::StdoutClosed),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(e),
         Err(e) => {
             err(format_args!("error: cannot write to stdout: {e}"));
             Ok(())
@@ -27,11 +26,13 @@ pub fn out(line: std::fmt::Arguments<'_>) -> Result<(), Error> {
 
 /// Writes a whole document on stdout through a buffer, as [`out`] prints a line (a reader
 /// that has gone away ends the process quietly); any other failure is said on stderr.
-pub fn out_document(write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>) -> Result<(), Error> {
+pub fn out_document(
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> std::io::Result<()> {
     use std::io::Write;
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     match write(&mut stdout).and_then(|()| stdout.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(Error::StdoutClosed),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(e),
         Err(e) => {
             err(format_args!("error: cannot write to stdout: {e}"));
             Ok(())

@@ -12,8 +12,9 @@ use serde::Serialize;
 
 use super::{generate, thread_pool};
 use crate::cli::BenchArgs;
+use crate::crypto::CryptoError;
 use crate::crypto::{self, PrivateKey};
-use crate::error::{CryptoError, Error, ExitCode};
+use crate::error::{Error, ExitCode};
 use crate::manifest::Origin;
 use crate::progress::Progress;
 use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
@@ -111,7 +112,8 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
         all.push(figures);
     }
     if args.json {
-        let text = serde_json::to_string_pretty(&all).map_err(|e| Error::Usage(e.to_string()))?;
+        let text = serde_json::to_string_pretty(&all)
+            .map_err(|e| Error::Render { what: "the JSON report", detail: e.to_string() })?;
         crate::progress::out(format_args!("{text}"))?;
     }
     Ok(ExitCode::Success)
@@ -205,7 +207,7 @@ fn with_files(
     let code = generate::execute(requests.into_iter().map(Ok), total, &|_: &str| true, &options)?;
     let wall = started.elapsed().as_secs_f64();
     if code != ExitCode::Success {
-        return Err(Error::Usage(format!("bench run into {} failed; see its summary.json", out.display())));
+        return Err(Error::BenchFailed { out: out.to_path_buf() });
     }
     Ok(Figures {
         algorithm: key.algorithm(),
@@ -223,7 +225,7 @@ fn with_files(
 
 /// A valid request `bench-<i>.example.com` for the benchmark.
 fn synthetic(key: KeyAlgorithm, i: usize) -> Result<CsrRequest, Error> {
-    let invalid = |e: crate::error::Problem| Error::Usage(e.to_string());
+    let invalid = |e: crate::manifest::Problem| Error::Usage(e.to_string());
     let common_name = DnsName::parse(&format!("bench-{i}.example.com")).map_err(invalid)?;
     let params = Params {
         key,

@@ -38,12 +38,14 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
             serde_json::to_writer_pretty(&mut *w, &report)?;
             writeln!(w)
         })
+        .map_err(Error::from)
     } else {
         print_text(&report)
     };
     match printed {
         // A reader that went away (`inspect ... | head`) does not change the verdict.
-        Ok(()) | Err(Error::StdoutClosed) => Ok(code),
+        Ok(()) => Ok(code),
+        Err(e) if e.is_closed_stdout() => Ok(code),
         Err(e) => Err(e),
     }
 }

@@ -8,7 +8,8 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::{Error, ExitCode, ManifestError};
+use crate::error::{Error, ExitCode};
+use crate::manifest::ManifestError;
 use crate::manifest::Origin;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::{Entry, State};
@@ -201,10 +202,10 @@ impl Document {
 
     /// Prints the document on stdout, pretty (so that it cannot pass for JSON Lines).
     fn print(&self) -> Result<(), Error> {
-        crate::progress::out_document(|w| {
+        Ok(crate::progress::out_document(|w| {
             serde_json::to_writer_pretty(&mut *w, self)?;
             writeln!(w)
-        })
+        })?)
     }
 
     /// Records a request `generate` journaled; one that failed or is damaged is an error too.

@@ -31,7 +31,7 @@ pub fn page(subcommand: Option<&str>) -> Result<String, Error> {
     clap_mangen::Man::new(command)
         .source(format!("csrbatch {}", env!("CARGO_PKG_VERSION")))
         .render(&mut buf)
-        .map_err(|e| Error::Usage(format!("man: cannot render the page: {e}")))?;
+        .map_err(|e| Error::Render { what: "the man page", detail: e.to_string() })?;
     Ok(String::from_utf8_lossy(&buf).into_owned())
 }
 

@@ -16,12 +16,14 @@ use std::path::{Component, Path, PathBuf};
 
 use crate::cli::MergeArgs;
 use crate::crypto::KeyFormat;
-use crate::error::{Error, ExitCode, IoError, OutProblem};
+use crate::error::{Error, ExitCode};
 use crate::manifest::ReadOptions;
 use crate::output::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
 use crate::output::folder::{self, FolderState, KeyProtection, ManifestRecord};
 use crate::output::summary::{self, Entry, Item, SummaryWriter};
-use crate::output::{FolderLock, Layout, Opening, OutputDir, SUMMARY, utc_stamp};
+use crate::output::{
+    FolderError, FolderLock, IoError, Layout, Opening, OutProblem, OutputDir, SUMMARY, utc_stamp,
+};
 use crate::progress::err;
 use crate::request::name_key;
 use crate::shard::Shard;
@@ -332,7 +334,7 @@ fn collected_kind(
 /// The problem, if the folder at `out` holds pairs of another kind than `kind`.
 fn folder_disagrees(out: &Path, kind: &Kind) -> Result<Option<String>, Error> {
     let there = FolderState::read(out)
-        .map_err(|e| Error::OutFolder { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
+        .map_err(|e| FolderError::Out { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
     Ok(there.map(|s| Kind::of(out, &s)).filter(|k| !k.agrees(kind)).map(|there| {
         format!(
             "--collect: {} holds {there}; the shards have {kind}: collect into a new folder",
@@ -360,7 +362,7 @@ fn recorded_manifests(shards: &[ShardFolder]) -> Option<(Vec<PathBuf>, ReadOptio
     }
     let mut usable = true;
     for r in &records {
-        match crate::run::Fingerprint::of(&r.path) {
+        match crate::manifest::Fingerprint::of(&r.path) {
             Err(e) => {
                 err(format_args!("merge: manifest {} is gone ({e})", r.path.display()));
                 usable = false;
@@ -430,10 +432,10 @@ fn write_merged(
     kind: Option<Kind>,
 ) -> Result<ExitCode, Error> {
     if std::fs::metadata(&args.out).is_ok_and(|m| !m.is_dir()) {
-        return Err(Error::OutFolder { given: args.out.clone(), problem: OutProblem::NotAFolder });
+        return Err(FolderError::Out { given: args.out.clone(), problem: OutProblem::NotAFolder }.into());
     }
     std::fs::create_dir_all(&args.out)
-        .map_err(|e| Error::OutFolder { given: args.out.clone(), problem: OutProblem::CannotCreate(e) })?;
+        .map_err(|e| FolderError::Out { given: args.out.clone(), problem: OutProblem::CannotCreate(e) })?;
     let opening = kind.map_or_else(Opening::default, |k| Opening {
         layout: k.layout,
         keys: k.keys,

@@ -5,7 +5,7 @@ use rcgen::string::{Ia5String, PrintableString};
 use rcgen::{Attribute, CertificateParams, CustomExtension, DistinguishedName, DnType, DnValue, SanType};
 
 use super::{PrivateKey, oid, subject};
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 use crate::request::{Params, San};
 
 /// pkcs-9-at-challengePassword, as rcgen wants an attribute type: `oid::CHALLENGE_PASSWORD`'s arcs.

@@ -13,7 +13,7 @@ use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
 use super::{PrivateKey, oid, subject};
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 use crate::request::Params;
 
 /// The signer's distinguishing ID (GM/T 0009-2012 default user ID).

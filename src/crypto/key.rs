@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use super::key_pem::{self, KeyError, KeyFormat};
 use super::oid;
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 use crate::request::KeyAlgorithm;
 
 /// A passphrase for encrypted PKCS#8 keys; wiped on drop, never printed.

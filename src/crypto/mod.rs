@@ -3,6 +3,7 @@
 
 mod csr_rcgen;
 mod csr_sm2;
+mod error;
 mod foreign;
 mod key;
 mod key_pem;
@@ -13,6 +14,7 @@ mod subject;
 mod verify;
 
 pub use csr_sm2::DIST_ID as SM2_DIST_ID;
+pub use error::CryptoError;
 pub use foreign::{PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name};
 pub use key::{Passphrase, PrivateKey};
 pub use key_pem::{KeyError, KeyFormat};
@@ -22,7 +24,6 @@ use der::pem::LineEnding;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use crate::error::CryptoError;
 use crate::request::{KeyAlgorithm, Params};
 
 /// A CSR that passed the self-check.

@@ -10,7 +10,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 
 #[cfg(not(feature = "openssl-rsa"))]
 mod deep_sieve;

@@ -15,7 +15,7 @@ use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName
 use x509_cert::name::{Name, RdnSequence, RelativeDistinguishedName};
 
 use super::oid;
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 use crate::request::{self, ChallengePassword, Params, San};
 
 fn encode_err(e: der::Error) -> CryptoError {

@@ -8,7 +8,7 @@ use x509_cert::ext::Extension;
 use x509_cert::request::CertReq;
 
 use super::{csr_sm2, oid, sm2_curve, subject};
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 use crate::request::{KeyAlgorithm, Params};
 
 fn fail(what: impl Into<String>) -> CryptoError {

@@ -5,6 +5,7 @@ mod csv;
 mod discover;
 pub mod error;
 pub mod field;
+mod fingerprint;
 mod guard;
 pub mod limits;
 mod node;
@@ -14,6 +15,7 @@ mod yaml;
 pub use discover::discover;
 pub use error::{ManifestError, Problem};
 pub use field::{Field, FieldSpec, ValueKind};
+pub use fingerprint::{Change, Fingerprint};
 pub use text::{ReadOptions, TextEncoding};
 
 use std::fmt;

@@ -107,12 +107,22 @@ impl Node {
     /// How messages name the kind of a node.
     pub fn kind(&self) -> &'static str {
         match self.resolve() {
-            Node::Scalar { text, plain: true, .. } if super::yaml::is_null_text(text) => "nothing (null)",
-            Node::Scalar { text, plain: true, .. } if super::yaml::is_bool_text(text) => "true/false",
+            Node::Scalar { text, plain: true, .. } if is_null(text) => "nothing (null)",
+            Node::Scalar { text, plain: true, .. } if is_bool(text) => "true/false",
             Node::Scalar { .. } => "text",
             Node::Seq { .. } => "a list",
             Node::Map { .. } => "a mapping",
             Node::Alias(..) => "an alias",
         }
     }
+}
+
+/// YAML 1.2 core schema: these plain scalars are null.
+pub(super) fn is_null(text: &str) -> bool {
+    matches!(text, "" | "~" | "null" | "Null" | "NULL")
+}
+
+/// ... and these are booleans (refused where a field wants text).
+pub(super) fn is_bool(text: &str) -> bool {
+    matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
 }

@@ -16,7 +16,7 @@ use saphyr_parser::{BufferedInput, Event, Parser, ScalarStyle, Span};
 
 use super::guard::{Guarded, Shared};
 use super::limits::{ALIAS_BASE, ALIAS_RATIO, MAX_ANCHORED, MAX_DEPTH, MAX_KEYS, MAX_NODES, MAX_SCALAR};
-use super::node::{Entries, Meta, Node};
+use super::node::{Entries, Meta, Node, is_bool, is_null};
 use super::text::{Chars, ReadOptions, TextReader};
 use super::{Field, ManifestError, Origin, Problem, RawRequest, RawValue, label};
 
@@ -501,19 +501,6 @@ fn line_of(span: &Span) -> usize {
     span.start.line()
 }
 
-/// YAML 1.2 core schema: these plain scalars are null.
-pub(super) fn is_null_text(text: &str) -> bool {
-    is_null(text)
-}
-
-pub(super) fn is_bool_text(text: &str) -> bool {
-    is_bool(text)
-}
-
-fn is_null(text: &str) -> bool {
-    matches!(text, "" | "~" | "null" | "Null" | "NULL")
-}
-
 /// Text, a number (`KeySize: 2048`, kept as written), or for a list field a list;
 /// null means absent.
 fn raw_value(field: Field, value: &Node) -> Result<Option<RawValue>, Problem> {
@@ -533,10 +520,6 @@ fn raw_value(field: Field, value: &Node) -> Result<Option<RawValue>, Problem> {
             .map(|l| Some(RawValue::List(l))),
         other => Err(Problem::WrongType { expected: "text", found: other.kind() }),
     }
-}
-
-fn is_bool(text: &str) -> bool {
-    matches!(text, "true" | "True" | "TRUE" | "false" | "False" | "FALSE")
 }
 
 #[cfg(test)]

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
 
-use crate::error::IoError;
+use crate::output::IoError;
 
 /// Prefix of every temporary file csrbatch creates; a later run removes strays.
 pub const TMP_PREFIX: &str = ".csrbatch-tmp-";
@@ -116,7 +116,7 @@ mod unnamed {
     use rustix::fs::{AtFlags, CWD, Mode, OFlags};
     use rustix::io::Errno;
 
-    use crate::error::IoError;
+    use crate::output::IoError;
 
     /// Set once `O_TMPFILE` turned out not to be there.
     static UNAVAILABLE: AtomicBool = AtomicBool::new(false);

@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 use super::SUMMARY;
 use super::folder::{self, UnfinishedRun};
 use super::summary::{self, Entry, Item, JournalLine, State};
-use crate::error::IoError;
+use crate::output::IoError;
 use crate::request::name_key;
 
 /// What an earlier run recorded about one request, in 48 bytes, so that a folder of a

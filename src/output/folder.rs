@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::atomic::{self, PUBLIC_MODE, Replace, Staged};
+use super::{FolderError, FolderProblem, IoError, OutProblem};
 use super::{JOURNAL_PREFIX, Layout, STATE_DIR};
 use crate::crypto::{KeyFormat, Passphrase, PrivateKey};
-use crate::error::{Error, FolderProblem, IoError, OutProblem};
 use crate::shard::Shard;
 
 /// How the private keys of a folder are protected (their format is [`KeyFormat`]).
@@ -140,24 +140,18 @@ pub struct Checked {
 /// layout, shard and key format, and that the keys in it stay as they are protected (a
 /// passphrase for encrypted keys, and the right one; none for unencrypted keys, unless
 /// `--reencrypt`). Traditional keys are never encrypted: with a passphrase, a usage error.
-pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
-    let folder = |problem| Error::Folder { given: root.to_path_buf(), problem };
+pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, FolderError> {
+    let folder = |problem| FolderError::Folder { given: root.to_path_buf(), problem };
     let traditional_with_passphrase = |format: KeyFormat| {
-        (format == KeyFormat::Traditional && wanted.passphrase.is_some()).then(|| {
-            Error::Usage(
-                "--key-format traditional cannot be combined with a key passphrase: the \
-                 traditional forms have only OpenSSL's legacy PEM encryption, which is weak; \
-                 use pkcs8"
-                    .into(),
-            )
-        })
+        (format == KeyFormat::Traditional && wanted.passphrase.is_some())
+            .then_some(FolderError::TraditionalWithPassphrase)
     };
     if let Some(e) = wanted.key_format.and_then(traditional_with_passphrase) {
         return Err(e);
     }
     match std::fs::metadata(root) {
         Ok(m) if !m.is_dir() => {
-            return Err(Error::OutFolder { given: root.to_path_buf(), problem: OutProblem::NotAFolder });
+            return Err(FolderError::Out { given: root.to_path_buf(), problem: OutProblem::NotAFolder });
         }
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -166,7 +160,7 @@ pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, Error> {
         }
         Err(e) => {
             let problem = OutProblem::Unreadable(IoError::new(root, e));
-            return Err(Error::OutFolder { given: root.to_path_buf(), problem });
+            return Err(FolderError::Out { given: root.to_path_buf(), problem });
         }
     }
     let state = FolderState::read(root).map_err(|e| folder(FolderProblem::Records(e)))?;
@@ -288,7 +282,7 @@ mod tests {
         assert_eq!(check(&dir.path().join("new"), traditional).unwrap().key_format, KeyFormat::Traditional);
         let pass = Passphrase::new("p".into()).unwrap();
         let err = check(dir.path(), Wanted { passphrase: Some(&pass), ..traditional }).unwrap_err();
-        assert!(matches!(err, Error::Usage(_)), "{err}");
+        assert!(matches!(err, FolderError::TraditionalWithPassphrase), "{err}");
         std::fs::create_dir_all(dir.path().join(STATE_DIR)).unwrap();
         let state = FolderState { key_format: Some(KeyFormat::Traditional), ..FolderState::default() };
         state.write(dir.path()).unwrap();
@@ -296,14 +290,14 @@ mod tests {
         assert_eq!(check(dir.path(), wanted(None)).unwrap().key_format, KeyFormat::Traditional);
         let pkcs8 = Wanted { key_format: Some(KeyFormat::Pkcs8), ..wanted(None) };
         let err = check(dir.path(), pkcs8).unwrap_err();
-        assert!(matches!(err, Error::Folder { problem: FolderProblem::KeyFormat { .. }, .. }), "{err}");
+        assert!(matches!(err, FolderError::Folder { problem: FolderProblem::KeyFormat { .. }, .. }), "{err}");
         // A traditional folder with a passphrase (no option given): refused too.
         let err = check(dir.path(), wanted(Some(&pass))).unwrap_err();
-        assert!(matches!(err, Error::Usage(_)), "{err}");
+        assert!(matches!(err, FolderError::TraditionalWithPassphrase), "{err}");
         // A folder without a recorded format is PKCS#8.
         FolderState::default().write(dir.path()).unwrap();
         let err = check(dir.path(), traditional).unwrap_err();
-        assert!(matches!(err, Error::Folder { problem: FolderProblem::KeyFormat { .. }, .. }), "{err}");
+        assert!(matches!(err, FolderError::Folder { problem: FolderProblem::KeyFormat { .. }, .. }), "{err}");
     }
 
     #[test]
@@ -322,7 +316,7 @@ mod tests {
         let file = dir.path().join("f");
         std::fs::write(&file, "x").unwrap();
         let err = check(&file, wanted(None)).unwrap_err();
-        assert!(matches!(err, Error::OutFolder { problem: OutProblem::NotAFolder, .. }), "{err}");
+        assert!(matches!(err, FolderError::Out { problem: OutProblem::NotAFolder, .. }), "{err}");
         assert!(check(&dir.path().join("new"), wanted(None)).unwrap().state.is_none());
     }
 
@@ -332,14 +326,14 @@ mod tests {
         std::fs::write(dir.path().join("a.key.pem"), "-----BEGIN PRIVATE KEY-----\n").unwrap();
         let pass = Passphrase::new("p".into()).unwrap();
         let err = check(dir.path(), wanted(Some(&pass))).unwrap_err();
-        assert!(matches!(err, Error::Folder { problem: FolderProblem::Unencrypted, .. }), "{err}");
+        assert!(matches!(err, FolderError::Folder { problem: FolderProblem::Unencrypted, .. }), "{err}");
         assert!(check(dir.path(), Wanted { reencrypt: true, ..wanted(Some(&pass)) }).is_ok());
         assert_eq!(check(dir.path(), wanted(None)).unwrap().keys, Some(KeyProtection::Unencrypted));
         std::fs::create_dir_all(dir.path().join(STATE_DIR)).unwrap();
         let state = FolderState { keys: Some(KeyProtection::Encrypted), ..FolderState::default() };
         state.write(dir.path()).unwrap();
         let err = check(dir.path(), wanted(None)).unwrap_err();
-        assert!(matches!(err, Error::Folder { problem: FolderProblem::NeedsPassphrase, .. }), "{err}");
+        assert!(matches!(err, FolderError::Folder { problem: FolderProblem::NeedsPassphrase, .. }), "{err}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! This is the only module that writes; it is driven by a single thread.
 
 pub mod atomic;
+mod error;
 pub mod existing;
 pub mod folder;
 pub mod summary;
@@ -14,10 +15,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::IoError;
 use crate::shard::Shard;
 pub use atomic::Replace;
 use atomic::{KEY_MODE, PUBLIC_MODE, Staged};
+pub use error::{FolderError, FolderProblem, IoError, OutProblem};
 pub use folder::{FolderState, KeyProtection, ManifestRecord};
 
 /// Hidden folder inside `--out` for csrbatch's own state.

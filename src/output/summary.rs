@@ -71,7 +71,7 @@ impl fmt::Display for State {
 }
 
 use super::atomic::{self, PUBLIC_MODE, Replace};
-use crate::error::IoError;
+use crate::output::IoError;
 
 /// One request's line in the summary. Field names are the Alibaba Cloud API's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

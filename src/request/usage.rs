@@ -10,7 +10,7 @@ use der::asn1::ObjectIdentifier;
 use serde::{Deserialize, Serialize};
 
 use super::KeyAlgorithm;
-use crate::error::Problem;
+use crate::manifest::Problem;
 use crate::manifest::{Field, RawRequest, RawValue};
 
 /// The keyUsage bits a request may ask for (RFC 5280 4.2.1.3), in bit order.

@@ -7,14 +7,16 @@ use std::path::Path;
 
 use super::report::Report;
 use super::{Settings, assess, orphans, request_id, thread_pool};
+use crate::crypto::CryptoError;
 use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
-use crate::error::{CryptoError, Error, IoError, OutProblem};
+use crate::error::Error;
 use crate::manifest::Origin;
 use crate::output::atomic::Folders;
 use crate::output::existing::{self, Previous};
 use crate::output::summary::{Entry, Orphan, State, SummaryWriter};
 use crate::output::{
-    Archive, CsrIds, KeyProtection, Layout, ManifestRecord, Opening, OutputDir, Replace, atomic, utc_stamp,
+    Archive, CsrIds, FolderError, IoError, KeyProtection, Layout, ManifestRecord, Opening, OutProblem,
+    OutputDir, Replace, atomic, utc_stamp,
 };
 use crate::parallel;
 use crate::plan::{Action, Flags};
@@ -56,7 +58,7 @@ where
 
     // Only now, with every request valid and the folder checked, is anything created.
     let checked = super::check_folder(settings)?;
-    std::fs::create_dir_all(&settings.out).map_err(|e| Error::OutFolder {
+    std::fs::create_dir_all(&settings.out).map_err(|e| FolderError::Out {
         given: settings.out.clone(),
         problem: OutProblem::CannotCreate(e),
     })?;

@@ -8,65 +8,20 @@ pub mod plan;
 pub mod report;
 
 use std::path::{Path, PathBuf};
-use std::time::SystemTime;
-
-use sha2::{Digest, Sha256};
 
 use crate::cli::{KeyArgs, RunArgs};
 use crate::crypto::{KeyFormat, Passphrase};
-use crate::error::{Change, Error, FolderProblem, ManifestError, PassphraseError};
+use crate::error::Error;
 use crate::keyfile::{InsideOut, KeyFileCheck};
+use crate::manifest::{Change, Fingerprint, ManifestError};
 use crate::output::existing::{self, OnDisk, Previous};
 use crate::output::folder::{self, Wanted};
 use crate::output::summary::{Orphan, State};
-use crate::output::{Layout, ManifestRecord};
+use crate::output::{FolderError, FolderProblem, Layout, ManifestRecord};
 use crate::plan::{Decision, Facts, Flags};
 use crate::request::{CsrRequest, NameRegistry, Names};
 use crate::shard::Shard;
 use crate::{manifest, request};
-
-/// What a manifest file was when it was validated: size, modification time and SHA-256
-/// (as cargo fingerprints its inputs). A file that differs when it is read again for
-/// generation has been edited in between.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
-    size: u64,
-    modified: Option<SystemTime>,
-    sha256: [u8; 32],
-}
-
-impl Fingerprint {
-    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
-        let meta = std::fs::metadata(path)?;
-        let mut hasher = Sha256::new();
-        let mut file = std::fs::File::open(path)?;
-        let mut buf = vec![0u8; 64 * 1024];
-        loop {
-            match std::io::Read::read(&mut file, &mut buf)? {
-                0 => break,
-                n => hasher.update(&buf[..n]),
-            }
-        }
-        Ok(Fingerprint { size: meta.len(), modified: meta.modified().ok(), sha256: hasher.finalize().into() })
-    }
-
-    /// How `now` differs from this fingerprint, if it does.
-    pub fn change_to(&self, now: &Fingerprint) -> Option<Change> {
-        if self.size != now.size {
-            Some(Change::Size)
-        } else if self.sha256 != now.sha256 {
-            Some(Change::Content)
-        } else if self.modified != now.modified {
-            Some(Change::Modified)
-        } else {
-            None
-        }
-    }
-
-    pub fn sha256_hex(&self) -> String {
-        hex::encode(self.sha256)
-    }
-}
 
 /// The requests of a run. Manifests are read twice: a first pass validates every request
 /// and keeps only what settles the Names (a few dozen bytes per request); the work then
@@ -167,7 +122,7 @@ impl Requests {
                 Some(ManifestRecord {
                     path,
                     given: file.clone(),
-                    size: print.size,
+                    size: print.size(),
                     sha256: print.sha256_hex(),
                     encoding: self.read.encoding,
                 })
@@ -311,17 +266,8 @@ pub fn shard(given: Option<Shard>, shards: Option<u32>) -> Result<Option<Shard>,
 
 /// The key passphrase, from an environment variable or a file (never the command line).
 pub fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
-    let text = match (&args.key_passphrase_env, &args.key_passphrase_file) {
-        (Some(var), _) => std::env::var(var).map_err(|_| PassphraseError::EnvUnset { var: var.clone() })?,
-        (None, Some(file)) => {
-            let text = std::fs::read_to_string(file)
-                .map_err(|source| PassphraseError::File { path: file.clone(), source })?;
-            // One trailing newline is the file's, not the passphrase's.
-            text.strip_suffix('\n').map(|t| t.strip_suffix('\r').unwrap_or(t)).unwrap_or(&text).to_owned()
-        }
-        (None, None) => return Ok(None),
-    };
-    Ok(Some(Passphrase::new(text).ok_or(PassphraseError::Empty)?))
+    let env = args.key_passphrase_env.as_deref();
+    Ok(crate::secret::passphrase(env, args.key_passphrase_file.as_deref())?)
 }
 
 /// Reads a request's files and records, then decides its state (no writes).
@@ -394,14 +340,15 @@ pub fn orphans(
 /// What earlier runs recorded in the output folder; records that cannot be read are a
 /// problem of the folder (exit 2: nothing is done with it).
 pub fn load_previous(settings: &Settings, wants: &dyn Fn(&str) -> bool) -> Result<Previous, Error> {
-    existing::load_previous(&settings.out, wants)
-        .map_err(|e| Error::Folder { given: settings.out.clone(), problem: FolderProblem::Records(e) })
+    existing::load_previous(&settings.out, wants).map_err(|e| {
+        FolderError::Folder { given: settings.out.clone(), problem: FolderProblem::Records(e) }.into()
+    })
 }
 
 /// Checks the output folder for this run (see [`folder::check`]) before anything in it is
 /// read or written.
 pub fn check_folder(settings: &Settings) -> Result<folder::Checked, Error> {
-    folder::check(&settings.out, settings.wanted())
+    Ok(folder::check(&settings.out, settings.wanted())?)
 }
 
 /// A `RequestId` as Alibaba Cloud writes them: an upper-case UUID v4.
@@ -419,26 +366,4 @@ pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
         .thread_name(|i| format!("csrbatch-worker-{i}"))
         .build()
         .map_err(|e| Error::Threads { jobs, detail: e.to_string() })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_fingerprint_sees_size_content_and_mtime() {
-        let dir = tempfile::tempdir().unwrap();
-        let f = dir.path().join("m.csv");
-        std::fs::write(&f, "abc").unwrap();
-        let a = Fingerprint::of(&f).unwrap();
-        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), None);
-        std::fs::write(&f, "abcd").unwrap();
-        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), Some(Change::Size));
-        std::fs::write(&f, "abd").unwrap();
-        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), Some(Change::Content));
-        std::fs::write(&f, "abc").unwrap();
-        let later = std::fs::File::options().write(true).open(&f).unwrap();
-        later.set_modified(SystemTime::UNIX_EPOCH).unwrap();
-        assert_eq!(a.change_to(&Fingerprint::of(&f).unwrap()), Some(Change::Modified));
-    }
 }

@@ -414,15 +414,23 @@ fn ctrl_c_ends_a_wait_for_the_folder_lock() {
     let m = many(&dir, 3000);
     let first = spawn(&m, &out, &["--jobs", "1"]);
     wait_for(|| std::fs::read_dir(&out).is_ok_and(|d| d.count() > 10));
-    let second = spawn(&m, &out, &[]);
-    std::thread::sleep(Duration::from_millis(500));
+    let mut second = spawn(&m, &out, &[]);
+    // Once it says it waits, it has validated the manifest and listens for Ctrl-C (a fixed
+    // sleep here was too short on a loaded machine: SIGINT came before its handler).
+    let mut said = std::io::BufReader::new(second.stderr.take().unwrap());
+    let mut text = String::new();
+    while !text.contains("waiting for another run") {
+        let read = std::io::BufRead::read_line(&mut said, &mut text).unwrap();
+        assert!(read > 0, "the second run ended without waiting: {text}");
+    }
     let sent = Command::new("kill").args(["-INT", &second.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let waited = Instant::now();
-    let second = second.wait_with_output().unwrap();
-    assert_eq!(second.status.code(), Some(130), "{}", stderr(&second));
-    assert!(stderr(&second).contains("waiting for another run"), "{}", stderr(&second));
-    assert!(stderr(&second).contains("interrupted: 0 of 3000 done"), "{}", stderr(&second));
+    std::io::Read::read_to_string(&mut said, &mut text).unwrap();
+    let status = second.wait().unwrap();
+    assert_eq!(status.code(), Some(130), "{text}");
+    assert!(text.contains("waiting for another run"), "{text}");
+    assert!(text.contains("interrupted: 0 of 3000 done"), "{text}");
     assert!(waited.elapsed() < Duration::from_secs(5), "the wait ended at once");
     let first = first.wait_with_output().unwrap();
     assert!(first.status.success(), "the run holding the lock is not disturbed: {}", stderr(&first));

@@ -22,7 +22,7 @@ use crypto_primes::hazmat::{AStarBase, LucasCheck, Primality, SmallFactorsSieve,
 use rayon::iter::{ParallelBridge, ParallelIterator};
 
 use super::deep_sieve::DeepSieve;
-use crate::error::CryptoError;
+use crate::crypto::CryptoError;
 
 /// The public exponent, e = 65537 (prime, so e is coprime to p - 1 unless p = 1 mod e).
 pub const E: u32 = 65_537;
