@@ -21,6 +21,7 @@
 
 use crate::crypto::CryptoError;
 use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
+use crate::manifest::Problem;
 use crate::output::existing::{OnDisk, Record};
 use crate::output::folder::KeyProtection;
 pub use crate::output::summary::State;
@@ -59,7 +60,7 @@ pub enum Reason {
     Subject,
     /// A `KeyFile` that cannot be used (it changed since validation).
     #[error("KeyFile: {0}")]
-    KeyFile(String),
+    KeyFile(Problem),
     /// A `KeyFile` request whose intact CSR is of another key: the key file changed.
     #[error("the KeyFile holds another key")]
     KeyFileChanged,
@@ -214,7 +215,7 @@ pub fn decide(
 /// a new CSR signed with the key file's key.
 pub fn decide_key_file(
     request: &CsrRequest,
-    key: Result<PrivateKey, String>,
+    key: Result<PrivateKey, Problem>,
     csr: OnDisk,
     record: Option<&Record>,
     interrupted: bool,

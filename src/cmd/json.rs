@@ -301,7 +301,7 @@ pub fn generate(
     let result = run(&mut |origin, entry| doc.generated(origin, entry));
     doc.count_generated(result.as_ref().ok());
     let report = result?;
-    doc.made = Some(report.made.clone());
+    doc.made = Some(report.made_list());
     doc.seconds = Some(report.seconds);
     Ok(report.exit_code())
 }

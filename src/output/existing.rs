@@ -211,7 +211,7 @@ pub fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previo
                 previous.interrupted.remove(&key);
                 previous.add(&entry, record, wants);
             }
-            JournalLine::Pending(names) => pending.extend(names.iter().map(|n| name_key(n))),
+            JournalLine::Pending(p) => pending.extend(p.pending.iter().map(|n| name_key(n))),
         })?;
         run.in_flight = pending.len();
         previous.interrupted.extend(pending);

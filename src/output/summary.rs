@@ -19,8 +19,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// What happened to a request (or an orphan) in a run: the plan's states, and what the
 /// run made of them. Recorded as each entry's `State`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum State {
     /// Same parameters, key and CSR intact: nothing written, CsrId kept.
     Unchanged,
@@ -45,6 +44,20 @@ impl State {
     pub const PLANNED: [State; 6] =
         [State::Unchanged, State::New, State::Resubject, State::Rekey, State::Damaged, State::Orphaned];
 
+    /// Every state, in declaration order.
+    pub const ALL: [State; 8] = [
+        State::Unchanged,
+        State::New,
+        State::Resubject,
+        State::Rekey,
+        State::Damaged,
+        State::Repaired,
+        State::Orphaned,
+        State::Pruned,
+    ];
+
+    /// The state's name: what summary.json, `--json` and the closing line say (serde reads
+    /// and writes a state by this name, so it is written once, here).
     pub fn as_str(self) -> &'static str {
         match self {
             State::Unchanged => "unchanged",
@@ -61,6 +74,24 @@ impl State {
     /// Whether a request in this state got a new CSR (and so a new CsrId).
     pub fn is_change(self) -> bool {
         matches!(self, State::New | State::Resubject | State::Rekey | State::Repaired)
+    }
+}
+
+impl Serialize for State {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for State {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<State, D::Error> {
+        const NAMES: [&str; 8] =
+            ["unchanged", "new", "resubject", "rekey", "damaged", "repaired", "orphaned", "pruned"];
+        let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
+        State::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
+            .ok_or_else(|| D::Error::unknown_variant(&text, &NAMES))
     }
 }
 
@@ -268,13 +299,15 @@ pub fn read_summary(reader: impl Read, sink: &mut Sink<'_>) -> Result<Header, se
     Ok(header)
 }
 
-/// One line of a run's journal.
-#[derive(Debug)]
+/// One line of a run's journal, as written: the Names of a batch before its files, or a
+/// request's entry. Told apart by serde: a [`Pending`] line has its one field and no other.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
 pub enum JournalLine {
+    /// The Names of the batch about to be written (see [`Pending`]).
+    Pending(Pending),
     /// A request's entry, as it will be in the summary.
     Entry(Box<Entry>),
-    /// The Names of the batch about to be written (see [`Pending`]).
-    Pending(Vec<String>),
 }
 
 /// Reads a journal line by line. A line that does not parse (the last one, cut short by
@@ -283,12 +316,8 @@ pub fn read_journal(path: &Path, sink: &mut dyn FnMut(JournalLine)) -> Result<()
     let file = File::open(path).map_err(|e| IoError::new(path, e))?;
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| IoError::new(path, e))?;
-        if line.starts_with("{\"Pending\"") {
-            if let Ok(p) = serde_json::from_str::<Pending>(&line) {
-                sink(JournalLine::Pending(p.pending));
-            }
-        } else if let Ok(entry) = serde_json::from_str::<Entry>(&line) {
-            sink(JournalLine::Entry(Box::new(entry)));
+        if let Ok(record) = serde_json::from_str::<JournalLine>(&line) {
+            sink(record);
         }
     }
     Ok(())
@@ -313,6 +342,10 @@ pub struct SummaryWriter {
     total: usize,
     succeeded: usize,
     failed: usize,
+    /// Lines written to the journal so far, and which of them are [`Pending`] lines: the
+    /// summary is made of the others, copied as they are (no line is parsed again).
+    lines: u64,
+    pending_lines: Vec<u64>,
 }
 
 impl SummaryWriter {
@@ -333,6 +366,8 @@ impl SummaryWriter {
             total,
             succeeded: 0,
             failed: 0,
+            lines: 0,
+            pending_lines: Vec::new(),
         })
     }
 
@@ -342,18 +377,24 @@ impl SummaryWriter {
         } else {
             self.failed += 1;
         }
+        self.write_line(entry)
+    }
+
+    /// Writes one journal line: an [`Entry`] or a [`Pending`] (as [`JournalLine`] reads them).
+    fn write_line(&mut self, line: &impl Serialize) -> Result<(), IoError> {
         let io = |e: std::io::Error| IoError::new(&self.journal_path, e);
-        serde_json::to_writer(&mut self.journal, entry).map_err(|e| io(e.into()))?;
-        self.journal.write_all(b"\n").map_err(io)
+        serde_json::to_writer(&mut self.journal, line).map_err(|e| io(e.into()))?;
+        self.journal.write_all(b"\n").map_err(io)?;
+        self.lines += 1;
+        Ok(())
     }
 
     /// Records the Names of a batch about to be written. The line is handed to the OS
     /// here and made durable by the batch's own sync, before any of its renames.
     pub fn begin_batch(&mut self, names: &[&str]) -> Result<(), IoError> {
         let line = Pending { pending: names.iter().map(|n| (*n).to_owned()).collect() };
-        let io = |e: std::io::Error| IoError::new(&self.journal_path, e);
-        serde_json::to_writer(&mut self.journal, &line).map_err(|e| io(e.into()))?;
-        self.journal.write_all(b"\n").map_err(io)?;
+        self.pending_lines.push(self.lines);
+        self.write_line(&line)?;
         self.flush()
     }
 
@@ -402,9 +443,11 @@ impl SummaryWriter {
                 self.failed,
                 text(&self.written)?
             )?;
-            let entries = BufReader::new(journal)
-                .lines()
-                .filter(|l| !l.as_ref().is_ok_and(|l| l.starts_with("{\"Pending\"")));
+            let mut pending = self.pending_lines.iter().copied().peekable();
+            let entries = BufReader::new(journal).lines().enumerate().filter_map(|(n, line)| {
+                let skip = pending.next_if_eq(&(n as u64)).is_some();
+                (!skip).then_some(line)
+            });
             for (i, line) in entries.enumerate() {
                 out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
                 out.write_all(line?.as_bytes())?;

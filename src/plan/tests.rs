@@ -190,7 +190,8 @@ fn key_file_decision(
     record: Option<&Record>,
     flags: Flags,
 ) -> Decision {
-    let key = PrivateKey::from_pkcs8_pem(key, req.params.key, None).map_err(|e| e.to_string());
+    let key = PrivateKey::from_pkcs8_pem(key, req.params.key, None)
+        .map_err(|e| Problem::KeyFile { path: "key.pem".into(), reason: e.to_string() });
     let csr = if csr.is_empty() { OnDisk::Missing } else { OnDisk::Present(csr.to_owned()) };
     decide_key_file(req, key, csr, record, false, flags)
 }
@@ -230,7 +231,8 @@ fn key_file_requests_never_generate_a_key() {
     // The recorded CSR is missing: damage, as for any request.
     assert_eq!(state(&key_file_decision(&req, &key, "", Some(&record), NO)), (State::Damaged, "leave"));
     // The key file cannot be read (it changed during the run): the request fails, nothing is made.
-    let d = decide_key_file(&req, Err("cannot read it".into()), OnDisk::Missing, None, false, NO);
+    let unreadable = Problem::KeyFile { path: "key.pem".into(), reason: "cannot read it".into() };
+    let d = decide_key_file(&req, Err(unreadable), OnDisk::Missing, None, false, NO);
     assert_eq!(state(&d), (State::Damaged, "leave"));
-    assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("KeyFile: cannot read it"));
+    assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("KeyFile: key.pem: cannot read it"));
 }

@@ -286,7 +286,7 @@ pub fn assess(
     };
     if let Some(path) = &request.key_file {
         // The user's key, wherever it is, stands in for the folder's NAME.key.pem.
-        let user_key = crate::keyfile::open(path, request.params.key, passphrase).map_err(|p| p.to_string());
+        let user_key = crate::keyfile::open(path, request.params.key, passphrase);
         let csr = read(csr);
         let csr_exists = csr.exists();
         let record = previous.record(request.name.as_str());

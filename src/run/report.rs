@@ -25,13 +25,22 @@ pub struct Problem {
     pub reason: String,
 }
 
-/// How many CSRs of one key type a run made.
+/// How many CSRs of one key type a run made, as `--json` lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Made {
     /// `RSA-2048`, `ECC-256`, `SM2-256`, ...
-    pub key: String,
+    #[serde(serialize_with = "as_text")]
+    pub key: KeyAlgorithm,
     pub count: usize,
+}
+
+fn as_text<S: serde::Serializer>(key: &KeyAlgorithm, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(key)
+}
+
+fn made_as_list<S: serde::Serializer>(made: &BTreeMap<KeyAlgorithm, usize>, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(made.iter().map(|(&key, &count)| Made { key, count }))
 }
 
 /// What a run did, for the closing line (and for programs: it is serde-serializable).
@@ -41,8 +50,10 @@ pub struct Report {
     pub total: usize,
     /// Requests done, per state (failed and damaged ones are counted apart).
     pub states: BTreeMap<State, usize>,
-    /// CSRs made, per key type, in the order of [`KeyAlgorithm::ALL`].
-    pub made: Vec<Made>,
+    /// CSRs made, per key type (in the order of [`KeyAlgorithm::ALL`]); serialized as a
+    /// list of [`Made`].
+    #[serde(serialize_with = "made_as_list")]
+    pub made: BTreeMap<KeyAlgorithm, usize>,
     pub failed: usize,
     pub damaged: usize,
     /// The first [`LISTED_PROBLEMS`] failed or damaged requests, in manifest order.
@@ -56,13 +67,12 @@ pub struct Report {
 impl Report {
     /// Counts one more CSR made with a key of this type.
     pub(crate) fn made_one(&mut self, key: KeyAlgorithm) {
-        let name = key.to_string();
-        if let Some(m) = self.made.iter_mut().find(|m| m.key == name) {
-            m.count += 1;
-            return;
-        }
-        self.made.push(Made { key: name, count: 1 });
-        self.made.sort_by_key(|m| KeyAlgorithm::ALL.iter().position(|a| a.to_string() == m.key));
+        *self.made.entry(key).or_default() += 1;
+    }
+
+    /// The CSRs made, one [`Made`] per key type.
+    pub fn made_list(&self) -> Vec<Made> {
+        self.made.iter().map(|(&key, &count)| Made { key, count }).collect()
     }
 
     /// Counts an entry of the summary, and names it if it failed or is damaged.
@@ -112,8 +122,8 @@ impl Report {
 
     /// `generated 12 CSRs (ECC-256: 5, SM2-256: 7) in 3.21 s, 3.7 CSRs/s; 2 unchanged; 12 new; 1 FAILED`
     pub fn closing_line(&self) -> String {
-        let total: usize = self.made.iter().map(|m| m.count).sum();
-        let parts: Vec<String> = self.made.iter().map(|m| format!("{}: {}", m.key, m.count)).collect();
+        let total: usize = self.made.values().sum();
+        let parts: Vec<String> = self.made.iter().map(|(key, count)| format!("{key}: {count}")).collect();
         let rate = if self.seconds > 0.0 { total as f64 / self.seconds } else { 0.0 };
         let mut line = format!("generated {}", plural(total, "CSR"));
         if !parts.is_empty() {
