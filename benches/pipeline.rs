@@ -11,7 +11,8 @@ use std::time::Duration;
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
 use csrbatch::crypto::{self, PrivateKey};
 use csrbatch::request::{CsrRequest, KeyAlgorithm};
-use csrbatch::run::{Settings, generate, load_and_validate};
+use csrbatch::run::{generate, load_and_validate};
+use csrbatch::settings::Settings;
 
 fn requests() -> Vec<CsrRequest> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/bench-manifest.yaml");

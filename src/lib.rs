@@ -24,5 +24,6 @@ pub mod progress;
 pub mod request;
 pub mod run;
 pub mod secret;
+pub mod settings;
 pub mod shard;
 pub mod text;

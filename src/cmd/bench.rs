@@ -10,7 +10,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use super::{generate, thread_pool};
+use super::generate;
 use crate::cli::BenchArgs;
 use crate::crypto::CryptoError;
 use crate::crypto::{self, PrivateKey};
@@ -18,6 +18,8 @@ use crate::error::{Error, ExitCode};
 use crate::manifest::Origin;
 use crate::progress::Progress;
 use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
+use crate::run::thread_pool;
+use crate::settings::{Output, Settings};
 use crate::text::plural;
 
 /// One algorithm's figures.
@@ -67,17 +69,15 @@ impl Percentiles {
 }
 
 pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
-    let jobs = args.jobs.map_or_else(super::default_jobs, |n| n.get());
-    let algorithms = selected(args)?;
-    if let Some(out) = &args.out
-        && std::fs::read_dir(out).is_ok_and(|mut d| d.next().is_some())
-    {
-        return Err(Error::Usage(format!("bench --out {}: the folder must be new or empty", out.display())));
-    }
+    let settings = Settings::bench(args)?;
+    let (jobs, json) = (settings.jobs, settings.output == Output::Json);
     let mut all = Vec::new();
-    if !args.json {
-        let mode =
-            if args.out.is_some() { "whole generate runs, files included" } else { "in memory, no files" };
+    if !json {
+        let mode = if settings.bench.out.is_some() {
+            "whole generate runs, files included"
+        } else {
+            "in memory, no files"
+        };
         crate::progress::out(format_args!(
             "csrbatch bench: {}, {mode}; RSA keys by {}",
             plural(jobs, "job"),
@@ -88,14 +88,14 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
             "", "count", "wall s", "CSRs/s", "keygen ms p50/p90/p99", "request ms p50/p90/p99"
         ))?;
     }
-    for key in algorithms {
-        let count = args.count.unwrap_or_else(|| default_count(key));
-        let quiet = args.progress.quiet;
-        let figures = match &args.out {
+    for &key in &settings.bench.keys {
+        let count = settings.bench.count.unwrap_or_else(|| default_count(key));
+        let quiet = settings.quiet;
+        let figures = match &settings.bench.out {
             Some(out) => with_files(key, count, jobs, &out.join(key.tag()), quiet)?,
             None => in_memory(key, count, jobs, quiet)?,
         };
-        if !args.json {
+        if !json {
             let show = |p: &Option<Percentiles>| {
                 p.as_ref().map_or("-".to_owned(), |p| format!("{:.2} / {:.2} / {:.2}", p.p50, p.p90, p.p99))
             };
@@ -111,37 +111,12 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
         }
         all.push(figures);
     }
-    if args.json {
+    if json {
         let text = serde_json::to_string_pretty(&all)
             .map_err(|e| Error::Render { what: "the JSON report", detail: e.to_string() })?;
         crate::progress::out(format_args!("{text}"))?;
     }
     Ok(ExitCode::Success)
-}
-
-fn selected(args: &BenchArgs) -> Result<Vec<KeyAlgorithm>, Error> {
-    let Some(algorithm) = &args.algorithm else {
-        return match args.key_size {
-            None => Ok(KeyAlgorithm::ALL.to_vec()),
-            Some(_) => Err(Error::Usage("--key-size needs --algorithm".into())),
-        };
-    };
-    let size = args.key_size.map(|s| s.to_string());
-    match KeyAlgorithm::from_parts(algorithm, size.as_deref()) {
-        Ok(key) => Ok(vec![key]),
-        // `--algorithm RSA` alone: every RSA size.
-        Err(_) if size.is_none() && algorithm.eq_ignore_ascii_case("rsa") => {
-            Ok(vec![KeyAlgorithm::Rsa2048, KeyAlgorithm::Rsa3072, KeyAlgorithm::Rsa4096])
-        }
-        Err((field, problem)) => Err(Error::Usage(format!("--{}: {problem}", flag_of(field)))),
-    }
-}
-
-fn flag_of(field: crate::manifest::Field) -> &'static str {
-    match field {
-        crate::manifest::Field::KeySize => "key-size",
-        _ => "algorithm",
-    }
 }
 
 /// Enough keys for stable medians without taking minutes (RSA key generation time varies a
@@ -201,7 +176,7 @@ fn with_files(
     quiet: bool,
 ) -> Result<Figures, Error> {
     let requests: Vec<CsrRequest> = (0..count).map(|i| synthetic(key, i)).collect::<Result<_, _>>()?;
-    let options = generate::Options { quiet, ..generate::Options::plain(out.to_path_buf(), jobs) };
+    let options = Settings { quiet, ..Settings::plain(out.to_path_buf(), jobs) };
     let started = Instant::now();
     let total = requests.len();
     let code = generate::execute(requests.into_iter().map(Ok), total, &|_: &str| true, &options)?;

@@ -3,15 +3,13 @@
 
 use crate::cli::GenerateArgs;
 use crate::error::{Error, ExitCode};
-use crate::keyfile::KeyFileCheck;
 use crate::request::CsrRequest;
-use crate::run::{self, Settings};
+use crate::run;
+use crate::settings::Settings;
 
 use super::json::{self, Document, JsonCommand};
 
 /// What `bench` drives: the run's settings.
-pub use crate::run::Settings as Options;
-
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     if args.json {
         return json::emit(JsonCommand::Generate, |doc| generate(args, Some(doc)));
@@ -21,18 +19,14 @@ pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
 
 /// The run, reporting to people (`doc` is `None`) or into the `--json` document.
 fn generate(args: &GenerateArgs, doc: Option<&mut Document>) -> Result<ExitCode, Error> {
-    // The passphrase first: validation opens every KeyFile with it.
-    let passphrase = run::passphrase(&args.run.keys)?;
-    let keys = KeyFileCheck::Open { passphrase: passphrase.as_ref(), out: &args.run.out };
-    let requests = run::load_and_validate_with(&args.run.paths, args.run.read_options(), keys)?;
-    let shard = run::shard(args.shard, args.shards)?;
-    let mut settings = Settings::resolve(&args.run, shard)?;
-    settings.quiet = args.progress.quiet;
-    settings.key_format = args.key_format;
+    let settings = Settings::generate(args)?;
+    // Validation opens every KeyFile with the passphrase.
+    let requests = run::load_and_validate_with(&settings.paths, settings.read, settings.key_files())?;
+    let shard = settings.shard;
     let total = shard.map_or(requests.len(), |s| requests.count_in(s));
     let mine = requests.iter().filter(|r| settings.holds(r));
     let wants = |n: &str| requests.wants(n);
-    if args.check {
+    if settings.check {
         let pending = match doc {
             Some(doc) => json::plan(doc, &settings, mine, &wants)?,
             None => super::plan::print(&settings, mine, &wants)?.pending(),

@@ -14,9 +14,10 @@ use crate::manifest::Origin;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::{Entry, State};
 use crate::request::CsrRequest;
+use crate::run;
 use crate::run::plan::Planned;
 use crate::run::report::{Made, Report};
-use crate::run::{self, Settings};
+use crate::settings::Settings;
 
 /// The document's `Version`. Fields may be added within a version; it is raised when one
 /// changes its meaning or goes away, so that a program can refuse what it does not know.

@@ -12,6 +12,3 @@ pub mod merge;
 pub mod plan;
 pub mod schema;
 pub mod validate;
-
-// Where the stages used to live; kept for `bench`, which drives whole runs.
-pub use crate::run::{default_jobs, load_and_validate, request_id, thread_pool};

@@ -6,8 +6,9 @@ use crate::error::{Error, ExitCode};
 use crate::output::summary::State;
 use crate::progress::out;
 use crate::request::CsrRequest;
+use crate::run;
 use crate::run::plan::Plan;
-use crate::run::{self, Settings};
+use crate::settings::Settings;
 use crate::text::plural;
 
 use super::json::{self, JsonCommand};
@@ -15,28 +16,23 @@ use super::json::{self, JsonCommand};
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     if args.json {
         return json::emit(JsonCommand::Plan, |doc| {
-            let requests = validate(args)?;
-            let settings = Settings::resolve(&args.run, args.shard)?;
+            let settings = Settings::plan(args)?;
+            let requests = validate(&settings)?;
             let mine = requests.iter().filter(|r| settings.holds(r));
             json::plan(doc, &settings, mine, &|n: &str| requests.wants(n))?;
             Ok(ExitCode::Success)
         });
     }
-    let requests = validate(args)?;
-    let settings = Settings::resolve(&args.run, args.shard)?;
+    let settings = Settings::plan(args)?;
+    let requests = validate(&settings)?;
     print(&settings, requests.iter().filter(|r| settings.holds(r)), &|n: &str| requests.wants(n))?;
     Ok(ExitCode::Success)
 }
 
-/// Loads and validates, opening every `KeyFile` with the run's passphrase.
-fn validate(args: &PlanArgs) -> Result<run::Requests, Error> {
-    let passphrase = run::passphrase(&args.run.keys)?;
-    let keys = crate::keyfile::KeyFileCheck::Open { passphrase: passphrase.as_ref(), out: &args.run.out };
-    run::load_and_validate_with(&args.run.paths, args.run.read_options(), keys)
+fn validate(settings: &Settings) -> Result<run::Requests, Error> {
+    run::load_and_validate_with(&settings.paths, settings.read, settings.key_files())
 }
 
-/// Prints the plan: first what unfinished runs left, then a line per request that is not
-/// unchanged, the orphans, and the counts.
 pub fn print<I>(
     settings: &Settings,
     requests: I,

@@ -139,16 +139,15 @@ pub struct Checked {
 /// user gave it, for the messages): that it is a folder or can become one, keeps its
 /// layout, shard and key format, and that the keys in it stay as they are protected (a
 /// passphrase for encrypted keys, and the right one; none for unencrypted keys, unless
-/// `--reencrypt`). Traditional keys are never encrypted: with a passphrase, a usage error.
+/// `--reencrypt`). A folder of traditional keys takes no passphrase: they are never
+/// encrypted (the flags alone, `--key-format traditional` with a passphrase, are refused
+/// before, by [`crate::settings`]).
 pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, FolderError> {
     let folder = |problem| FolderError::Folder { given: root.to_path_buf(), problem };
     let traditional_with_passphrase = |format: KeyFormat| {
         (format == KeyFormat::Traditional && wanted.passphrase.is_some())
             .then_some(FolderError::TraditionalWithPassphrase)
     };
-    if let Some(e) = wanted.key_format.and_then(traditional_with_passphrase) {
-        return Err(e);
-    }
     match std::fs::metadata(root) {
         Ok(m) if !m.is_dir() => {
             return Err(FolderError::Out { given: root.to_path_buf(), problem: OutProblem::NotAFolder });
@@ -278,11 +277,10 @@ mod tests {
     fn a_folder_keeps_its_key_format() {
         let dir = tempfile::tempdir().unwrap();
         let traditional = Wanted { key_format: Some(KeyFormat::Traditional), ..wanted(None) };
-        // A new folder takes the format asked for; with a passphrase, traditional is refused.
+        // A new folder takes the format asked for (the flags with a passphrase are refused
+        // by the settings: see crate::settings's tests).
         assert_eq!(check(&dir.path().join("new"), traditional).unwrap().key_format, KeyFormat::Traditional);
         let pass = Passphrase::new("p".into()).unwrap();
-        let err = check(dir.path(), Wanted { passphrase: Some(&pass), ..traditional }).unwrap_err();
-        assert!(matches!(err, FolderError::TraditionalWithPassphrase), "{err}");
         std::fs::create_dir_all(dir.path().join(STATE_DIR)).unwrap();
         let state = FolderState { key_format: Some(KeyFormat::Traditional), ..FolderState::default() };
         state.write(dir.path()).unwrap();

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::report::Report;
-use super::{Settings, assess, orphans, request_id, thread_pool};
+use super::{assess, orphans, request_id, thread_pool};
 use crate::crypto::CryptoError;
 use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
 use crate::error::Error;
@@ -22,6 +22,7 @@ use crate::parallel;
 use crate::plan::{Action, Flags};
 use crate::progress::Progress;
 use crate::request::CsrRequest;
+use crate::settings::Settings;
 use zeroize::Zeroizing;
 
 /// Brings the output folder in line with `requests` (already validated; `total` of them,

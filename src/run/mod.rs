@@ -1,5 +1,5 @@
 //! A run, as the library does it: the manifests loaded and validated once (and watched for
-//! changes), the options resolved once into [`Settings`] that every command reads, then
+//! changes), then, with the command's [`Settings`],
 //! [`plan`] (what the folder holds and what a run would do) or [`generate`] (doing it).
 //! `cmd/` only turns command lines into these calls and prints what they return.
 
@@ -9,17 +9,17 @@ pub mod report;
 
 use std::path::{Path, PathBuf};
 
-use crate::cli::{KeyArgs, RunArgs};
-use crate::crypto::{KeyFormat, Passphrase};
+use crate::crypto::Passphrase;
 use crate::error::Error;
 use crate::keyfile::{InsideOut, KeyFileCheck};
 use crate::manifest::{Change, Fingerprint, ManifestError};
 use crate::output::existing::{self, OnDisk, Previous};
-use crate::output::folder::{self, Wanted};
+use crate::output::folder;
 use crate::output::summary::{Orphan, State};
 use crate::output::{FolderError, FolderProblem, Layout, ManifestRecord};
 use crate::plan::{Decision, Facts, Flags};
 use crate::request::{CsrRequest, NameRegistry, Names};
+use crate::settings::Settings;
 use crate::shard::Shard;
 use crate::{manifest, request};
 
@@ -179,97 +179,6 @@ where
     })
 }
 
-/// The options of a run, resolved once from the command line (as ripgrep's `HiArgs`):
-/// `plan`, `generate --check` and `generate` all read this one value.
-#[derive(Debug)]
-pub struct Settings {
-    /// `--out` as the user gave it (messages name it so).
-    pub out: PathBuf,
-    pub jobs: usize,
-    pub layout: Layout,
-    pub flags: Flags,
-    pub prune: bool,
-    /// This run's shard (its requests, its CsrId space, the folder's shard).
-    pub shard: Option<Shard>,
-    pub passphrase: Option<Passphrase>,
-    /// `--key-format`, if given; else the folder's (see [`folder::check`]).
-    pub key_format: Option<KeyFormat>,
-    pub quiet: bool,
-    /// Print the closing line (bench runs print their own table instead).
-    pub closing_line: bool,
-}
-
-impl Settings {
-    /// From the flags `generate` and `plan` share, for `shard` (already resolved).
-    pub fn resolve(args: &RunArgs, shard: Option<Shard>) -> Result<Settings, Error> {
-        Ok(Settings {
-            out: args.out.clone(),
-            jobs: args.jobs.map_or_else(default_jobs, |n| n.get()),
-            layout: args.layout,
-            flags: Flags {
-                rotate: args.replace.rotate,
-                repair: args.replace.repair,
-                reencrypt: args.keys.reencrypt,
-            },
-            prune: args.replace.prune,
-            shard,
-            passphrase: passphrase(&args.keys)?,
-            key_format: None,
-            quiet: false,
-            closing_line: true,
-        })
-    }
-
-    /// All defaults: a fresh run into `out` on `jobs` threads, no bar, no closing line.
-    pub fn plain(out: PathBuf, jobs: usize) -> Settings {
-        Settings {
-            out,
-            jobs,
-            layout: Layout::default(),
-            flags: Flags::default(),
-            prune: false,
-            shard: None,
-            passphrase: None,
-            key_format: None,
-            quiet: true,
-            closing_line: false,
-        }
-    }
-
-    /// What this run asks of the output folder, for [`folder::check`].
-    pub fn wanted(&self) -> Wanted<'_> {
-        Wanted {
-            layout: self.layout,
-            shard: self.shard,
-            passphrase: self.passphrase.as_ref(),
-            reencrypt: self.flags.reencrypt,
-            key_format: self.key_format,
-        }
-    }
-
-    /// Whether the request is this run's (its shard's).
-    pub fn holds(&self, request: &Result<CsrRequest, Error>) -> bool {
-        match (self.shard, request) {
-            (Some(shard), Ok(r)) => shard.holds(r.name.as_str()),
-            _ => true,
-        }
-    }
-}
-
-/// The shard of a run: `--shard`, else the engine's variables.
-pub fn shard(given: Option<Shard>, shards: Option<u32>) -> Result<Option<Shard>, Error> {
-    match given {
-        Some(shard) => Ok(Some(shard)),
-        None => Shard::from_env(|v| std::env::var(v).ok(), shards).map_err(Error::Shard),
-    }
-}
-
-/// The key passphrase, from an environment variable or a file (never the command line).
-pub fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
-    let env = args.key_passphrase_env.as_deref();
-    Ok(crate::secret::passphrase(env, args.key_passphrase_file.as_deref())?)
-}
-
 /// Reads a request's files and records, then decides its state (no writes).
 pub fn assess(
     root: &Path,
@@ -354,10 +263,6 @@ pub fn check_folder(settings: &Settings) -> Result<folder::Checked, Error> {
 /// A `RequestId` as Alibaba Cloud writes them: an upper-case UUID v4.
 pub fn request_id() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase()
-}
-
-pub fn default_jobs() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {

@@ -6,12 +6,13 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Settings, assess, orphans, thread_pool, until_error};
+use super::{assess, orphans, thread_pool, until_error};
 use crate::error::Error;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::State;
 use crate::parallel;
 use crate::request::CsrRequest;
+use crate::settings::Settings;
 
 /// One request's line of the plan.
 #[derive(Debug, Clone, Serialize)]
