@@ -24,6 +24,13 @@ pub enum Output {
     Json,
 }
 
+impl Output {
+    /// As `--json` says.
+    pub fn of(json: bool) -> Output {
+        if json { Output::Json } else { Output::Text }
+    }
+}
+
 /// Everything a command was asked to do, resolved. Fields a command has no flag for keep
 /// their defaults.
 #[derive(Debug)]
@@ -188,7 +195,7 @@ impl Settings {
 }
 
 fn output(json: bool) -> Output {
-    if json { Output::Json } else { Output::Text }
+    Output::of(json)
 }
 
 /// The key types `bench` measures: all five, or those of `--algorithm` (and `--key-size`).

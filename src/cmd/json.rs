@@ -14,10 +14,10 @@ use crate::manifest::Origin;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::{Entry, State};
 use crate::request::CsrRequest;
-use crate::run;
-use crate::run::plan::Planned;
+use crate::run::plan::{Plan, Planned};
 use crate::run::report::{Made, Report};
-use crate::settings::Settings;
+
+use super::export::Exporter;
 
 /// The document's `Version`. Fields may be added within a version; it is raised when one
 /// changes its meaning or goes away, so that a program can refuse what it does not know.
@@ -241,68 +241,65 @@ impl Document {
     }
 }
 
-/// Runs a command's `--json` variant: `work` fills the document, which is then printed
-/// whatever the outcome, with the error (if any) in `Errors`. The result is passed on, so
-/// that `main` prints the error on stderr too and exits with the same code.
-pub fn emit(
-    command: JsonCommand,
-    work: impl FnOnce(&mut Document) -> Result<ExitCode, Error>,
-) -> Result<ExitCode, Error> {
-    let mut doc = Document::new(command);
-    let result = work(&mut doc);
-    doc.exit_code = match &result {
-        Ok(code) => *code as u8,
-        Err(e) => e.exit_code() as u8,
-    };
-    if let Err(e) = &result {
-        doc.errors.extend(JsonError::all(e));
+/// `--json`: the document, filled as the command goes and printed at its end whatever
+/// the outcome, with the error (if any) in `Errors`. The result is passed on, so that
+/// `main` prints the error on stderr too and exits with the same code.
+#[derive(Debug)]
+pub struct JsonExporter {
+    doc: Document,
+}
+
+impl JsonExporter {
+    pub fn new(command: JsonCommand) -> JsonExporter {
+        JsonExporter { doc: Document::new(command) }
     }
-    // A reader that went away does not change what the command's exit code says.
-    let _closed = doc.print();
-    result
 }
 
-/// `validate --json`: every request with the Name it was given.
-pub fn validate(doc: &mut Document, requests: &run::Requests) -> Result<ExitCode, Error> {
-    for request in requests.iter() {
-        doc.requests.push(JsonRequest::validated(&request?));
+impl Exporter for JsonExporter {
+    fn validated(&mut self, request: &CsrRequest) {
+        self.doc.requests.push(JsonRequest::validated(request));
     }
-    doc.total = doc.requests.len();
-    Ok(ExitCode::Success)
-}
 
-/// `plan --json` and `generate --check --json`: the plan; whether anything is to do.
-pub fn plan<I>(
-    doc: &mut Document,
-    settings: &Settings,
-    requests: I,
-    wants: &(dyn Fn(&str) -> bool + Sync),
-) -> Result<bool, Error>
-where
-    I: Iterator<Item = Result<CsrRequest, Error>> + Send,
-{
-    let plan =
-        run::plan::plan(settings, requests, wants, &mut |p| doc.requests.push(JsonRequest::planned(p)))?;
-    let pending = plan.pending();
-    doc.total = doc.requests.len();
-    doc.counts = plan.counts;
-    doc.orphans = Some(plan.orphans);
-    doc.unfinished = Some(plan.unfinished);
-    Ok(pending)
-}
+    fn validation_done(&mut self, count: usize) -> Result<(), Error> {
+        self.doc.total = count;
+        Ok(())
+    }
 
-/// `generate --json`: the run, each request as it lands; what landed is kept when the
-/// run stops early (interrupted, or the disk failed).
-pub fn generate(
-    doc: &mut Document,
-    total: usize,
-    run: impl FnOnce(&mut dyn FnMut(&Origin, &Entry)) -> Result<Report, Error>,
-) -> Result<ExitCode, Error> {
-    doc.total = total;
-    let result = run(&mut |origin, entry| doc.generated(origin, entry));
-    doc.count_generated(result.as_ref().ok());
-    let report = result?;
-    doc.made = Some(report.made_list());
-    doc.seconds = Some(report.seconds);
-    Ok(report.exit_code())
+    fn planned(&mut self, planned: &Planned) {
+        self.doc.requests.push(JsonRequest::planned(planned));
+    }
+
+    fn plan_done(&mut self, plan: Plan) {
+        self.doc.total = self.doc.requests.len();
+        self.doc.counts = plan.counts;
+        self.doc.orphans = Some(plan.orphans);
+        self.doc.unfinished = Some(plan.unfinished);
+    }
+
+    fn generated(&mut self, origin: &Origin, entry: &Entry) {
+        self.doc.generated(origin, entry);
+    }
+
+    /// What landed is kept when the run stopped early (interrupted, or the disk failed).
+    fn generate_done(&mut self, total: usize, report: Option<&Report>) {
+        self.doc.total = total;
+        self.doc.count_generated(report);
+        if let Some(report) = report {
+            self.doc.made = Some(report.made_list());
+            self.doc.seconds = Some(report.seconds);
+        }
+    }
+
+    fn finish(mut self: Box<Self>, result: Result<ExitCode, Error>) -> Result<ExitCode, Error> {
+        self.doc.exit_code = match &result {
+            Ok(code) => *code as u8,
+            Err(e) => e.exit_code() as u8,
+        };
+        if let Err(e) = &result {
+            self.doc.errors.extend(JsonError::all(e));
+        }
+        // A reader that went away does not change what the command's exit code says.
+        let _closed = self.doc.print();
+        result
+    }
 }

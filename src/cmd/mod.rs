@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod completions;
+pub mod export;
 pub mod generate;
 pub mod inspect;
 pub mod json;

@@ -3,18 +3,23 @@
 use crate::cli::ValidateArgs;
 use crate::error::{Error, ExitCode};
 use crate::run::load_and_validate;
-use crate::settings::{Output, Settings};
+use crate::settings::Settings;
 
-use super::json::{self, JsonCommand};
+use super::export::{Exporter, exporter};
+use super::json::JsonCommand;
 
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
     let settings = Settings::validate(args);
-    if settings.output == Output::Json {
-        return json::emit(JsonCommand::Validate, |doc| {
-            json::validate(doc, &load_and_validate(&settings.paths, settings.read)?)
-        });
-    }
+    let mut export = exporter(JsonCommand::Validate, settings.output);
+    let result = validate(&settings, export.as_mut());
+    export.finish(result)
+}
+
+fn validate(settings: &Settings, export: &mut dyn Exporter) -> Result<ExitCode, Error> {
     let requests = load_and_validate(&settings.paths, settings.read)?;
-    crate::progress::out(format_args!("{} valid", crate::text::plural(requests.len(), "request")))?;
+    for request in requests.iter() {
+        export.validated(&request?);
+    }
+    export.validation_done(requests.len())?;
     Ok(ExitCode::Success)
 }

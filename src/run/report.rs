@@ -17,7 +17,7 @@ pub const LISTED_PROBLEMS: usize = 20;
 /// A request that failed or is damaged, as the run reports it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Problem {
+pub struct FailedRequest {
     pub name: String,
     /// `file:line` of the request.
     pub manifest: String,
@@ -57,7 +57,7 @@ pub struct Report {
     pub failed: usize,
     pub damaged: usize,
     /// The first [`LISTED_PROBLEMS`] failed or damaged requests, in manifest order.
-    pub problems: Vec<Problem>,
+    pub problems: Vec<FailedRequest>,
     pub orphans: usize,
     /// `true` when `--prune` moved the orphans into the archive.
     pub pruned: bool,
@@ -88,7 +88,7 @@ impl Report {
             self.failed += 1;
         }
         if self.problems.len() < LISTED_PROBLEMS {
-            self.problems.push(Problem {
+            self.problems.push(FailedRequest {
                 name: entry.name.clone(),
                 manifest: entry.manifest.clone(),
                 state,
@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn problems_are_named_then_counted() {
-        let problem = |i: usize| Problem {
+        let problem = |i: usize| FailedRequest {
             name: format!("n{i}"),
             manifest: format!("m.csv:{}", i + 2),
             state: State::New,

@@ -1,0 +1,103 @@
+//! How `validate`, `plan` and `generate` report, chosen once per command (`--json` or
+//! not) behind one trait, as hyperfine chooses its exporters: [`Lines`] for people on
+//! stdout, or [`super::json::JsonExporter`]'s one document for programs. The commands
+//! hand both the same records as the stages make them.
+
+use std::cell::Cell;
+
+use crate::error::{Error, ExitCode};
+use crate::manifest::Origin;
+use crate::output::summary::{Entry, State};
+use crate::progress::out;
+use crate::request::CsrRequest;
+use crate::run::plan::{Plan, Planned};
+use crate::run::report::Report;
+use crate::settings::Output;
+use crate::text::plural;
+
+use super::json::{JsonCommand, JsonExporter};
+
+/// What a command reports, as its stages go.
+pub trait Exporter {
+    /// `validate`: a request that passed.
+    fn validated(&mut self, request: &CsrRequest);
+    /// `validate`: every request passed.
+    fn validation_done(&mut self, count: usize) -> Result<(), Error>;
+    /// `plan`, `generate --check`: one request's line, as it is decided.
+    fn planned(&mut self, planned: &Planned);
+    /// `plan`, `generate --check`: the plan as a whole.
+    fn plan_done(&mut self, plan: Plan);
+    /// `generate`: a request's entry, as soon as it is journaled (kept if the run stops).
+    fn generated(&mut self, origin: &Origin, entry: &Entry);
+    /// `generate`: the run ended, with its report if it finished.
+    fn generate_done(&mut self, total: usize, report: Option<&Report>);
+    /// The command's end: prints what is left to print and passes the result on.
+    fn finish(self: Box<Self>, result: Result<ExitCode, Error>) -> Result<ExitCode, Error>;
+}
+
+/// The exporter for `command`, as `output` says.
+pub fn exporter(command: JsonCommand, output: Output) -> Box<dyn Exporter> {
+    match output {
+        Output::Text => Box::new(Lines::default()),
+        Output::Json => Box::new(JsonExporter::new(command)),
+    }
+}
+
+/// Lines for people: the plan's changes, orphans, unfinished runs and counts; `N valid`.
+/// (`generate` says what it did on stderr, in its closing line.) Once stdout's reader has
+/// gone away (`plan | head`), nothing more is printed and the command goes on.
+#[derive(Debug, Default)]
+pub struct Lines {
+    closed: Cell<bool>,
+}
+
+impl Lines {
+    fn say(&self, line: std::fmt::Arguments<'_>) {
+        if !self.closed.get() && out(line).is_err() {
+            self.closed.set(true);
+        }
+    }
+}
+
+impl Exporter for Lines {
+    fn validated(&mut self, _: &CsrRequest) {}
+
+    fn validation_done(&mut self, count: usize) -> Result<(), Error> {
+        Ok(out(format_args!("{} valid", plural(count, "request")))?)
+    }
+
+    fn planned(&mut self, p: &Planned) {
+        if p.state != State::Unchanged {
+            let reason = p.reason.as_ref().map(|r| format!("  {r}")).unwrap_or_default();
+            self.say(format_args!("{:<10} {}  ({}){reason}", p.state, p.name, p.manifest));
+        }
+    }
+
+    fn plan_done(&mut self, plan: Plan) {
+        for orphan in &plan.orphans {
+            self.say(format_args!("{:<10} {orphan}", State::Orphaned));
+        }
+        for run in &plan.unfinished {
+            let writing = match run.in_flight {
+                0 => String::new(),
+                n => format!(" (and was writing {n} more when it stopped)"),
+            };
+            self.say(format_args!(
+                "unfinished run (started {}): it changed {}{writing}; summary.json does not show \
+                 them yet: run `generate` again to finish",
+                run.started,
+                plural(run.changed, "pair"),
+            ));
+        }
+        let line: Vec<String> = plan.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        self.say(format_args!("{}", line.join(", ")));
+    }
+
+    fn generated(&mut self, _: &Origin, _: &Entry) {}
+
+    fn generate_done(&mut self, _: usize, _: Option<&Report>) {}
+
+    fn finish(self: Box<Self>, result: Result<ExitCode, Error>) -> Result<ExitCode, Error> {
+        result
+    }
+}
