@@ -13,20 +13,9 @@ use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
 use x509_cert::request::CertReq;
 
-use crate::crypto::{self, PublicKeyType, SM2_DIST_ID, SignatureCheck};
+use crate::crypto::pem::{self, PemError};
+use crate::crypto::{self, PublicKeyType, SM2_DIST_ID, SignatureCheck, oid};
 use crate::request;
-
-const COUNTRY: &str = "2.5.4.6";
-const PROVINCE: &str = "2.5.4.8";
-const LOCALITY: &str = "2.5.4.7";
-const ORGANIZATION: &str = "2.5.4.10";
-const ORGANIZATIONAL_UNIT: &str = "2.5.4.11";
-const COMMON_NAME: &str = "2.5.4.3";
-const EXTENSION_REQUEST: &str = "1.2.840.113549.1.9.14";
-const CHALLENGE_PASSWORD: &str = "1.2.840.113549.1.9.7";
-const SUBJECT_ALT_NAME: &str = "2.5.29.17";
-const KEY_USAGE: &str = "2.5.29.15";
-const EXT_KEY_USAGE: &str = "2.5.29.37";
 
 /// Why bytes could not be inspected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,9 +24,9 @@ pub enum InspectError {
     /// Neither a PEM `CERTIFICATE REQUEST` block nor DER.
     #[error("no CSR in it (expected PEM -----BEGIN CERTIFICATE REQUEST----- or DER)")]
     NoCsr,
-    /// A PEM block that does not decode.
-    #[error("CSR #{index}: not valid PEM: {detail}")]
-    Pem { index: usize, detail: String },
+    /// A CSR's PEM block that does not decode (the error names its line).
+    #[error("CSR #{index}: not valid PEM: {error}")]
+    Pem { index: usize, error: PemError },
     /// DER that is not a PKCS#10 CertificationRequest.
     #[error("CSR #{index}: not a PKCS#10 CertificationRequest: {detail}")]
     NotCsr { index: usize, detail: String },
@@ -111,33 +100,26 @@ pub struct FileReport {
 }
 
 /// The CSRs of a file's bytes: every `CERTIFICATE REQUEST` (or `NEW CERTIFICATE REQUEST`)
-/// PEM block, other blocks skipped; or, without PEM, one or more DER CSRs back to back.
+/// PEM block, read or not, other blocks and text around them skipped; or, without any PEM
+/// block, one or more DER CSRs back to back.
 pub fn split(bytes: &[u8]) -> Vec<Result<Vec<u8>, InspectError>> {
     let text = String::from_utf8_lossy(bytes);
-    if !text.contains("-----BEGIN ") {
-        return split_der(bytes);
-    }
     let mut out = Vec::new();
-    let mut rest = text.as_ref();
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + "-----BEGIN ".len()..];
-        let Some(label_end) = after.find("-----") else { break };
-        let label = &after[..label_end];
-        let end_line = format!("-----END {label}-----");
-        let index = out.len() + 1;
-        let Some(end) = rest[start..].find(&end_line) else {
-            out.push(Err(InspectError::Pem { index, detail: format!("no `{end_line}` line") }));
-            break;
-        };
-        let block = &rest[start..start + end + end_line.len()];
-        rest = &rest[start + end + end_line.len()..];
-        if label == "CERTIFICATE REQUEST" || label == "NEW CERTIFICATE REQUEST" {
-            out.push(
-                der::pem::decode_vec(block.as_bytes())
-                    .map(|(_, der)| der)
-                    .map_err(|e| InspectError::Pem { index, detail: e.to_string() }),
-            );
+    let mut any_pem = false;
+    for block in pem::blocks(&text) {
+        any_pem = true;
+        if !matches!(pem::label(&block), "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST") {
+            continue;
         }
+        let index = out.len() + 1;
+        out.push(
+            block
+                .map(|mut b| std::mem::take(&mut *b.der))
+                .map_err(|error| InspectError::Pem { index, error }),
+        );
+    }
+    if !any_pem {
+        return split_der(bytes);
     }
     if out.is_empty() {
         out.push(Err(InspectError::NoCsr));
@@ -204,8 +186,8 @@ pub fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError> {
     };
     read_subject(&request, &mut info);
     for attribute in request.info.attributes.iter() {
-        match attribute.oid.to_string().as_str() {
-            EXTENSION_REQUEST => {
+        match attribute.oid {
+            oid::EXTENSION_REQUEST => {
                 for value in attribute.values.iter() {
                     match value.decode_as::<Vec<Extension>>() {
                         Ok(extensions) => extensions.iter().for_each(|e| read_extension(e, &mut info)),
@@ -213,7 +195,7 @@ pub fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError> {
                     }
                 }
             }
-            CHALLENGE_PASSWORD => info.challenge_password = true,
+            oid::CHALLENGE_PASSWORD => info.challenge_password = true,
             other => info.notes.push(format!("attribute {other} present")),
         }
     }
@@ -245,13 +227,13 @@ fn read_subject(request: &CertReq, info: &mut CsrInfo) {
     for rdn in request.info.subject.as_ref().iter() {
         for atv in rdn.as_ref().iter() {
             let value = directory_string(&atv.value);
-            let slot = match atv.oid.to_string().as_str() {
-                COUNTRY => &mut info.country_code,
-                PROVINCE => &mut info.province,
-                LOCALITY => &mut info.locality,
-                ORGANIZATION => &mut info.corp_name,
-                ORGANIZATIONAL_UNIT => &mut info.department,
-                COMMON_NAME => &mut info.common_name,
+            let slot = match atv.oid {
+                oid::COUNTRY => &mut info.country_code,
+                oid::PROVINCE => &mut info.province,
+                oid::LOCALITY => &mut info.locality,
+                oid::ORGANIZATION => &mut info.corp_name,
+                oid::ORGANIZATIONAL_UNIT => &mut info.department,
+                oid::COMMON_NAME => &mut info.common_name,
                 other => {
                     info.other_subject.push(format!("{other}={value}"));
                     continue;
@@ -288,16 +270,16 @@ fn directory_string(value: &der::asn1::Any) -> String {
 
 fn read_extension(extension: &Extension, info: &mut CsrInfo) {
     let bytes = extension.extn_value.as_bytes();
-    match extension.extn_id.to_string().as_str() {
-        SUBJECT_ALT_NAME => match SubjectAltName::from_der(bytes) {
+    match extension.extn_id {
+        oid::SUBJECT_ALT_NAME => match SubjectAltName::from_der(bytes) {
             Ok(names) => info.sans.extend(names.0.iter().map(general_name)),
             Err(e) => info.notes.push(format!("unreadable subjectAltName: {e}")),
         },
-        KEY_USAGE => match KeyUsage::from_der(bytes) {
+        oid::KEY_USAGE => match KeyUsage::from_der(bytes) {
             Ok(usage) => info.key_usage.extend(key_usage_names(usage)),
             Err(e) => info.notes.push(format!("unreadable keyUsage: {e}")),
         },
-        EXT_KEY_USAGE => match ExtendedKeyUsage::from_der(bytes) {
+        oid::EXT_KEY_USAGE => match ExtendedKeyUsage::from_der(bytes) {
             Ok(usage) => info
                 .extended_key_usage
                 .extend(usage.0.iter().map(|oid| request::ExtendedKeyUsage::from_oid(*oid).to_string())),

@@ -11,16 +11,6 @@ use x509_cert::request::CertReq;
 use super::{csr_sm2, oid, verify};
 use crate::request::KeyAlgorithm;
 
-const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
-const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
-const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
-const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
-const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
-const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
-const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
-const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
-const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");
-
 /// The key in a SubjectPublicKeyInfo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublicKeyType {
@@ -46,10 +36,10 @@ impl PublicKeyType {
                 PublicKeyType::Rsa { bits: rsa_bits(info.subject_public_key.raw_bytes())? }
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1)) => PublicKeyType::P256,
-            (oid::EC_PUBLIC_KEY, Some(SECP384R1)) => PublicKeyType::P384,
+            (oid::EC_PUBLIC_KEY, Some(oid::SECP384R1)) => PublicKeyType::P384,
             (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => PublicKeyType::Sm2,
             (oid::EC_PUBLIC_KEY, curve) => PublicKeyType::OtherCurve(curve),
-            (ED25519, _) => PublicKeyType::Ed25519,
+            (oid::ED25519, _) => PublicKeyType::Ed25519,
             (other, _) => PublicKeyType::Other(other),
         })
     }
@@ -109,16 +99,16 @@ fn rsa_bits(der: &[u8]) -> Option<u32> {
 pub fn signature_algorithm_name(algorithm: Oid) -> String {
     let name = match algorithm {
         oid::SHA256_WITH_RSA => "sha256WithRSAEncryption",
-        SHA1_WITH_RSA => "sha1WithRSAEncryption",
-        SHA384_WITH_RSA => "sha384WithRSAEncryption",
-        SHA512_WITH_RSA => "sha512WithRSAEncryption",
-        RSASSA_PSS => "RSASSA-PSS",
+        oid::SHA1_WITH_RSA => "sha1WithRSAEncryption",
+        oid::SHA384_WITH_RSA => "sha384WithRSAEncryption",
+        oid::SHA512_WITH_RSA => "sha512WithRSAEncryption",
+        oid::RSASSA_PSS => "RSASSA-PSS",
         oid::ECDSA_WITH_SHA256 => "ecdsa-with-SHA256",
-        ECDSA_WITH_SHA1 => "ecdsa-with-SHA1",
-        ECDSA_WITH_SHA384 => "ecdsa-with-SHA384",
-        ECDSA_WITH_SHA512 => "ecdsa-with-SHA512",
+        oid::ECDSA_WITH_SHA1 => "ecdsa-with-SHA1",
+        oid::ECDSA_WITH_SHA384 => "ecdsa-with-SHA384",
+        oid::ECDSA_WITH_SHA512 => "ecdsa-with-SHA512",
         oid::SM2_WITH_SM3 => "SM2-with-SM3",
-        ED25519 => "Ed25519",
+        oid::ED25519 => "Ed25519",
         other => return other.to_string(),
     };
     name.to_owned()
@@ -175,19 +165,23 @@ pub fn check_csr_signature(der: &[u8]) -> SignatureCheck {
         (Some(PublicKeyType::Rsa { bits }), oid::SHA256_WITH_RSA) if bits < 2048 => {
             &ring::signature::RSA_PKCS1_1024_8192_SHA256_FOR_LEGACY_USE_ONLY
         }
-        (Some(PublicKeyType::Rsa { bits }), SHA512_WITH_RSA) if bits < 2048 => {
+        (Some(PublicKeyType::Rsa { bits }), oid::SHA512_WITH_RSA) if bits < 2048 => {
             &ring::signature::RSA_PKCS1_1024_8192_SHA512_FOR_LEGACY_USE_ONLY
         }
         (Some(PublicKeyType::Rsa { .. }), oid::SHA256_WITH_RSA) => {
             &ring::signature::RSA_PKCS1_2048_8192_SHA256
         }
-        (Some(PublicKeyType::Rsa { .. }), SHA384_WITH_RSA) => &ring::signature::RSA_PKCS1_2048_8192_SHA384,
-        (Some(PublicKeyType::Rsa { .. }), SHA512_WITH_RSA) => &ring::signature::RSA_PKCS1_2048_8192_SHA512,
+        (Some(PublicKeyType::Rsa { .. }), oid::SHA384_WITH_RSA) => {
+            &ring::signature::RSA_PKCS1_2048_8192_SHA384
+        }
+        (Some(PublicKeyType::Rsa { .. }), oid::SHA512_WITH_RSA) => {
+            &ring::signature::RSA_PKCS1_2048_8192_SHA512
+        }
         (Some(PublicKeyType::P256), oid::ECDSA_WITH_SHA256) => &ring::signature::ECDSA_P256_SHA256_ASN1,
-        (Some(PublicKeyType::P256), ECDSA_WITH_SHA384) => &ring::signature::ECDSA_P256_SHA384_ASN1,
+        (Some(PublicKeyType::P256), oid::ECDSA_WITH_SHA384) => &ring::signature::ECDSA_P256_SHA384_ASN1,
         (Some(PublicKeyType::P384), oid::ECDSA_WITH_SHA256) => &ring::signature::ECDSA_P384_SHA256_ASN1,
-        (Some(PublicKeyType::P384), ECDSA_WITH_SHA384) => &ring::signature::ECDSA_P384_SHA384_ASN1,
-        (Some(PublicKeyType::Ed25519), ED25519) => &ring::signature::ED25519,
+        (Some(PublicKeyType::P384), oid::ECDSA_WITH_SHA384) => &ring::signature::ECDSA_P384_SHA384_ASN1,
+        (Some(PublicKeyType::Ed25519), oid::ED25519) => &ring::signature::ED25519,
         (Some(PublicKeyType::Rsa { bits }), _) if bits < 2048 => {
             return SignatureCheck::Unsupported(format!("RSA-{bits} is too small to be checked"));
         }

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use super::Passphrase;
 use super::oid;
+use super::pem::{self, Block, PemError};
 use crate::request::KeyAlgorithm;
 
 /// How new private keys are written. A folder keeps the format it was made with.
@@ -50,9 +51,9 @@ pub enum KeyError {
     /// No PEM private key block at all.
     #[error("no PEM private key in it (expected -----BEGIN PRIVATE KEY----- or similar)")]
     NoKey,
-    /// The PEM framing or base64 is broken.
+    /// The PEM framing or base64 of a block is broken (the error names its line).
     #[error("not valid PEM: {0}")]
-    NotPem(String),
+    NotPem(PemError),
     /// A PEM label that is not a private key form this tool reads.
     #[error(
         "PEM label `{0}` is not a supported private key (PRIVATE KEY, ENCRYPTED PRIVATE KEY, \
@@ -101,58 +102,41 @@ fn malformed(e: impl fmt::Display) -> KeyError {
     KeyError::Malformed(e.to_string())
 }
 
-/// The PEM blocks of a text, as (label, whole block text); text around them is ignored.
-fn pem_blocks(text: &str) -> Result<Vec<(&str, &str)>, KeyError> {
-    let mut blocks = Vec::new();
-    let mut rest = text;
-    while let Some(start) = rest.find("-----BEGIN ") {
-        let after = &rest[start + "-----BEGIN ".len()..];
-        let label_end =
-            after.find("-----").ok_or_else(|| KeyError::NotPem("unterminated BEGIN line".into()))?;
-        let label = &after[..label_end];
-        let end_line = format!("-----END {label}-----");
-        let end =
-            rest[start..].find(&end_line).ok_or_else(|| KeyError::NotPem(format!("no `{end_line}` line")))?;
-        let block_end = start + end + end_line.len();
-        blocks.push((label, &rest[start..block_end]));
-        rest = &rest[block_end..];
-    }
-    Ok(blocks)
-}
-
 /// The private key of a PEM text as unencrypted PKCS#8 DER. Blocks other than private
 /// keys (`EC PARAMETERS`, certificates) are skipped; `SM2 PRIVATE KEY` (what `openssl ec`
-/// writes for SM2 keys) is read as the SEC1 form it is.
+/// writes for SM2 keys) is read as the SEC1 form it is. A block that cannot be read is an
+/// error wherever it is in the file: it may have been the key.
 pub fn pkcs8_of_pem(text: &str, passphrase: Option<&Passphrase>) -> Result<SecretDocument, KeyError> {
     const KEYS: [&str; 5] =
         ["PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY"];
-    let blocks = pem_blocks(text)?;
-    let keys: Vec<_> = blocks.iter().filter(|(label, _)| label.ends_with("PRIVATE KEY")).collect();
-    let (label, block) = match keys.as_slice() {
+    let blocks: Vec<Block> = pem::blocks(text).collect::<Result<_, _>>().map_err(KeyError::NotPem)?;
+    let keys: Vec<&Block> = blocks.iter().filter(|b| b.label.ends_with("PRIVATE KEY")).collect();
+    let block = match keys.as_slice() {
         [] => {
-            return Err(match blocks.iter().find(|(l, _)| *l != "EC PARAMETERS") {
-                Some((label, _)) => KeyError::UnsupportedFormat((*label).to_owned()),
+            return Err(match blocks.iter().find(|b| b.label != "EC PARAMETERS") {
+                Some(b) => KeyError::UnsupportedFormat(b.label.clone()),
                 None => KeyError::NoKey,
             });
         }
-        [one] => **one,
+        [one] => *one,
         many => return Err(KeyError::SeveralKeys(many.len())),
     };
+    let label = block.label.as_str();
     if !KEYS.contains(&label) {
         return Err(KeyError::UnsupportedFormat(label.to_owned()));
     }
-    if block.contains("Proc-Type:") {
+    if block.is_legacy_encrypted() {
         return Err(KeyError::LegacyEncryption);
     }
-    let (_, doc) = SecretDocument::from_pem(block).map_err(|e| KeyError::NotPem(e.to_string()))?;
+    let der = block.der.as_slice();
     match label {
-        "PRIVATE KEY" => Ok(doc),
-        "ENCRYPTED PRIVATE KEY" => decrypt(doc.as_bytes(), passphrase),
-        "RSA PRIVATE KEY" => wrap(doc.as_bytes(), oid::RSA_ENCRYPTION, None),
+        "PRIVATE KEY" => SecretDocument::try_from(der).map_err(malformed),
+        "ENCRYPTED PRIVATE KEY" => decrypt(der, passphrase),
+        "RSA PRIVATE KEY" => wrap(der, oid::RSA_ENCRYPTION, None),
         _ => {
-            let sec1 = sec1::EcPrivateKey::from_der(doc.as_bytes()).map_err(malformed)?;
+            let sec1 = sec1::EcPrivateKey::from_der(der).map_err(malformed)?;
             let curve = sec1.parameters.and_then(|p| p.named_curve()).ok_or(KeyError::NoCurve)?;
-            wrap(doc.as_bytes(), oid::EC_PUBLIC_KEY, Some(curve))
+            wrap(der, oid::EC_PUBLIC_KEY, Some(curve))
         }
     }
 }
@@ -215,8 +199,8 @@ mod tests {
     fn blocks_are_found_and_others_skipped() {
         let text = "junk\n-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n\
                     -----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
-        let blocks = pem_blocks(text).unwrap();
-        assert_eq!(blocks.iter().map(|b| b.0).collect::<Vec<_>>(), ["EC PARAMETERS", "CERTIFICATE"]);
+        let blocks: Vec<String> = pem::blocks(text).map(|b| b.unwrap().label).collect();
+        assert_eq!(blocks, ["EC PARAMETERS", "CERTIFICATE"]);
         assert_eq!(pkcs8_of_pem(text, None).unwrap_err(), KeyError::UnsupportedFormat("CERTIFICATE".into()));
         assert_eq!(pkcs8_of_pem("", None).unwrap_err(), KeyError::NoKey);
         assert!(matches!(pkcs8_of_pem("-----BEGIN PRIVATE KEY-----\nAA", None), Err(KeyError::NotPem(_))));
@@ -230,6 +214,18 @@ mod tests {
         let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,00\n\nAA==\n\
                       -----END RSA PRIVATE KEY-----\n";
         assert_eq!(pkcs8_of_pem(legacy, None).unwrap_err(), KeyError::LegacyEncryption);
+    }
+
+    #[test]
+    fn a_broken_block_anywhere_is_an_error_naming_its_line() {
+        // A certificate cut short after the key: it could have been a second key.
+        let text = "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n-----BEGIN CERTIFICATE-----\nAA==\n";
+        let err = pkcs8_of_pem(text, None).unwrap_err();
+        assert_eq!(err, KeyError::NotPem(PemError::Unterminated { begin: 4, label: "CERTIFICATE".into() }));
+        assert!(err.to_string().starts_with("not valid PEM: line 4: `-----BEGIN CERTIFICATE-----`"), "{err}");
+        // Base64 that is right but DER that is not a key.
+        let junk = "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n";
+        assert!(matches!(pkcs8_of_pem(junk, None), Err(KeyError::Malformed(_))));
     }
 
     #[test]

@@ -1,4 +1,5 @@
-//! Object identifiers this crate writes or checks, each with the document that assigns it.
+//! Object identifiers this crate writes or checks, each with the document that assigns it:
+//! the one table of them (CSR building, the self-check, `inspect`, CSRs from other tools).
 
 use der::asn1::ObjectIdentifier as Oid;
 
@@ -34,5 +35,25 @@ pub const RSA_ENCRYPTION: Oid = Oid::new_unwrap("1.2.840.113549.1.1.1");
 pub const EC_PUBLIC_KEY: Oid = Oid::new_unwrap("1.2.840.10045.2.1");
 /// secp256r1 / NIST P-256 (RFC 5480).
 pub const SECP256R1: Oid = Oid::new_unwrap("1.2.840.10045.3.1.7");
+/// secp384r1 / NIST P-384 (RFC 5480).
+pub const SECP384R1: Oid = Oid::new_unwrap("1.3.132.0.34");
+/// id-Ed25519 (RFC 8410).
+pub const ED25519: Oid = Oid::new_unwrap("1.3.101.112");
 /// The SM2 curve (GM/T 0006).
 pub const SM2_CURVE: Oid = Oid::new_unwrap("1.2.156.10197.1.301");
+
+// Signature algorithms of CSRs other tools make, which `inspect` names or checks.
+/// sha1WithRSAEncryption (RFC 8017).
+pub const SHA1_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.5");
+/// sha384WithRSAEncryption (RFC 4055).
+pub const SHA384_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.12");
+/// sha512WithRSAEncryption (RFC 4055).
+pub const SHA512_WITH_RSA: Oid = Oid::new_unwrap("1.2.840.113549.1.1.13");
+/// id-RSASSA-PSS (RFC 4055).
+pub const RSASSA_PSS: Oid = Oid::new_unwrap("1.2.840.113549.1.1.10");
+/// ecdsa-with-SHA1 (RFC 3279).
+pub const ECDSA_WITH_SHA1: Oid = Oid::new_unwrap("1.2.840.10045.4.1");
+/// ecdsa-with-SHA384 (RFC 5758).
+pub const ECDSA_WITH_SHA384: Oid = Oid::new_unwrap("1.2.840.10045.4.3.3");
+/// ecdsa-with-SHA512 (RFC 5758).
+pub const ECDSA_WITH_SHA512: Oid = Oid::new_unwrap("1.2.840.10045.4.3.4");

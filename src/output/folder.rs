@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::atomic::{self, PUBLIC_MODE, Replace, Staged};
 use super::{FolderError, FolderProblem, IoError, OutProblem};
 use super::{JOURNAL_PREFIX, Layout, STATE_DIR};
-use crate::crypto::{KeyFormat, Passphrase, PrivateKey};
+use crate::crypto::{KeyFormat, Passphrase, PrivateKey, pem};
 use crate::shard::Shard;
 
 /// How the private keys of a folder are protected (their format is [`KeyFormat`]).
@@ -32,12 +32,14 @@ impl KeyProtection {
         if passphrase.is_some() { KeyProtection::Encrypted } else { KeyProtection::Unencrypted }
     }
 
-    /// What a key file holds, judged by its PEM label; `None` if it is no PKCS#8 key.
-    pub fn of_pem(pem: &str) -> Option<KeyProtection> {
-        let first = pem.lines().find(|l| !l.trim().is_empty())?.trim();
-        match first {
-            "-----BEGIN PRIVATE KEY-----" => Some(KeyProtection::Unencrypted),
-            "-----BEGIN ENCRYPTED PRIVATE KEY-----" => Some(KeyProtection::Encrypted),
+    /// What a key file holds, judged by the label of its first private key PEM block
+    /// (read as every key is: text around it, any line width); `None` if it is no PKCS#8
+    /// key. A block cut short still says what it was meant to be.
+    pub fn of_pem(text: &str) -> Option<KeyProtection> {
+        let blocks = pem::blocks(text);
+        match blocks.map(|b| pem::label(&b).to_owned()).find(|l| l.ends_with("PRIVATE KEY"))?.as_str() {
+            "PRIVATE KEY" => Some(KeyProtection::Unencrypted),
+            "ENCRYPTED PRIVATE KEY" => Some(KeyProtection::Encrypted),
             _ => None,
         }
     }

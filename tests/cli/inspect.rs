@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::util::{Dir, csrbatch, openssl, stderr, with_stdout_closed};
+use crate::util::{Dir, csrbatch, openssl, rewrap, stderr, with_stdout_closed};
 
 fn ok(args: &[&str]) {
     let o = openssl(args);
@@ -158,6 +158,46 @@ fn a_flipped_signature_byte_is_invalid_and_der_and_bundles_are_read() {
     let valid: Vec<_> =
         json["Files"][0]["Csrs"].as_array().unwrap().iter().map(|c| c["SignatureValid"].clone()).collect();
     assert_eq!(valid, [true, true, true, false]);
+}
+
+#[test]
+fn openssl_csrs_laid_out_as_other_tools_write_pem_read_the_same() {
+    let dir = Dir::new();
+    let csrs = openssl_csrs(&dir);
+    let note = "Requested by: ops (ticket 42)";
+    for (what, csr) in &csrs {
+        let made = std::fs::read_to_string(csr).unwrap();
+        let (code, want) = inspect_json(&[csr]);
+        // 76 columns and CRLF (Python's base64.encodebytes on Windows), one long line.
+        for (width, eol) in [(76, "\r\n"), (0, "\n")] {
+            let laid_out = dir.write(&format!("{what}-{width}.csr"), &rewrap(&made, width, eol, note));
+            // openssl reads the file as the same request.
+            let der =
+                |path: &PathBuf| openssl(&["req", "-in", path.to_str().unwrap(), "-outform", "DER"]).stdout;
+            assert!(!der(csr).is_empty() && der(&laid_out) == der(csr), "{what} {width}");
+            let (got_code, got) = inspect_json(&[&laid_out]);
+            assert_eq!(got["Files"][0]["Csrs"], want["Files"][0]["Csrs"], "{what} {width}");
+            assert_eq!(got["Files"][0]["Csrs"][0]["KeySha2"], spki_sha256(&laid_out), "{what} {width}");
+            assert_eq!(got_code, code, "{what} {width}");
+        }
+    }
+    // All four in one file, text before, between and after them.
+    let all: String = csrs.iter().map(|(_, c)| std::fs::read_to_string(c).unwrap()).collect();
+    let bundle = dir.write("bundle-76.pem", &rewrap(&all, 76, "\r\n", note));
+    let (code, json) = inspect_json(&[&bundle]);
+    let valid: Vec<_> =
+        json["Files"][0]["Csrs"].as_array().unwrap().iter().map(|c| c["SignatureValid"].clone()).collect();
+    assert_eq!((code, valid), (1, vec![true.into(), true.into(), true.into(), false.into()]));
+    // Cut short: the error names the block's line.
+    let text = rewrap(&std::fs::read_to_string(&csrs[0].1).unwrap(), 76, "\r\n", note);
+    let cut = dir.write("cut.csr", &text[..text.find("-----END").unwrap()]);
+    let (code, json) = inspect_json(&[&cut]);
+    assert_eq!(code, 2);
+    assert_eq!(
+        json["Files"][0]["Errors"][0],
+        "CSR #1: not valid PEM: line 2: `-----BEGIN CERTIFICATE REQUEST-----` has no \
+         `-----END CERTIFICATE REQUEST-----` line"
+    );
 }
 
 #[test]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::{Dir, csrbatch, openssl, openssl_pubkeys, openssl_verifies, read_summary, stderr};
+use crate::util::{Dir, csrbatch, openssl, openssl_pubkeys, openssl_verifies, read_summary, rewrap, stderr};
 
 fn ok(args: &[&str]) {
     let o = openssl(args);
@@ -385,4 +385,74 @@ fn a_key_file_inside_the_output_folder_is_held_to_the_name_the_request_gets() {
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("inside the output folder"), "{}", stderr(&o));
     assert_eq!(crate::util::tree(&out), before, "nothing written");
+}
+
+/// What a text around a key says, in a file openssl still reads.
+const NOTE: &str = "Key of the web tier: see ticket 42 (-----BEGIN-----)";
+
+#[test]
+fn openssl_keys_laid_out_as_other_tools_write_pem_are_key_files() {
+    let dir = Dir::new();
+    make_keys(&dir);
+    let p = |n: &str| dir.path(&format!("keys/{n}")).to_str().unwrap().to_owned();
+    // Two blocks, EC PARAMETERS and the SEC1 key, as `openssl ecparam -genkey` writes them.
+    ok(&["ecparam", "-name", "prime256v1", "-genkey", "-out", &p("ec.ecparam")]);
+    // 76 columns and CRLF (Python's base64.encodebytes on Windows), one long line.
+    for (made, name, width, eol) in
+        [("rsa.p8", "rsa", 76, "\r\n"), ("ec.ecparam", "ec", 0, "\n"), ("sm2.enc", "sm2", 76, "\r\n")]
+    {
+        let made = std::fs::read_to_string(p(made)).unwrap();
+        dir.write(&format!("keys/{name}.pem"), &rewrap(&made, width, eol, NOTE));
+    }
+    const WRAPPED: [Request; 3] =
+        [("rsa", "RSA\n    KeySize: 2048", "rsa.pem"), ("ec", "ECC", "ec.pem"), ("sm2", "SM2", "sm2.pem")];
+    let m = dir.write("m.yaml", &manifest(&WRAPPED));
+    let pass = dir.write("pass", "open sesame\n");
+    let out = dir.path("out");
+    let before: Vec<Vec<u8>> = WRAPPED.iter().map(|(_, _, k)| std::fs::read(p(k)).unwrap()).collect();
+    let o = generate(&m, &out, &["--key-passphrase-file", pass.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (i, (name, _, key)) in WRAPPED.iter().enumerate() {
+        let csr = out.join(format!("{name}.csr.pem"));
+        assert!(openssl_verifies(&csr, *name == "sm2").0, "{name}");
+        // openssl reads the laid-out file too: the key in it is the one the CSR carries.
+        let k = openssl(&["pkey", "-in", &p(key), "-passin", "pass:open sesame", "-pubout"]);
+        assert!(k.status.success(), "{name}: openssl pkey: {}", String::from_utf8_lossy(&k.stderr));
+        let c = openssl(&["req", "-in", csr.to_str().unwrap(), "-noout", "-pubkey"]);
+        let from_key = String::from_utf8(k.stdout).unwrap();
+        assert!(from_key.contains("BEGIN PUBLIC KEY"), "{name}");
+        assert_eq!(from_key, String::from_utf8(c.stdout).unwrap(), "{name}: the CSR carries the key");
+        assert_eq!(std::fs::read(p(key)).unwrap(), before[i], "{name}: the key file is byte-identical");
+    }
+    let o = generate(&m, &out, &["--key-passphrase-file", pass.to_str().unwrap(), "--check"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", String::from_utf8_lossy(&o.stdout), stderr(&o));
+}
+
+#[test]
+fn a_legacy_encrypted_or_cut_short_key_file_is_exit_2_saying_why() {
+    let dir = Dir::new();
+    make_keys(&dir);
+    let p = |n: &str| dir.path(&format!("keys/{n}")).to_str().unwrap().to_owned();
+    // OpenSSL's legacy (MD5-derived key) encryption: Proc-Type and DEK-Info headers.
+    ok(&["rsa", "-in", &p("rsa.p8"), "-traditional", "-aes128", "-passout", "pass:x", "-out", &p("legacy")]);
+    assert!(std::fs::read_to_string(p("legacy")).unwrap().contains("Proc-Type: 4,ENCRYPTED"));
+    // Laid out at 76 columns, then its last lines lost.
+    let made = std::fs::read_to_string(p("rsa.p8")).unwrap();
+    let wrapped = rewrap(&made, 76, "\r\n", NOTE);
+    let cut = &wrapped[..wrapped.find("-----END").unwrap() - 100];
+    dir.write("keys/cut", cut);
+    let out = dir.path("out");
+    for (key, want) in [
+        ("legacy", "legacy PEM encryption (Proc-Type: 4,ENCRYPTED) is not supported; convert it with"),
+        (
+            "cut",
+            "not valid PEM: line 2: `-----BEGIN PRIVATE KEY-----` has no `-----END PRIVATE KEY-----` line",
+        ),
+    ] {
+        let m = dir.write("m.yaml", &manifest(&[("a", "RSA\n    KeySize: 2048", key)]));
+        let o = generate(&m, &out, &["--key-passphrase-file", dir.write("pass", "x\n").to_str().unwrap()]);
+        assert_eq!(o.status.code(), Some(2), "{key}: {}", stderr(&o));
+        assert!(stderr(&o).contains(&format!("/keys/{key}: {want}")), "{key}: {}", stderr(&o));
+        assert!(!out.exists(), "nothing written");
+    }
 }

@@ -155,3 +155,27 @@ pub fn tree(root: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// PEM as openssl writes it, laid out again as other tools write PEM: the base64 of each
+/// block wrapped at `width` columns (76: Python's `base64.encodebytes` and Java's MIME
+/// encoder; 0: one line), every line ended by `eol`, `text` before, between and after the
+/// blocks. Only the layout changes: the base64 characters stay as they were.
+pub fn rewrap(pem: &str, width: usize, eol: &str, text: &str) -> String {
+    let mut out = format!("{text}{eol}");
+    let mut body = String::new();
+    for line in pem.lines() {
+        if line.starts_with("-----BEGIN ") {
+            out += &format!("{line}{eol}");
+        } else if line.starts_with("-----END ") {
+            let width = if width == 0 { body.len() } else { width };
+            for chunk in body.as_bytes().chunks(width) {
+                out += &format!("{}{eol}", std::str::from_utf8(chunk).unwrap());
+            }
+            out += &format!("{line}{eol}{text}{eol}");
+            body.clear();
+        } else {
+            body += line.trim();
+        }
+    }
+    out
+}
