@@ -14,7 +14,7 @@ use crate::shard::ShardError;
 #[non_exhaustive]
 pub enum Error {
     /// Manifests did not load or validate; nothing was written.
-    #[error("{} in the manifests; nothing was written", crate::text::plural(.0.len(), "error"))]
+    #[error("{} in the manifests; nothing was written", crate::words::plural(.0.len(), "error"))]
     Manifests(Vec<ManifestError>),
     /// A manifest changed after it was validated; nothing of it was written.
     #[error(

@@ -2,16 +2,17 @@
 //! makes them one at a time: RSA (2048/3072/4096), ECC (P-256) and SM2 (SM2-with-SM3).
 //!
 //! The pipeline, one module per stage:
-//! [`manifest`] (load) -> [`request`] (validate) -> [`plan`] (decide) -> [`crypto`]
+//! [`manifest`] (load) -> [`request`] (validate) -> [`decide`] -> [`crypto`]
 //! (generate) -> [`output`] (the folder: write, summary) with [`progress`] for the
 //! terminal; [`run`] ties the stages together, [`cmd`] holds the commands.
-//! [`text`] puts counts into words and [`build_info`] says what this binary was built with.
+//! [`words`] puts counts into words and [`build_info`] says what this binary was built with.
 #![forbid(unsafe_code)]
 
 pub mod build_info;
 pub mod cli;
 pub mod cmd;
 pub mod crypto;
+pub mod decide;
 pub mod error;
 pub mod inspect;
 pub mod interrupt;
@@ -19,11 +20,10 @@ pub mod keyfile;
 pub mod manifest;
 pub mod output;
 pub mod parallel;
-pub mod plan;
 pub mod progress;
 pub mod request;
 pub mod run;
 pub mod secret;
 pub mod settings;
 pub mod shard;
-pub mod text;
+pub mod words;

@@ -7,12 +7,12 @@ use std::path::PathBuf;
 
 use crate::cli::{BenchArgs, GenerateArgs, KeyArgs, PlanArgs, RunArgs, ValidateArgs};
 use crate::crypto::{KeyFormat, Passphrase};
+use crate::decide::Flags;
 use crate::error::Error;
 use crate::keyfile::KeyFileCheck;
 use crate::manifest::{Field, ReadOptions};
 use crate::output::Layout;
 use crate::output::folder::Wanted;
-use crate::plan::Flags;
 use crate::request::{CsrRequest, KeyAlgorithm};
 use crate::shard::Shard;
 

@@ -24,7 +24,7 @@ pub const MAX_SHARDS: u32 = 1 << (53 - ID_SHARD_SHIFT);
 pub enum ShardError {
     #[error("the shard count must be 1 to {MAX_SHARDS}, not {0}")]
     Count(u32),
-    #[error("shard {index} does not exist in {} (they are 0 to {})", crate::text::plural(*count, "shard"), count - 1)]
+    #[error("shard {index} does not exist in {} (they are 0 to {})", crate::words::plural(*count, "shard"), count - 1)]
     Index { index: u32, count: u32 },
     #[error("`{0}` is not K/N (e.g. 0/4)")]
     Syntax(String),

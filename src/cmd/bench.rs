@@ -20,7 +20,7 @@ use crate::progress::Progress;
 use crate::request::{CountryCode, CsrName, CsrRequest, DnsName, KeyAlgorithm, Params};
 use crate::run::thread_pool;
 use crate::settings::{Output, Settings};
-use crate::text::plural;
+use crate::words::plural;
 
 /// One algorithm's figures.
 #[derive(Debug, Serialize)]

@@ -10,10 +10,10 @@ use crate::manifest::Origin;
 use crate::output::summary::{Entry, State};
 use crate::progress::out;
 use crate::request::CsrRequest;
-use crate::run::plan::{Plan, Planned};
+use crate::run::preview::{Plan, Planned};
 use crate::run::report::Report;
 use crate::settings::Output;
-use crate::text::plural;
+use crate::words::plural;
 
 use super::json::{JsonCommand, JsonExporter};
 

@@ -14,7 +14,7 @@ use crate::manifest::Origin;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::{Entry, State};
 use crate::request::CsrRequest;
-use crate::run::plan::{Plan, Planned};
+use crate::run::preview::{Plan, Planned};
 use crate::run::report::{Made, Report};
 
 use super::export::Exporter;
@@ -89,7 +89,7 @@ pub struct JsonRequest {
     pub csr_id: Option<u64>,
     /// `plan`: why the request is in its state, when that needs saying.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<crate::plan::Reason>,
+    pub reason: Option<crate::decide::Reason>,
     /// `generate`: why the request failed or is damaged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,

@@ -27,7 +27,7 @@ use crate::output::{
 use crate::progress::err;
 use crate::request::name_key;
 use crate::shard::Shard;
-use crate::text::plural;
+use crate::words::plural;
 
 /// Where one entry is: shard number, byte offset and length of its line in the scratch.
 #[derive(Debug, Clone, Copy)]

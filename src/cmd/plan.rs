@@ -32,7 +32,7 @@ pub fn report<I>(
 where
     I: Iterator<Item = Result<CsrRequest, Error>> + Send,
 {
-    let plan = run::plan::plan(settings, requests, wants, &mut |p| export.planned(p))?;
+    let plan = run::preview::preview(settings, requests, wants, &mut |p| export.planned(p))?;
     let pending = plan.pending();
     export.plan_done(plan);
     Ok(pending)

@@ -9,6 +9,7 @@ use super::report::Report;
 use super::{assess, orphans, request_id, thread_pool};
 use crate::crypto::CryptoError;
 use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
+use crate::decide::{Action, Flags};
 use crate::error::Error;
 use crate::manifest::Origin;
 use crate::output::atomic::Folders;
@@ -19,7 +20,6 @@ use crate::output::{
     OutputDir, Replace, atomic, utc_stamp,
 };
 use crate::parallel;
-use crate::plan::{Action, Flags};
 use crate::progress::Progress;
 use crate::request::CsrRequest;
 use crate::settings::Settings;
@@ -161,7 +161,7 @@ enum Failure {
 struct Outcome {
     request: CsrRequest,
     state: State,
-    reason: Option<crate::plan::Reason>,
+    reason: Option<crate::decide::Reason>,
     key_exists: bool,
     csr_exists: bool,
     made: Result<Work, Failure>,

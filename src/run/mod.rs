@@ -1,15 +1,16 @@
 //! A run, as the library does it: the manifests loaded and validated once (and watched for
 //! changes), then, with the command's [`Settings`],
-//! [`plan`] (what the folder holds and what a run would do) or [`generate`] (doing it).
+//! [`preview`] (what the folder holds and what a run would do) or [`generate`] (doing it).
 //! `cmd/` only turns command lines into these calls and prints what they return.
 
 pub mod generate;
-pub mod plan;
+pub mod preview;
 pub mod report;
 
 use std::path::{Path, PathBuf};
 
 use crate::crypto::Passphrase;
+use crate::decide::{Decision, Facts, Flags};
 use crate::error::Error;
 use crate::keyfile::{InsideOut, KeyFileCheck};
 use crate::manifest::{Change, Fingerprint, ManifestError};
@@ -17,7 +18,6 @@ use crate::output::existing::{self, OnDisk, Previous};
 use crate::output::folder;
 use crate::output::summary::{Orphan, State};
 use crate::output::{FolderError, FolderProblem, Layout, ManifestRecord};
-use crate::plan::{Decision, Facts, Flags};
 use crate::request::{CsrRequest, NameRegistry, Names};
 use crate::settings::Settings;
 use crate::shard::Shard;
@@ -200,7 +200,7 @@ pub fn assess(
         let csr_exists = csr.exists();
         let record = previous.record(request.name.as_str());
         let interrupted = previous.interrupted(request.name.as_str());
-        let decision = crate::plan::decide_key_file(request, user_key, csr, record, interrupted, flags);
+        let decision = crate::decide::decide_key_file(request, user_key, csr, record, interrupted, flags);
         // A NAME.key.pem left from before the request had a KeyFile: `generate` archives it
         // when it writes the new CSR.
         let folder_key = read(key).exists();
@@ -213,7 +213,7 @@ pub fn assess(
         interrupted: previous.interrupted(request.name.as_str()),
     };
     let (key_exists, csr_exists) = (facts.key.exists(), facts.csr.exists());
-    (crate::plan::decide(request, facts, flags, passphrase), key_exists, csr_exists)
+    (crate::decide::decide(request, facts, flags, passphrase), key_exists, csr_exists)
 }
 
 /// Pairs and records in the folder that no request asks for any more.

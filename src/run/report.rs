@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::error::ExitCode;
 use crate::output::summary::{Entry, State};
 use crate::request::KeyAlgorithm;
-use crate::text::plural;
+use crate::words::plural;
 
 /// How many failed or damaged requests a run names on stderr before it only counts them.
 pub const LISTED_PROBLEMS: usize = 20;

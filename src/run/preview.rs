@@ -23,7 +23,7 @@ pub struct Planned {
     pub manifest: String,
     pub state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<crate::plan::Reason>,
+    pub reason: Option<crate::decide::Reason>,
     /// The CsrId the request keeps (unchanged; a new CSR gets a new one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub csr_id: Option<u64>,
@@ -52,7 +52,7 @@ impl Plan {
 
 /// Judges every request against the folder, in order, handing each to `each` as it is
 /// decided (a million requests are not held), and returns the plan.
-pub fn plan<I>(
+pub fn preview<I>(
     settings: &Settings,
     requests: I,
     wants: &(dyn Fn(&str) -> bool + Sync),
@@ -70,7 +70,7 @@ where
     let judge = |r: CsrRequest| {
         let decision = assess(out, layout, &r, &previous, settings.flags, passphrase, false).0;
         let csr_id = match &decision.action {
-            crate::plan::Action::Keep { csr_id, .. } => *csr_id,
+            crate::decide::Action::Keep { csr_id, .. } => *csr_id,
             _ => None,
         };
         Planned {
