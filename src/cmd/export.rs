@@ -1,6 +1,6 @@
 //! How `validate`, `plan` and `generate` report, chosen once per command (`--json` or
 //! not) behind one trait, as hyperfine chooses its exporters: [`Lines`] for people on
-//! stdout, or [`super::json::JsonExporter`]'s one document for programs. The commands
+//! stdout, or [`JsonExporter`]'s one document for programs ([`super::json`]). The commands
 //! hand both the same records as the stages make them.
 
 use std::cell::Cell;
@@ -15,7 +15,7 @@ use crate::run::report::Report;
 use crate::settings::Output;
 use crate::words::plural;
 
-use super::json::{JsonCommand, JsonExporter};
+use super::json::{Document, JsonCommand, JsonError, JsonRequest};
 
 /// What a command reports, as its stages go.
 pub trait Exporter {
@@ -98,6 +98,69 @@ impl Exporter for Lines {
     fn generate_done(&mut self, _: usize, _: Option<&Report>) {}
 
     fn finish(self: Box<Self>, result: Result<ExitCode, Error>) -> Result<ExitCode, Error> {
+        result
+    }
+}
+
+/// `--json`: the document, filled as the command goes and printed at its end whatever
+/// the outcome, with the error (if any) in `Errors`. The result is passed on, so that
+/// `main` prints the error on stderr too and exits with the same code.
+#[derive(Debug)]
+pub struct JsonExporter {
+    doc: Document,
+}
+
+impl JsonExporter {
+    pub fn new(command: JsonCommand) -> JsonExporter {
+        JsonExporter { doc: Document::new(command) }
+    }
+}
+
+impl Exporter for JsonExporter {
+    fn validated(&mut self, request: &CsrRequest) {
+        self.doc.requests.push(JsonRequest::validated(request));
+    }
+
+    fn validation_done(&mut self, count: usize) -> Result<(), Error> {
+        self.doc.total = count;
+        Ok(())
+    }
+
+    fn planned(&mut self, planned: &Planned) {
+        self.doc.requests.push(JsonRequest::planned(planned));
+    }
+
+    fn plan_done(&mut self, plan: Plan) {
+        self.doc.total = self.doc.requests.len();
+        self.doc.counts = plan.counts;
+        self.doc.orphans = Some(plan.orphans);
+        self.doc.unfinished = Some(plan.unfinished);
+    }
+
+    fn generated(&mut self, origin: &Origin, entry: &Entry) {
+        self.doc.generated(origin, entry);
+    }
+
+    /// What landed is kept when the run stopped early (interrupted, or the disk failed).
+    fn generate_done(&mut self, total: usize, report: Option<&Report>) {
+        self.doc.total = total;
+        self.doc.count_generated(report);
+        if let Some(report) = report {
+            self.doc.made = Some(report.made_list());
+            self.doc.seconds = Some(report.seconds);
+        }
+    }
+
+    fn finish(mut self: Box<Self>, result: Result<ExitCode, Error>) -> Result<ExitCode, Error> {
+        self.doc.exit_code = match &result {
+            Ok(code) => *code as u8,
+            Err(e) => e.exit_code() as u8,
+        };
+        if let Err(e) = &result {
+            self.doc.errors.extend(JsonError::all(e));
+        }
+        // A reader that went away does not change what the command's exit code says.
+        let _closed = self.doc.print();
         result
     }
 }

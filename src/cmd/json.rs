@@ -8,16 +8,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::error::{Error, ExitCode};
+use crate::error::Error;
 use crate::manifest::ManifestError;
 use crate::manifest::Origin;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::{Entry, State};
 use crate::request::CsrRequest;
-use crate::run::preview::{Plan, Planned};
+use crate::run::preview::Planned;
 use crate::run::report::{Made, Report};
-
-use super::export::Exporter;
 
 /// The document's `Version`. Fields may be added within a version; it is raised when one
 /// changes its meaning or goes away, so that a program can refuse what it does not know.
@@ -159,11 +157,11 @@ impl JsonRequest {
         }
     }
 
-    fn validated(request: &CsrRequest) -> JsonRequest {
+    pub(super) fn validated(request: &CsrRequest) -> JsonRequest {
         JsonRequest::at(&request.origin, request.name.to_string())
     }
 
-    fn planned(p: &Planned) -> JsonRequest {
+    pub(super) fn planned(p: &Planned) -> JsonRequest {
         JsonRequest {
             state: Some(p.state),
             csr_id: p.csr_id,
@@ -183,7 +181,7 @@ impl JsonRequest {
 }
 
 impl Document {
-    fn new(command: JsonCommand) -> Document {
+    pub(super) fn new(command: JsonCommand) -> Document {
         Document {
             version: FORMAT_VERSION,
             command,
@@ -202,7 +200,7 @@ impl Document {
     }
 
     /// Prints the document on stdout, pretty (so that it cannot pass for JSON Lines).
-    fn print(&self) -> Result<(), Error> {
+    pub(super) fn print(&self) -> Result<(), Error> {
         Ok(crate::progress::out_document(|w| {
             serde_json::to_writer_pretty(&mut *w, self)?;
             writeln!(w)
@@ -210,7 +208,7 @@ impl Document {
     }
 
     /// Records a request `generate` journaled; one that failed or is damaged is an error too.
-    fn generated(&mut self, origin: &Origin, entry: &Entry) {
+    pub(super) fn generated(&mut self, origin: &Origin, entry: &Entry) {
         let request = JsonRequest::generated(origin, entry);
         if let Some(message) = &request.error {
             self.errors.push(JsonError {
@@ -225,7 +223,7 @@ impl Document {
     }
 
     /// `generate`: counts the requests that landed (all of them unless it stopped).
-    fn count_generated(&mut self, report: Option<&Report>) {
+    pub(super) fn count_generated(&mut self, report: Option<&Report>) {
         let mut counts: BTreeMap<State, usize> = State::PLANNED.iter().map(|s| (*s, 0)).collect();
         for r in &self.requests {
             *counts.entry(r.state.unwrap_or(State::New)).or_default() += 1;
@@ -238,68 +236,5 @@ impl Document {
             *counts.entry(orphans).or_default() += report.orphans;
         }
         self.counts = counts;
-    }
-}
-
-/// `--json`: the document, filled as the command goes and printed at its end whatever
-/// the outcome, with the error (if any) in `Errors`. The result is passed on, so that
-/// `main` prints the error on stderr too and exits with the same code.
-#[derive(Debug)]
-pub struct JsonExporter {
-    doc: Document,
-}
-
-impl JsonExporter {
-    pub fn new(command: JsonCommand) -> JsonExporter {
-        JsonExporter { doc: Document::new(command) }
-    }
-}
-
-impl Exporter for JsonExporter {
-    fn validated(&mut self, request: &CsrRequest) {
-        self.doc.requests.push(JsonRequest::validated(request));
-    }
-
-    fn validation_done(&mut self, count: usize) -> Result<(), Error> {
-        self.doc.total = count;
-        Ok(())
-    }
-
-    fn planned(&mut self, planned: &Planned) {
-        self.doc.requests.push(JsonRequest::planned(planned));
-    }
-
-    fn plan_done(&mut self, plan: Plan) {
-        self.doc.total = self.doc.requests.len();
-        self.doc.counts = plan.counts;
-        self.doc.orphans = Some(plan.orphans);
-        self.doc.unfinished = Some(plan.unfinished);
-    }
-
-    fn generated(&mut self, origin: &Origin, entry: &Entry) {
-        self.doc.generated(origin, entry);
-    }
-
-    /// What landed is kept when the run stopped early (interrupted, or the disk failed).
-    fn generate_done(&mut self, total: usize, report: Option<&Report>) {
-        self.doc.total = total;
-        self.doc.count_generated(report);
-        if let Some(report) = report {
-            self.doc.made = Some(report.made_list());
-            self.doc.seconds = Some(report.seconds);
-        }
-    }
-
-    fn finish(mut self: Box<Self>, result: Result<ExitCode, Error>) -> Result<ExitCode, Error> {
-        self.doc.exit_code = match &result {
-            Ok(code) => *code as u8,
-            Err(e) => e.exit_code() as u8,
-        };
-        if let Err(e) = &result {
-            self.doc.errors.extend(JsonError::all(e));
-        }
-        // A reader that went away does not change what the command's exit code says.
-        let _closed = self.doc.print();
-        result
     }
 }

@@ -143,7 +143,7 @@ pub struct Checked {
 /// passphrase for encrypted keys, and the right one; none for unencrypted keys, unless
 /// `--reencrypt`). A folder of traditional keys takes no passphrase: they are never
 /// encrypted (the flags alone, `--key-format traditional` with a passphrase, are refused
-/// before, by [`crate::settings`]).
+/// before, when the command's settings are resolved).
 pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, FolderError> {
     let folder = |problem| FolderError::Folder { given: root.to_path_buf(), problem };
     let traditional_with_passphrase = |format: KeyFormat| {
@@ -280,7 +280,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let traditional = Wanted { key_format: Some(KeyFormat::Traditional), ..wanted(None) };
         // A new folder takes the format asked for (the flags with a passphrase are refused
-        // by the settings: see crate::settings's tests).
+        // when the settings are resolved: see settings.rs's tests).
         assert_eq!(check(&dir.path().join("new"), traditional).unwrap().key_format, KeyFormat::Traditional);
         let pass = Passphrase::new("p".into()).unwrap();
         std::fs::create_dir_all(dir.path().join(STATE_DIR)).unwrap();
