@@ -1,9 +1,11 @@
 //! A run, as the library does it: the manifests loaded and validated once (and watched for
 //! changes), the options resolved once into [`Settings`] that every command reads, then
-//! [`plan`] (what the folder holds and what a run would do) or [`generate`] (doing it).
+//! [`plan`] (what the folder holds and what a run would do) or [`generate`] (doing it);
+//! [`merge`] joins the folders of a run's shards.
 //! `cmd/` only turns command lines into these calls and prints what they return.
 
 pub mod generate;
+pub mod merge;
 pub mod plan;
 pub mod report;
 
