@@ -1,13 +1,15 @@
 //! The output folder: its typed model ([`folder`]: state.json, key protection, the
 //! journals of unfinished runs, the checks before a run), what earlier runs left
-//! ([`existing`], read with the one summary reader of [`summary`]), and the writes: the
-//! lock, the CsrId counter, the key/CSR pairs ([`atomic`]), the archive and the summary.
-//! This is the only module that writes; it is driven by a single thread.
+//! ([`existing`], read with the one summary reader of [`summary`], whose entries name
+//! their request's [`place`] in its manifest), and the writes: the lock, the CsrId
+//! counter, the key/CSR pairs ([`atomic`]), the archive and the summary. This is the only
+//! module that writes; it is driven by a single thread.
 
 pub mod atomic;
 mod error;
 pub mod existing;
 pub mod folder;
+pub mod place;
 pub mod summary;
 
 use std::fs::{File, OpenOptions};
@@ -20,6 +22,7 @@ pub use atomic::Replace;
 use atomic::{KEY_MODE, PUBLIC_MODE, Staged};
 pub use error::{FolderError, FolderProblem, IoError, OutProblem};
 pub use folder::{FolderState, KeyProtection, ManifestRecord};
+pub use place::ManifestPlace;
 
 /// Hidden folder inside `--out` for csrbatch's own state.
 pub const STATE_DIR: &str = ".csrbatch";
@@ -123,6 +126,12 @@ impl Layout {
                 (format!("{dir}/{name}.csr.pem"), format!("{dir}/{name}.key.pem"))
             }
         }
+    }
+
+    /// Paths of a request's pair in the folder `root` of this layout: (CSR, key).
+    pub fn pair_paths(self, root: &Path, name: &str) -> (PathBuf, PathBuf) {
+        let (csr, key) = self.relative(name);
+        (root.join(csr), root.join(key))
     }
 
     /// The folders that hold pairs, relative to the output folder.
@@ -256,8 +265,7 @@ impl OutputDir {
 
     /// Absolute paths of a request's pair: (CSR, key).
     pub fn pair_paths(&self, name: &str) -> (PathBuf, PathBuf) {
-        let (csr, key) = self.relative_files(name);
-        (self.root.join(csr), self.root.join(key))
+        self.layout.pair_paths(&self.root, name)
     }
 
     /// The run is recorded in summary.json: the journals of earlier runs are done with.
@@ -275,8 +283,19 @@ impl OutputDir {
     /// Stages a key (mode 0600) and/or a CSR (0644). A file may replace one only where
     /// `replace` says so (after the caller archived it).
     pub fn stage(&self, path: &Path, text: &str, key: bool, replace: Replace) -> Result<Staged, IoError> {
+        self.stage_bytes(path, text.as_bytes(), key, replace)
+    }
+
+    /// [`OutputDir::stage`] of bytes as they are (a file copied from another folder).
+    pub fn stage_bytes(
+        &self,
+        path: &Path,
+        bytes: &[u8],
+        key: bool,
+        replace: Replace,
+    ) -> Result<Staged, IoError> {
         let mode = if key { KEY_MODE } else { PUBLIC_MODE };
-        atomic::stage(path, text.as_bytes(), mode, replace)
+        atomic::stage(path, bytes, mode, replace)
     }
 }
 

@@ -102,6 +102,7 @@ impl fmt::Display for State {
 }
 
 use super::atomic::{self, PUBLIC_MODE, Replace};
+use super::place::ManifestPlace;
 use crate::output::IoError;
 
 /// One request's line in the summary. Field names are the Alibaba Cloud API's.
@@ -142,8 +143,9 @@ pub struct Entry {
     pub csr_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_file: Option<String>,
-    /// `file:line` of the request in its manifest.
-    pub manifest: String,
+    /// Where the request is in its manifest: `file:line` in the summary, parsed once by
+    /// serde (a `Manifest` of another form makes the summary unreadable).
+    pub manifest: ManifestPlace,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     /// On an entry with an `Error` whose pair was left as it was: SHA-256 (its first 128
@@ -490,7 +492,7 @@ mod tests {
             has_private_key: error.is_none(),
             csr_file: None,
             key_file: None,
-            manifest: "m.yaml:2".into(),
+            manifest: ManifestPlace::new("m.yaml", 2),
             recorded_csr_digest: None,
             error: error.map(Into::into),
             csr: None,

@@ -16,8 +16,8 @@ use crate::output::atomic::Folders;
 use crate::output::existing::{self, Previous};
 use crate::output::summary::{Entry, Orphan, State, SummaryWriter};
 use crate::output::{
-    Archive, CsrIds, FolderError, IoError, KeyProtection, Layout, ManifestRecord, Opening, OutProblem,
-    OutputDir, Replace, atomic, utc_stamp,
+    Archive, CsrIds, FolderError, IoError, KeyProtection, Layout, ManifestPlace, ManifestRecord, Opening,
+    OutProblem, OutputDir, Replace, atomic, utc_stamp,
 };
 use crate::parallel;
 use crate::progress::Progress;
@@ -433,7 +433,7 @@ impl Writer<'_> {
             has_private_key: false,
             csr_file: None,
             key_file: None,
-            manifest: o.request.origin.to_string(),
+            manifest: ManifestPlace::from(&o.request.origin),
             error: None,
             recorded_csr_digest: None,
             csr: None,

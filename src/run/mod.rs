@@ -1,9 +1,11 @@
 //! A run, as the library does it: the manifests loaded and validated once (and watched for
-//! changes), then, with the command's [`Settings`],
-//! [`preview`] (what the folder holds and what a run would do) or [`generate`] (doing it).
-//! `cmd/` only turns command lines into these calls and prints what they return.
+//! changes), then, with the command's [`Settings`], [`preview`] (what the folder holds
+//! and what a run would do) or [`generate`] (doing it); [`merge`] joins the folders of a
+//! run's shards. `cmd/` only turns command lines into these calls and prints what they
+//! return.
 
 pub mod generate;
+pub mod merge;
 pub mod preview;
 pub mod report;
 

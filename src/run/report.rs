@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::error::ExitCode;
+use crate::output::ManifestPlace;
 use crate::output::summary::{Entry, State};
 use crate::request::KeyAlgorithm;
 use crate::words::plural;
@@ -19,8 +20,8 @@ pub const LISTED_PROBLEMS: usize = 20;
 #[serde(rename_all = "PascalCase")]
 pub struct FailedRequest {
     pub name: String,
-    /// `file:line` of the request.
-    pub manifest: String,
+    /// Where the request is in its manifest (`file:line` when serialized).
+    pub manifest: ManifestPlace,
     pub state: State,
     pub reason: String,
 }
@@ -185,7 +186,7 @@ mod tests {
     fn problems_are_named_then_counted() {
         let problem = |i: usize| FailedRequest {
             name: format!("n{i}"),
-            manifest: format!("m.csv:{}", i + 2),
+            manifest: ManifestPlace::new("m.csv", i as u64 + 2),
             state: State::New,
             reason: "boom".into(),
         };

@@ -420,7 +420,7 @@ fn yaml_and_csv_of_the_same_requests_give_the_same_summary_apart_from_ids() {
             .map(|e| {
                 let mut e = e.clone();
                 (e.csr_id, e.request_id, e.key_sha2, e.csr, e.manifest) =
-                    (None, String::new(), None, None, String::new());
+                    (None, String::new(), None, None, Default::default());
                 serde_json::to_string(&e).unwrap()
             })
             .collect()

@@ -1,0 +1,163 @@
+//! Merging: checks that shard output folders together hold every request exactly once,
+//! then writes one summary.json for the whole run (and, with `--collect`, copies the pairs
+//! next to it).
+//!
+//! What the shard folders prove is always checked: every shard K of N present once, each
+//! complete (a summary, no unfinished run, no failed request) and holding only its own
+//! requests. The manifests (given, else those each shard recorded, read again and compared
+//! by SHA-256) then name every missing request. Shard summaries are read with the one
+//! summary reader into a scratch file (`shards.rs`), and entries are read back one at a time
+//! to be written (`write.rs`), so memory holds a few dozen bytes per request. Every reason
+//! not to merge is a [`MergeProblem`]; nothing is written while there is one.
+
+mod problem;
+mod shards;
+mod write;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+pub use problem::{MergeNote, MergeProblem};
+
+use crate::crypto::KeyFormat;
+use crate::error::Error;
+use crate::manifest::{ReadOptions, TextEncoding};
+use crate::output::Layout;
+use crate::output::folder::{self, FolderState, KeyProtection};
+use shards::Index;
+
+/// What a merge is asked to do (`csrbatch merge`'s command line, resolved).
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    /// The shards' output folders, as given (messages name them so).
+    pub shards: Vec<PathBuf>,
+    /// The folder of the merged summary.
+    pub out: PathBuf,
+    /// Also copy every pair into `out`.
+    pub collect: bool,
+    /// The manifests the shards ran on; empty: those each shard recorded.
+    pub manifests: Vec<PathBuf>,
+    /// How to read `manifests` (the recorded ones are read as they were recorded).
+    pub encoding: Option<TextEncoding>,
+}
+
+/// How a merge ended (a failure to read or write is an [`Error`] instead).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum MergeOutcome {
+    /// The merged summary is written.
+    Merged(Merged),
+    /// The shards do not hold every request exactly once: nothing was written.
+    Incomplete(Vec<MergeProblem>),
+    /// `out` turned out, once its lock was held, to hold pairs of another kind (a run
+    /// there, which this merge waited for, changed it): nothing was written.
+    OutChanged(MergeProblem),
+    /// `--collect` found files in `out` at pairs' paths that are not those pairs
+    /// ([`MergeProblem::Clash`]): nothing was copied or written.
+    Clashes(Vec<MergeProblem>),
+}
+
+/// What a merge wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merged {
+    /// Entries in the merged summary.
+    pub csrs: usize,
+    /// Shard folders merged.
+    pub shards: usize,
+    /// The merged summary.json.
+    pub summary: PathBuf,
+}
+
+/// Merges the shard folders of `options` (see the module's text). `note` is told, as the
+/// merge goes, why it checks without the manifests the shards recorded, if it does.
+pub fn merge(options: &MergeOptions, note: &mut dyn FnMut(&MergeNote)) -> Result<MergeOutcome, Error> {
+    let mut problems = Vec::new();
+    let mut index = Index::default();
+    let mut shards = Vec::new();
+    for (k, dir) in options.shards.iter().enumerate() {
+        match shards::read_shard(dir, k as u32, &mut index, &mut problems) {
+            Ok(Some(s)) => shards.push(s),
+            Ok(None) => {}
+            Err(error) => problems.push(MergeProblem::Unreadable { dir: dir.clone(), error }),
+        }
+    }
+    shards::check_shards(&shards, &mut problems);
+    // Its lock is held shared for reading as a shard: writing there would wait for itself.
+    if let Some(dir) = options.shards.iter().find(|d| same_folder(d, &options.out)) {
+        problems.push(MergeProblem::OutIsShard { dir: dir.clone() });
+    }
+    let kind =
+        if options.collect { write::collected_kind(&shards, &options.out, &mut problems)? } else { None };
+
+    // The manifests: given, or as the shards recorded them (when they are still as they were).
+    let paths = if options.manifests.is_empty() {
+        shards::recorded_manifests(&shards, note)
+    } else {
+        Some((options.manifests.clone(), ReadOptions { encoding: options.encoding }))
+    };
+    let order = match paths {
+        Some((paths, read)) => {
+            let requests = super::load_and_validate(&paths, read)?;
+            shards::manifest_order(&requests, &mut index, &options.shards, &mut problems)?
+        }
+        None => {
+            note(&MergeNote::ProvenOnly);
+            let given: Vec<String> = shards
+                .iter()
+                .flat_map(|s| s.manifests.iter().map(|r| r.given.display().to_string()))
+                .collect();
+            shards::proven_order(&index, &options.shards, &given, &mut problems)
+        }
+    };
+    if !problems.is_empty() {
+        return Ok(MergeOutcome::Incomplete(problems));
+    }
+    write::write_merged(options, &mut shards, order, kind)
+}
+
+/// What a folder of pairs must agree on with another to be one folder: layout, key
+/// protection and key format (as [`folder::check`] keeps them for a run).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FolderKind {
+    pub layout: Layout,
+    /// `None` only for a folder that holds no key.
+    pub keys: Option<KeyProtection>,
+    pub key_format: KeyFormat,
+}
+
+impl FolderKind {
+    /// The folder `root`'s kind. Folders written before the key protection was recorded
+    /// tell it by a key file.
+    pub fn of(root: &Path, state: &FolderState) -> FolderKind {
+        let keys = state.keys.or_else(|| folder::first_key(root, state.layout).map(|(_, p)| p));
+        FolderKind { layout: state.layout, keys, key_format: state.key_format.unwrap_or_default() }
+    }
+
+    /// Whether pairs of both can be one folder (a folder without keys goes with any).
+    pub fn agrees(&self, other: &FolderKind) -> bool {
+        let keys = match (self.keys, other.keys) {
+            (Some(a), Some(b)) => a == b,
+            _ => true,
+        };
+        self.layout == other.layout && self.key_format == other.key_format && keys
+    }
+}
+
+impl fmt::Display for FolderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys = match self.keys {
+            Some(KeyProtection::Encrypted) => "encrypted",
+            Some(KeyProtection::Unencrypted) => "unencrypted",
+            None => "no",
+        };
+        write!(f, "{} layout, {keys} {} keys", self.layout, self.key_format)
+    }
+}
+
+/// Whether both paths name one folder (`b` need not exist).
+fn same_folder(a: &Path, b: &Path) -> bool {
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
+}

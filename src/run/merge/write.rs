@@ -1,0 +1,274 @@
+//! Writing the merged folder through the folder type `generate` writes with: `--out`
+//! locked and opened as an [`OutputDir`], the summary journaled by a [`SummaryWriter`],
+//! and with `--collect` the pairs copied as `generate` writes its own (staged, one sync a
+//! batch, a journal line naming the batch before any file is put in place).
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+use super::shards::{Loc, ShardFolder};
+use super::{FolderKind, MergeOptions, MergeOutcome, MergeProblem, Merged};
+use crate::error::Error;
+use crate::output::atomic::{self, Folders, Replace, Staged};
+use crate::output::summary::{Entry, SummaryWriter};
+use crate::output::{FolderError, FolderState, IoError, Layout, Opening, OutProblem, OutputDir, utc_stamp};
+
+/// Entries written per batch: with `--collect`, their pairs' files are held open (staged)
+/// until the batch's one sync, two a pair, well within the usual limit of 1024.
+const BATCH: usize = 128;
+
+/// `--collect` makes one folder of the shards' pairs: they must agree on layout, key
+/// protection and key format, and so must a folder already at `out` (an encrypted folder
+/// never gets unencrypted keys, or the reverse). The kind the collected folder records.
+pub(super) fn collected_kind(
+    shards: &[ShardFolder],
+    out: &Path,
+    problems: &mut Vec<MergeProblem>,
+) -> Result<Option<FolderKind>, Error> {
+    let Some(first) = shards.first() else { return Ok(None) };
+    if shards.iter().any(|s| !s.kind.agrees(&first.kind)) {
+        let shards = shards.iter().map(|s| (s.dir.clone(), s.kind)).collect();
+        problems.push(MergeProblem::KeysDiffer { shards });
+        return Ok(None);
+    }
+    let kind = FolderKind { keys: shards.iter().find_map(|s| s.kind.keys), ..first.kind };
+    if let Some(problem) = folder_disagrees(out, &kind)? {
+        problems.push(problem);
+        return Ok(None);
+    }
+    Ok(Some(kind))
+}
+
+/// The problem, if the folder at `out` holds pairs of another kind than `kind`.
+fn folder_disagrees(out: &Path, kind: &FolderKind) -> Result<Option<MergeProblem>, Error> {
+    let there = FolderState::read(out)
+        .map_err(|e| FolderError::Out { given: out.to_path_buf(), problem: OutProblem::Unreadable(e) })?;
+    Ok(there
+        .map(|s| FolderKind::of(out, &s))
+        .filter(|k| !k.agrees(kind))
+        .map(|holds| MergeProblem::OutHoldsOther { out: out.to_path_buf(), holds, shards: *kind }))
+}
+
+/// Writes the merged summary (and with `--collect`, the pairs, into a folder that records
+/// the shards' `kind`).
+pub(super) fn write_merged(
+    options: &MergeOptions,
+    shards: &mut [ShardFolder],
+    order: Vec<Loc>,
+    kind: Option<FolderKind>,
+) -> Result<MergeOutcome, Error> {
+    let given = &options.out;
+    if std::fs::metadata(given).is_ok_and(|m| !m.is_dir()) {
+        return Err(FolderError::Out { given: given.clone(), problem: OutProblem::NotAFolder }.into());
+    }
+    std::fs::create_dir_all(given)
+        .map_err(|e| FolderError::Out { given: given.clone(), problem: OutProblem::CannotCreate(e) })?;
+    let opening = kind.map_or_else(Opening::default, |k| Opening {
+        layout: k.layout,
+        keys: k.keys,
+        key_format: Some(k.key_format),
+        ..Opening::default()
+    });
+    // The folder's kind was checked before its lock was taken; a run there since (one this
+    // merge waited for) may have changed it, so it is checked again under the lock.
+    let lock = OutputDir::lock(given)?;
+    if let Some(kind) = &kind
+        && let Some(problem) = folder_disagrees(given, kind)?
+    {
+        return Ok(MergeOutcome::OutChanged(problem));
+    }
+    let at = options
+        .shards
+        .iter()
+        .enumerate()
+        .filter_map(|(k, d)| Some((k as u32, shards.iter().position(|s| &s.dir == d)?)))
+        .collect();
+    let mut shards = ByIndex { shards, at };
+    if options.collect {
+        let clashes = clashes(given, opening.layout, &order, &mut shards)?;
+        if !clashes.is_empty() {
+            return Ok(MergeOutcome::Clashes(clashes));
+        }
+    }
+    let out = OutputDir::open_locked(given, &opening, lock)?;
+    let started = utc_stamp();
+    let mut summary = SummaryWriter::create(
+        out.journal_path(&started),
+        out.summary_path(),
+        crate::run::request_id(),
+        started,
+        order.len(),
+    )?;
+    for batch in order.chunks(BATCH) {
+        write_batch(&out, &mut summary, batch, options.collect, &mut shards)?;
+    }
+    let csrs = summary.counts().0;
+    summary.finish(&[])?;
+    Ok(MergeOutcome::Merged(Merged { csrs, shards: options.shards.len(), summary: out.summary_path() }))
+}
+
+/// The shards read, by their place among the folders given (what a [`Loc`] names).
+struct ByIndex<'a> {
+    shards: &'a mut [ShardFolder],
+    at: HashMap<u32, usize>,
+}
+
+impl ByIndex<'_> {
+    fn of(&mut self, loc: &Loc) -> &mut ShardFolder {
+        &mut self.shards[self.at[&loc.shard]]
+    }
+}
+
+/// Journals a batch of entries. With `--collect` their pairs are copied first, as
+/// `generate` writes pairs: each file staged beside its place, the Names of the batch
+/// journaled as pending, one sync for the files and that line, then each file named; a
+/// merge killed midway leaves whole files only, and a journal that tells the next run of
+/// the folder which pairs may be half there. Without, each entry points at its shard's
+/// files.
+fn write_batch(
+    out: &OutputDir,
+    summary: &mut SummaryWriter,
+    batch: &[Loc],
+    collect: bool,
+    shards: &mut ByIndex<'_>,
+) -> Result<(), IoError> {
+    let mut entries = Vec::with_capacity(batch.len());
+    let mut staged = Vec::new();
+    let mut pending = Vec::new();
+    for loc in batch {
+        let shard = shards.of(loc);
+        let mut entry = shard.entry(*loc)?;
+        if collect {
+            if copy_pair(out, &shard.dir, &mut entry, &mut staged)? {
+                pending.push(entry.name.clone());
+            }
+        } else {
+            point_at_shard(&mut entry, &shard.dir, out.root())?;
+        }
+        entries.push(entry);
+    }
+    if !pending.is_empty() {
+        summary.begin_batch(&pending.iter().map(String::as_str).collect::<Vec<_>>())?;
+    }
+    for landed in atomic::commit_with(staged, &[summary.journal_file()], Folders::WithNextSync) {
+        landed?;
+    }
+    for entry in &entries {
+        summary.push(entry)?;
+    }
+    summary.flush()
+}
+
+/// The entry's files that are the shard's own, each with whether it is the key: the CSR,
+/// and the key unless it is absolute (an absolute KeyFile is the user's own key, from the
+/// `KeyFile` field: it stays where it is and is never copied).
+fn own_files(entry: &mut Entry) -> impl Iterator<Item = (&mut String, bool)> {
+    let key = entry.key_file.as_mut().filter(|k| !Path::new(k.as_str()).is_absolute());
+    entry.csr_file.as_mut().map(|c| (c, false)).into_iter().chain(key.map(|k| (k, true)))
+}
+
+/// The files `--collect` would copy over: a file at a pair's path in `out` that is not
+/// that pair's file (another request's pair of the same Name, say). Found before anything
+/// is copied, so that a refused merge leaves no partial copy behind.
+fn clashes(
+    out: &Path,
+    layout: Layout,
+    order: &[Loc],
+    shards: &mut ByIndex<'_>,
+) -> Result<Vec<MergeProblem>, IoError> {
+    let mut clashes = Vec::new();
+    for loc in order {
+        let shard = shards.of(loc);
+        let mut entry = shard.entry(*loc)?;
+        let (csr_to, key_to) = layout.pair_paths(out, &entry.name);
+        let mut found = Vec::new();
+        for (rel, key) in own_files(&mut entry) {
+            let (from, to) = (shard.dir.join(&*rel), if key { &key_to } else { &csr_to });
+            let same = match std::fs::symlink_metadata(to) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(IoError::new(to, e)),
+                Ok(m) => {
+                    m.is_file()
+                        && std::fs::read(to).ok()
+                            == Some(std::fs::read(&from).map_err(|e| IoError::new(&from, e))?)
+                }
+            };
+            if !same {
+                found.push(to.clone());
+            }
+        }
+        clashes.extend(found.into_iter().map(|path| MergeProblem::Clash {
+            name: entry.name.clone(),
+            place: entry.manifest.clone(),
+            dir: shard.dir.clone(),
+            path,
+        }));
+    }
+    Ok(clashes)
+}
+
+/// Stages copies of the entry's pair into `out` at its pair's paths and points the entry
+/// at them; whether anything was staged (a merge run again over the same folder finds its
+/// own copies there, which [`clashes`] found to be the same files).
+fn copy_pair(
+    out: &OutputDir,
+    shard: &Path,
+    entry: &mut Entry,
+    staged: &mut Vec<Staged>,
+) -> Result<bool, IoError> {
+    let name = entry.name.clone();
+    let (csr_to, key_to) = out.pair_paths(&name);
+    let (csr_rel, key_rel) = out.relative_files(&name);
+    let mut any = false;
+    for (rel, key) in own_files(entry) {
+        let from = shard.join(&*rel);
+        let (to, now) = if key { (&key_to, &key_rel) } else { (&csr_to, &csr_rel) };
+        let bytes = std::fs::read(&from).map_err(|e| IoError::new(&from, e))?;
+        if !std::fs::read(to).is_ok_and(|b| b == bytes) {
+            staged.push(out.stage_bytes(to, &bytes, key, Replace::Never)?);
+            any = true;
+        }
+        rel.clone_from(now);
+    }
+    Ok(any)
+}
+
+/// Points the entry's files at where they are in the shard's folder, by a path relative
+/// to the merged folder `out`.
+fn point_at_shard(entry: &mut Entry, shard: &Path, out: &Path) -> Result<(), IoError> {
+    for (rel, _) in own_files(entry) {
+        let from = shard.join(&*rel);
+        *rel = relative_path(out, &from).map_err(|e| IoError::new(&from, e))?.to_string_lossy().into_owned();
+    }
+    Ok(())
+}
+
+/// `to` as seen from the folder `from` (both made absolute).
+fn relative_path(from: &Path, to: &Path) -> std::io::Result<PathBuf> {
+    let from = std::path::absolute(from)?;
+    let to = std::path::absolute(to)?;
+    let (a, b): (Vec<Component>, Vec<Component>) = (from.components().collect(), to.components().collect());
+    let common = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut rel = PathBuf::new();
+    for _ in common..a.len() {
+        rel.push("..");
+    }
+    for c in &b[common..] {
+        rel.push(c);
+    }
+    Ok(rel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_between_folders() {
+        assert_eq!(
+            relative_path(Path::new("/a/merged"), Path::new("/a/s0/x.pem")).unwrap(),
+            Path::new("../s0/x.pem")
+        );
+        assert_eq!(relative_path(Path::new("/a"), Path::new("/a/b/c")).unwrap(), Path::new("b/c"));
+    }
+}
