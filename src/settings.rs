@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{BenchArgs, GenerateArgs, KeyArgs, PlanArgs, RunArgs, ValidateArgs};
+use crate::cli::{BenchArgs, GenerateArgs, KeyArgs, MergeArgs, PlanArgs, RunArgs, ValidateArgs};
 use crate::crypto::{KeyFormat, Passphrase};
 use crate::decide::Flags;
 use crate::error::Error;
@@ -59,6 +59,18 @@ pub struct Settings {
     /// `bench`: the key types to measure, how many requests each (`None`: its default),
     /// and where to write (`None`: in memory).
     pub bench: Bench,
+    /// `merge`: the shard folders and whether to copy their pairs. (`paths` are the
+    /// manifests given with `--manifests`; none: those each shard recorded.)
+    pub merge: Merge,
+}
+
+/// What `merge` joins.
+#[derive(Debug, Default)]
+pub struct Merge {
+    /// The shards' output folders, as given (messages name them so).
+    pub shards: Vec<PathBuf>,
+    /// `--collect`: copy every pair into `--out` too.
+    pub collect: bool,
 }
 
 /// What `bench` measures.
@@ -88,6 +100,7 @@ impl Settings {
             output: Output::Text,
             closing_line: false,
             bench: Bench::default(),
+            merge: Merge::default(),
         }
     }
 
@@ -125,6 +138,16 @@ impl Settings {
             read: ReadOptions { encoding: args.encoding },
             output: output(args.json),
             ..Settings::plain(PathBuf::new(), 1)
+        }
+    }
+
+    /// `merge`: `--manifests` (read with `--encoding`) are the paths.
+    pub fn merge(args: &MergeArgs) -> Settings {
+        Settings {
+            paths: args.manifests.clone(),
+            read: ReadOptions { encoding: args.encoding },
+            merge: Merge { shards: args.shards.clone(), collect: args.collect },
+            ..Settings::plain(args.out.clone(), 1)
         }
     }
 

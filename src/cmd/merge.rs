@@ -5,18 +5,13 @@
 use crate::cli::MergeArgs;
 use crate::error::{Error, ExitCode};
 use crate::progress::err;
-use crate::run::merge::{self, MergeOptions, MergeOutcome};
+use crate::run::merge::{self, MergeOutcome};
+use crate::settings::Settings;
 use crate::words::plural;
 
 pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
-    let options = MergeOptions {
-        shards: args.shards.clone(),
-        out: args.out.clone(),
-        collect: args.collect,
-        manifests: args.manifests.clone(),
-        encoding: args.encoding,
-    };
-    let outcome = merge::merge(&options, &mut |note| err(format_args!("merge: {note}")))?;
+    let settings = Settings::merge(args);
+    let outcome = merge::merge(&settings, &mut |note| err(format_args!("merge: {note}")))?;
     let (problems, closing) = match outcome {
         MergeOutcome::Merged(merged) => {
             err(format_args!(
@@ -39,7 +34,7 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
             let closing = format!(
                 "{} in {} already, not the shards' own: nothing was merged",
                 plural(clashes.len(), "file"),
-                args.out.display()
+                settings.out.display()
             );
             (clashes, closing)
         }

@@ -21,25 +21,10 @@ pub use problem::{MergeNote, MergeProblem};
 
 use crate::crypto::KeyFormat;
 use crate::error::Error;
-use crate::manifest::{ReadOptions, TextEncoding};
 use crate::output::Layout;
 use crate::output::folder::{self, FolderState, KeyProtection};
+use crate::settings::Settings;
 use shards::Index;
-
-/// What a merge is asked to do (`csrbatch merge`'s command line, resolved).
-#[derive(Debug, Clone, Default)]
-pub struct MergeOptions {
-    /// The shards' output folders, as given (messages name them so).
-    pub shards: Vec<PathBuf>,
-    /// The folder of the merged summary.
-    pub out: PathBuf,
-    /// Also copy every pair into `out`.
-    pub collect: bool,
-    /// The manifests the shards ran on; empty: those each shard recorded.
-    pub manifests: Vec<PathBuf>,
-    /// How to read `manifests` (the recorded ones are read as they were recorded).
-    pub encoding: Option<TextEncoding>,
-}
 
 /// How a merge ended (a failure to read or write is an [`Error`] instead).
 #[derive(Debug)]
@@ -70,11 +55,11 @@ pub struct Merged {
 
 /// Merges the shard folders of `options` (see the module's text). `note` is told, as the
 /// merge goes, why it checks without the manifests the shards recorded, if it does.
-pub fn merge(options: &MergeOptions, note: &mut dyn FnMut(&MergeNote)) -> Result<MergeOutcome, Error> {
+pub fn merge(settings: &Settings, note: &mut dyn FnMut(&MergeNote)) -> Result<MergeOutcome, Error> {
     let mut problems = Vec::new();
     let mut index = Index::default();
     let mut shards = Vec::new();
-    for (k, dir) in options.shards.iter().enumerate() {
+    for (k, dir) in settings.merge.shards.iter().enumerate() {
         match shards::read_shard(dir, k as u32, &mut index, &mut problems) {
             Ok(Some(s)) => shards.push(s),
             Ok(None) => {}
@@ -83,22 +68,25 @@ pub fn merge(options: &MergeOptions, note: &mut dyn FnMut(&MergeNote)) -> Result
     }
     shards::check_shards(&shards, &mut problems);
     // Its lock is held shared for reading as a shard: writing there would wait for itself.
-    if let Some(dir) = options.shards.iter().find(|d| same_folder(d, &options.out)) {
+    if let Some(dir) = settings.merge.shards.iter().find(|d| same_folder(d, &settings.out)) {
         problems.push(MergeProblem::OutIsShard { dir: dir.clone() });
     }
-    let kind =
-        if options.collect { write::collected_kind(&shards, &options.out, &mut problems)? } else { None };
+    let kind = if settings.merge.collect {
+        write::collected_kind(&shards, &settings.out, &mut problems)?
+    } else {
+        None
+    };
 
     // The manifests: given, or as the shards recorded them (when they are still as they were).
-    let paths = if options.manifests.is_empty() {
+    let paths = if settings.paths.is_empty() {
         shards::recorded_manifests(&shards, note)
     } else {
-        Some((options.manifests.clone(), ReadOptions { encoding: options.encoding }))
+        Some((settings.paths.clone(), settings.read))
     };
     let order = match paths {
         Some((paths, read)) => {
             let requests = super::load_and_validate(&paths, read)?;
-            shards::manifest_order(&requests, &mut index, &options.shards, &mut problems)?
+            shards::manifest_order(&requests, &mut index, &settings.merge.shards, &mut problems)?
         }
         None => {
             note(&MergeNote::ProvenOnly);
@@ -106,13 +94,13 @@ pub fn merge(options: &MergeOptions, note: &mut dyn FnMut(&MergeNote)) -> Result
                 .iter()
                 .flat_map(|s| s.manifests.iter().map(|r| r.given.display().to_string()))
                 .collect();
-            shards::proven_order(&index, &options.shards, &given, &mut problems)
+            shards::proven_order(&index, &settings.merge.shards, &given, &mut problems)
         }
     };
     if !problems.is_empty() {
         return Ok(MergeOutcome::Incomplete(problems));
     }
-    write::write_merged(options, &mut shards, order, kind)
+    write::write_merged(settings, &mut shards, order, kind)
 }
 
 /// What a folder of pairs must agree on with another to be one folder: layout, key

@@ -7,11 +7,12 @@ use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
 use super::shards::{Loc, ShardFolder};
-use super::{FolderKind, MergeOptions, MergeOutcome, MergeProblem, Merged};
+use super::{FolderKind, MergeOutcome, MergeProblem, Merged};
 use crate::error::Error;
 use crate::output::atomic::{self, Folders, Replace, Staged};
 use crate::output::summary::{Entry, SummaryWriter};
 use crate::output::{FolderError, FolderState, IoError, Layout, Opening, OutProblem, OutputDir, utc_stamp};
+use crate::settings::Settings;
 
 /// Entries written per batch: with `--collect`, their pairs' files are held open (staged)
 /// until the batch's one sync, two a pair, well within the usual limit of 1024.
@@ -52,12 +53,12 @@ fn folder_disagrees(out: &Path, kind: &FolderKind) -> Result<Option<MergeProblem
 /// Writes the merged summary (and with `--collect`, the pairs, into a folder that records
 /// the shards' `kind`).
 pub(super) fn write_merged(
-    options: &MergeOptions,
+    settings: &Settings,
     shards: &mut [ShardFolder],
     order: Vec<Loc>,
     kind: Option<FolderKind>,
 ) -> Result<MergeOutcome, Error> {
-    let given = &options.out;
+    let given = &settings.out;
     if std::fs::metadata(given).is_ok_and(|m| !m.is_dir()) {
         return Err(FolderError::Out { given: given.clone(), problem: OutProblem::NotAFolder }.into());
     }
@@ -77,14 +78,15 @@ pub(super) fn write_merged(
     {
         return Ok(MergeOutcome::OutChanged(problem));
     }
-    let at = options
+    let at = settings
+        .merge
         .shards
         .iter()
         .enumerate()
         .filter_map(|(k, d)| Some((k as u32, shards.iter().position(|s| &s.dir == d)?)))
         .collect();
     let mut shards = ByIndex { shards, at };
-    if options.collect {
+    if settings.merge.collect {
         let clashes = clashes(given, opening.layout, &order, &mut shards)?;
         if !clashes.is_empty() {
             return Ok(MergeOutcome::Clashes(clashes));
@@ -100,11 +102,15 @@ pub(super) fn write_merged(
         order.len(),
     )?;
     for batch in order.chunks(BATCH) {
-        write_batch(&out, &mut summary, batch, options.collect, &mut shards)?;
+        write_batch(&out, &mut summary, batch, settings.merge.collect, &mut shards)?;
     }
     let csrs = summary.counts().0;
     summary.finish(&[])?;
-    Ok(MergeOutcome::Merged(Merged { csrs, shards: options.shards.len(), summary: out.summary_path() }))
+    Ok(MergeOutcome::Merged(Merged {
+        csrs,
+        shards: settings.merge.shards.len(),
+        summary: out.summary_path(),
+    }))
 }
 
 /// The shards read, by their place among the folders given (what a [`Loc`] names).
