@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 const RSA_CRATE_VERSION: &str = "0.10.0";
 
 /// `rsa crate 0.10.0`, or `OpenSSL 3.6.3` for a build with `--features openssl-rsa`.
-pub fn rsa_backend() -> &'static str {
+pub(crate) fn rsa_backend() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(describe_rsa_backend)
 }
@@ -27,7 +27,7 @@ fn describe_rsa_backend() -> String {
 }
 
 /// What `csrbatch --version` prints after the program name.
-pub fn long_version() -> &'static str {
+pub(crate) fn long_version() -> &'static str {
     static TEXT: OnceLock<String> = OnceLock::new();
     TEXT.get_or_init(|| format!("{}\nRSA keys: {}", env!("CARGO_PKG_VERSION"), rsa_backend()))
 }

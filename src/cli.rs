@@ -10,6 +10,7 @@ use crate::manifest::TextEncoding;
 use crate::output::Layout;
 use crate::shard::Shard;
 
+/// The command line: `csrbatch SUBCOMMAND [ARGS]`.
 #[derive(Debug, Parser)]
 #[command(
     name = "csrbatch",
@@ -24,10 +25,12 @@ use crate::shard::Shard;
                   130 interrupted (Ctrl-C, SIGTERM): run the same command again to finish."
 )]
 pub struct Cli {
+    /// The subcommand, with its arguments.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Validate manifests, then make a key and a CSR for every request that needs one.
@@ -88,205 +91,214 @@ pub enum Command {
     Inspect(InspectArgs),
 }
 
+/// `csrbatch inspect`'s arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
     /// CSR files, PEM or DER.
     #[arg(required = true, value_name = "FILE")]
-    pub files: Vec<PathBuf>,
+    pub(crate) files: Vec<PathBuf>,
     /// Print one JSON document instead of text.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
+/// `csrbatch completions`'s arguments.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell the script is for.
     #[arg(value_enum)]
-    pub shell: clap_complete::Shell,
+    pub(crate) shell: clap_complete::Shell,
 }
 
+/// `csrbatch man`'s arguments.
 #[derive(Debug, Args)]
 pub struct ManArgs {
     /// The subcommand whose page to print [default: the csrbatch(1) overview].
     #[arg(value_name = "SUBCOMMAND")]
-    pub subcommand: Option<String>,
+    pub(crate) subcommand: Option<String>,
 }
 
 /// What a command shows on the terminal while it works.
 #[derive(Debug, Args, Default, Clone, Copy)]
-pub struct ProgressArgs {
+pub(crate) struct ProgressArgs {
     /// No progress bar (the closing line and reports are still printed).
     #[arg(long, short)]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
 }
 
+/// `csrbatch schema`'s arguments.
 #[derive(Debug, Args)]
 pub struct SchemaArgs {}
 
+/// `csrbatch merge`'s arguments.
 #[derive(Debug, Args)]
 pub struct MergeArgs {
     /// The shards' output folders.
     #[arg(required = true, value_name = "DIR")]
-    pub shards: Vec<PathBuf>,
+    pub(crate) shards: Vec<PathBuf>,
     /// The manifests the shards were run on (files or folders) [default: the ones each
     /// shard recorded in its folder].
     #[arg(long, num_args = 1.., value_name = "PATH")]
-    pub manifests: Vec<PathBuf>,
+    pub(crate) manifests: Vec<PathBuf>,
     /// Folder for the merged summary.json.
     #[arg(long, value_name = "DIR")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Also copy every key and CSR into --out (keys keep mode 0600).
     #[arg(long)]
-    pub collect: bool,
+    pub(crate) collect: bool,
     /// The encoding of the --manifests given [default: the one each shard recorded, else UTF-8].
     #[arg(long, value_name = "ENC", requires = "manifests")]
-    pub encoding: Option<TextEncoding>,
+    pub(crate) encoding: Option<TextEncoding>,
 }
 
+/// `csrbatch bench`'s arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// RSA, ECC or SM2 [default: all]; RSA without --key-size means all three sizes.
     #[arg(long, value_name = "A", ignore_case = true,
           value_parser = PossibleValuesParser::new(["RSA", "ECC", "SM2"]))]
-    pub algorithm: Option<String>,
+    pub(crate) algorithm: Option<String>,
     /// Key size, with --algorithm.
     #[arg(long, value_name = "N")]
-    pub key_size: Option<u32>,
+    pub(crate) key_size: Option<u32>,
     /// Requests per algorithm [default: RSA-2048 100, RSA-3072 30, RSA-4096 12, ECC/SM2 4000].
     #[arg(long, value_name = "N")]
-    pub count: Option<usize>,
+    pub(crate) count: Option<usize>,
     /// Worker threads [default: all cores].
     #[arg(long, value_name = "N")]
-    pub jobs: Option<NonZeroUsize>,
+    pub(crate) jobs: Option<NonZeroUsize>,
     /// Print the figures as JSON.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Run whole `generate`s (files, summary) into DIR/<algorithm>/ instead of in memory.
     #[arg(long, value_name = "DIR")]
-    pub out: Option<PathBuf>,
+    pub(crate) out: Option<PathBuf>,
     #[command(flatten)]
-    pub progress: ProgressArgs,
+    pub(crate) progress: ProgressArgs,
 }
 
 /// Where the private keys' passphrase comes from (never from the command line itself).
 #[derive(Debug, Args, Default)]
-pub struct KeyArgs {
+pub(crate) struct KeyArgs {
     /// Encrypt keys (PKCS#8, PBES2 scrypt + AES-256-CBC) with the passphrase in this
     /// environment variable; re-runs read keys back with it.
     #[arg(long, value_name = "VAR", conflicts_with = "key_passphrase_file")]
-    pub key_passphrase_env: Option<String>,
+    pub(crate) key_passphrase_env: Option<String>,
     /// As --key-passphrase-env, with the passphrase in this file (one trailing newline ignored).
     #[arg(long, value_name = "FILE")]
-    pub key_passphrase_file: Option<PathBuf>,
+    pub(crate) key_passphrase_file: Option<PathBuf>,
     /// Allow this run to change how the folder's keys are stored: encrypt a folder's
     /// unencrypted keys with the passphrase given (the originals go to the archive).
     #[arg(long)]
-    pub reencrypt: bool,
+    pub(crate) reencrypt: bool,
 }
 
 /// What a run may do to files already in the output folder.
 #[derive(Debug, Args, Default)]
-pub struct ReplaceArgs {
+pub(crate) struct ReplaceArgs {
     /// New keys (and CSRs) for every request, even unchanged ones; old files are archived.
     #[arg(long)]
-    pub rotate: bool,
+    pub(crate) rotate: bool,
     /// Regenerate damaged requests (missing, unreadable or mismatched files) after archiving them.
     #[arg(long)]
-    pub repair: bool,
+    pub(crate) repair: bool,
     /// Move files of requests no manifest asks for any more into the archive.
     #[arg(long)]
-    pub prune: bool,
+    pub(crate) prune: bool,
 }
 
 /// What `generate` and `plan` share: the manifests, the output folder and how to treat it.
 #[derive(Debug, Args)]
-pub struct RunArgs {
+pub(crate) struct RunArgs {
     /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
     #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Output folder.
     #[arg(long, default_value = "out", value_name = "DIR")]
-    pub out: PathBuf,
+    pub(crate) out: PathBuf,
     /// Worker threads [default: all cores].
     #[arg(long, value_name = "N")]
-    pub jobs: Option<NonZeroUsize>,
+    pub(crate) jobs: Option<NonZeroUsize>,
     /// `flat` (OUT/NAME.*.pem) or `fanout` (OUT/ab/NAME.*.pem, 256 folders; for hundreds of
     /// thousands of requests). A folder keeps the layout it was first written with.
     // The possible values are spelled out so that completions and man pages offer them.
     #[arg(long, default_value = "flat", value_name = "LAYOUT",
           value_parser = PossibleValuesParser::new(["flat", "fanout"]).try_map(|s| s.parse::<Layout>()))]
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     /// Read the manifests in this encoding (gb18030, gbk, big5, shift_jis, windows-1252,
     /// ...) instead of UTF-8, as Excel saves a CSV on a Windows that is not set to UTF-8.
     #[arg(long, value_name = "ENC")]
-    pub encoding: Option<TextEncoding>,
+    pub(crate) encoding: Option<TextEncoding>,
     #[command(flatten)]
-    pub replace: ReplaceArgs,
+    pub(crate) replace: ReplaceArgs,
     #[command(flatten)]
-    pub keys: KeyArgs,
+    pub(crate) keys: KeyArgs,
 }
 
 impl RunArgs {
     /// How the manifests are to be read.
-    pub fn read_options(&self) -> crate::manifest::ReadOptions {
+    pub(crate) fn read_options(&self) -> crate::manifest::ReadOptions {
         crate::manifest::ReadOptions { encoding: self.encoding }
     }
 }
 
+/// `csrbatch generate`'s arguments.
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
     #[command(flatten)]
-    pub run: RunArgs,
+    pub(crate) run: RunArgs,
     #[command(flatten)]
-    pub progress: ProgressArgs,
+    pub(crate) progress: ProgressArgs,
     /// Print the plan and exit 1 if anything is not unchanged; write nothing.
     #[arg(long)]
-    pub check: bool,
+    pub(crate) check: bool,
     /// Run only shard K of N (0-based), chosen by a stable hash of each request's Name.
     /// Without it, the shard comes from JOB_COMPLETION_INDEX (with --shards or
     /// CSRBATCH_SHARDS), SLURM_ARRAY_TASK_ID/_COUNT or AWS_BATCH_JOB_ARRAY_INDEX/_SIZE.
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// The number of shards, for a Kubernetes Indexed Job (JOB_COMPLETION_INDEX).
     #[arg(long, value_name = "N")]
-    pub shards: Option<u32>,
+    pub(crate) shards: Option<u32>,
     /// Print one JSON document on stdout (not JSON Lines): the counts, each request's
     /// outcome, each error. Messages stay on stderr; the exit codes are the same.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// How new keys are written: `pkcs8` (PRIVATE KEY) or `traditional` (PKCS#1 RSA PRIVATE
     /// KEY, SEC1 EC PRIVATE KEY for ECC and SM2; never encrypted). [default: the folder's
     /// format, pkcs8 for a new folder]. A folder keeps the format it was first written with.
     #[arg(long, value_enum, value_name = "FORMAT")]
-    pub key_format: Option<crate::crypto::KeyFormat>,
+    pub(crate) key_format: Option<crate::crypto::KeyFormat>,
 }
 
+/// `csrbatch plan`'s arguments.
 #[derive(Debug, Args)]
 pub struct PlanArgs {
     #[command(flatten)]
-    pub run: RunArgs,
+    pub(crate) run: RunArgs,
     /// Plan shard K of N (0-based) in a shard's folder (as `generate --shard K/N`).
     #[arg(long, value_name = "K/N")]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// Print one JSON document on stdout (not JSON Lines): the counts, each request's
     /// outcome, each error. Messages stay on stderr; the exit codes are the same.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
 }
 
+/// `csrbatch validate`'s arguments.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
     /// Manifest files, or folders walked for *.yaml, *.yml and *.csv.
     #[arg(required = true, value_name = "PATH")]
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// Print one JSON document on stdout (not JSON Lines): the counts, each request's
     /// outcome, each error. Messages stay on stderr; the exit codes are the same.
     #[arg(long)]
-    pub json: bool,
+    pub(crate) json: bool,
     /// Read the manifests in this encoding (gb18030, gbk, big5, shift_jis, windows-1252,
     /// ...) instead of UTF-8.
     #[arg(long, value_name = "ENC")]
-    pub encoding: Option<TextEncoding>,
+    pub(crate) encoding: Option<TextEncoding>,
 }
 
 #[cfg(test)]

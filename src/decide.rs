@@ -24,14 +24,14 @@ use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
 use crate::manifest::Problem;
 use crate::output::existing::{OnDisk, Record};
 use crate::output::folder::KeyProtection;
-pub use crate::output::summary::State;
+pub(crate) use crate::output::summary::State;
 use crate::request::{CsrName, CsrRequest, KeyAlgorithm};
 
 /// Why a request is in its state: the change, or the damage. Printed by `plan`, kept in
 /// the archive's log, and (for damage) in the summary's `Error`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum Reason {
+pub(crate) enum Reason {
     /// A file there that csrbatch could not have written (a link, a folder, unreadable).
     #[error("{0}")]
     Unusable(String),
@@ -85,18 +85,18 @@ impl serde::Serialize for Reason {
 
 /// Flags that change the plan.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Flags {
+pub(crate) struct Flags {
     /// New keys even for unchanged requests.
-    pub rotate: bool,
+    pub(crate) rotate: bool,
     /// Regenerate damaged requests (after archiving what is there).
-    pub repair: bool,
+    pub(crate) repair: bool,
     /// `--reencrypt`: keys not protected as this run protects them are rewritten, not damaged.
-    pub reencrypt: bool,
+    pub(crate) reencrypt: bool,
 }
 
 /// What the run does for one request.
 #[derive(Debug)]
-pub enum Action {
+pub(crate) enum Action {
     /// Nothing to write; the pair on disk is the answer.
     Keep { csr: SignedCsr, csr_id: Option<u64>, request_id: Option<String> },
     /// A new key and CSR; existing files are archived first.
@@ -108,11 +108,11 @@ pub enum Action {
 }
 
 #[derive(Debug)]
-pub struct Decision {
-    pub state: State,
-    pub action: Action,
+pub(crate) struct Decision {
+    pub(crate) state: State,
+    pub(crate) action: Action,
     /// Why: the change or the damage, for the plan and the summary.
-    pub reason: Option<Reason>,
+    pub(crate) reason: Option<Reason>,
 }
 
 impl Decision {
@@ -123,17 +123,17 @@ impl Decision {
 
 /// The facts about one request's files and records.
 #[derive(Debug)]
-pub struct Facts<'a> {
-    pub key: OnDisk,
-    pub csr: OnDisk,
-    pub record: Option<&'a Record>,
+pub(crate) struct Facts<'a> {
+    pub(crate) key: OnDisk,
+    pub(crate) csr: OnDisk,
+    pub(crate) record: Option<&'a Record>,
     /// csrbatch was writing this request's files when a run was killed.
-    pub interrupted: bool,
+    pub(crate) interrupted: bool,
 }
 
 /// Decides a request's state and action from the facts. Reads no file; parses and
 /// verifies the key and CSR it is given.
-pub fn decide(
+pub(crate) fn decide(
     request: &CsrRequest,
     facts: Facts<'_>,
     flags: Flags,
@@ -213,7 +213,7 @@ pub fn decide(
 /// no key is ever made for it (`--rotate` does not apply: the key is the user's to
 /// change). A CSR that is intact but of another key means the key file changed: rekey,
 /// a new CSR signed with the key file's key.
-pub fn decide_key_file(
+pub(crate) fn decide_key_file(
     request: &CsrRequest,
     key: Result<PrivateKey, Problem>,
     csr: OnDisk,

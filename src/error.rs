@@ -22,16 +22,29 @@ pub enum Error {
          (run again once the manifests are final)",
         file.display()
     )]
-    ManifestChanged { file: PathBuf, change: Change },
+    ManifestChanged {
+        /// The manifest that changed.
+        file: PathBuf,
+        /// How it changed.
+        change: Change,
+    },
     /// The command line is wrong in a way clap cannot see (bench's flags).
     #[error("{0}")]
     Usage(String),
     /// A `bench` run's requests did not all succeed (its summary.json says which).
     #[error("bench run into {} failed; see its summary.json", out.display())]
-    BenchFailed { out: PathBuf },
+    BenchFailed {
+        /// The run's output folder (`--out`).
+        out: PathBuf,
+    },
     /// A document csrbatch makes (a man page, a JSON report) could not be made.
     #[error("cannot make {what}: {detail}")]
-    Render { what: &'static str, detail: String },
+    Render {
+        /// The document, as the message names it: "the man page".
+        what: &'static str,
+        /// The underlying error's message.
+        detail: String,
+    },
     /// The key passphrase could not be read.
     #[error(transparent)]
     Passphrase(#[from] PassphraseError),
@@ -40,7 +53,12 @@ pub enum Error {
     Shard(#[from] ShardError),
     /// The worker threads could not be started.
     #[error("cannot start {jobs} worker threads: {detail}")]
-    Threads { jobs: usize, detail: String },
+    Threads {
+        /// How many threads were asked for (`--jobs`).
+        jobs: usize,
+        /// The underlying error's message.
+        detail: String,
+    },
     /// The output folder cannot be used as this run asks.
     #[error(transparent)]
     Folder(#[from] FolderError),
@@ -49,7 +67,12 @@ pub enum Error {
     Io(#[from] IoError),
     /// Ctrl-C or SIGTERM: the run stopped taking work and landed what was finished.
     #[error("interrupted: {done} of {total} done; run the same command again to finish")]
-    Interrupted { done: u64, total: u64 },
+    Interrupted {
+        /// How many requests were finished (their entries journaled) before it stopped.
+        done: u64,
+        /// How many requests the run had.
+        total: u64,
+    },
     /// `bench` could not make a key or a CSR (no file is involved: the request itself failed).
     #[error("bench: {0}")]
     Crypto(#[from] CryptoError),
@@ -60,6 +83,7 @@ pub enum Error {
 }
 
 impl Error {
+    /// The exit code the process ends with for this error.
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Error::Io(_) | Error::Crypto(_) | Error::BenchFailed { .. } | Error::Render { .. } => {
@@ -99,7 +123,7 @@ pub enum ExitCode {
 }
 
 impl ExitCode {
-    pub fn merge(self, other: ExitCode) -> ExitCode {
+    pub(crate) fn merge(self, other: ExitCode) -> ExitCode {
         self.max(other)
     }
 }

@@ -20,7 +20,7 @@ use crate::request;
 /// Why bytes could not be inspected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum InspectError {
+pub(crate) enum InspectError {
     /// Neither a PEM `CERTIFICATE REQUEST` block nor DER.
     #[error("no CSR in it (expected PEM -----BEGIN CERTIFICATE REQUEST----- or DER)")]
     NoCsr,
@@ -34,7 +34,7 @@ pub enum InspectError {
 
 /// Which SM2 distinguishing ID the signature verifies with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub enum DistinguishingId {
+pub(crate) enum DistinguishingId {
     /// `1234567812345678`, the GM/T 0009 default that CAs expect.
     #[serde(rename = "1234567812345678")]
     Standard,
@@ -49,60 +49,60 @@ pub enum DistinguishingId {
 /// One CSR, as `CreateCsr` would have been asked for it. Absent subject fields are null.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct CsrInfo {
-    pub common_name: Option<String>,
-    pub country_code: Option<String>,
-    pub province: Option<String>,
-    pub locality: Option<String>,
-    pub corp_name: Option<String>,
-    pub department: Option<String>,
+pub(crate) struct CsrInfo {
+    pub(crate) common_name: Option<String>,
+    pub(crate) country_code: Option<String>,
+    pub(crate) province: Option<String>,
+    pub(crate) locality: Option<String>,
+    pub(crate) corp_name: Option<String>,
+    pub(crate) department: Option<String>,
     /// Subject attributes `CreateCsr` has no name for, as `OID=value`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub other_subject: Vec<String>,
+    pub(crate) other_subject: Vec<String>,
     /// DNS names and IP addresses as written; other name types prefixed (`email:`, `URI:`).
-    pub sans: Vec<String>,
-    pub algorithm: String,
-    pub key_size: Option<u32>,
+    pub(crate) sans: Vec<String>,
+    pub(crate) algorithm: String,
+    pub(crate) key_size: Option<u32>,
     /// Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo, as in summary.json.
-    pub key_sha2: String,
-    pub key_usage: Vec<String>,
-    pub extended_key_usage: Vec<String>,
+    pub(crate) key_sha2: String,
+    pub(crate) key_usage: Vec<String>,
+    pub(crate) extended_key_usage: Vec<String>,
     /// Whether a challengePassword attribute is present (its value is not shown).
-    pub challenge_password: bool,
-    pub signature_algorithm: String,
+    pub(crate) challenge_password: bool,
+    pub(crate) signature_algorithm: String,
     /// Valid under the CSR's own key (SM2: with the standard distinguishing ID).
-    pub signature_valid: bool,
+    pub(crate) signature_valid: bool,
     /// SM2 only: which distinguishing ID the signature verifies with.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sm2_distinguishing_id: Option<DistinguishingId>,
+    pub(crate) sm2_distinguishing_id: Option<DistinguishingId>,
     /// What a person should know: why a signature was not checked, a wrong ID, ...
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub notes: Vec<String>,
+    pub(crate) notes: Vec<String>,
 }
 
 /// The `--json` document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Report {
-    pub files: Vec<FileReport>,
+pub(crate) struct Report {
+    pub(crate) files: Vec<FileReport>,
     /// Every CSR of every file was read and its signature is valid.
-    pub all_valid: bool,
+    pub(crate) all_valid: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct FileReport {
-    pub file: String,
-    pub csrs: Vec<CsrInfo>,
+pub(crate) struct FileReport {
+    pub(crate) file: String,
+    pub(crate) csrs: Vec<CsrInfo>,
     /// Why the file or one of its CSRs could not be read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
+    pub(crate) errors: Vec<String>,
 }
 
 /// The CSRs of a file's bytes: every `CERTIFICATE REQUEST` (or `NEW CERTIFICATE REQUEST`)
 /// PEM block, read or not, other blocks and text around them skipped; or, without any PEM
 /// block, one or more DER CSRs back to back.
-pub fn split(bytes: &[u8]) -> Vec<Result<Vec<u8>, InspectError>> {
+pub(crate) fn split(bytes: &[u8]) -> Vec<Result<Vec<u8>, InspectError>> {
     let text = String::from_utf8_lossy(bytes);
     let mut out = Vec::new();
     let mut any_pem = false;
@@ -159,7 +159,7 @@ fn split_der(bytes: &[u8]) -> Vec<Result<Vec<u8>, InspectError>> {
 }
 
 /// Reads one DER CSR; `index` (1-based) names it in errors.
-pub fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError> {
+pub(crate) fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError> {
     let not_csr = |e: der::Error| InspectError::NotCsr { index, detail: e.to_string() };
     let request = CertReq::from_der(der).map_err(not_csr)?;
     let spki = request.info.public_key.to_der().map_err(not_csr)?;
@@ -323,7 +323,7 @@ fn key_usage_names(usage: KeyUsage) -> Vec<String> {
 }
 
 /// The human-readable form of one CSR, a `Field: value` line each, indented.
-pub fn render(info: &CsrInfo) -> String {
+pub(crate) fn render(info: &CsrInfo) -> String {
     let mut out = String::new();
     let mut line = |field: &str, value: &str| {
         let _ = writeln!(out, "  {:<18} {value}", format!("{field}:"));

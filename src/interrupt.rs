@@ -9,7 +9,7 @@ static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// Installs the handlers (once; later calls do nothing). Without it, [`requested`] is
 /// never true and signals keep their default effect.
-pub fn install() {
+pub(crate) fn install() {
     let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second signal while the flag is set: exit at once with 128 + SIGINT, as a
@@ -21,11 +21,11 @@ pub fn install() {
 }
 
 /// The flag a signal sets, for code that polls it (`None` before [`install`]).
-pub fn flag() -> Option<&'static AtomicBool> {
+pub(crate) fn flag() -> Option<&'static AtomicBool> {
     FLAG.get().map(|f| &**f)
 }
 
 /// Whether Ctrl-C or SIGTERM has asked the run to stop.
-pub fn requested() -> bool {
+pub(crate) fn requested() -> bool {
     flag().is_some_and(|f| f.load(Ordering::Relaxed))
 }

@@ -13,7 +13,7 @@ use crate::request::{Checked, KeyAlgorithm, Names};
 
 /// How far validation goes with an encrypted key file.
 #[derive(Debug, Clone, Copy)]
-pub enum KeyFileCheck<'a> {
+pub(crate) enum KeyFileCheck<'a> {
     /// `validate`, which has no passphrase: an encrypted key is checked for being an
     /// encrypted PKCS#8 key only; every other key is opened and its type checked.
     WithoutPassphrase,
@@ -23,7 +23,7 @@ pub enum KeyFileCheck<'a> {
 }
 
 /// The key in `path`, if it is a key of the `expected` type.
-pub fn open(
+pub(crate) fn open(
     path: &Path,
     expected: KeyAlgorithm,
     passphrase: Option<&Passphrase>,
@@ -68,7 +68,7 @@ fn read(
 /// `--prune`): only the request's own `NAME.key.pem` (flat or fanout) may be its KeyFile
 /// there (renewing with the key the folder made).
 #[derive(Debug)]
-pub struct InsideOut {
+pub(crate) struct InsideOut {
     /// The request's number in the run ([`crate::request::NameRegistry::len`] before it).
     index: usize,
     request: Checked,
@@ -79,7 +79,7 @@ pub struct InsideOut {
 
 impl InsideOut {
     /// The request's KeyFile, if it is inside the output folder of `mode`.
-    pub fn of(request: &Checked, index: usize, mode: KeyFileCheck<'_>) -> Option<InsideOut> {
+    pub(crate) fn of(request: &Checked, index: usize, mode: KeyFileCheck<'_>) -> Option<InsideOut> {
         let KeyFileCheck::Open { out, .. } = mode else { return None };
         // A missing key is said by `check`; a missing folder holds no key.
         let (key, out) = (request.key_file.as_deref()?.canonicalize().ok()?, out.canonicalize().ok()?);
@@ -88,7 +88,7 @@ impl InsideOut {
     }
 
     /// The error, unless the key is the request's own, under the Name it has in the run.
-    pub fn check(&self, names: &Names) -> Option<ManifestError> {
+    pub(crate) fn check(&self, names: &Names) -> Option<ManifestError> {
         let name = names.name(self.index, &self.request);
         let own = |layout: Layout| PathBuf::from(layout.relative(name.as_str()).1);
         if [Layout::Flat, Layout::Fanout].into_iter().any(|l| own(l) == self.inside) {
@@ -102,7 +102,7 @@ impl InsideOut {
 }
 
 /// The error of a validated request whose key file cannot be used, if any.
-pub fn check(request: &Checked, mode: KeyFileCheck<'_>) -> Option<ManifestError> {
+pub(crate) fn check(request: &Checked, mode: KeyFileCheck<'_>) -> Option<ManifestError> {
     let path = request.key_file.as_deref()?;
     let result = match mode {
         KeyFileCheck::Open { passphrase, .. } => {

@@ -2,28 +2,29 @@
 //! makes them one at a time: RSA (2048/3072/4096), ECC (P-256) and SM2 (SM2-with-SM3).
 //!
 //! The pipeline, one module per stage:
-//! [`manifest`] (load) -> [`request`] (validate) -> [`decide`] -> [`crypto`]
+//! [`manifest`] (load) -> [`request`] (validate) -> `decide` -> [`crypto`]
 //! (generate) -> [`output`] (the folder: write, summary) with [`progress`] for the
 //! terminal; [`run`] ties the stages together, [`cmd`] holds the commands.
-//! [`words`] puts counts into words and [`build_info`] says what this binary was built with.
+//! `words` puts counts into words and `build_info` says what this binary was built with.
 #![forbid(unsafe_code)]
+#![warn(missing_docs, unreachable_pub)]
 
-pub mod build_info;
+mod build_info;
 pub mod cli;
 pub mod cmd;
 pub mod crypto;
-pub mod decide;
+mod decide;
 pub mod error;
-pub mod inspect;
-pub mod interrupt;
-pub mod keyfile;
+mod inspect;
+mod interrupt;
+mod keyfile;
 pub mod manifest;
 pub mod output;
-pub mod parallel;
+mod parallel;
 pub mod progress;
 pub mod request;
 pub mod run;
-pub mod secret;
+mod secret;
 pub mod settings;
-pub mod shard;
-pub mod words;
+mod shard;
+mod words;

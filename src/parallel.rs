@@ -57,7 +57,7 @@ const BATCH_WAIT: Duration = Duration::from_millis(100);
 /// costs the writer a sync, so fast work is written in fewer, larger ones, and slow work
 /// (RSA keys) is still written within a tenth of a second. If `sink` fails, no new item
 /// starts and the error is returned once the items in flight have finished.
-pub fn ordered_map<T, R, E, I, W, S>(
+pub(crate) fn ordered_map<T, R, E, I, W, S>(
     pool: &ThreadPool,
     items: I,
     window: usize,
@@ -76,7 +76,7 @@ where
 
 /// [`ordered_map`], where `stop` (set from outside, e.g. by a signal) also stops new items
 /// from starting; the items in flight still finish and reach `sink`.
-pub fn ordered_map_until<T, R, E, I, W, S>(
+pub(crate) fn ordered_map_until<T, R, E, I, W, S>(
     pool: &ThreadPool,
     items: I,
     window: usize,

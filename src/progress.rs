@@ -1,6 +1,6 @@
 //! The terminal: an indicatif bar on stderr while keys are made, shown only when stderr
 //! is a terminal, not `TERM=dumb` and not `--quiet` (`NO_COLOR` drops colour, never the
-//! bar; the bar has none); the closing line, which is always printed; and [`out`] and
+//! bar; the bar has none); the closing line, which is always printed; and `out` and
 //! [`err`], through which every other line is printed.
 
 use std::io::IsTerminal;
@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 /// error (`BrokenPipe`), which `main` ends quietly with success, as a pipe's writer does;
 /// any other failure is said on stderr. Only reports go to stdout, and they are printed
 /// after the work they report on.
-pub fn out(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
+pub(crate) fn out(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
     use std::io::Write;
     match writeln!(std::io::stdout().lock(), "{line}") {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Err(e),
@@ -26,7 +26,7 @@ pub fn out(line: std::fmt::Arguments<'_>) -> std::io::Result<()> {
 
 /// Writes a whole document on stdout through a buffer, as [`out`] prints a line (a reader
 /// that has gone away ends the process quietly); any other failure is said on stderr.
-pub fn out_document(
+pub(crate) fn out_document(
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> std::io::Result<()> {
     use std::io::Write;
@@ -48,13 +48,13 @@ pub fn err(line: std::fmt::Arguments<'_>) {
 }
 
 #[derive(Debug)]
-pub struct Progress {
+pub(crate) struct Progress {
     bar: ProgressBar,
     started: Instant,
 }
 
 impl Progress {
-    pub fn new(total: u64, quiet: bool) -> Progress {
+    pub(crate) fn new(total: u64, quiet: bool) -> Progress {
         let term = std::env::var_os("TERM");
         let bar = if !shows_bar(quiet, std::io::stderr().is_terminal(), term.as_deref()) {
             ProgressBar::hidden()
@@ -67,16 +67,16 @@ impl Progress {
         Progress { bar, started: Instant::now() }
     }
 
-    pub fn advance(&self, n: usize) {
+    pub(crate) fn advance(&self, n: usize) {
         self.bar.inc(n as u64);
     }
 
-    pub fn elapsed(&self) -> Duration {
+    pub(crate) fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
 
     /// Clears the bar and prints the run's closing lines on stderr.
-    pub fn finish(self, lines: &[String]) {
+    pub(crate) fn finish(self, lines: &[String]) {
         self.bar.finish_and_clear();
         for line in lines {
             err(format_args!("{line}"));
@@ -84,7 +84,7 @@ impl Progress {
     }
 
     /// Takes the bar off the screen (an interrupted or failed run).
-    pub fn clear(&self) {
+    pub(crate) fn clear(&self) {
         self.bar.finish_and_clear();
     }
 }
@@ -104,7 +104,7 @@ fn bar_style(total: u64) -> ProgressStyle {
 /// Whether a bar is drawn. `NO_COLOR` asks for no colour, not for less information, so
 /// it is not consulted; a terminal that cannot move the cursor (`TERM=dumb`) would print
 /// every redraw on a line of its own.
-pub fn shows_bar(quiet: bool, stderr_is_terminal: bool, term: Option<&std::ffi::OsStr>) -> bool {
+pub(crate) fn shows_bar(quiet: bool, stderr_is_terminal: bool, term: Option<&std::ffi::OsStr>) -> bool {
     !quiet && stderr_is_terminal && term.is_none_or(|t| t != "dumb")
 }
 

@@ -23,7 +23,10 @@ pub enum PassphraseError {
 
 /// The passphrase from the variable `env` or else the file `file` (one trailing newline
 /// is the file's, not the passphrase's); `None` when neither is given.
-pub fn passphrase(env: Option<&str>, file: Option<&Path>) -> Result<Option<Passphrase>, PassphraseError> {
+pub(crate) fn passphrase(
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<Passphrase>, PassphraseError> {
     let text = match (env, file) {
         (Some(var), _) => {
             std::env::var(var).map_err(|_| PassphraseError::EnvUnset { var: var.to_owned() })?

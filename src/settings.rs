@@ -18,7 +18,7 @@ use crate::shard::Shard;
 
 /// How a command reports: lines for people, or one JSON document for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Output {
+pub(crate) enum Output {
     #[default]
     Text,
     Json,
@@ -26,7 +26,7 @@ pub enum Output {
 
 impl Output {
     /// As `--json` says.
-    pub fn of(json: bool) -> Output {
+    pub(crate) fn of(json: bool) -> Output {
         if json { Output::Json } else { Output::Text }
     }
 }
@@ -36,49 +36,49 @@ impl Output {
 #[derive(Debug)]
 pub struct Settings {
     /// The manifests (files or folders) the command reads.
-    pub paths: Vec<PathBuf>,
+    pub(crate) paths: Vec<PathBuf>,
     /// How the manifests are read (`--encoding`).
-    pub read: ReadOptions,
+    pub(crate) read: ReadOptions,
     /// `--out` as the user gave it (messages name it so).
-    pub out: PathBuf,
-    pub jobs: usize,
-    pub layout: Layout,
-    pub flags: Flags,
-    pub prune: bool,
+    pub(crate) out: PathBuf,
+    pub(crate) jobs: usize,
+    pub(crate) layout: Layout,
+    pub(crate) flags: Flags,
+    pub(crate) prune: bool,
     /// This run's shard (its requests, its CsrId space, the folder's shard).
-    pub shard: Option<Shard>,
-    pub passphrase: Option<Passphrase>,
+    pub(crate) shard: Option<Shard>,
+    pub(crate) passphrase: Option<Passphrase>,
     /// `--key-format`, if given; else the folder's (see [`crate::output::folder::check`]).
-    pub key_format: Option<KeyFormat>,
+    pub(crate) key_format: Option<KeyFormat>,
     /// `--check`: plan, and exit 1 unless everything is unchanged.
-    pub check: bool,
-    pub quiet: bool,
-    pub output: Output,
+    pub(crate) check: bool,
+    pub(crate) quiet: bool,
+    pub(crate) output: Output,
     /// Print the closing line (bench runs print their own table instead).
-    pub closing_line: bool,
+    pub(crate) closing_line: bool,
     /// `bench`: the key types to measure, how many requests each (`None`: its default),
     /// and where to write (`None`: in memory).
-    pub bench: Bench,
+    pub(crate) bench: Bench,
     /// `merge`: the shard folders and whether to copy their pairs. (`paths` are the
     /// manifests given with `--manifests`; none: those each shard recorded.)
-    pub merge: Merge,
+    pub(crate) merge: Merge,
 }
 
 /// What `merge` joins.
 #[derive(Debug, Default)]
-pub struct Merge {
+pub(crate) struct Merge {
     /// The shards' output folders, as given (messages name them so).
-    pub shards: Vec<PathBuf>,
+    pub(crate) shards: Vec<PathBuf>,
     /// `--collect`: copy every pair into `--out` too.
-    pub collect: bool,
+    pub(crate) collect: bool,
 }
 
 /// What `bench` measures.
 #[derive(Debug, Default)]
-pub struct Bench {
-    pub keys: Vec<KeyAlgorithm>,
-    pub count: Option<usize>,
-    pub out: Option<PathBuf>,
+pub(crate) struct Bench {
+    pub(crate) keys: Vec<KeyAlgorithm>,
+    pub(crate) count: Option<usize>,
+    pub(crate) out: Option<PathBuf>,
 }
 
 impl Settings {
@@ -105,7 +105,7 @@ impl Settings {
     }
 
     /// `generate`: the shard from `--shard` or the engine's variables.
-    pub fn generate(args: &GenerateArgs) -> Result<Settings, Error> {
+    pub(crate) fn generate(args: &GenerateArgs) -> Result<Settings, Error> {
         let shard = shard(args.shard, args.shards)?;
         let settings = Settings {
             key_format: args.key_format,
@@ -126,13 +126,13 @@ impl Settings {
     }
 
     /// `plan`: the shard from `--shard` or the engine's variables, as `generate` finds it.
-    pub fn plan(args: &PlanArgs) -> Result<Settings, Error> {
+    pub(crate) fn plan(args: &PlanArgs) -> Result<Settings, Error> {
         let shard = shard(args.shard, None)?;
         Ok(Settings { output: output(args.json), ..Settings::run(&args.run, shard)? })
     }
 
     /// `validate`.
-    pub fn validate(args: &ValidateArgs) -> Settings {
+    pub(crate) fn validate(args: &ValidateArgs) -> Settings {
         Settings {
             paths: args.paths.clone(),
             read: ReadOptions { encoding: args.encoding },
@@ -142,7 +142,7 @@ impl Settings {
     }
 
     /// `merge`: `--manifests` (read with `--encoding`) are the paths.
-    pub fn merge(args: &MergeArgs) -> Settings {
+    pub(crate) fn merge(args: &MergeArgs) -> Settings {
         Settings {
             paths: args.manifests.clone(),
             read: ReadOptions { encoding: args.encoding },
@@ -152,7 +152,7 @@ impl Settings {
     }
 
     /// `bench`: the key types asked for (all five without `--algorithm`).
-    pub fn bench(args: &BenchArgs) -> Result<Settings, Error> {
+    pub(crate) fn bench(args: &BenchArgs) -> Result<Settings, Error> {
         let jobs = args.jobs.map_or_else(default_jobs, |n| n.get());
         let keys = bench_keys(args)?;
         let out = args.out.clone();
@@ -193,12 +193,12 @@ impl Settings {
     }
 
     /// How validation opens each `KeyFile`: with this run's passphrase, knowing `--out`.
-    pub fn key_files(&self) -> KeyFileCheck<'_> {
+    pub(crate) fn key_files(&self) -> KeyFileCheck<'_> {
         KeyFileCheck::Open { passphrase: self.passphrase.as_ref(), out: &self.out }
     }
 
     /// What this run asks of the output folder, for [`crate::output::folder::check`].
-    pub fn wanted(&self) -> Wanted<'_> {
+    pub(crate) fn wanted(&self) -> Wanted<'_> {
         Wanted {
             layout: self.layout,
             shard: self.shard,
@@ -209,7 +209,7 @@ impl Settings {
     }
 
     /// Whether the request is this run's (its shard's).
-    pub fn holds(&self, request: &Result<CsrRequest, Error>) -> bool {
+    pub(crate) fn holds(&self, request: &Result<CsrRequest, Error>) -> bool {
         match (self.shard, request) {
             (Some(shard), Ok(r)) => shard.holds(r.name.as_str()),
             _ => true,
@@ -258,7 +258,7 @@ fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
 }
 
 /// All cores.
-pub fn default_jobs() -> usize {
+pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 

@@ -9,14 +9,14 @@ use std::str::FromStr;
 /// Shard `index` of `count` (0-based).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Shard {
-    pub index: u32,
-    pub count: u32,
+    pub(crate) index: u32,
+    pub(crate) count: u32,
 }
 
 /// CsrIds of shard K carry K in their top bits (K << 40): ids stay unique across shards
 /// without any coordination, and below 2^53 for up to 8192 shards of 2^40 CSRs each.
-pub const ID_SHARD_SHIFT: u32 = 40;
-pub const MAX_SHARDS: u32 = 1 << (53 - ID_SHARD_SHIFT);
+pub(crate) const ID_SHARD_SHIFT: u32 = 40;
+pub(crate) const MAX_SHARDS: u32 = 1 << (53 - ID_SHARD_SHIFT);
 
 /// Why a shard (from `--shard` or the engine's variables) is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,7 +39,7 @@ pub enum ShardError {
 }
 
 impl Shard {
-    pub fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
+    pub(crate) fn new(index: u32, count: u32) -> Result<Shard, ShardError> {
         if count == 0 || count > MAX_SHARDS {
             return Err(ShardError::Count(count));
         }
@@ -50,12 +50,12 @@ impl Shard {
     }
 
     /// Whether the request with this Name is this shard's.
-    pub fn holds(self, name: &str) -> bool {
+    pub(crate) fn holds(self, name: &str) -> bool {
         shard_of(name, self.count) == self.index
     }
 
     /// The first CsrId of this shard's id space.
-    pub fn id_base(self) -> u64 {
+    pub(crate) fn id_base(self) -> u64 {
         u64::from(self.index) << ID_SHARD_SHIFT
     }
 
@@ -63,7 +63,7 @@ impl Shard {
     /// `JOB_COMPLETION_INDEX` (Kubernetes Indexed Job; count from `shards` or
     /// `CSRBATCH_SHARDS`), `SLURM_ARRAY_TASK_ID`/`SLURM_ARRAY_TASK_COUNT` (less
     /// `SLURM_ARRAY_TASK_MIN`), `AWS_BATCH_JOB_ARRAY_INDEX`/`AWS_BATCH_JOB_ARRAY_SIZE`.
-    pub fn from_env(
+    pub(crate) fn from_env(
         env: impl Fn(&str) -> Option<String>,
         shards: Option<u32>,
     ) -> Result<Option<Shard>, ShardError> {
@@ -101,12 +101,12 @@ impl Shard {
 
 /// The shard (of `count`) of a Name: the first 8 bytes of SHA-256 of the lower-case Name,
 /// big-endian, modulo `count`.
-pub fn shard_of(name: &str, count: u32) -> u32 {
+pub(crate) fn shard_of(name: &str, count: u32) -> u32 {
     shard_of_key(crate::request::name_key(name), count)
 }
 
 /// [`shard_of`] for a Name already digested by [`crate::request::name_key`].
-pub fn shard_of_key(key: u128, count: u32) -> u32 {
+pub(crate) fn shard_of_key(key: u128, count: u32) -> u32 {
     let bytes = key.to_le_bytes();
     let mut first = [0u8; 8];
     first.copy_from_slice(&bytes[..8]);

@@ -5,14 +5,14 @@ use std::fmt;
 
 /// A count with its noun, singular for exactly one and plural otherwise (`0 CSRs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counted<'a> {
-    pub count: u64,
-    pub noun: &'a str,
+pub(crate) struct Counted<'a> {
+    pub(crate) count: u64,
+    pub(crate) noun: &'a str,
 }
 
 /// `plural(1, "CSR")` shows `1 CSR`, `plural(2, "CSR")` `2 CSRs`, `plural(3, "entry")`
 /// `3 entries`. The noun is given in the singular.
-pub fn plural<'a>(count: impl TryInto<u64>, noun: &'a str) -> Counted<'a> {
+pub(crate) fn plural<'a>(count: impl TryInto<u64>, noun: &'a str) -> Counted<'a> {
     Counted { count: count.try_into().unwrap_or(u64::MAX), noun }
 }
 

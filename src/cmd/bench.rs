@@ -25,37 +25,37 @@ use crate::words::plural;
 /// One algorithm's figures.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Figures {
-    pub algorithm: &'static str,
-    pub key_size: u32,
-    pub count: usize,
-    pub jobs: usize,
-    pub files: bool,
+pub(crate) struct Figures {
+    pub(crate) algorithm: &'static str,
+    pub(crate) key_size: u32,
+    pub(crate) count: usize,
+    pub(crate) jobs: usize,
+    pub(crate) files: bool,
     /// What generated the keys: `ring` (P-256), `sm2`, or for RSA `rsa` or `openssl`
     /// (the `openssl-rsa` build).
-    pub key_backend: &'static str,
-    pub wall_seconds: f64,
-    pub csrs_per_second: f64,
+    pub(crate) key_backend: &'static str,
+    pub(crate) wall_seconds: f64,
+    pub(crate) csrs_per_second: f64,
     /// Key generation alone, per key, in milliseconds (in-memory runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keygen_ms: Option<Percentiles>,
+    pub(crate) keygen_ms: Option<Percentiles>,
     /// The whole request (key, CSR, self-check, PEM), per request (in-memory runs only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_ms: Option<Percentiles>,
+    pub(crate) request_ms: Option<Percentiles>,
 }
 
 #[derive(Debug, Serialize, PartialEq)]
 #[serde(rename_all = "PascalCase")]
-pub struct Percentiles {
-    pub p50: f64,
-    pub p90: f64,
-    pub p99: f64,
-    pub mean: f64,
+pub(crate) struct Percentiles {
+    pub(crate) p50: f64,
+    pub(crate) p90: f64,
+    pub(crate) p99: f64,
+    pub(crate) mean: f64,
 }
 
 impl Percentiles {
     /// Nearest-rank percentiles of `samples` (milliseconds).
-    pub fn of(mut samples: Vec<f64>) -> Option<Percentiles> {
+    pub(crate) fn of(mut samples: Vec<f64>) -> Option<Percentiles> {
         if samples.is_empty() {
             return None;
         }
@@ -68,6 +68,8 @@ impl Percentiles {
     }
 }
 
+/// Runs `csrbatch bench`: the figures of each key type asked for, as a table or (`--json`)
+/// one document.
 pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
     let settings = Settings::bench(args)?;
     let (jobs, json) = (settings.jobs, settings.output == Output::Json);

@@ -6,13 +6,14 @@ use clap::CommandFactory;
 use crate::cli::{Cli, CompletionsArgs};
 use crate::error::{Error, ExitCode};
 
+/// Prints the completion script for `args.shell`.
 pub fn run(args: &CompletionsArgs) -> Result<ExitCode, Error> {
     crate::progress::out(format_args!("{}", script(args.shell).trim_end_matches('\n')))?;
     Ok(ExitCode::Success)
 }
 
 /// The completion script for `shell`.
-pub fn script(shell: clap_complete::Shell) -> String {
+pub(crate) fn script(shell: clap_complete::Shell) -> String {
     let mut buf = Vec::new();
     // Into memory first: clap_complete panics when its writer fails, and stdout may be a
     // closed pipe (`csrbatch completions bash | head`), which `out` handles.

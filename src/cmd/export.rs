@@ -18,7 +18,7 @@ use crate::words::plural;
 use super::json::{Document, JsonCommand, JsonError, JsonRequest};
 
 /// What a command reports, as its stages go.
-pub trait Exporter {
+pub(crate) trait Exporter {
     /// `validate`: a request that passed.
     fn validated(&mut self, request: &CsrRequest);
     /// `validate`: every request passed.
@@ -36,7 +36,7 @@ pub trait Exporter {
 }
 
 /// The exporter for `command`, as `output` says.
-pub fn exporter(command: JsonCommand, output: Output) -> Box<dyn Exporter> {
+pub(crate) fn exporter(command: JsonCommand, output: Output) -> Box<dyn Exporter> {
     match output {
         Output::Text => Box::new(Lines::default()),
         Output::Json => Box::new(JsonExporter::new(command)),
@@ -47,7 +47,7 @@ pub fn exporter(command: JsonCommand, output: Output) -> Box<dyn Exporter> {
 /// (`generate` says what it did on stderr, in its closing line.) Once stdout's reader has
 /// gone away (`plan | head`), nothing more is printed and the command goes on.
 #[derive(Debug, Default)]
-pub struct Lines {
+pub(crate) struct Lines {
     closed: Cell<bool>,
 }
 
@@ -106,12 +106,12 @@ impl Exporter for Lines {
 /// the outcome, with the error (if any) in `Errors`. The result is passed on, so that
 /// `main` prints the error on stderr too and exits with the same code.
 #[derive(Debug)]
-pub struct JsonExporter {
+pub(crate) struct JsonExporter {
     doc: Document,
 }
 
 impl JsonExporter {
-    pub fn new(command: JsonCommand) -> JsonExporter {
+    pub(crate) fn new(command: JsonCommand) -> JsonExporter {
         JsonExporter { doc: Document::new(command) }
     }
 }

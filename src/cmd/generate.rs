@@ -10,6 +10,8 @@ use crate::settings::{Output, Settings};
 use super::export::{Exporter, exporter};
 use super::json::JsonCommand;
 
+/// Runs `csrbatch generate`; with `--check`, only says (by the exit code) whether the
+/// folder is up to date.
 pub fn run(args: &GenerateArgs) -> Result<ExitCode, Error> {
     let mut export = exporter(JsonCommand::Generate, Output::of(args.json));
     let result = generate(args, export.as_mut());
@@ -38,7 +40,7 @@ fn generate(args: &GenerateArgs, export: &mut dyn Exporter) -> Result<ExitCode, 
 }
 
 /// Runs `generate` on requests made in memory (bench), recording no manifests.
-pub fn execute<I>(
+pub(crate) fn execute<I>(
     requests: I,
     total: usize,
     wants: &(dyn Fn(&str) -> bool + Sync),

@@ -7,6 +7,7 @@ use crate::error::{Error, ExitCode};
 use crate::inspect::{self, FileReport, Report};
 use crate::progress;
 
+/// Reports on every CSR in `args.files`; the exit code is the worst finding's.
 pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
     let mut code = ExitCode::Success;
     let mut files = Vec::with_capacity(args.files.len());

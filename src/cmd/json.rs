@@ -19,12 +19,12 @@ use crate::run::report::{Made, Report};
 
 /// The document's `Version`. Fields may be added within a version; it is raised when one
 /// changes its meaning or goes away, so that a program can refuse what it does not know.
-pub const FORMAT_VERSION: u32 = 1;
+pub(crate) const FORMAT_VERSION: u32 = 1;
 
 /// Which command printed the document.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum JsonCommand {
+pub(crate) enum JsonCommand {
     Validate,
     Plan,
     Generate,
@@ -33,76 +33,76 @@ pub enum JsonCommand {
 /// What `--json` prints: one document, written once the command is done (or stopped).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Document {
-    pub version: u32,
-    pub command: JsonCommand,
+pub(crate) struct Document {
+    pub(crate) version: u32,
+    pub(crate) command: JsonCommand,
     /// The exit code the process ends with.
-    pub exit_code: u8,
+    pub(crate) exit_code: u8,
     /// The requests of the run (of its shard): all valid, or 0 when a manifest has errors.
-    pub total: usize,
+    pub(crate) total: usize,
     /// `plan`, `generate`: requests per state, orphans included (every planned state is
     /// present, 0 or not). Empty for `validate`.
-    pub counts: BTreeMap<State, usize>,
+    pub(crate) counts: BTreeMap<State, usize>,
     /// Each request, in manifest order: what validation named it, what the plan or the
     /// run did with it. An interrupted `generate` lists the requests that landed.
-    pub requests: Vec<JsonRequest>,
+    pub(crate) requests: Vec<JsonRequest>,
     /// Every error: in a manifest, of a request that failed or is damaged, of the run.
-    pub errors: Vec<JsonError>,
+    pub(crate) errors: Vec<JsonError>,
     /// `plan`: Names whose files or records no manifest asks for any more (`generate`
     /// counts them in `Counts`; summary.json lists them).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub orphans: Option<Vec<String>>,
+    pub(crate) orphans: Option<Vec<String>>,
     /// `plan`: runs that stopped before writing their summary.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub unfinished: Option<Vec<UnfinishedRun>>,
+    pub(crate) unfinished: Option<Vec<UnfinishedRun>>,
     /// `generate`: requests done without an `Error`, and with one (failed or damaged), as
     /// summary.json counts them.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub succeeded: Option<usize>,
+    pub(crate) succeeded: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub failed: Option<usize>,
+    pub(crate) failed: Option<usize>,
     /// `generate`: CSRs made per key type.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub made: Option<Vec<Made>>,
+    pub(crate) made: Option<Vec<Made>>,
     /// `generate`: how long the run took.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub seconds: Option<f64>,
+    pub(crate) seconds: Option<f64>,
 }
 
 /// One request's outcome.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct JsonRequest {
-    pub name: String,
+pub(crate) struct JsonRequest {
+    pub(crate) name: String,
     /// The manifest as it was given (shared by its requests: a million are held until
     /// the document is printed).
     #[serde(serialize_with = "display_path")]
-    pub file: Arc<Path>,
-    pub line: usize,
+    pub(crate) file: Arc<Path>,
+    pub(crate) line: usize,
     /// `plan`: what a run would do; `generate`: what it did (absent for `validate`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub state: Option<State>,
+    pub(crate) state: Option<State>,
     /// `generate`: the CSR's CsrId; `plan`: the CsrId an unchanged request keeps.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub csr_id: Option<u64>,
+    pub(crate) csr_id: Option<u64>,
     /// `plan`: why the request is in its state, when that needs saying.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<crate::decide::Reason>,
+    pub(crate) reason: Option<crate::decide::Reason>,
     /// `generate`: why the request failed or is damaged.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
+    pub(crate) error: Option<String>,
 }
 
 /// One error, wherever it came from. The place is given as far as it is known; `Message`
 /// says what is wrong without repeating the place.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct JsonError {
-    pub file: Option<String>,
-    pub line: Option<usize>,
-    pub request: Option<String>,
-    pub field: Option<String>,
-    pub message: String,
+pub(crate) struct JsonError {
+    pub(crate) file: Option<String>,
+    pub(crate) line: Option<usize>,
+    pub(crate) request: Option<String>,
+    pub(crate) field: Option<String>,
+    pub(crate) message: String,
 }
 
 /// A path as messages write it (a file name that is not UTF-8 is not an error here).
@@ -125,7 +125,7 @@ impl From<&ManifestError> for JsonError {
 
 impl JsonError {
     /// The errors an [`Error`] stands for: each manifest error, or the error itself.
-    pub fn all(err: &Error) -> Vec<JsonError> {
+    pub(crate) fn all(err: &Error) -> Vec<JsonError> {
         let plain = |file: Option<String>, message: String| JsonError {
             file,
             line: None,

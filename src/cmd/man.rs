@@ -6,6 +6,7 @@ use clap::CommandFactory;
 use crate::cli::{Cli, ManArgs};
 use crate::error::{Error, ExitCode};
 
+/// Prints the man page of `args.subcommand`, or csrbatch(1).
 pub fn run(args: &ManArgs) -> Result<ExitCode, Error> {
     let page = page(args.subcommand.as_deref())?;
     crate::progress::out(format_args!("{}", page.trim_end_matches('\n')))?;
@@ -13,7 +14,7 @@ pub fn run(args: &ManArgs) -> Result<ExitCode, Error> {
 }
 
 /// csrbatch(1), or csrbatch-SUBCOMMAND(1) for `Some(SUBCOMMAND)`.
-pub fn page(subcommand: Option<&str>) -> Result<String, Error> {
+pub(crate) fn page(subcommand: Option<&str>) -> Result<String, Error> {
     let mut cli = Cli::command();
     // Building settles each subcommand's display name (`csrbatch-generate`), which is the
     // page's title, and the version every page carries.

@@ -1,5 +1,5 @@
 //! `csrbatch merge`: joins shard output folders into one summary (with `--collect`, one
-//! folder); the work is [`crate::run::merge`]. This prints what it found and maps it to
+//! folder); the work is `run::merge`. This prints what it found and maps it to
 //! the exit code: 0 merged, 1 nothing merged (a problem is named on each line).
 
 use crate::cli::MergeArgs;
@@ -9,6 +9,7 @@ use crate::run::merge::{self, MergeOutcome};
 use crate::settings::Settings;
 use crate::words::plural;
 
+/// Runs `csrbatch merge`: 0 when merged, 1 when a problem kept it from merging.
 pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
     let settings = Settings::merge(args);
     let outcome = merge::merge(&settings, &mut |note| err(format_args!("merge: {note}")))?;

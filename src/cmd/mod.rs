@@ -4,10 +4,10 @@
 
 pub mod bench;
 pub mod completions;
-pub mod export;
+pub(crate) mod export;
 pub mod generate;
 pub mod inspect;
-pub mod json;
+pub(crate) mod json;
 pub mod man;
 pub mod merge;
 pub mod plan;

@@ -10,6 +10,7 @@ use crate::settings::{Output, Settings};
 use super::export::{Exporter, exporter};
 use super::json::JsonCommand;
 
+/// Prints what `generate` would do to the output folder.
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Error> {
     let mut export = exporter(JsonCommand::Plan, Output::of(args.json));
     let result = plan(args, export.as_mut()).map(|_| ExitCode::Success);
@@ -23,7 +24,7 @@ fn plan(args: &PlanArgs, export: &mut dyn Exporter) -> Result<bool, Error> {
 }
 
 /// Plans the run (`plan`, `generate --check`) and reports it; whether anything is to do.
-pub fn report<I>(
+pub(crate) fn report<I>(
     settings: &Settings,
     requests: I,
     wants: &(dyn Fn(&str) -> bool + Sync),

@@ -8,6 +8,7 @@ use crate::settings::Settings;
 use super::export::{Exporter, exporter};
 use super::json::JsonCommand;
 
+/// Runs `csrbatch validate`: loads and checks the manifests, writes nothing.
 pub fn run(args: &ValidateArgs) -> Result<ExitCode, Error> {
     let settings = Settings::validate(args);
     let mut export = exporter(JsonCommand::Validate, settings.output);

@@ -16,7 +16,7 @@ fn encode_err(e: impl std::fmt::Display) -> CryptoError {
 }
 
 /// Builds and signs the CSR; returns its DER.
-pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
     let key_pair = key.as_rcgen().ok_or_else(|| CryptoError::Sign("rcgen cannot sign SM2".into()))?;
 
     let mut dn = DistinguishedName::new();

@@ -17,14 +17,14 @@ use crate::crypto::CryptoError;
 use crate::request::Params;
 
 /// The signer's distinguishing ID (GM/T 0009-2012 default user ID).
-pub const DIST_ID: &str = "1234567812345678";
+pub(crate) const DIST_ID: &str = "1234567812345678";
 
 fn encode_err(e: impl std::fmt::Display) -> CryptoError {
     CryptoError::Encode(e.to_string())
 }
 
 /// Builds and signs the CSR; returns its DER.
-pub fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
+pub(crate) fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, CryptoError> {
     let signer = key.as_sm2().ok_or_else(|| CryptoError::Sign("not an SM2 key".into()))?;
 
     let attributes = subject::attributes_set(params)?;

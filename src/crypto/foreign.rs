@@ -13,7 +13,7 @@ use crate::request::KeyAlgorithm;
 
 /// The key in a SubjectPublicKeyInfo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PublicKeyType {
+pub(crate) enum PublicKeyType {
     Rsa {
         bits: u32,
     },
@@ -28,7 +28,7 @@ pub enum PublicKeyType {
 
 impl PublicKeyType {
     /// Of a DER SubjectPublicKeyInfo; `None` when it is not one.
-    pub fn of_spki(spki: &[u8]) -> Option<PublicKeyType> {
+    pub(crate) fn of_spki(spki: &[u8]) -> Option<PublicKeyType> {
         let info = spki::SubjectPublicKeyInfoRef::try_from(spki).ok()?;
         let curve = info.algorithm.parameters.and_then(|p| p.decode_as::<Oid>().ok());
         Some(match (info.algorithm.oid, curve) {
@@ -45,7 +45,7 @@ impl PublicKeyType {
     }
 
     /// The `Algorithm` parameter (`RSA`, `ECC`, `SM2`), or what the key is otherwise.
-    pub fn algorithm(self) -> String {
+    pub(crate) fn algorithm(self) -> String {
         match self {
             PublicKeyType::Rsa { .. } => "RSA".into(),
             PublicKeyType::P256 | PublicKeyType::P384 => "ECC".into(),
@@ -57,7 +57,7 @@ impl PublicKeyType {
         }
     }
 
-    pub fn key_size(self) -> Option<u32> {
+    pub(crate) fn key_size(self) -> Option<u32> {
         match self {
             PublicKeyType::Rsa { bits } => Some(bits),
             PublicKeyType::P256 | PublicKeyType::Sm2 | PublicKeyType::Ed25519 => Some(256),
@@ -67,7 +67,7 @@ impl PublicKeyType {
     }
 
     /// The `CreateCsr` key type this is, if it is one.
-    pub fn create_csr(self) -> Option<KeyAlgorithm> {
+    pub(crate) fn create_csr(self) -> Option<KeyAlgorithm> {
         match self {
             PublicKeyType::Rsa { bits: 2048 } => Some(KeyAlgorithm::Rsa2048),
             PublicKeyType::Rsa { bits: 3072 } => Some(KeyAlgorithm::Rsa3072),
@@ -96,7 +96,7 @@ fn rsa_bits(der: &[u8]) -> Option<u32> {
 }
 
 /// The name of a signature algorithm, or its OID.
-pub fn signature_algorithm_name(algorithm: Oid) -> String {
+pub(crate) fn signature_algorithm_name(algorithm: Oid) -> String {
     let name = match algorithm {
         oid::SHA256_WITH_RSA => "sha256WithRSAEncryption",
         oid::SHA1_WITH_RSA => "sha1WithRSAEncryption",
@@ -116,7 +116,7 @@ pub fn signature_algorithm_name(algorithm: Oid) -> String {
 
 /// Whether a CSR's signature verifies under its own public key.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SignatureCheck {
+pub(crate) enum SignatureCheck {
     /// Valid (SM2: with the standard distinguishing ID `1234567812345678`).
     Valid,
     /// SM2 only: valid with an empty distinguishing ID and not with the standard one, as
@@ -140,7 +140,7 @@ impl fmt::Display for SignatureCheck {
 }
 
 /// Checks the signature of a DER CertificationRequest, whoever made it.
-pub fn check_csr_signature(der: &[u8]) -> SignatureCheck {
+pub(crate) fn check_csr_signature(der: &[u8]) -> SignatureCheck {
     let Ok(request) = CertReq::from_der(der) else {
         return SignatureCheck::Unsupported("not a DER CertificationRequest".into());
     };

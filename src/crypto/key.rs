@@ -80,7 +80,7 @@ impl PrivateKey {
 
     /// Reads a key PEM of any supported form (see [`PrivateKey::from_pem`]) and checks it
     /// is of the `expected` type; errors as [`CryptoError::Parse`].
-    pub fn from_pkcs8_pem(
+    pub(crate) fn from_pkcs8_pem(
         pem: &str,
         expected: KeyAlgorithm,
         passphrase: Option<&Passphrase>,
@@ -90,7 +90,10 @@ impl PrivateKey {
 
     /// Reads a key PEM of whichever supported type and form it is; errors as
     /// [`CryptoError::Parse`]. Re-runs read keys of both `--key-format`s through this.
-    pub fn from_pkcs8_pem_any(pem: &str, passphrase: Option<&Passphrase>) -> Result<PrivateKey, CryptoError> {
+    pub(crate) fn from_pkcs8_pem_any(
+        pem: &str,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<PrivateKey, CryptoError> {
         PrivateKey::from_pem(pem, passphrase).map_err(|e| parse_err(&e))
     }
 
@@ -179,12 +182,13 @@ impl PrivateKey {
         Ok(PrivateKey { algorithm: KeyAlgorithm::Sm2, inner: Inner::Sm2(Box::new(signer)), spki, pkcs8 })
     }
 
+    /// The key's type and size.
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
     }
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), LF line endings.
-    pub fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, CryptoError> {
+    pub(crate) fn to_pkcs8_pem(&self) -> Result<Zeroizing<String>, CryptoError> {
         der::pem::encode_string("PRIVATE KEY", LineEnding::LF, &self.pkcs8)
             .map(Zeroizing::new)
             .map_err(|e| CryptoError::Encode(e.to_string()))
@@ -192,7 +196,10 @@ impl PrivateKey {
 
     /// The key as PEM for its file: encrypted PKCS#8 (PBES2: scrypt, AES-256-CBC; fresh
     /// salt and IV from the OS CSPRNG) when a passphrase is given, else unencrypted.
-    pub fn to_file_pem(&self, passphrase: Option<&Passphrase>) -> Result<Zeroizing<String>, CryptoError> {
+    pub(crate) fn to_file_pem(
+        &self,
+        passphrase: Option<&Passphrase>,
+    ) -> Result<Zeroizing<String>, CryptoError> {
         self.to_pem(KeyFormat::Pkcs8, passphrase)
     }
 

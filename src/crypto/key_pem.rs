@@ -29,7 +29,7 @@ pub enum KeyFormat {
 }
 
 impl KeyFormat {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KeyFormat::Pkcs8 => "pkcs8",
             KeyFormat::Traditional => "traditional",
@@ -92,7 +92,12 @@ pub enum KeyError {
     UnsupportedKeySize(usize),
     /// The key is of another Algorithm or KeySize than the request's.
     #[error("it is an {found} key, the request asks for {expected}")]
-    WrongKeyType { found: KeyAlgorithm, expected: KeyAlgorithm },
+    WrongKeyType {
+        /// The key's type and size.
+        found: KeyAlgorithm,
+        /// The request's.
+        expected: KeyAlgorithm,
+    },
     /// The DER inside is not a valid key of its kind (the public key does not match, ...).
     #[error("malformed key: {0}")]
     Malformed(String),
@@ -106,7 +111,7 @@ fn malformed(e: impl fmt::Display) -> KeyError {
 /// keys (`EC PARAMETERS`, certificates) are skipped; `SM2 PRIVATE KEY` (what `openssl ec`
 /// writes for SM2 keys) is read as the SEC1 form it is. A block that cannot be read is an
 /// error wherever it is in the file: it may have been the key.
-pub fn pkcs8_of_pem(text: &str, passphrase: Option<&Passphrase>) -> Result<SecretDocument, KeyError> {
+pub(crate) fn pkcs8_of_pem(text: &str, passphrase: Option<&Passphrase>) -> Result<SecretDocument, KeyError> {
     const KEYS: [&str; 5] =
         ["PRIVATE KEY", "ENCRYPTED PRIVATE KEY", "RSA PRIVATE KEY", "EC PRIVATE KEY", "SM2 PRIVATE KEY"];
     let blocks: Vec<Block> = pem::blocks(text).collect::<Result<_, _>>().map_err(KeyError::NotPem)?;
@@ -175,7 +180,7 @@ fn wrap(
 /// The key of a PKCS#8 DER as PEM in `format`: PKCS#8 as is, or PKCS#1 `RSA PRIVATE KEY`
 /// (the RSAPrivateKey PKCS#8 holds) or SEC1 `EC PRIVATE KEY` with the curve named inside
 /// (RFC 5915 recommends it, and OpenSSL, Go and the SM2 libraries look for it there).
-pub fn traditional_pem(pkcs8: &[u8]) -> Result<Zeroizing<String>, KeyError> {
+pub(crate) fn traditional_pem(pkcs8: &[u8]) -> Result<Zeroizing<String>, KeyError> {
     let info = pkcs8::PrivateKeyInfoRef::try_from(pkcs8).map_err(malformed)?;
     let inner = info.private_key.as_bytes();
     let (label, der) = match info.algorithm.oid {

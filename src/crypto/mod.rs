@@ -8,18 +8,18 @@ mod foreign;
 mod key;
 mod key_pem;
 pub(crate) mod oid;
-pub mod pem;
+pub(crate) mod pem;
 mod rsa_keygen;
 mod sm2_curve;
 mod subject;
 mod verify;
 
-pub use csr_sm2::DIST_ID as SM2_DIST_ID;
-pub use error::CryptoError;
-pub use foreign::{PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name};
+pub(crate) use csr_sm2::DIST_ID as SM2_DIST_ID;
+pub(crate) use error::CryptoError;
+pub(crate) use foreign::{PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name};
 pub use key::{Passphrase, PrivateKey};
 pub use key_pem::{KeyError, KeyFormat};
-pub use rsa_keygen::BACKEND as RSA_BACKEND;
+pub(crate) use rsa_keygen::BACKEND as RSA_BACKEND;
 
 use der::pem::LineEnding;
 use sha2::{Digest, Sha256};
@@ -30,16 +30,18 @@ use crate::request::{KeyAlgorithm, Params};
 /// A CSR that passed the self-check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SignedCsr {
-    pub der: Vec<u8>,
+    pub(crate) der: Vec<u8>,
     /// `-----BEGIN CERTIFICATE REQUEST-----` PEM, LF line endings.
     pub pem: String,
     /// Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo (`KeySha2`).
-    pub key_sha2: String,
+    pub(crate) key_sha2: String,
 }
 
 /// A new key and its CSR.
 pub struct Generated {
+    /// The private key as PEM in the asked format, encrypted when a passphrase was given.
     pub key_pem: Zeroizing<String>,
+    /// The CSR, signed with that key.
     pub csr: SignedCsr,
 }
 
@@ -50,7 +52,7 @@ impl std::fmt::Debug for Generated {
 }
 
 /// What generates keys of this type in this build.
-pub fn key_backend(key: KeyAlgorithm) -> &'static str {
+pub(crate) fn key_backend(key: KeyAlgorithm) -> &'static str {
     match key {
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => RSA_BACKEND,
         KeyAlgorithm::Ecc => "ring",

@@ -29,22 +29,22 @@ use base64ct::{Base64, Encoding};
 use zeroize::Zeroizing;
 
 /// One PEM block of a text.
-pub struct Block {
+pub(crate) struct Block {
     /// The label of its BEGIN line: `PRIVATE KEY`, `CERTIFICATE REQUEST`, ...
-    pub label: String,
+    pub(crate) label: String,
     /// The line (from 1) of its BEGIN line.
-    pub line: usize,
+    pub(crate) line: usize,
     /// Its RFC 1421 headers as (name, value), in order; values trimmed, folded lines joined.
-    pub headers: Vec<(String, String)>,
+    pub(crate) headers: Vec<(String, String)>,
     /// The bytes its base64 encodes (DER for every label this crate reads). Wiped on drop:
     /// a block may be a private key.
-    pub der: Zeroizing<Vec<u8>>,
+    pub(crate) der: Zeroizing<Vec<u8>>,
 }
 
 impl Block {
     /// Whether it carries OpenSSL's legacy PEM encryption (`Proc-Type: 4,ENCRYPTED` with
     /// `DEK-Info`): then `der` is ciphertext, not DER.
-    pub fn is_legacy_encrypted(&self) -> bool {
+    pub(crate) fn is_legacy_encrypted(&self) -> bool {
         self.headers.iter().any(|(name, value)| {
             name.eq_ignore_ascii_case("DEK-Info")
                 || (name.eq_ignore_ascii_case("Proc-Type") && value.contains("ENCRYPTED"))
@@ -87,7 +87,7 @@ pub enum PemError {
 
 impl PemError {
     /// The label of the block's BEGIN line: what the block was meant to be.
-    pub fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         match self {
             PemError::Unterminated { label, .. }
             | PemError::EndMismatch { label, .. }
@@ -98,7 +98,7 @@ impl PemError {
 }
 
 /// The label of a block, read or not: a broken block still says what it was meant to be.
-pub fn label(block: &Result<Block, PemError>) -> &str {
+pub(crate) fn label(block: &Result<Block, PemError>) -> &str {
     match block {
         Ok(block) => &block.label,
         Err(e) => e.label(),
@@ -107,13 +107,13 @@ pub fn label(block: &Result<Block, PemError>) -> &str {
 
 /// The PEM blocks of `text`, in order, each read or refused; text outside them is skipped.
 /// An empty iterator: no BEGIN line at all.
-pub fn blocks(text: &str) -> Blocks<'_> {
+pub(crate) fn blocks(text: &str) -> Blocks<'_> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     Blocks { lines: text.lines().enumerate(), pending: None }
 }
 
 /// The iterator of [`blocks`].
-pub struct Blocks<'a> {
+pub(crate) struct Blocks<'a> {
     lines: std::iter::Enumerate<std::str::Lines<'a>>,
     /// A BEGIN line met inside the previous block (which it cut short): (line, label).
     pending: Option<(usize, &'a str)>,

@@ -22,10 +22,10 @@ fn keygen(e: impl std::fmt::Display) -> CryptoError {
 }
 
 /// Which implementation makes RSA keys in this build.
-pub const BACKEND: &str = if cfg!(feature = "openssl-rsa") { "openssl" } else { "rsa" };
+pub(crate) const BACKEND: &str = if cfg!(feature = "openssl-rsa") { "openssl" } else { "rsa" };
 
 #[cfg(not(feature = "openssl-rsa"))]
-pub fn generate(bits: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub(crate) fn generate(bits: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     use pkcs8::EncodePrivateKey;
     let key = generate_key(bits, &|| {})?;
     Ok(Zeroizing::new(key.to_pkcs8_der().map_err(keygen)?.as_bytes().to_vec()))
@@ -68,7 +68,7 @@ fn generate_key(bits: u32, tested: &(dyn Fn() + Sync)) -> Result<rsa::PrivateKey
 /// OpenSSL's checked key generation). That trades OpenSSL's own key generation for our
 /// glue, so this backend stays one key per thread.
 #[cfg(feature = "openssl-rsa")]
-pub fn generate(bits: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
+pub(crate) fn generate(bits: u32) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
     let rsa = openssl::rsa::Rsa::generate(bits).map_err(keygen)?;
     let key = openssl::pkey::PKey::from_rsa(rsa).map_err(keygen)?;
     Ok(Zeroizing::new(key.private_key_to_pkcs8().map_err(keygen)?))

@@ -24,7 +24,7 @@ fn encode_err(e: der::Error) -> CryptoError {
 
 /// The subject attributes in order; absent optional fields are left out.
 /// CountryCode is a PrintableString (RFC 5280 Appendix A); the rest are UTF8String.
-pub fn attributes(params: &Params) -> Vec<(der::asn1::ObjectIdentifier, &str)> {
+pub(crate) fn attributes(params: &Params) -> Vec<(der::asn1::ObjectIdentifier, &str)> {
     #[deny(unused)]
     let Params {
         key: _,
@@ -53,7 +53,7 @@ pub fn attributes(params: &Params) -> Vec<(der::asn1::ObjectIdentifier, &str)> {
 }
 
 /// The subject Name, one attribute per RDN.
-pub fn name(params: &Params) -> Result<Name, CryptoError> {
+pub(crate) fn name(params: &Params) -> Result<Name, CryptoError> {
     let mut rdns = RdnSequence::default();
     for (oid, text) in attributes(params) {
         let value = if oid == oid::COUNTRY {
@@ -71,7 +71,7 @@ pub fn name(params: &Params) -> Result<Name, CryptoError> {
 }
 
 /// The non-critical subjectAltName extension: DNS names and IP addresses, CommonName first.
-pub fn san_extension(params: &Params) -> Result<Extension, CryptoError> {
+pub(crate) fn san_extension(params: &Params) -> Result<Extension, CryptoError> {
     let names = params
         .sans
         .iter()
@@ -89,7 +89,7 @@ pub fn san_extension(params: &Params) -> Result<Extension, CryptoError> {
 }
 
 /// The keyUsage extension (critical, as RFC 5280 4.2.1.3 asks of CAs), if any usage is asked for.
-pub fn key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoError> {
+pub(crate) fn key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoError> {
     if params.extras.key_usage.is_empty() {
         return Ok(None);
     }
@@ -111,7 +111,7 @@ pub fn key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoE
 }
 
 /// The non-critical extendedKeyUsage extension, purposes in OID order, if any is asked for.
-pub fn extended_key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoError> {
+pub(crate) fn extended_key_usage_extension(params: &Params) -> Result<Option<Extension>, CryptoError> {
     if params.extras.extended_key_usage.is_empty() {
         return Ok(None);
     }
@@ -128,7 +128,7 @@ pub fn extended_key_usage_extension(params: &Params) -> Result<Option<Extension>
 
 /// Every extension of the request, in the order written: subjectAltName, keyUsage,
 /// extendedKeyUsage.
-pub fn extensions(params: &Params) -> Result<Vec<Extension>, CryptoError> {
+pub(crate) fn extensions(params: &Params) -> Result<Vec<Extension>, CryptoError> {
     let mut out = vec![san_extension(params)?];
     out.extend(key_usage_extension(params)?);
     out.extend(extended_key_usage_extension(params)?);
@@ -137,7 +137,7 @@ pub fn extensions(params: &Params) -> Result<Vec<Extension>, CryptoError> {
 
 /// The challengePassword attribute: one DirectoryString, a PrintableString when the
 /// password fits one (what OpenSSL writes), else a UTF8String.
-pub fn challenge_password_attribute(password: &ChallengePassword) -> Result<Attribute, CryptoError> {
+pub(crate) fn challenge_password_attribute(password: &ChallengePassword) -> Result<Attribute, CryptoError> {
     let text = password.as_str();
     let value = match PrintableStringRef::new(text) {
         Ok(p) => Any::encode_from(&p),
@@ -151,7 +151,7 @@ pub fn challenge_password_attribute(password: &ChallengePassword) -> Result<Attr
 
 /// The CertificationRequestInfo's attributes: the extensionRequest, and the
 /// challengePassword when there is one (a DER SET OF, sorted by encoding).
-pub fn attributes_set(params: &Params) -> Result<SetOfVec<Attribute>, CryptoError> {
+pub(crate) fn attributes_set(params: &Params) -> Result<SetOfVec<Attribute>, CryptoError> {
     let mut request_attr = SetOfVec::new();
     request_attr.insert(Any::encode_from(&extensions(params)?).map_err(encode_err)?).map_err(encode_err)?;
     let mut attributes = SetOfVec::new();

@@ -16,7 +16,7 @@ fn fail(what: impl Into<String>) -> CryptoError {
 }
 
 /// Checks `der` against the request it was made for and the key's SubjectPublicKeyInfo.
-pub fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError> {
+pub(crate) fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError> {
     let request = CertReq::from_der(der).map_err(|e| fail(format!("not a DER CertificationRequest: {e}")))?;
     let info = &request.info;
 
@@ -53,7 +53,7 @@ pub fn check(der: &[u8], params: &Params, spki: &[u8]) -> Result<(), CryptoError
 
 /// Checks only that `der` is a CSR of the key `spki` whose signature verifies, whatever
 /// subject and SANs it asks for.
-pub fn check_signature_only(der: &[u8], key: KeyAlgorithm, spki: &[u8]) -> Result<(), CryptoError> {
+pub(crate) fn check_signature_only(der: &[u8], key: KeyAlgorithm, spki: &[u8]) -> Result<(), CryptoError> {
     let request = CertReq::from_der(der).map_err(|e| fail(format!("not a DER CertificationRequest: {e}")))?;
     if request.info.public_key.to_der().map_err(|e| fail(e.to_string()))? != spki {
         return Err(fail("the CSR is not the key's"));

@@ -11,7 +11,7 @@ use super::Format;
 use super::{ManifestError, Problem};
 
 /// The manifest files named by `paths`, each once, in the order given (folders sorted).
-pub fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ManifestError>) {
+pub(crate) fn discover(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<ManifestError>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     let mut seen = HashSet::new();

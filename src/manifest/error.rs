@@ -41,28 +41,53 @@ pub enum Problem {
         Some(s) => format!("did you mean `{s}`?"),
         None => "a manifest mapping has `defaults:` and `requests:`".to_owned(),
     })]
-    UnknownTopKey { name: String, suggestion: Option<&'static str> },
+    UnknownTopKey {
+        /// The key as written.
+        name: String,
+        /// `requests` or `defaults`, when the key is close enough to be a typo of one.
+        suggestion: Option<&'static str>,
+    },
     /// One of the limits that keep hostile input from stalling or exhausting the tool.
     #[error("{what} (the limit is {max}); this is not a manifest csrbatch will read")]
-    Limit { what: &'static str, max: usize },
+    Limit {
+        /// What went over the limit, as a phrase: "collections nested too deep".
+        what: &'static str,
+        /// The limit, in what `what` counts.
+        max: usize,
+    },
     /// The manifest holds no request.
     #[error("the manifest holds no request")]
     NoRequests,
     /// A field or column name that `CreateCsr` does not have.
     #[error("unknown field `{name}`{}", suggestion.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
-    UnknownField { name: String, suggestion: Option<Field> },
+    UnknownField {
+        /// The name as written.
+        name: String,
+        /// The field whose name is close enough to be a likely typo.
+        suggestion: Option<Field>,
+    },
     /// The same field given twice in one request (or one CSV header).
     #[error("given more than once")]
     DuplicateField,
     /// A value of the wrong YAML type (a mapping where text was expected, ...).
     #[error("expected {expected}, found {found}")]
-    WrongType { expected: &'static str, found: &'static str },
+    WrongType {
+        /// What the field takes: "text", "a list of names".
+        expected: &'static str,
+        /// What the manifest holds there: "a mapping", "true/false", ...
+        found: &'static str,
+    },
     /// A required field is absent or empty.
     #[error("required, but missing")]
     Missing,
     /// Text longer than the field allows.
     #[error("{len} characters, at most {max} allowed")]
-    TooLong { max: usize, len: usize },
+    TooLong {
+        /// The most characters the field allows.
+        max: usize,
+        /// The value's length in characters (trimmed).
+        len: usize,
+    },
     /// Text with a control character (newline, tab, NUL, ...).
     #[error("contains a control character (U+{0:04X})")]
     ControlChar(u32),
@@ -71,10 +96,22 @@ pub enum Problem {
     UnknownAlgorithm(String),
     /// A KeySize the Algorithm does not allow.
     #[error("{value} is not allowed for {algorithm} ({allowed})")]
-    KeySize { algorithm: &'static str, value: String, allowed: &'static str },
+    KeySize {
+        /// The request's Algorithm: RSA, ECC or SM2.
+        algorithm: &'static str,
+        /// The KeySize as written (trimmed).
+        value: String,
+        /// The sizes the Algorithm allows, for the message: "2048, 3072, 4096".
+        allowed: &'static str,
+    },
     /// A name that is not a valid DNS name.
     #[error("`{value}` is not a valid DNS name: {reason}")]
-    DnsName { value: String, reason: String },
+    DnsName {
+        /// The name as written (trimmed).
+        value: String,
+        /// Which rule it breaks.
+        reason: String,
+    },
     /// An IP address given as CommonName.
     #[error("`{0}` is an IP address; CommonName must be a DNS name (put IP addresses in Sans)")]
     IpCommonName(String),
@@ -83,7 +120,12 @@ pub enum Problem {
     Country(String),
     /// A Name that breaks the `CreateCsr` rule or would be unsafe as a file name.
     #[error("`{value}` is not a valid Name: {reason}")]
-    Name { value: String, reason: &'static str },
+    Name {
+        /// The Name as written (trimmed).
+        value: String,
+        /// Which rule it breaks.
+        reason: &'static str,
+    },
     /// A KeyUsage name RFC 5280 does not have (or one csrbatch does not offer).
     #[error(
         "`{0}` is not a key usage; use digitalSignature, nonRepudiation, keyEncipherment, \
@@ -98,39 +140,58 @@ pub enum Problem {
     UnknownExtendedKeyUsage(String),
     /// A key usage the request's key type cannot do.
     #[error("{usage} cannot be asked for with an {algorithm} key ({why})")]
-    KeyUsageForKey { usage: &'static str, algorithm: &'static str, why: &'static str },
+    KeyUsageForKey {
+        /// The usage as RFC 5280 names it: `keyEncipherment`.
+        usage: &'static str,
+        /// The request's Algorithm: RSA, ECC or SM2.
+        algorithm: &'static str,
+        /// Why a key of that type cannot be used so.
+        why: &'static str,
+    },
     /// A KeyFile that cannot be used: missing, unreadable, or not a key of the request's
     /// Algorithm and KeySize.
     #[error("{}: {reason}", path.display())]
-    KeyFile { path: std::path::PathBuf, reason: String },
+    KeyFile {
+        /// The key file.
+        path: std::path::PathBuf,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// Two requests with the same Name (compared case-insensitively).
     #[error("Name `{name}` is also used by the request at {other}")]
-    DuplicateName { name: String, other: Origin },
+    DuplicateName {
+        /// The Name, as this request gives or derives it.
+        name: String,
+        /// Where the request that has it first is.
+        other: Origin,
+    },
 }
 
 /// A [`Problem`] with its place: `FILE:LINE: request NAME: FIELD: what is wrong`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ManifestError {
+    /// The file, and the line (0: the error is about the whole file).
     pub origin: Origin,
     /// How the request is called in messages: its Name, else its CommonName, else `#N`.
-    pub request: Option<String>,
-    pub field: Option<Field>,
+    pub(crate) request: Option<String>,
+    pub(crate) field: Option<Field>,
+    /// What is wrong.
     pub problem: Problem,
 }
 
 impl ManifestError {
     /// An error about a whole file (or, with `line > 0`, a place in it outside any request).
-    pub fn file(file: Arc<std::path::Path>, line: usize, problem: Problem) -> Self {
+    pub(crate) fn file(file: Arc<std::path::Path>, line: usize, problem: Problem) -> Self {
         ManifestError { origin: Origin { file, line }, request: None, field: None, problem }
     }
 
     /// An error about one request, not tied to one of its fields.
-    pub fn request(origin: &Origin, request: &str, problem: Problem) -> Self {
+    pub(crate) fn request(origin: &Origin, request: &str, problem: Problem) -> Self {
         ManifestError { origin: origin.clone(), request: Some(request.to_owned()), field: None, problem }
     }
 
     /// An error about one field of one request.
-    pub fn field(origin: &Origin, request: &str, field: Field, problem: Problem) -> Self {
+    pub(crate) fn field(origin: &Origin, request: &str, field: Field, problem: Problem) -> Self {
         ManifestError {
             origin: origin.clone(),
             request: Some(request.to_owned()),

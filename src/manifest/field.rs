@@ -12,7 +12,7 @@ use super::Problem;
 /// What a field's value is, as the loaders and the schema see it (the full rule lives in
 /// `request`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueKind {
+pub(crate) enum ValueKind {
     /// Free text, at most `max` characters (UTF8String in the subject).
     Text { max: usize },
     /// `RSA`, `ECC` or `SM2`, any case.
@@ -38,33 +38,33 @@ pub enum ValueKind {
 
 impl ValueKind {
     /// Whether a YAML list is accepted for this field.
-    pub fn takes_list(self) -> bool {
+    pub(crate) fn takes_list(self) -> bool {
         matches!(self, ValueKind::NameList | ValueKind::Usages { .. })
     }
 }
 
 /// One row of the table.
 #[derive(Debug, Clone, Copy)]
-pub struct FieldSpec {
-    pub kind: ValueKind,
+pub(crate) struct FieldSpec {
+    pub(crate) kind: ValueKind,
     /// Required in every request (after `defaults:` are applied).
-    pub required: bool,
+    pub(crate) required: bool,
     /// One line for the schema's `description` (editors show it on hover).
-    pub doc: &'static str,
+    pub(crate) doc: &'static str,
 }
 
 /// Longest Province and Locality (X.520 ub-state-name, ub-locality-name).
-pub const MAX_PLACE: usize = 128;
+pub(crate) const MAX_PLACE: usize = 128;
 /// Longest CorpName, Department (X.520 ub-organization-name, ub-organizational-unit-name)
 /// and CommonName (ub-common-name).
-pub const MAX_ORG: usize = 64;
+pub(crate) const MAX_ORG: usize = 64;
 /// Longest Name (`CreateCsr`'s rule).
-pub const MAX_NAME: usize = 50;
+pub(crate) const MAX_NAME: usize = 50;
 /// Longest ChallengePassword (PKCS#9 ub-challengePassword).
-pub const MAX_CHALLENGE_PASSWORD: usize = 255;
+pub(crate) const MAX_CHALLENGE_PASSWORD: usize = 255;
 /// The KeyUsage names (RFC 5280 4.2.1.3) csrbatch offers; `contentCommitment` is
 /// `nonRepudiation`'s other name.
-pub const KEY_USAGES: &[&str] = &[
+pub(crate) const KEY_USAGES: &[&str] = &[
     "digitalSignature",
     "nonRepudiation",
     "contentCommitment",
@@ -73,23 +73,23 @@ pub const KEY_USAGES: &[&str] = &[
     "keyAgreement",
 ];
 /// The named ExtendedKeyUsage purposes (RFC 5280 4.2.1.12); any dotted OID is allowed too.
-pub const EXTENDED_KEY_USAGES: &[&str] =
+pub(crate) const EXTENDED_KEY_USAGES: &[&str] =
     &["serverAuth", "clientAuth", "codeSigning", "emailProtection", "timeStamping", "OCSPSigning"];
 
 macro_rules! fields {
     ($($field:ident => $kind:expr, $required:expr, $doc:literal;)*) => {
         /// The `CreateCsr` parameter names, spelled exactly as the API spells them.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum Field { $($field,)* }
+        pub enum Field { $(#[doc = $doc] $field,)* }
 
         impl Field {
-            pub const ALL: &'static [Field] = &[$(Field::$field,)*];
+            pub(crate) const ALL: &'static [Field] = &[$(Field::$field,)*];
 
-            pub fn as_str(self) -> &'static str {
+            pub(crate) fn as_str(self) -> &'static str {
                 match self { $(Field::$field => stringify!($field),)* }
             }
 
-            pub fn spec(self) -> FieldSpec {
+            pub(crate) fn spec(self) -> FieldSpec {
                 match self {
                     $(Field::$field => FieldSpec { kind: $kind, required: $required, doc: $doc },)*
                 }
@@ -117,7 +117,7 @@ fields! {
 
 impl Field {
     /// Exact, case-sensitive lookup; on a miss, the error suggests the nearest name.
-    pub fn parse(name: &str) -> Result<Field, Problem> {
+    pub(crate) fn parse(name: &str) -> Result<Field, Problem> {
         Field::ALL
             .iter()
             .copied()
@@ -138,7 +138,7 @@ impl Field {
 }
 
 /// Of `choices`, the one closest to `name` (ignoring case), if close enough to be a typo.
-pub fn nearest(name: &str, choices: &[&'static str]) -> Option<&'static str> {
+pub(crate) fn nearest(name: &str, choices: &[&'static str]) -> Option<&'static str> {
     if name.len() > 64 {
         return None;
     }

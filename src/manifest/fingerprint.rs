@@ -10,14 +10,14 @@ use sha2::{Digest, Sha256};
 /// (as cargo fingerprints its inputs). A file that differs when it is read again for
 /// generation has been edited in between.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fingerprint {
+pub(crate) struct Fingerprint {
     size: u64,
     modified: Option<SystemTime>,
     sha256: [u8; 32],
 }
 
 impl Fingerprint {
-    pub fn of(path: &Path) -> std::io::Result<Fingerprint> {
+    pub(crate) fn of(path: &Path) -> std::io::Result<Fingerprint> {
         let meta = std::fs::metadata(path)?;
         let mut hasher = Sha256::new();
         let mut file = std::fs::File::open(path)?;
@@ -32,7 +32,7 @@ impl Fingerprint {
     }
 
     /// How `now` differs from this fingerprint, if it does.
-    pub fn change_to(&self, now: &Fingerprint) -> Option<Change> {
+    pub(crate) fn change_to(&self, now: &Fingerprint) -> Option<Change> {
         if self.size != now.size {
             Some(Change::Size)
         } else if self.sha256 != now.sha256 {
@@ -45,11 +45,11 @@ impl Fingerprint {
     }
 
     /// The file's size in bytes.
-    pub fn size(&self) -> u64 {
+    pub(crate) fn size(&self) -> u64 {
         self.size
     }
 
-    pub fn sha256_hex(&self) -> String {
+    pub(crate) fn sha256_hex(&self) -> String {
         hex::encode(self.sha256)
     }
 }

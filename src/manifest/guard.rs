@@ -25,15 +25,15 @@ use super::text::{Chars, TextFault};
 
 /// What the consumer of events and the guard inside the parser share.
 #[derive(Debug, Default)]
-pub struct Shared {
+pub(crate) struct Shared {
     /// Bumped by the consumer at every event: the guard starts a new window.
-    pub epoch: AtomicU64,
+    pub(crate) epoch: AtomicU64,
     /// Why the characters ended early (a bad byte, or a limit), if they did.
-    pub fault: Mutex<Option<TextFault>>,
+    pub(crate) fault: Mutex<Option<TextFault>>,
 }
 
 impl Shared {
-    pub fn fault(&self) -> Option<TextFault> {
+    pub(crate) fn fault(&self) -> Option<TextFault> {
         self.fault.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -56,7 +56,7 @@ enum Lex {
     Comment,
 }
 
-pub struct Guarded<R> {
+pub(crate) struct Guarded<R> {
     chars: Chars<R>,
     shared: Arc<Shared>,
     epoch: u64,
@@ -73,7 +73,7 @@ pub struct Guarded<R> {
 }
 
 impl<R: Read> Guarded<R> {
-    pub fn new(chars: Chars<R>, shared: Arc<Shared>) -> Guarded<R> {
+    pub(crate) fn new(chars: Chars<R>, shared: Arc<Shared>) -> Guarded<R> {
         Guarded {
             chars,
             shared,

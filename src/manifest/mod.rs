@@ -3,20 +3,22 @@
 
 mod csv;
 mod discover;
-pub mod error;
-pub mod field;
+pub(crate) mod error;
+pub(crate) mod field;
 mod fingerprint;
 mod guard;
-pub mod limits;
+pub(crate) mod limits;
 mod node;
-pub mod text;
+pub(crate) mod text;
 mod yaml;
 
-pub use discover::discover;
+pub(crate) use discover::discover;
 pub use error::{ManifestError, Problem};
-pub use field::{Field, FieldSpec, ValueKind};
-pub use fingerprint::{Change, Fingerprint};
-pub use text::{ReadOptions, TextEncoding};
+pub use field::Field;
+pub(crate) use field::ValueKind;
+pub(crate) use fingerprint::{Change, Fingerprint};
+pub use text::ReadOptions;
+pub(crate) use text::TextEncoding;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -25,7 +27,9 @@ use std::sync::Arc;
 /// Where a request was read: the manifest file and the 1-based line of the request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Origin {
+    /// The manifest file, as given on the command line or found in a folder.
     pub file: Arc<Path>,
+    /// 1-based; 0 in an error about the whole file.
     pub line: usize,
 }
 
@@ -38,7 +42,9 @@ impl fmt::Display for Origin {
 /// A value as the manifest wrote it: text, or (for `Sans` in YAML) a list of texts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawValue {
+    /// A YAML scalar or a CSV cell.
     Text(String),
+    /// A YAML list of scalars.
     List(Vec<String>),
 }
 
@@ -49,6 +55,7 @@ pub struct RawRequest {
     pub origin: Origin,
     /// 1-based position of the request in its manifest.
     pub ordinal: usize,
+    /// The fields given, in the order read.
     pub fields: Vec<(Field, RawValue)>,
     /// The line of each field (same order as `fields`); empty or short when not known,
     /// then the request's line stands for it.
@@ -56,12 +63,12 @@ pub struct RawRequest {
 }
 
 impl RawRequest {
-    pub fn get(&self, field: Field) -> Option<&RawValue> {
+    pub(crate) fn get(&self, field: Field) -> Option<&RawValue> {
         self.fields.iter().find(|(f, _)| *f == field).map(|(_, v)| v)
     }
 
     /// Where `field` is written: its own line, else (absent, or not known) the request's.
-    pub fn origin_of(&self, field: Field) -> Origin {
+    pub(crate) fn origin_of(&self, field: Field) -> Origin {
         let line = self
             .fields
             .iter()
@@ -72,7 +79,7 @@ impl RawRequest {
     }
 
     /// How messages call this request: its Name, else its CommonName, else `#N`.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         label(&self.fields, self.ordinal)
     }
 }
@@ -92,11 +99,14 @@ pub(crate) fn label(fields: &[(Field, RawValue)], ordinal: usize) -> String {
 /// The manifest formats, chosen by file extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
+    /// `.yaml` or `.yml`.
     Yaml,
+    /// `.csv`.
     Csv,
 }
 
 impl Format {
+    /// The format `path`'s extension (in any case) names, if any.
     pub fn of(path: &Path) -> Option<Format> {
         let ext = path.extension()?.to_str()?.to_ascii_lowercase();
         match ext.as_str() {
@@ -108,17 +118,13 @@ impl Format {
 }
 
 /// Every request of `files`, in order, each as it is read (CSV record by record, YAML
-/// request by request), in UTF-8. Errors come in their place; the stream goes on after them.
-pub fn stream(files: &[PathBuf]) -> Stream {
-    stream_with(files, ReadOptions::default())
-}
-
-/// As [`stream`], reading the files as `options` say (`--encoding`).
-pub fn stream_with(files: &[PathBuf], options: ReadOptions) -> Stream {
+/// request by request), decoded as `options` say (`--encoding`). Errors come in their
+/// place; the stream goes on after them.
+pub(crate) fn stream_with(files: &[PathBuf], options: ReadOptions) -> Stream {
     Stream { files: files.to_vec(), next: 0, current: None, options }
 }
 
-pub struct Stream {
+pub(crate) struct Stream {
     files: Vec<PathBuf>,
     next: usize,
     current: Option<Source>,

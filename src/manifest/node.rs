@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
-pub enum Node {
+pub(crate) enum Node {
     Scalar {
         text: String,
         plain: bool,
@@ -28,21 +28,21 @@ pub enum Node {
 
 /// Size (nodes) and depth of a collection, aliases expanded; set when it closes.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct Meta {
+pub(crate) struct Meta {
     size: usize,
     depth: usize,
 }
 
 /// The keys and values of a mapping, as they arrive (a key, then its value).
 #[derive(Debug, Clone, Default)]
-pub struct Entries {
+pub(crate) struct Entries {
     pairs: Vec<(Node, Node)>,
     key: Option<Box<Node>>,
 }
 
 impl Entries {
     /// Adds the next key or value; returns the number of keys so far.
-    pub fn push(&mut self, node: Node) -> usize {
+    pub(crate) fn push(&mut self, node: Node) -> usize {
         match self.key.take() {
             None => self.key = Some(Box::new(node)),
             Some(key) => self.pairs.push((*key, node)),
@@ -50,14 +50,14 @@ impl Entries {
         self.pairs.len() + usize::from(self.key.is_some())
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &(Node, Node)> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &(Node, Node)> {
         self.pairs.iter()
     }
 }
 
 impl Node {
     /// The node an alias stands for.
-    pub fn resolve(&self) -> &Node {
+    pub(crate) fn resolve(&self) -> &Node {
         let mut node = self;
         while let Node::Alias(target, _) = node {
             node = target;
@@ -65,7 +65,7 @@ impl Node {
         node
     }
 
-    pub fn line(&self) -> usize {
+    pub(crate) fn line(&self) -> usize {
         match self {
             Node::Scalar { line, .. }
             | Node::Seq { line, .. }
@@ -74,7 +74,7 @@ impl Node {
         }
     }
 
-    pub fn size(&self) -> usize {
+    pub(crate) fn size(&self) -> usize {
         match self {
             Node::Scalar { .. } => 1,
             Node::Seq { meta, .. } | Node::Map { meta, .. } => meta.size,
@@ -82,7 +82,7 @@ impl Node {
         }
     }
 
-    pub fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> usize {
         match self {
             Node::Scalar { .. } => 0,
             Node::Seq { meta, .. } | Node::Map { meta, .. } => meta.depth,
@@ -91,7 +91,7 @@ impl Node {
     }
 
     /// Settles a collection's size and depth once its last child is in.
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         let children: Box<dyn Iterator<Item = &Node>> = match self {
             Node::Seq { items, .. } => Box::new(items.iter()),
             Node::Map { entries, .. } => Box::new(entries.pairs.iter().flat_map(|(k, v)| [k, v])),
@@ -105,7 +105,7 @@ impl Node {
     }
 
     /// How messages name the kind of a node.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self.resolve() {
             Node::Scalar { text, plain: true, .. } if is_null(text) => "nothing (null)",
             Node::Scalar { text, plain: true, .. } if is_bool(text) => "true/false",

@@ -15,7 +15,7 @@ use super::Problem;
 /// `windows-1252`, `utf-8`, ...), as `--encoding` takes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct TextEncoding(&'static encoding_rs::Encoding);
+pub(crate) struct TextEncoding(&'static encoding_rs::Encoding);
 
 impl From<TextEncoding> for String {
     fn from(e: TextEncoding) -> String {
@@ -32,7 +32,7 @@ impl TryFrom<String> for TextEncoding {
 }
 
 impl TextEncoding {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         self.0.name()
     }
 }
@@ -59,14 +59,14 @@ impl fmt::Display for TextEncoding {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct ReadOptions {
     /// `None`: UTF-8 (a byte-order mark is skipped); otherwise decode from this encoding.
-    pub encoding: Option<TextEncoding>,
+    pub(crate) encoding: Option<TextEncoding>,
 }
 
 /// A fault of the bytes, with the physical line (1-based) of the first bad byte.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TextFault {
-    pub line: usize,
-    pub problem: Problem,
+pub(crate) struct TextFault {
+    pub(crate) line: usize,
+    pub(crate) problem: Problem,
 }
 
 impl fmt::Display for TextFault {
@@ -80,7 +80,7 @@ impl std::error::Error for TextFault {}
 const CHUNK: usize = 64 * 1024;
 
 /// UTF-8 text from `R`, chunk by chunk.
-pub struct TextReader<R> {
+pub(crate) struct TextReader<R> {
     inner: R,
     decoder: Option<(encoding_rs::Decoder, &'static str)>,
     /// Raw bytes read but not yet turned into text (an incomplete character at the end).
@@ -106,7 +106,7 @@ pub struct TextReader<R> {
 
 impl<R: Read> TextReader<R> {
     /// `track_lines`: remember line breaks so that [`TextReader::line_at`] works.
-    pub fn new(inner: R, options: ReadOptions, track_lines: bool) -> TextReader<R> {
+    pub(crate) fn new(inner: R, options: ReadOptions, track_lines: bool) -> TextReader<R> {
         TextReader {
             inner,
             decoder: options.encoding.map(|e| (e.0.new_decoder(), e.0.name())),
@@ -129,7 +129,7 @@ impl<R: Read> TextReader<R> {
     /// line break: the csv crate gives a record's start as the end of the record before
     /// it (on the LF of a CRLF, before any blank lines). Offsets must be asked in
     /// increasing order (line breaks before one are forgotten).
-    pub fn line_at(&mut self, offset: u64) -> usize {
+    pub(crate) fn line_at(&mut self, offset: u64) -> usize {
         let Some(breaks) = self.breaks.as_mut() else { return 0 };
         while let Some(&(at, len)) = breaks.front().filter(|(at, _)| *at < offset) {
             breaks.pop_front();
@@ -147,7 +147,7 @@ impl<R: Read> TextReader<R> {
     }
 
     /// The next chunk of text, `None` at the end. After a fault, always the fault.
-    pub fn chunk(&mut self) -> Result<Option<&str>, TextFault> {
+    pub(crate) fn chunk(&mut self) -> Result<Option<&str>, TextFault> {
         if self.taken >= self.text.len() {
             self.text.clear();
             self.taken = 0;
@@ -303,7 +303,7 @@ impl<R: Read> Read for TextReader<R> {
 
 impl<R: Read> TextReader<R> {
     /// The first line of the text (without consuming it), at most 64 KiB of it.
-    pub fn first_line(&mut self) -> Result<&str, TextFault> {
+    pub(crate) fn first_line(&mut self) -> Result<&str, TextFault> {
         if self.text.is_empty() {
             self.refill()?;
         }
@@ -315,7 +315,7 @@ impl<R: Read> TextReader<R> {
 
 /// The characters of a [`TextReader`], for the YAML parser (which takes a `char`
 /// iterator). A fault ends the characters; the reader keeps it for [`Chars::fault`].
-pub struct Chars<R> {
+pub(crate) struct Chars<R> {
     reader: TextReader<R>,
     chunk: String,
     pos: usize,
@@ -323,11 +323,11 @@ pub struct Chars<R> {
 }
 
 impl<R: Read> Chars<R> {
-    pub fn new(reader: TextReader<R>) -> Chars<R> {
+    pub(crate) fn new(reader: TextReader<R>) -> Chars<R> {
         Chars { reader, chunk: String::new(), pos: 0, fault: None }
     }
 
-    pub fn fault(&self) -> Option<&TextFault> {
+    pub(crate) fn fault(&self) -> Option<&TextFault> {
         self.fault.as_ref()
     }
 }

@@ -20,16 +20,16 @@ use tempfile::TempPath;
 use crate::output::IoError;
 
 /// Prefix of every temporary file csrbatch creates; a later run removes strays.
-pub const TMP_PREFIX: &str = ".csrbatch-tmp-";
+pub(crate) const TMP_PREFIX: &str = ".csrbatch-tmp-";
 
 /// Mode of private key files.
-pub const KEY_MODE: u32 = 0o600;
+pub(crate) const KEY_MODE: u32 = 0o600;
 /// Mode of CSR files and the summary.
-pub const PUBLIC_MODE: u32 = 0o644;
+pub(crate) const PUBLIC_MODE: u32 = 0o644;
 
 /// How the final rename treats an existing file at the destination.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replace {
+pub(crate) enum Replace {
     /// Fail if anything (file, folder, or symbolic link) is already there.
     Never,
     /// Atomically replace a file that is there (a symbolic link is replaced, not followed).
@@ -38,7 +38,7 @@ pub enum Replace {
 
 /// A file written and closed, not yet in place; dropping it removes the temporary file.
 #[derive(Debug)]
-pub struct Staged {
+pub(crate) struct Staged {
     tmp: Temp,
     dest: PathBuf,
     replace: Replace,
@@ -56,12 +56,12 @@ enum Temp {
 }
 
 /// Writes `bytes` into a new temporary file beside `dest`, with exactly `mode`.
-pub fn stage(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<Staged, IoError> {
+pub(crate) fn stage(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<Staged, IoError> {
     stage_from(dest, mode, replace, |w| w.write_all(bytes))
 }
 
 /// Like [`stage`], with the content written by `fill` through a buffer.
-pub fn stage_from(
+pub(crate) fn stage_from(
     dest: &Path,
     mode: u32,
     replace: Replace,
@@ -125,7 +125,7 @@ mod unnamed {
 
     /// An unnamed file in `dir` with `mode` (less the umask), or `None` where the file
     /// system or kernel has no `O_TMPFILE` (or `/proc` is missing, which `link` needs).
-    pub fn create(dir: &Path, mode: u32) -> Result<Option<File>, IoError> {
+    pub(crate) fn create(dir: &Path, mode: u32) -> Result<Option<File>, IoError> {
         if UNAVAILABLE.load(Ordering::Relaxed) || !*PROC.get_or_init(|| Path::new("/proc/self/fd").is_dir()) {
             return Ok(None);
         }
@@ -157,7 +157,7 @@ mod unnamed {
     /// (`AT_EMPTY_PATH`); older kernels allow that only with CAP_DAC_READ_SEARCH and say
     /// ENOENT, and then the file is linked by its `/proc/self/fd` name, which costs a path
     /// walk through procfs (a quarter of the link's time for a small file).
-    pub fn link(file: &File, dest: &Path) -> std::io::Result<()> {
+    pub(crate) fn link(file: &File, dest: &Path) -> std::io::Result<()> {
         if !NO_EMPTY_PATH.load(Ordering::Relaxed) {
             match link_by_descriptor(file, dest) {
                 Err(e)
@@ -184,7 +184,7 @@ mod unnamed {
 
 /// Raises this process's open-file limit to its hard limit (staged unnamed files each
 /// hold a descriptor until their batch is committed) and returns the limit now in force.
-pub fn raise_open_file_limit() -> u64 {
+pub(crate) fn raise_open_file_limit() -> u64 {
     use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
     let limit = getrlimit(Resource::Nofile);
     match setrlimit(Resource::Nofile, Rlimit { current: limit.maximum, maximum: limit.maximum }) {
@@ -195,13 +195,13 @@ pub fn raise_open_file_limit() -> u64 {
 
 /// Makes every staged file durable, renames each into place, then syncs the folders.
 /// Returns, per staged file in order, whether it landed; a failed rename leaves no file.
-pub fn commit(batch: Vec<Staged>) -> Vec<Result<PathBuf, IoError>> {
+pub(crate) fn commit(batch: Vec<Staged>) -> Vec<Result<PathBuf, IoError>> {
     commit_with(batch, &[], Folders::Sync)
 }
 
 /// When the folders' new entries are made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Folders {
+pub(crate) enum Folders {
     /// Before [`commit_with`] returns (an fsync per folder).
     Sync,
     /// On Linux, by the caller's next data sync, a `syncfs` of the same file system that
@@ -212,7 +212,11 @@ pub enum Folders {
 
 /// [`commit`], where the data sync before the renames also covers the files `also`
 /// (a journal line that must be durable before any rename of the batch).
-pub fn commit_with(batch: Vec<Staged>, also: &[&File], folders: Folders) -> Vec<Result<PathBuf, IoError>> {
+pub(crate) fn commit_with(
+    batch: Vec<Staged>,
+    also: &[&File],
+    folders: Folders,
+) -> Vec<Result<PathBuf, IoError>> {
     if let Some(Err(e)) = batch.first().map(|first| sync_data(&batch, first, also)) {
         {
             let msg = e.to_string();
@@ -254,7 +258,8 @@ pub fn commit_with(batch: Vec<Staged>, also: &[&File], folders: Folders) -> Vec<
 }
 
 /// Writes one file atomically (stage + commit).
-pub fn write_file(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<(), IoError> {
+#[cfg(test)]
+pub(crate) fn write_file(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> Result<(), IoError> {
     let staged = stage(dest, bytes, mode, replace)?;
     commit(vec![staged])
         .pop()
@@ -281,7 +286,7 @@ fn sync_data(batch: &[Staged], first: &Staged, also: &[&File]) -> Result<(), IoE
 
 /// Makes every entry made under `root` durable: on Linux one `syncfs` of its file system,
 /// elsewhere an fsync of `root` (where each batch's folders were synced already).
-pub fn sync_folders(root: &Path) -> Result<(), IoError> {
+pub(crate) fn sync_folders(root: &Path) -> Result<(), IoError> {
     #[cfg(target_os = "linux")]
     {
         let folder = File::open(root).map_err(|e| IoError::new(root, e))?;
@@ -292,7 +297,7 @@ pub fn sync_folders(root: &Path) -> Result<(), IoError> {
 }
 
 /// fsync of a folder, so that renames in it survive a crash.
-pub fn sync_dir(dir: &Path) -> Result<(), IoError> {
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), IoError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(|e| IoError::new(dir, e))
 }
 

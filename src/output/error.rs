@@ -9,18 +9,18 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 #[error("{}: {source}", path.display())]
 pub struct IoError {
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     #[source]
-    pub source: io::Error,
+    pub(crate) source: io::Error,
 }
 
 impl IoError {
-    pub fn new(path: impl Into<PathBuf>, source: io::Error) -> Self {
+    pub(crate) fn new(path: impl Into<PathBuf>, source: io::Error) -> Self {
         IoError { path: path.into(), source }
     }
 
     /// An error that is not the operating system's (a file csrbatch cannot parse, ...).
-    pub fn other(path: impl Into<PathBuf>, detail: impl fmt::Display) -> Self {
+    pub(crate) fn other(path: impl Into<PathBuf>, detail: impl fmt::Display) -> Self {
         IoError { path: path.into(), source: io::Error::other(detail.to_string()) }
     }
 }

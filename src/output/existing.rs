@@ -18,7 +18,7 @@ use crate::request::name_key;
 /// What an earlier run recorded about one request, in 48 bytes, so that a folder of a
 /// million requests can be indexed in memory. Requests are found by Name digest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Record {
+pub(crate) struct Record {
     /// The first 4 bytes of the recorded `KeySha2` (0: none): tells a new CSR for the same
     /// key (resubject) from a new key (rekey) after a kill. 4 bytes keep the record at 48.
     key_digest: u32,
@@ -35,7 +35,7 @@ pub struct Record {
 }
 
 impl Record {
-    pub fn of(entry: &Entry) -> Record {
+    pub(crate) fn of(entry: &Entry) -> Record {
         let mut r = Record::new(entry.csr_id, &entry.request_id, entry.csr.as_deref());
         r.key_digest = entry.key_sha2.as_deref().map_or(0, key_digest);
         if let Some(hex) = entry.recorded_csr_digest.as_deref().filter(|_| entry.csr.is_none()) {
@@ -48,7 +48,7 @@ impl Record {
         r
     }
 
-    pub fn new(csr_id: Option<u64>, request_id: &str, csr_pem: Option<&str>) -> Record {
+    pub(crate) fn new(csr_id: Option<u64>, request_id: &str, csr_pem: Option<&str>) -> Record {
         Record {
             key_digest: 0,
             carried: None,
@@ -58,44 +58,44 @@ impl Record {
         }
     }
 
-    pub fn csr_id(&self) -> Option<u64> {
+    pub(crate) fn csr_id(&self) -> Option<u64> {
         (self.csr_id != 0).then_some(self.csr_id)
     }
 
     /// The RequestId as csrbatch writes them: an upper-case hyphenated UUID.
-    pub fn request_id_text(&self) -> Option<String> {
+    pub(crate) fn request_id_text(&self) -> Option<String> {
         (self.request_id != 0)
             .then(|| uuid::Uuid::from_u128(self.request_id).hyphenated().to_string().to_ascii_uppercase())
     }
 
     /// Whether the record holds a CSR at all.
-    pub fn has_csr(&self) -> bool {
+    pub(crate) fn has_csr(&self) -> bool {
         self.csr_digest != [0; 16]
     }
 
     /// The recorded CSR's digest, hex, for an entry that leaves the pair as it was (see
     /// `Entry::recorded_csr_digest`); `None` when no CSR was recorded.
-    pub fn csr_digest_hex(&self) -> Option<String> {
+    pub(crate) fn csr_digest_hex(&self) -> Option<String> {
         self.has_csr().then(|| hex::encode(self.csr_digest))
     }
 
     /// Whether `csr_pem` is the CSR recorded (false when none was).
-    pub fn is_csr(&self, csr_pem: &str) -> bool {
+    pub(crate) fn is_csr(&self, csr_pem: &str) -> bool {
         self.has_csr() && csr_digest(csr_pem) == self.csr_digest
     }
 
     /// Whether the recorded pair has this key (by its `KeySha2`); false when none was recorded.
-    pub fn is_key(&self, key_sha2: &str) -> bool {
+    pub(crate) fn is_key(&self, key_sha2: &str) -> bool {
         self.key_digest != 0 && key_digest(key_sha2) == self.key_digest
     }
 
     /// What an unfinished run did to this pair since the last complete summary.
-    pub fn carried(&self) -> Option<State> {
+    pub(crate) fn carried(&self) -> Option<State> {
         self.carried
     }
 
     /// A record from an unfinished run's journal that says what that run did.
-    pub fn with_carried(mut self, state: Option<State>) -> Record {
+    pub(crate) fn with_carried(mut self, state: Option<State>) -> Record {
         self.carried = state.filter(|s| s.is_change());
         self
     }
@@ -110,7 +110,7 @@ fn key_digest(key_sha2: &str) -> u32 {
 }
 
 /// The digest [`Record`] keeps of a CSR's PEM text.
-pub fn csr_digest(csr_pem: &str) -> [u8; 16] {
+pub(crate) fn csr_digest(csr_pem: &str) -> [u8; 16] {
     let mut out = [0; 16];
     out.copy_from_slice(&Sha256::digest(csr_pem.as_bytes())[..16]);
     out
@@ -118,26 +118,26 @@ pub fn csr_digest(csr_pem: &str) -> [u8; 16] {
 
 /// Everything earlier runs left in the folder's records.
 #[derive(Debug, Default)]
-pub struct Previous {
+pub(crate) struct Previous {
     /// By [`name_key`] of the Name, sorted once loaded: half the memory of a hash map
     /// (64 bytes a request, so 64 MB for a million), and found by binary search.
     records: Vec<(u128, Record)>,
     /// Names of records that no request of this run has: the orphans among the records.
-    pub strangers: HashMap<u128, String>,
+    pub(crate) strangers: HashMap<u128, String>,
     /// Names (digests) of the last batch a killed run began to write.
     interrupted: HashSet<u128>,
     /// The highest CsrId sequence number (the CsrId less its shard bits) any record holds.
-    pub max_csr_id: u64,
+    pub(crate) max_csr_id: u64,
     /// Journals of earlier runs, removed once a new summary is written.
-    pub journals: Vec<PathBuf>,
+    pub(crate) journals: Vec<PathBuf>,
     /// The `Written` stamp of summary.json: journals up to it are already in it.
-    pub written: String,
+    pub(crate) written: String,
     /// Runs that stopped before writing a summary, oldest first.
-    pub unfinished: Vec<UnfinishedRun>,
+    pub(crate) unfinished: Vec<UnfinishedRun>,
 }
 
 impl Previous {
-    pub fn record(&self, name: &str) -> Option<&Record> {
+    pub(crate) fn record(&self, name: &str) -> Option<&Record> {
         let key = name_key(name);
         self.records.binary_search_by_key(&key, |(k, _)| *k).ok().map(|i| &self.records[i].1)
     }
@@ -160,7 +160,7 @@ impl Previous {
     }
 
     /// Whether a killed run was writing this request's files when it stopped.
-    pub fn interrupted(&self, name: &str) -> bool {
+    pub(crate) fn interrupted(&self, name: &str) -> bool {
         self.interrupted.contains(&name_key(name))
     }
 
@@ -177,7 +177,7 @@ impl Previous {
 
 /// Reads summary.json, then the journals written after it, in order: what the runs that
 /// did not finish did (a journal's last line may be cut short by a kill; it is skipped).
-pub fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previous, IoError> {
+pub(crate) fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previous, IoError> {
     let mut previous = Previous::default();
     let path = root.join(SUMMARY);
     match File::open(&path) {
@@ -224,7 +224,7 @@ pub fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previo
 
 /// One file of a request's pair as found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OnDisk {
+pub(crate) enum OnDisk {
     Missing,
     Present(String),
     /// There, but not a regular UTF-8 file csrbatch could have written (a symbolic link,
@@ -233,13 +233,13 @@ pub enum OnDisk {
 }
 
 impl OnDisk {
-    pub fn exists(&self) -> bool {
+    pub(crate) fn exists(&self) -> bool {
         !matches!(self, OnDisk::Missing)
     }
 }
 
 /// Reads a file without following a symbolic link at its path.
-pub fn read_file(path: &Path) -> OnDisk {
+pub(crate) fn read_file(path: &Path) -> OnDisk {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => OnDisk::Missing,
         Err(e) => OnDisk::Unusable(format!("{}: {e}", path.display())),
@@ -256,7 +256,7 @@ pub fn read_file(path: &Path) -> OnDisk {
 
 /// Names (file stems) of `*.key.pem` and `*.csr.pem` in the folder for which `keep` is
 /// true (filtered as read: a folder of a million pairs is not listed into memory).
-pub fn pair_stems(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, IoError> {
+pub(crate) fn pair_stems(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec<String>, IoError> {
     let mut stems = Vec::new();
     let entries = match std::fs::read_dir(root) {
         Ok(entries) => entries,

@@ -19,7 +19,7 @@ use crate::shard::Shard;
 /// How the private keys of a folder are protected (their format is [`KeyFormat`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum KeyProtection {
+pub(crate) enum KeyProtection {
     /// `PRIVATE KEY` PKCS#8.
     Unencrypted,
     /// `ENCRYPTED PRIVATE KEY` PKCS#8 (PBES2).
@@ -28,14 +28,14 @@ pub enum KeyProtection {
 
 impl KeyProtection {
     /// What a run with (or without) this passphrase writes.
-    pub fn of_run(passphrase: Option<&Passphrase>) -> KeyProtection {
+    pub(crate) fn of_run(passphrase: Option<&Passphrase>) -> KeyProtection {
         if passphrase.is_some() { KeyProtection::Encrypted } else { KeyProtection::Unencrypted }
     }
 
     /// What a key file holds, judged by the label of its first private key PEM block
     /// (read as every key is: text around it, any line width); `None` if it is no PKCS#8
     /// key. A block cut short still says what it was meant to be.
-    pub fn of_pem(text: &str) -> Option<KeyProtection> {
+    pub(crate) fn of_pem(text: &str) -> Option<KeyProtection> {
         let blocks = pem::blocks(text);
         match blocks.map(|b| pem::label(&b).to_owned()).find(|l| l.ends_with("PRIVATE KEY"))?.as_str() {
             "PRIVATE KEY" => Some(KeyProtection::Unencrypted),
@@ -50,48 +50,48 @@ impl KeyProtection {
 #[serde(rename_all = "PascalCase")]
 pub struct ManifestRecord {
     /// Absolute path.
-    pub path: PathBuf,
+    pub(crate) path: PathBuf,
     /// The path as the run was given it, as each entry's `Manifest` names it.
     #[serde(default)]
-    pub given: PathBuf,
-    pub size: u64,
+    pub(crate) given: PathBuf,
+    pub(crate) size: u64,
     /// Lower-case hex SHA-256 of the file's bytes.
-    pub sha256: String,
+    pub(crate) sha256: String,
     /// The `--encoding` it was read with (absent: UTF-8), so that merge reads it alike.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub encoding: Option<crate::manifest::TextEncoding>,
+    pub(crate) encoding: Option<crate::manifest::TextEncoding>,
 }
 
 /// `.csrbatch/state.json`: what the folder is, beyond its files and summary.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct FolderState {
+pub(crate) struct FolderState {
     /// The highest CsrId sequence number reserved in this folder (never handed out twice).
-    pub last_csr_id: u64,
+    pub(crate) last_csr_id: u64,
     #[serde(default)]
-    pub layout: Layout,
+    pub(crate) layout: Layout,
     /// The shard this folder holds, if it holds one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shard: Option<Shard>,
+    pub(crate) shard: Option<Shard>,
     /// How its keys are stored; absent in folders written before it was recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub keys: Option<KeyProtection>,
+    pub(crate) keys: Option<KeyProtection>,
     /// `--key-format` of its keys; absent in folders written before the option existed,
     /// whose keys are PKCS#8.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub key_format: Option<KeyFormat>,
+    pub(crate) key_format: Option<KeyFormat>,
     /// The manifests the last run read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub manifests: Vec<ManifestRecord>,
+    pub(crate) manifests: Vec<ManifestRecord>,
 }
 
 impl FolderState {
-    pub fn path(root: &Path) -> PathBuf {
+    pub(crate) fn path(root: &Path) -> PathBuf {
         root.join(STATE_DIR).join("state.json")
     }
 
     /// The folder's state, or `None` for a folder csrbatch has not written yet.
-    pub fn read(root: &Path) -> Result<Option<FolderState>, IoError> {
+    pub(crate) fn read(root: &Path) -> Result<Option<FolderState>, IoError> {
         let path = FolderState::path(root);
         match std::fs::read(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| IoError::other(&path, e)),
@@ -100,14 +100,14 @@ impl FolderState {
         }
     }
 
-    pub fn write(&self, root: &Path) -> Result<(), IoError> {
+    pub(crate) fn write(&self, root: &Path) -> Result<(), IoError> {
         atomic::commit(vec![self.stage(root)?])
             .pop()
             .unwrap_or_else(|| Err(IoError::other(FolderState::path(root), "nothing committed")))
             .map(drop)
     }
 
-    pub fn stage(&self, root: &Path) -> Result<Staged, IoError> {
+    pub(crate) fn stage(&self, root: &Path) -> Result<Staged, IoError> {
         let path = FolderState::path(root);
         let bytes = serde_json::to_vec(self).map_err(|e| IoError::other(&path, e))?;
         atomic::stage(&path, &bytes, PUBLIC_MODE, Replace::Allowed)
@@ -116,25 +116,25 @@ impl FolderState {
 
 /// What a run asks of its output folder.
 #[derive(Debug, Clone, Copy)]
-pub struct Wanted<'a> {
-    pub layout: Layout,
-    pub shard: Option<Shard>,
-    pub passphrase: Option<&'a Passphrase>,
+pub(crate) struct Wanted<'a> {
+    pub(crate) layout: Layout,
+    pub(crate) shard: Option<Shard>,
+    pub(crate) passphrase: Option<&'a Passphrase>,
     /// `--reencrypt`: the run may change how the folder's keys are protected.
-    pub reencrypt: bool,
+    pub(crate) reencrypt: bool,
     /// `--key-format`, if given (else the folder's, PKCS#8 for a new folder).
-    pub key_format: Option<KeyFormat>,
+    pub(crate) key_format: Option<KeyFormat>,
 }
 
 /// What the checks found: the folder may be used as asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Checked {
-    pub layout: Layout,
+pub(crate) struct Checked {
+    pub(crate) layout: Layout,
     /// How the keys already there are stored (`None`: no key yet, or no folder).
-    pub keys: Option<KeyProtection>,
+    pub(crate) keys: Option<KeyProtection>,
     /// How this run writes new keys: the folder keeps the format it was first written with.
-    pub key_format: KeyFormat,
-    pub state: Option<FolderState>,
+    pub(crate) key_format: KeyFormat,
+    pub(crate) state: Option<FolderState>,
 }
 
 /// Everything a run checks before it reads or writes anything in `root` (`root` as the
@@ -144,7 +144,7 @@ pub struct Checked {
 /// `--reencrypt`). A folder of traditional keys takes no passphrase: they are never
 /// encrypted (the flags alone, `--key-format traditional` with a passphrase, are refused
 /// before, when the command's settings are resolved).
-pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, FolderError> {
+pub(crate) fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, FolderError> {
     let folder = |problem| FolderError::Folder { given: root.to_path_buf(), problem };
     let traditional_with_passphrase = |format: KeyFormat| {
         (format == KeyFormat::Traditional && wanted.passphrase.is_some())
@@ -207,7 +207,7 @@ pub fn check(root: &Path, wanted: Wanted<'_>) -> Result<Checked, FolderError> {
 
 /// The first `*.key.pem` regular file of the folder that holds a PKCS#8 key, and how it
 /// is protected. Stops at the first: a folder of a million keys is not listed.
-pub fn first_key(root: &Path, layout: Layout) -> Option<(PathBuf, KeyProtection)> {
+pub(crate) fn first_key(root: &Path, layout: Layout) -> Option<(PathBuf, KeyProtection)> {
     for folder in layout.folders() {
         let Ok(entries) = std::fs::read_dir(root.join(folder)) else { continue };
         for entry in entries.flatten() {
@@ -227,12 +227,12 @@ pub fn first_key(root: &Path, layout: Layout) -> Option<(PathBuf, KeyProtection)
 
 /// Journals in the folder's state directory written after the summary stamped `written`
 /// ("" for no summary): those of runs that have not finished. Sorted by start time.
-pub fn journals_after(root: &Path, written: &str) -> Result<Vec<PathBuf>, IoError> {
+pub(crate) fn journals_after(root: &Path, written: &str) -> Result<Vec<PathBuf>, IoError> {
     Ok(journals(root)?.into_iter().filter(|j| journal_stamp(j) > written).collect())
 }
 
 /// Every journal in the folder's state directory, oldest first.
-pub fn journals(root: &Path) -> Result<Vec<PathBuf>, IoError> {
+pub(crate) fn journals(root: &Path) -> Result<Vec<PathBuf>, IoError> {
     let state = root.join(STATE_DIR);
     let mut journals: Vec<PathBuf> = match std::fs::read_dir(&state) {
         Ok(entries) => entries
@@ -248,7 +248,7 @@ pub fn journals(root: &Path) -> Result<Vec<PathBuf>, IoError> {
 }
 
 /// The start stamp in a journal's name (`journal-<stamp>.jsonl`).
-pub fn journal_stamp(journal: &Path) -> &str {
+pub(crate) fn journal_stamp(journal: &Path) -> &str {
     let name = journal.file_name().and_then(|n| n.to_str()).unwrap_or_default();
     name.trim_start_matches(JOURNAL_PREFIX).trim_end_matches(".jsonl")
 }
@@ -256,15 +256,15 @@ pub fn journal_stamp(journal: &Path) -> &str {
 /// What an unfinished run did before it stopped, as its journal says.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct UnfinishedRun {
+pub(crate) struct UnfinishedRun {
     /// When it started (its journal's stamp).
-    pub started: String,
+    pub(crate) started: String,
     /// Requests it journaled.
-    pub recorded: usize,
+    pub(crate) recorded: usize,
     /// Of those, pairs it made or replaced (new, resubject, rekey, repaired).
-    pub changed: usize,
+    pub(crate) changed: usize,
     /// Pairs of the batch it was writing when it stopped (journaled as begun, not done).
-    pub in_flight: usize,
+    pub(crate) in_flight: usize,
 }
 
 #[cfg(test)]

@@ -1,15 +1,15 @@
-//! The output folder: its typed model ([`folder`]: state.json, key protection, the
+//! The output folder: its typed model (`folder`: state.json, key protection, the
 //! journals of unfinished runs, the checks before a run), what earlier runs left
-//! ([`existing`], read with the one summary reader of [`summary`], whose entries name
-//! their request's [`place`] in its manifest), and the writes: the lock, the CsrId
-//! counter, the key/CSR pairs ([`atomic`]), the archive and the summary. This is the only
+//! (`existing`, read with the one summary reader of [`summary`], whose entries name
+//! their request's `place` in its manifest), and the writes: the lock, the CsrId
+//! counter, the key/CSR pairs (`atomic`), the archive and the summary. This is the only
 //! module that writes; it is driven by a single thread.
 
-pub mod atomic;
+pub(crate) mod atomic;
 mod error;
-pub mod existing;
-pub mod folder;
-pub mod place;
+pub(crate) mod existing;
+pub(crate) mod folder;
+pub(crate) mod place;
 pub mod summary;
 
 use std::fs::{File, OpenOptions};
@@ -18,23 +18,23 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::shard::Shard;
-pub use atomic::Replace;
+pub(crate) use atomic::Replace;
 use atomic::{KEY_MODE, PUBLIC_MODE, Staged};
-pub use error::{FolderError, FolderProblem, IoError, OutProblem};
-pub use folder::{FolderState, KeyProtection, ManifestRecord};
-pub use place::ManifestPlace;
+pub(crate) use error::{FolderError, FolderProblem, IoError, OutProblem};
+pub(crate) use folder::{FolderState, KeyProtection, ManifestRecord};
+pub(crate) use place::ManifestPlace;
 
 /// Hidden folder inside `--out` for csrbatch's own state.
-pub const STATE_DIR: &str = ".csrbatch";
-pub const SUMMARY: &str = "summary.json";
+pub(crate) const STATE_DIR: &str = ".csrbatch";
+pub(crate) const SUMMARY: &str = "summary.json";
 /// Journals of runs, in `STATE_DIR`: `journal-<start time>.jsonl`.
-pub const JOURNAL_PREFIX: &str = "journal-";
+pub(crate) const JOURNAL_PREFIX: &str = "journal-";
 /// Where replaced and pruned files go: `.archive/<UTC timestamp>/`.
-pub const ARCHIVE_DIR: &str = ".archive";
+pub(crate) const ARCHIVE_DIR: &str = ".archive";
 
 /// The output folder, locked for this run.
 #[derive(Debug)]
-pub struct OutputDir {
+pub(crate) struct OutputDir {
     root: PathBuf,
     layout: Layout,
     /// No `*.pem` was in any pair folder when the lock was taken.
@@ -44,14 +44,14 @@ pub struct OutputDir {
 
 /// The held lock of an output folder (released when dropped).
 #[derive(Debug)]
-pub struct FolderLock {
+pub(crate) struct FolderLock {
     file: File,
     waited: bool,
 }
 
 impl FolderLock {
     /// Whether another run held the folder when this one asked for it.
-    pub fn waited(&self) -> bool {
+    pub(crate) fn waited(&self) -> bool {
         self.waited
     }
 
@@ -116,7 +116,7 @@ pub enum Layout {
 
 impl Layout {
     /// (CSR, key) paths relative to the output folder.
-    pub fn relative(self, name: &str) -> (String, String) {
+    pub(crate) fn relative(self, name: &str) -> (String, String) {
         match self {
             Layout::Flat => (format!("{name}.csr.pem"), format!("{name}.key.pem")),
             Layout::Fanout => {
@@ -129,13 +129,13 @@ impl Layout {
     }
 
     /// Paths of a request's pair in the folder `root` of this layout: (CSR, key).
-    pub fn pair_paths(self, root: &Path, name: &str) -> (PathBuf, PathBuf) {
+    pub(crate) fn pair_paths(self, root: &Path, name: &str) -> (PathBuf, PathBuf) {
         let (csr, key) = self.relative(name);
         (root.join(csr), root.join(key))
     }
 
     /// The folders that hold pairs, relative to the output folder.
-    pub fn folders(self) -> Vec<String> {
+    pub(crate) fn folders(self) -> Vec<String> {
         match self {
             Layout::Flat => vec![String::new()],
             Layout::Fanout => (0..=255u8).map(|b| format!("{b:02x}")).collect(),
@@ -170,31 +170,32 @@ impl std::fmt::Display for Layout {
 
 /// What a run records in the folder's state when it opens it.
 #[derive(Debug, Clone, Default)]
-pub struct Opening {
-    pub layout: Layout,
-    pub shard: Option<Shard>,
+pub(crate) struct Opening {
+    pub(crate) layout: Layout,
+    pub(crate) shard: Option<Shard>,
     /// How this run stores keys; recorded (the folder's keys are kept so from now on).
-    pub keys: Option<KeyProtection>,
+    pub(crate) keys: Option<KeyProtection>,
     /// How this run writes new keys; recorded (the folder keeps it).
-    pub key_format: Option<crate::crypto::KeyFormat>,
+    pub(crate) key_format: Option<crate::crypto::KeyFormat>,
     /// The manifests this run reads (empty: leave what is recorded).
-    pub manifests: Vec<ManifestRecord>,
+    pub(crate) manifests: Vec<ManifestRecord>,
 }
 
 /// The largest CsrId: 2^53 - 1, the largest integer a JavaScript number holds exactly.
-pub const MAX_CSR_ID: u64 = (1 << 53) - 1;
+pub(crate) const MAX_CSR_ID: u64 = (1 << 53) - 1;
 
 impl OutputDir {
     /// Creates the folder if needed and takes its lock ([`OutputDir::lock`]), then opens it
     /// ([`OutputDir::open_locked`]).
-    pub fn open(root: &Path, opening: &Opening) -> Result<OutputDir, IoError> {
+    #[cfg(test)]
+    pub(crate) fn open(root: &Path, opening: &Opening) -> Result<OutputDir, IoError> {
         Self::open_locked(root, opening, Self::lock(root)?)
     }
 
     /// Takes the folder's lock; a second run on the same folder waits here until the first
     /// is done (and says so on stderr). A run that waited checks the folder again: the
     /// other run may have changed what it holds.
-    pub fn lock(root: &Path) -> Result<FolderLock, IoError> {
+    pub(crate) fn lock(root: &Path) -> Result<FolderLock, IoError> {
         let state = root.join(STATE_DIR);
         std::fs::create_dir_all(&state).map_err(|e| IoError::new(&state, e))?;
         FolderLock::take(root, Hold::Exclusive)
@@ -204,13 +205,17 @@ impl OutputDir {
     /// directory), to read it whole: a run writing there holds the lock alone, so this
     /// waits until no run does, while readers (merges of the same shard) do not wait for
     /// each other.
-    pub fn lock_to_read(root: &Path) -> Result<FolderLock, IoError> {
+    pub(crate) fn lock_to_read(root: &Path) -> Result<FolderLock, IoError> {
         FolderLock::take(root, Hold::Shared)
     }
 
     /// With the lock held: removes the temporary files a killed run may have left, makes
     /// the pair folders and records what this run writes in state.json.
-    pub fn open_locked(root: &Path, opening: &Opening, lock: FolderLock) -> Result<OutputDir, IoError> {
+    pub(crate) fn open_locked(
+        root: &Path,
+        opening: &Opening,
+        lock: FolderLock,
+    ) -> Result<OutputDir, IoError> {
         let layout = opening.layout;
         let state = root.join(STATE_DIR);
         remove_strays(&state)?;
@@ -237,39 +242,35 @@ impl OutputDir {
     /// Whether the pair folders held no `*.pem` at all when this run took the lock: then
     /// no request's files exist but those this run writes, and nobody needs to look for
     /// them (in a large folder, each look for a missing name searches the folder).
-    pub fn no_pem_at_start(&self) -> bool {
+    pub(crate) fn no_pem_at_start(&self) -> bool {
         self.no_pem_at_start
     }
 
-    pub fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         &self.root
     }
 
-    pub fn summary_path(&self) -> PathBuf {
+    pub(crate) fn summary_path(&self) -> PathBuf {
         self.root.join(SUMMARY)
     }
 
     /// This run's journal: `journal-<start>.jsonl`, sorting after those of earlier runs.
-    pub fn journal_path(&self, started: &str) -> PathBuf {
+    pub(crate) fn journal_path(&self, started: &str) -> PathBuf {
         self.root.join(STATE_DIR).join(format!("{JOURNAL_PREFIX}{started}.jsonl"))
     }
 
-    pub fn layout(&self) -> Layout {
-        self.layout
-    }
-
     /// File names of a request's pair, relative to the output folder: (CSR, key).
-    pub fn relative_files(&self, name: &str) -> (String, String) {
+    pub(crate) fn relative_files(&self, name: &str) -> (String, String) {
         self.layout.relative(name)
     }
 
     /// Absolute paths of a request's pair: (CSR, key).
-    pub fn pair_paths(&self, name: &str) -> (PathBuf, PathBuf) {
+    pub(crate) fn pair_paths(&self, name: &str) -> (PathBuf, PathBuf) {
         self.layout.pair_paths(&self.root, name)
     }
 
     /// The run is recorded in summary.json: the journals of earlier runs are done with.
-    pub fn clear_journals(&self, journals: &[PathBuf]) -> Result<(), IoError> {
+    pub(crate) fn clear_journals(&self, journals: &[PathBuf]) -> Result<(), IoError> {
         for path in journals {
             match std::fs::remove_file(path) {
                 Ok(()) => {}
@@ -282,12 +283,18 @@ impl OutputDir {
 
     /// Stages a key (mode 0600) and/or a CSR (0644). A file may replace one only where
     /// `replace` says so (after the caller archived it).
-    pub fn stage(&self, path: &Path, text: &str, key: bool, replace: Replace) -> Result<Staged, IoError> {
+    pub(crate) fn stage(
+        &self,
+        path: &Path,
+        text: &str,
+        key: bool,
+        replace: Replace,
+    ) -> Result<Staged, IoError> {
         self.stage_bytes(path, text.as_bytes(), key, replace)
     }
 
     /// [`OutputDir::stage`] of bytes as they are (a file copied from another folder).
-    pub fn stage_bytes(
+    pub(crate) fn stage_bytes(
         &self,
         path: &Path,
         bytes: &[u8],
@@ -319,7 +326,7 @@ fn remove_strays(folder: &Path) -> Result<bool, IoError> {
 /// Hands out CsrIds in order, reserving them in blocks in `state.json` before use, so
 /// that a crash can leave gaps but an id is never given twice.
 #[derive(Debug)]
-pub struct CsrIds {
+pub(crate) struct CsrIds {
     root: PathBuf,
     state: FolderState,
     next: u64,
@@ -335,7 +342,7 @@ impl CsrIds {
 
     /// Starts above the counter in `state.json` and above every sequence number `seen` in
     /// records; every id handed out is `base` plus a sequence number below 2^40.
-    pub fn open(out: &OutputDir, seen: u64, base: u64) -> Result<CsrIds, IoError> {
+    pub(crate) fn open(out: &OutputDir, seen: u64, base: u64) -> Result<CsrIds, IoError> {
         let mut state = FolderState::read(&out.root)?.unwrap_or_default();
         state.layout = out.layout;
         state.last_csr_id = state.last_csr_id.max(seen);
@@ -344,13 +351,13 @@ impl CsrIds {
 
     /// Reserves no more than `count` ids at a time (a block at most) while the run expects
     /// to hand them out; past that, whole blocks.
-    pub fn expecting(mut self, count: u64) -> CsrIds {
+    pub(crate) fn expecting(mut self, count: u64) -> CsrIds {
         self.expected = count;
         self
     }
 
     /// At the end of a run that finished, gives back the ids reserved but not used.
-    pub fn release(mut self) -> Result<(), IoError> {
+    pub(crate) fn release(mut self) -> Result<(), IoError> {
         if self.state.last_csr_id < self.next {
             return Ok(());
         }
@@ -362,7 +369,7 @@ impl CsrIds {
     /// for the caller to commit with its batch, before any of these ids is handed out:
     /// the batch's sync then makes it durable without a sync of its own. If that commit
     /// fails, the run must stop (the ids are reserved here, not on disk).
-    pub fn reserve(&mut self, count: u64) -> Result<Option<Staged>, IoError> {
+    pub(crate) fn reserve(&mut self, count: u64) -> Result<Option<Staged>, IoError> {
         let wanted = self.next.saturating_add(count).saturating_sub(1);
         if count == 0 || wanted <= self.state.last_csr_id {
             return Ok(None);
@@ -383,7 +390,7 @@ impl CsrIds {
         Ok(())
     }
 
-    pub fn next_id(&mut self) -> Result<u64, IoError> {
+    pub(crate) fn next_id(&mut self) -> Result<u64, IoError> {
         if self.next > self.state.last_csr_id {
             self.extend(self.next)?;
             self.state.write(&self.root)?;
@@ -399,13 +406,13 @@ impl CsrIds {
 /// `.archive/<UTC timestamp>/`: where files go before they are replaced (a hard link:
 /// the file stays in place until the new one is renamed over it) or pruned (moved).
 #[derive(Debug)]
-pub struct Archive {
+pub(crate) struct Archive {
     dir: PathBuf,
     created: bool,
 }
 
 impl Archive {
-    pub fn new(out: &OutputDir, started: &str) -> Archive {
+    pub(crate) fn new(out: &OutputDir, started: &str) -> Archive {
         Archive { dir: out.root.join(ARCHIVE_DIR).join(started), created: false }
     }
 
@@ -418,21 +425,21 @@ impl Archive {
     }
 
     /// Keeps a copy (hard link) of `path` in the archive; `path` itself is not touched.
-    pub fn keep(&mut self, path: &Path) -> Result<(), IoError> {
+    pub(crate) fn keep(&mut self, path: &Path) -> Result<(), IoError> {
         self.ensure()?;
         let dest = self.dest(path)?;
         std::fs::hard_link(path, &dest).map_err(|e| IoError::new(&dest, e))
     }
 
     /// Moves `path` into the archive.
-    pub fn take(&mut self, path: &Path) -> Result<(), IoError> {
+    pub(crate) fn take(&mut self, path: &Path) -> Result<(), IoError> {
         self.ensure()?;
         let dest = self.dest(path)?;
         std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
     }
 
     /// Records what was archived and why, and makes the archive durable.
-    pub fn note(&mut self, entry: &serde_json::Value) -> Result<(), IoError> {
+    pub(crate) fn note(&mut self, entry: &serde_json::Value) -> Result<(), IoError> {
         self.ensure()?;
         let path = self.dir.join("archived.jsonl");
         let mut line =
@@ -446,7 +453,7 @@ impl Archive {
         atomic::sync_dir(&self.dir)
     }
 
-    pub fn sync(&self) -> Result<(), IoError> {
+    pub(crate) fn sync(&self) -> Result<(), IoError> {
         if self.created { atomic::sync_dir(&self.dir) } else { Ok(()) }
     }
 
@@ -464,7 +471,7 @@ impl Archive {
 }
 
 /// A UTC timestamp for folder and file names: `20261127T024501Z`.
-pub fn utc_stamp() -> String {
+pub(crate) fn utc_stamp() -> String {
     let t = time::OffsetDateTime::now_utc();
     format!(
         "{:04}{:02}{:02}T{:02}{:02}{:02}.{:09}Z",

@@ -18,12 +18,12 @@ use crate::manifest::Origin;
 /// summary has one, and guessing a line for it would put its entry out of order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ManifestPlace {
-    pub file: String,
-    pub line: u64,
+    pub(crate) file: String,
+    pub(crate) line: u64,
 }
 
 impl ManifestPlace {
-    pub fn new(file: impl Into<String>, line: u64) -> ManifestPlace {
+    pub(crate) fn new(file: impl Into<String>, line: u64) -> ManifestPlace {
         ManifestPlace { file: file.into(), line }
     }
 }

@@ -4,7 +4,7 @@
 //! Entries are appended to a journal as each batch lands, and the summary is rewritten
 //! from it atomically at the end, so memory does not grow with the number of requests.
 //!
-//! There is one reader of summary.json, [`read_summary`]: it streams entries one at a time
+//! There is one reader of summary.json, `read_summary`: it streams entries one at a time
 //! through serde, so any valid JSON layout of the file (reformatted by `jq`, indented by
 //! Python) reads the same; re-runs, `plan`, `--check` and `merge` all use it.
 
@@ -41,11 +41,11 @@ pub enum State {
 
 impl State {
     /// The states a plan puts requests (and orphans) in, in the order it counts them.
-    pub const PLANNED: [State; 6] =
+    pub(crate) const PLANNED: [State; 6] =
         [State::Unchanged, State::New, State::Resubject, State::Rekey, State::Damaged, State::Orphaned];
 
     /// Every state, in declaration order.
-    pub const ALL: [State; 8] = [
+    pub(crate) const ALL: [State; 8] = [
         State::Unchanged,
         State::New,
         State::Resubject,
@@ -72,7 +72,7 @@ impl State {
     }
 
     /// Whether a request in this state got a new CSR (and so a new CsrId).
-    pub fn is_change(self) -> bool {
+    pub(crate) fn is_change(self) -> bool {
         matches!(self, State::New | State::Resubject | State::Rekey | State::Repaired)
     }
 }
@@ -109,56 +109,71 @@ use crate::output::IoError;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Entry {
+    /// The CSR's number in the folder, kept as long as the CSR is; `None` on a failed
+    /// request that never had a CSR recorded.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub csr_id: Option<u64>,
+    /// Upper-case UUID, new for each CSR made; a kept or failed request keeps the recorded one.
     pub request_id: String,
+    /// The request's Name: the stem of its files.
     pub name: String,
     /// What happened to the request since the last complete summary (see [`State`]).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub state: Option<State>,
+    /// The subject CN, in ASCII (a Unicode name as punycode).
     pub common_name: String,
     /// Comma-separated, as `CreateCsr` takes them: the SANs other than the CommonName.
     pub sans: String,
+    /// `RSA`, `ECC` or `SM2`.
     pub algorithm: String,
-    pub key_size: u32,
+    pub(crate) key_size: u32,
+    /// The subject C (ISO 3166-1 alpha-2).
     pub country_code: String,
+    /// The subject ST.
     pub province: String,
-    pub locality: String,
+    pub(crate) locality: String,
+    /// The subject O, if the request has one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub corp_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub department: Option<String>,
+    pub(crate) department: Option<String>,
     /// The CSR's keyUsage and extendedKeyUsage, as sets in a fixed order; absent when none.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub key_usage: Vec<crate::request::KeyUsage>,
+    pub(crate) key_usage: Vec<crate::request::KeyUsage>,
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
-    pub extended_key_usage: Vec<crate::request::ExtendedKeyUsage>,
+    pub(crate) extended_key_usage: Vec<crate::request::ExtendedKeyUsage>,
     /// The CSR carries a challengePassword (its value is only in the CSR).
     #[serde(skip_serializing_if = "std::ops::Not::not", default)]
-    pub has_challenge_password: bool,
+    pub(crate) has_challenge_password: bool,
+    /// Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo; `None` on a failure.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_sha2: Option<String>,
+    /// `true` with every CSR made or kept, `false` on a failure.
     pub has_private_key: bool,
+    /// The CSR file, relative to the folder; `None` on a failure.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub csr_file: Option<String>,
+    /// The key file: relative to the folder, or absolute for a `KeyFile`; `None` on a failure.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub key_file: Option<String>,
     /// Where the request is in its manifest: `file:line` in the summary, parsed once by
     /// serde (a `Manifest` of another form makes the summary unreadable).
     pub manifest: ManifestPlace,
+    /// Why the request failed or was left alone; `None` when it succeeded.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub error: Option<String>,
     /// On an entry with an `Error` whose pair was left as it was: SHA-256 (its first 128
     /// bits, hex) of the `Csr` last recorded for it, so that a later run still tells a CSR
     /// changed by hand from the one recorded (damaged stays damaged until `--repair`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub recorded_csr_digest: Option<String>,
+    pub(crate) recorded_csr_digest: Option<String>,
+    /// The CSR as PEM; `None` on a failure.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub csr: Option<String>,
 }
 
 impl Entry {
-    pub fn succeeded(&self) -> bool {
+    pub(crate) fn succeeded(&self) -> bool {
         self.error.is_none()
     }
 }
@@ -167,13 +182,18 @@ impl Entry {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Summary {
+    /// Upper-case UUID of the run (`generate` or `merge`) that wrote it.
     pub request_id: String,
+    /// How many requests the run had.
     pub total: usize,
+    /// How many entries have no `Error`.
     pub succeeded: usize,
+    /// How many have one.
     pub failed: usize,
     /// When the run that wrote this summary started (see `output::utc_stamp`).
     #[serde(default)]
     pub written: String,
+    /// One entry per request.
     pub csrs: Vec<Entry>,
     /// Pairs or records in the folder that no manifest asks for any more.
     #[serde(default)]
@@ -185,15 +205,16 @@ pub struct Summary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Orphan {
+    /// The Name its files have.
     pub name: String,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub csr_id: Option<u64>,
+    pub(crate) csr_id: Option<u64>,
     /// [`State::Orphaned`] (left in place) or [`State::Pruned`] (moved into the archive).
     pub state: State,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub csr_file: Option<String>,
+    pub(crate) csr_file: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
-    pub key_file: Option<String>,
+    pub(crate) key_file: Option<String>,
 }
 
 impl Summary {
@@ -216,21 +237,21 @@ impl Summary {
 
 /// The top-level fields of a summary, whatever order they come in.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Header {
-    pub request_id: String,
-    pub total: usize,
-    pub succeeded: usize,
-    pub failed: usize,
+pub(crate) struct Header {
+    pub(crate) request_id: String,
+    pub(crate) total: usize,
+    pub(crate) succeeded: usize,
+    pub(crate) failed: usize,
     /// When the run that wrote it started; journals up to it are in it.
-    pub written: String,
+    pub(crate) written: String,
 }
 
 /// What [`read_summary`] hands each item to.
-pub type Sink<'a> = dyn FnMut(Item) -> std::io::Result<()> + 'a;
+pub(crate) type Sink<'a> = dyn FnMut(Item) -> std::io::Result<()> + 'a;
 
 /// One item of a summary as it streams in.
 #[derive(Debug)]
-pub enum Item {
+pub(crate) enum Item {
     Entry(Box<Entry>),
     Orphan(Orphan),
 }
@@ -239,7 +260,7 @@ pub enum Item {
 /// read (memory does not grow with the summary), and returns the other fields. Fields it
 /// does not know are skipped; `sink` may stop the read (its error ends up in the one
 /// returned).
-pub fn read_summary(reader: impl Read, sink: &mut Sink<'_>) -> Result<Header, serde_json::Error> {
+pub(crate) fn read_summary(reader: impl Read, sink: &mut Sink<'_>) -> Result<Header, serde_json::Error> {
     struct Top<'a, 'b>(&'a mut Sink<'b>);
     struct List<'a, 'b>(&'a mut Sink<'b>, bool);
 
@@ -305,7 +326,7 @@ pub fn read_summary(reader: impl Read, sink: &mut Sink<'_>) -> Result<Header, se
 /// request's entry. Told apart by serde: a [`Pending`] line has its one field and no other.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(untagged)]
-pub enum JournalLine {
+pub(crate) enum JournalLine {
     /// The Names of the batch about to be written (see [`Pending`]).
     Pending(Pending),
     /// A request's entry, as it will be in the summary.
@@ -314,7 +335,7 @@ pub enum JournalLine {
 
 /// Reads a journal line by line. A line that does not parse (the last one, cut short by
 /// a kill) is skipped: what it was about is found again from the files.
-pub fn read_journal(path: &Path, sink: &mut dyn FnMut(JournalLine)) -> Result<(), IoError> {
+pub(crate) fn read_journal(path: &Path, sink: &mut dyn FnMut(JournalLine)) -> Result<(), IoError> {
     let file = File::open(path).map_err(|e| IoError::new(path, e))?;
     for line in BufReader::new(file).lines() {
         let line = line.map_err(|e| IoError::new(path, e))?;
@@ -329,13 +350,13 @@ pub fn read_journal(path: &Path, sink: &mut dyn FnMut(JournalLine)) -> Result<()
 /// whose files may be half-written if the run is killed before the batch's entries.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase", deny_unknown_fields)]
-pub struct Pending {
-    pub pending: Vec<String>,
+pub(crate) struct Pending {
+    pub(crate) pending: Vec<String>,
 }
 
 /// Streams entries to a journal, then writes `summary.json` from it.
 #[derive(Debug)]
-pub struct SummaryWriter {
+pub(crate) struct SummaryWriter {
     journal_path: PathBuf,
     journal: BufWriter<File>,
     summary_path: PathBuf,
@@ -351,7 +372,7 @@ pub struct SummaryWriter {
 }
 
 impl SummaryWriter {
-    pub fn create(
+    pub(crate) fn create(
         journal_path: PathBuf,
         summary_path: PathBuf,
         request_id: String,
@@ -373,7 +394,7 @@ impl SummaryWriter {
         })
     }
 
-    pub fn push(&mut self, entry: &Entry) -> Result<(), IoError> {
+    pub(crate) fn push(&mut self, entry: &Entry) -> Result<(), IoError> {
         if entry.succeeded() {
             self.succeeded += 1;
         } else {
@@ -393,7 +414,7 @@ impl SummaryWriter {
 
     /// Records the Names of a batch about to be written. The line is handed to the OS
     /// here and made durable by the batch's own sync, before any of its renames.
-    pub fn begin_batch(&mut self, names: &[&str]) -> Result<(), IoError> {
+    pub(crate) fn begin_batch(&mut self, names: &[&str]) -> Result<(), IoError> {
         let line = Pending { pending: names.iter().map(|n| (*n).to_owned()).collect() };
         self.pending_lines.push(self.lines);
         self.write_line(&line)?;
@@ -402,30 +423,30 @@ impl SummaryWriter {
 
     /// Hands what was pushed to the OS; the next batch's sync (or [`Self::sync`]) makes it
     /// durable. An entry lost to a crash before then is recovered from the files.
-    pub fn flush(&mut self) -> Result<(), IoError> {
+    pub(crate) fn flush(&mut self) -> Result<(), IoError> {
         self.journal.flush().map_err(|e| IoError::new(&self.journal_path, e))
     }
 
     /// The journal file, for a batch sync that must cover it.
-    pub fn journal_file(&self) -> &File {
+    pub(crate) fn journal_file(&self) -> &File {
         self.journal.get_ref()
     }
 
     /// Makes what was pushed so far durable.
-    pub fn sync(&mut self) -> Result<(), IoError> {
+    pub(crate) fn sync(&mut self) -> Result<(), IoError> {
         self.journal
             .flush()
             .and_then(|_| self.journal.get_ref().sync_data())
             .map_err(|e| IoError::new(&self.journal_path, e))
     }
 
-    pub fn counts(&self) -> (usize, usize) {
+    pub(crate) fn counts(&self) -> (usize, usize) {
         (self.succeeded, self.failed)
     }
 
     /// Writes `summary.json` atomically, streaming the entries from the journal, then
     /// removes the journal.
-    pub fn finish(mut self, orphans: &[Orphan]) -> Result<(), IoError> {
+    pub(crate) fn finish(mut self, orphans: &[Orphan]) -> Result<(), IoError> {
         // On Linux the commit below syncs the file system (the journal too) before the
         // rename; elsewhere the journal is synced here.
         if cfg!(target_os = "linux") {

@@ -5,11 +5,11 @@ use crate::manifest::Problem;
 
 /// A checked, upper-case ISO 3166-1 alpha-2 code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct CountryCode(&'static str);
+pub(crate) struct CountryCode(&'static str);
 
 impl CountryCode {
     /// Accepts any case and surrounding spaces; the code is kept in upper case.
-    pub fn parse(input: &str) -> Result<CountryCode, Problem> {
+    pub(crate) fn parse(input: &str) -> Result<CountryCode, Problem> {
         let trimmed = input.trim();
         if trimmed.is_empty() {
             return Err(Problem::Missing);
@@ -21,12 +21,12 @@ impl CountryCode {
             .map_err(|_| Problem::Country(trimmed.to_owned()))
     }
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         self.0
     }
 
     /// Every assigned code, upper case, sorted.
-    pub fn all() -> &'static [&'static str] {
+    pub(crate) fn all() -> &'static [&'static str] {
         &ASSIGNED
     }
 }

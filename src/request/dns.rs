@@ -7,15 +7,15 @@ use crate::manifest::Problem;
 
 /// A checked, lower-case ASCII DNS name, possibly with a leading `*.` wildcard label.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DnsName(String);
+pub(crate) struct DnsName(String);
 
 impl DnsName {
     /// Longest name in presentation form (RFC 1035 2.3.4, less the trailing dot).
-    pub const MAX_LEN: usize = 253;
+    pub(crate) const MAX_LEN: usize = 253;
     const MAX_LABEL: usize = 63;
 
     /// Checks `input` (trimmed) and converts a Unicode name to its ASCII form.
-    pub fn parse(input: &str) -> Result<DnsName, Problem> {
+    pub(crate) fn parse(input: &str) -> Result<DnsName, Problem> {
         let input = input.trim();
         let bad = |reason: &str| Problem::DnsName { value: input.to_owned(), reason: reason.to_owned() };
         if input.is_empty() {
@@ -71,11 +71,12 @@ impl DnsName {
         Ok(DnsName(name))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
-    pub fn is_wildcard(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn is_wildcard(&self) -> bool {
         self.0.starts_with("*.")
     }
 }
@@ -95,14 +96,14 @@ impl fmt::Display for DnsName {
 
 /// One subjectAltName entry.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum San {
+pub(crate) enum San {
     Dns(DnsName),
     Ip(IpAddr),
 }
 
 impl San {
     /// An IPv4/IPv6 address becomes an IP SAN; anything else must be a DNS name.
-    pub fn parse(input: &str) -> Result<San, Problem> {
+    pub(crate) fn parse(input: &str) -> Result<San, Problem> {
         let input = input.trim();
         match input.parse::<IpAddr>() {
             Ok(ip) => Ok(San::Ip(ip)),

@@ -7,9 +7,9 @@ mod name;
 pub mod schema;
 mod usage;
 
-pub use country::CountryCode;
-pub use dns::{DnsName, San};
-pub use name::CsrName;
+pub(crate) use country::CountryCode;
+pub(crate) use dns::{DnsName, San};
+pub(crate) use name::CsrName;
 pub use usage::{ChallengePassword, CsrExtras, ExtendedKeyUsage, KeyUsage};
 
 use std::collections::HashMap;
@@ -20,8 +20,11 @@ use crate::manifest::{Field, ManifestError, Origin, Problem, RawRequest, RawValu
 /// The key types `CreateCsr` offers: Algorithm and KeySize in one closed enum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum KeyAlgorithm {
+    /// RSA with a 2048-bit modulus.
     Rsa2048,
+    /// RSA with a 3072-bit modulus.
     Rsa3072,
+    /// RSA with a 4096-bit modulus.
     Rsa4096,
     /// ECDSA on NIST P-256.
     Ecc,
@@ -30,6 +33,7 @@ pub enum KeyAlgorithm {
 }
 
 impl KeyAlgorithm {
+    /// Every key type: RSA by size, then ECC, then SM2.
     pub const ALL: [KeyAlgorithm; 5] = [
         KeyAlgorithm::Rsa2048,
         KeyAlgorithm::Rsa3072,
@@ -39,7 +43,7 @@ impl KeyAlgorithm {
     ];
 
     /// The `Algorithm` parameter, canonical upper case.
-    pub fn algorithm(self) -> &'static str {
+    pub(crate) fn algorithm(self) -> &'static str {
         match self {
             KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => "RSA",
             KeyAlgorithm::Ecc => "ECC",
@@ -48,7 +52,7 @@ impl KeyAlgorithm {
     }
 
     /// The `KeySize` parameter.
-    pub fn key_size(self) -> u32 {
+    pub(crate) fn key_size(self) -> u32 {
         match self {
             KeyAlgorithm::Rsa2048 => 2048,
             KeyAlgorithm::Rsa3072 => 3072,
@@ -69,7 +73,10 @@ impl KeyAlgorithm {
     }
 
     /// Algorithm (any case) and KeySize (absent: 256 for ECC and SM2, required for RSA).
-    pub fn from_parts(algorithm: &str, key_size: Option<&str>) -> Result<KeyAlgorithm, (Field, Problem)> {
+    pub(crate) fn from_parts(
+        algorithm: &str,
+        key_size: Option<&str>,
+    ) -> Result<KeyAlgorithm, (Field, Problem)> {
         let algorithm = algorithm.trim();
         let (name, allowed, choices): (&'static str, &'static str, &[KeyAlgorithm]) =
             match algorithm.to_ascii_uppercase().as_str() {
@@ -106,22 +113,23 @@ impl fmt::Display for KeyAlgorithm {
 /// Everything a request asks for except its Name: the key type and the CSR's contents.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Params {
+    /// The key type and size.
     pub key: KeyAlgorithm,
-    pub common_name: DnsName,
+    pub(crate) common_name: DnsName,
     /// The SAN list as it goes into the CSR: the CommonName first, then `Sans`, no duplicates.
-    pub sans: Vec<San>,
-    pub country: CountryCode,
-    pub province: String,
-    pub locality: String,
-    pub corp_name: Option<String>,
-    pub department: Option<String>,
+    pub(crate) sans: Vec<San>,
+    pub(crate) country: CountryCode,
+    pub(crate) province: String,
+    pub(crate) locality: String,
+    pub(crate) corp_name: Option<String>,
+    pub(crate) department: Option<String>,
     /// KeyUsage, ExtendedKeyUsage, ChallengePassword: none unless asked for.
     pub extras: CsrExtras,
 }
 
 impl Params {
     /// The `Sans` parameter as given (normalized): the SAN list without the CommonName.
-    pub fn extra_sans(&self) -> &[San] {
+    pub(crate) fn extra_sans(&self) -> &[San] {
         self.sans.get(1..).unwrap_or_default()
     }
 }
@@ -129,15 +137,18 @@ impl Params {
 /// A validated request: nothing after validation checks these fields again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CsrRequest {
+    /// The output file stem: the request's Name, or one derived from its CommonName;
+    /// unique in the run, ignoring case.
     pub name: CsrName,
+    /// What the key and the CSR are to be.
     pub params: Params,
-    pub origin: Origin,
+    pub(crate) origin: Origin,
     /// `KeyFile`: sign with this existing key (never copied, moved or changed) instead of
     /// making one; the path is resolved against the manifest's folder.
-    pub key_file: Option<std::path::PathBuf>,
+    pub(crate) key_file: Option<std::path::PathBuf>,
 }
 
-pub use crate::manifest::field::{MAX_ORG, MAX_PLACE};
+pub(crate) use crate::manifest::field::{MAX_ORG, MAX_PLACE};
 
 /// Validates all requests, then assigns and checks Names across the whole run.
 pub fn validate(raw: &[RawRequest]) -> Result<Vec<CsrRequest>, Vec<ManifestError>> {
@@ -168,28 +179,28 @@ pub fn validate(raw: &[RawRequest]) -> Result<Vec<CsrRequest>, Vec<ManifestError
 /// A request that passed every field rule; its Name is settled across the run by
 /// [`NameRegistry`].
 #[derive(Debug, Clone)]
-pub struct Checked {
-    pub name: Option<CsrName>,
-    pub params: Params,
-    pub origin: Origin,
+pub(crate) struct Checked {
+    pub(crate) name: Option<CsrName>,
+    pub(crate) params: Params,
+    pub(crate) origin: Origin,
     label: String,
     /// The line of the `Name` field (the request's line when derived).
     name_line: usize,
     /// `KeyFile`: the user's own key, resolved against the manifest's folder.
-    pub key_file: Option<std::path::PathBuf>,
+    pub(crate) key_file: Option<std::path::PathBuf>,
     /// Where `KeyFile` is written (its own line, or the request's), for its errors.
-    pub key_file_origin: Origin,
+    pub(crate) key_file_origin: Origin,
 }
 
 impl Checked {
     /// How messages call this request: its Name, else its CommonName, else `#N`.
-    pub fn label(&self) -> &str {
+    pub(crate) fn label(&self) -> &str {
         &self.label
     }
 }
 
 /// Applies every field rule to one request; all of its errors are returned together.
-pub fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
+pub(crate) fn check(raw: &RawRequest) -> Result<Checked, Vec<ManifestError>> {
     let label = raw.label();
     let mut errors = Vec::new();
     // An error names the line of its field; a missing field, the request's line.
@@ -332,7 +343,7 @@ struct Unnamed {
 /// derived Name gets `_<algorithm>` only when the request holding the plain one has
 /// another key type; two requests alike in CommonName and key type are a duplicate.
 #[derive(Debug, Default)]
-pub struct NameRegistry {
+pub(crate) struct NameRegistry {
     files: Vec<std::sync::Arc<std::path::Path>>,
     taken: HashMap<u128, (Place, KeyAlgorithm)>,
     unnamed: Vec<Unnamed>,
@@ -342,7 +353,7 @@ pub struct NameRegistry {
 
 /// The Names settled: which derived ones carry the algorithm, and every Name in use.
 #[derive(Debug)]
-pub struct Names {
+pub(crate) struct Names {
     suffixed: Vec<bool>,
     /// The digest of every Name, sorted: 16 bytes a request (a hash set would take twice
     /// that, or more).
@@ -351,7 +362,7 @@ pub struct Names {
 
 /// A 128-bit digest of a Name folded to lower case (the first 16 bytes of its SHA-256,
 /// little-endian): the registry keeps no Name text, and shards split on it.
-pub fn name_key(name: &str) -> u128 {
+pub(crate) fn name_key(name: &str) -> u128 {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(name.to_ascii_lowercase().as_bytes());
     let mut first = [0u8; 16];
@@ -388,16 +399,12 @@ impl NameRegistry {
     }
 
     /// How many requests are registered: the number the next one gets.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.count
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
     /// Registers the next request of the run (requests are numbered in the order added).
-    pub fn add(&mut self, c: &Checked) {
+    pub(crate) fn add(&mut self, c: &Checked) {
         let place = self.place(&c.origin);
         let index = self.count as u32;
         self.count += 1;
@@ -416,7 +423,7 @@ impl NameRegistry {
     }
 
     /// Derives the missing Names, in order, once every explicit Name is known.
-    pub fn resolve(mut self) -> Result<Names, Vec<ManifestError>> {
+    pub(crate) fn resolve(mut self) -> Result<Names, Vec<ManifestError>> {
         let mut suffixed = vec![false; self.count];
         // Room for every derived Name at once: growing the table would hold the old one
         // and one twice its size at the same time (the run's peak memory, at a million).
@@ -444,13 +451,13 @@ impl NameRegistry {
 
 impl Names {
     /// The `index`-th request of the run (as numbered by [`NameRegistry::add`]), named.
-    pub fn request(&self, index: usize, c: Checked) -> CsrRequest {
+    pub(crate) fn request(&self, index: usize, c: Checked) -> CsrRequest {
         let name = self.name(index, &c);
         CsrRequest { name, params: c.params, origin: c.origin, key_file: c.key_file }
     }
 
     /// The Name the `index`-th request has: its own, or the one derived for it.
-    pub fn name(&self, index: usize, c: &Checked) -> CsrName {
+    pub(crate) fn name(&self, index: usize, c: &Checked) -> CsrName {
         match &c.name {
             Some(name) => name.clone(),
             None => {
@@ -460,21 +467,17 @@ impl Names {
     }
 
     /// How many requests the run has.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.suffixed.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.suffixed.is_empty()
-    }
-
     /// How many Names' keys (see [`name_key`]) satisfy `f`.
-    pub fn count_where(&self, f: impl Fn(u128) -> bool) -> usize {
+    pub(crate) fn count_where(&self, f: impl Fn(u128) -> bool) -> usize {
         self.taken.iter().filter(|k| f(**k)).count()
     }
 
     /// Whether some request of the run has this Name (ignoring case).
-    pub fn wants(&self, name: &str) -> bool {
+    pub(crate) fn wants(&self, name: &str) -> bool {
         self.taken.binary_search(&name_key(name)).is_ok()
     }
 }

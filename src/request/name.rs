@@ -13,9 +13,9 @@ use crate::manifest::Problem;
 pub struct CsrName(String);
 
 impl CsrName {
-    pub const MAX_LEN: usize = 50;
+    pub(crate) const MAX_LEN: usize = 50;
 
-    pub fn parse(input: &str) -> Result<CsrName, Problem> {
+    pub(crate) fn parse(input: &str) -> Result<CsrName, Problem> {
         let value = input.trim();
         let bad = |reason| Err(Problem::Name { value: value.to_owned(), reason });
         if value.is_empty() {
@@ -36,7 +36,7 @@ impl CsrName {
     /// The Name for a request that gives none: the CommonName, `*` spelled `wildcard`,
     /// with `_<algorithm>` appended when `with_algorithm` (to tell apart requests for one
     /// name with several algorithms), cut to 50 characters.
-    pub fn derive(common_name: &DnsName, key: KeyAlgorithm, with_algorithm: bool) -> CsrName {
+    pub(crate) fn derive(common_name: &DnsName, key: KeyAlgorithm, with_algorithm: bool) -> CsrName {
         let base = match common_name.as_str().strip_prefix('*') {
             Some(rest) => format!("wildcard{rest}"),
             None => common_name.as_str().to_owned(),
@@ -49,7 +49,7 @@ impl CsrName {
         CsrName(name)
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }

@@ -1,5 +1,5 @@
 //! The JSON Schema (draft 2020-12) of a manifest, generated from the field table
-//! ([`crate::manifest::field`]) and the rules' own constants (algorithms and key sizes, country
+//! (`manifest::field`) and the rules' own constants (algorithms and key sizes, country
 //! codes, lengths), so that editors check what the loader checks and the two cannot drift.
 
 use serde_json::{Map, Value, json};

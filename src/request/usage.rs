@@ -17,17 +17,20 @@ use crate::manifest::{Field, RawRequest, RawValue};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub enum KeyUsage {
+    /// Signatures other than on certificates and CRLs (TLS handshakes, documents).
     DigitalSignature,
     /// Also called contentCommitment.
     NonRepudiation,
     /// Key transport: RSA only (an ECC or SM2 key cannot encrypt a key).
     KeyEncipherment,
+    /// Data encrypted with the public key: RSA or SM2 (ECDSA P-256 cannot encrypt).
     DataEncipherment,
+    /// Diffie-Hellman: ECC and SM2 only.
     KeyAgreement,
 }
 
 impl KeyUsage {
-    pub const ALL: [KeyUsage; 5] = [
+    pub(crate) const ALL: [KeyUsage; 5] = [
         KeyUsage::DigitalSignature,
         KeyUsage::NonRepudiation,
         KeyUsage::KeyEncipherment,
@@ -35,7 +38,7 @@ impl KeyUsage {
         KeyUsage::KeyAgreement,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             KeyUsage::DigitalSignature => "digitalSignature",
             KeyUsage::NonRepudiation => "nonRepudiation",
@@ -45,22 +48,11 @@ impl KeyUsage {
         }
     }
 
-    /// The bit's number in the KeyUsage BIT STRING.
-    pub fn bit(self) -> u8 {
-        match self {
-            KeyUsage::DigitalSignature => 0,
-            KeyUsage::NonRepudiation => 1,
-            KeyUsage::KeyEncipherment => 2,
-            KeyUsage::DataEncipherment => 3,
-            KeyUsage::KeyAgreement => 4,
-        }
-    }
-
     /// Whether a key of this type can do it. keyEncipherment is key transport, which
     /// needs an encryption key: RSA only (the rule; CAs refuse it on EC keys).
     /// dataEncipherment needs public-key encryption: RSA, or SM2 (GM/T 0003.4), not
     /// ECDSA P-256. keyAgreement is Diffie-Hellman: the elliptic-curve keys only.
-    pub fn fits(self, key: KeyAlgorithm) -> bool {
+    pub(crate) fn fits(self, key: KeyAlgorithm) -> bool {
         let rsa = !matches!(key, KeyAlgorithm::Ecc | KeyAlgorithm::Sm2);
         match self {
             KeyUsage::KeyEncipherment => rsa,
@@ -150,11 +142,17 @@ impl FromStr for KeyUsage {
 /// An extendedKeyUsage purpose (RFC 5280 4.2.1.12): a named one or any other OID.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ExtendedKeyUsage {
+    /// `serverAuth` (1.3.6.1.5.5.7.3.1): TLS server.
     ServerAuth,
+    /// `clientAuth` (1.3.6.1.5.5.7.3.2): TLS client.
     ClientAuth,
+    /// `codeSigning` (1.3.6.1.5.5.7.3.3).
     CodeSigning,
+    /// `emailProtection` (1.3.6.1.5.5.7.3.4): S/MIME.
     EmailProtection,
+    /// `timeStamping` (1.3.6.1.5.5.7.3.8).
     TimeStamping,
+    /// `OCSPSigning` (1.3.6.1.5.5.7.3.9): signs OCSP responses.
     OcspSigning,
     /// A purpose given as a dotted OID that has none of the names above.
     Oid(ObjectIdentifier),
@@ -171,7 +169,7 @@ const NAMED: [(ExtendedKeyUsage, &str, ObjectIdentifier); 6] = [
 ];
 
 impl ExtendedKeyUsage {
-    pub fn oid(self) -> ObjectIdentifier {
+    pub(crate) fn oid(self) -> ObjectIdentifier {
         match self {
             ExtendedKeyUsage::Oid(oid) => oid,
             named => NAMED
@@ -183,7 +181,7 @@ impl ExtendedKeyUsage {
 
     /// The purpose of an OID: the named one when there is one, so that `serverAuth` and
     /// `1.3.6.1.5.5.7.3.1` are the same purpose.
-    pub fn from_oid(oid: ObjectIdentifier) -> ExtendedKeyUsage {
+    pub(crate) fn from_oid(oid: ObjectIdentifier) -> ExtendedKeyUsage {
         NAMED.iter().find(|n| n.2 == oid).map_or(ExtendedKeyUsage::Oid(oid), |n| n.0)
     }
 }
@@ -231,7 +229,7 @@ impl<'de> Deserialize<'de> for ExtendedKeyUsage {
 pub struct ChallengePassword(String);
 
 /// ub-challengePassword (RFC 2985).
-pub const MAX_CHALLENGE_PASSWORD: usize = crate::manifest::field::MAX_CHALLENGE_PASSWORD;
+pub(crate) const MAX_CHALLENGE_PASSWORD: usize = crate::manifest::field::MAX_CHALLENGE_PASSWORD;
 
 impl ChallengePassword {
     /// `None` when empty, too long or holding a control character: the caller says which.
@@ -241,7 +239,7 @@ impl ChallengePassword {
         fine.then(|| ChallengePassword(text.to_owned()))
     }
 
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 }
@@ -255,12 +253,16 @@ impl fmt::Debug for ChallengePassword {
 /// A request's extensions and attributes beyond subject and SANs; empty by default.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct CsrExtras {
+    /// The keyUsage bits; empty: the CSR has no keyUsage extension.
     pub key_usage: BTreeSet<KeyUsage>,
+    /// The extendedKeyUsage purposes; empty: no extendedKeyUsage extension.
     pub extended_key_usage: BTreeSet<ExtendedKeyUsage>,
+    /// The challengePassword attribute, if asked for.
     pub challenge_password: Option<ChallengePassword>,
 }
 
 impl CsrExtras {
+    /// Whether nothing is asked for: the CSR holds only its subject and SANs.
     pub fn is_empty(&self) -> bool {
         self.key_usage.is_empty() && self.extended_key_usage.is_empty() && self.challenge_password.is_none()
     }

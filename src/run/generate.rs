@@ -43,7 +43,7 @@ where
 /// As [`execute`], handing each request's summary entry to `each` (with the request's
 /// place in its manifest) as soon as it is journaled: what landed is known even when the
 /// run is interrupted or fails later (`--json` prints it).
-pub fn execute_each<I>(
+pub(crate) fn execute_each<I>(
     requests: I,
     total: usize,
     wants: &(dyn Fn(&str) -> bool + Sync),

@@ -1,13 +1,13 @@
 //! A run, as the library does it: the manifests loaded and validated once (and watched for
-//! changes), then, with the command's [`Settings`], [`preview`] (what the folder holds
-//! and what a run would do) or [`generate`] (doing it); [`merge`] joins the folders of a
+//! changes), then, with the command's [`Settings`], `preview` (what the folder holds
+//! and what a run would do) or [`generate`] (doing it); `merge` joins the folders of a
 //! run's shards. `cmd/` only turns command lines into these calls and prints what they
 //! return.
 
 pub mod generate;
-pub mod merge;
-pub mod preview;
-pub mod report;
+pub(crate) mod merge;
+pub(crate) mod preview;
+pub(crate) mod report;
 
 use std::path::{Path, PathBuf};
 
@@ -46,7 +46,7 @@ pub fn load_and_validate(paths: &[PathBuf], read: manifest::ReadOptions) -> Resu
 
 /// As [`load_and_validate`], opening every `KeyFile` as `keys` says (each before any key
 /// is made: a key file that cannot be used is a manifest error).
-pub fn load_and_validate_with(
+pub(crate) fn load_and_validate_with(
     paths: &[PathBuf],
     read: manifest::ReadOptions,
     keys: KeyFileCheck<'_>,
@@ -95,26 +95,22 @@ pub fn load_and_validate_with(
 }
 
 impl Requests {
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.names.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
-    }
-
     /// Whether some request has this Name (ignoring case).
-    pub fn wants(&self, name: &str) -> bool {
+    pub(crate) fn wants(&self, name: &str) -> bool {
         self.names.wants(name)
     }
 
     /// How many requests belong to `shard`.
-    pub fn count_in(&self, shard: Shard) -> usize {
+    pub(crate) fn count_in(&self, shard: Shard) -> usize {
         self.names.count_where(|key| crate::shard::shard_of_key(key, shard.count) == shard.index)
     }
 
     /// The manifests as validated, for the folder's state (merge reads them again).
-    pub fn records(&self) -> Vec<ManifestRecord> {
+    pub(crate) fn records(&self) -> Vec<ManifestRecord> {
         self.files
             .iter()
             .zip(&self.prints)
@@ -165,7 +161,7 @@ impl Requests {
 }
 
 /// Feeds `requests` on until the first error, which is kept in `failure`.
-pub fn until_error<'a, I>(
+pub(crate) fn until_error<'a, I>(
     requests: I,
     failure: &'a std::sync::Mutex<Option<Error>>,
 ) -> impl Iterator<Item = CsrRequest> + Send + 'a
@@ -182,7 +178,7 @@ where
 }
 
 /// Reads a request's files and records, then decides its state (no writes).
-pub fn assess(
+pub(crate) fn assess(
     root: &Path,
     layout: Layout,
     request: &CsrRequest,
@@ -219,7 +215,7 @@ pub fn assess(
 }
 
 /// Pairs and records in the folder that no request asks for any more.
-pub fn orphans(
+pub(crate) fn orphans(
     root: &Path,
     layout: Layout,
     wants: &(dyn Fn(&str) -> bool + Sync),
@@ -250,7 +246,7 @@ pub fn orphans(
 
 /// What earlier runs recorded in the output folder; records that cannot be read are a
 /// problem of the folder (exit 2: nothing is done with it).
-pub fn load_previous(settings: &Settings, wants: &dyn Fn(&str) -> bool) -> Result<Previous, Error> {
+pub(crate) fn load_previous(settings: &Settings, wants: &dyn Fn(&str) -> bool) -> Result<Previous, Error> {
     existing::load_previous(&settings.out, wants).map_err(|e| {
         FolderError::Folder { given: settings.out.clone(), problem: FolderProblem::Records(e) }.into()
     })
@@ -258,16 +254,16 @@ pub fn load_previous(settings: &Settings, wants: &dyn Fn(&str) -> bool) -> Resul
 
 /// Checks the output folder for this run (see [`folder::check`]) before anything in it is
 /// read or written.
-pub fn check_folder(settings: &Settings) -> Result<folder::Checked, Error> {
+pub(crate) fn check_folder(settings: &Settings) -> Result<folder::Checked, Error> {
     Ok(folder::check(&settings.out, settings.wanted())?)
 }
 
 /// A `RequestId` as Alibaba Cloud writes them: an upper-case UUID v4.
-pub fn request_id() -> String {
+pub(crate) fn request_id() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string().to_ascii_uppercase()
 }
 
-pub fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
+pub(crate) fn thread_pool(jobs: usize) -> Result<rayon::ThreadPool, Error> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
         .thread_name(|i| format!("csrbatch-worker-{i}"))

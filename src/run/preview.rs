@@ -17,42 +17,42 @@ use crate::settings::Settings;
 /// One request's line of the plan.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Planned {
-    pub name: String,
+pub(crate) struct Planned {
+    pub(crate) name: String,
     /// `file:line` of the request.
-    pub manifest: String,
-    pub state: State,
+    pub(crate) manifest: String,
+    pub(crate) state: State,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<crate::decide::Reason>,
+    pub(crate) reason: Option<crate::decide::Reason>,
     /// The CsrId the request keeps (unchanged; a new CSR gets a new one).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub csr_id: Option<u64>,
+    pub(crate) csr_id: Option<u64>,
     /// The request's place, typed (`--json` gives file and line apart).
     #[serde(skip)]
-    pub origin: crate::manifest::Origin,
+    pub(crate) origin: crate::manifest::Origin,
 }
 
 /// The plan as a whole: counts per state, orphans, and the runs that did not finish.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Plan {
-    pub counts: BTreeMap<State, usize>,
-    pub orphans: Vec<String>,
+pub(crate) struct Plan {
+    pub(crate) counts: BTreeMap<State, usize>,
+    pub(crate) orphans: Vec<String>,
     /// Runs that stopped before writing their summary: until one finishes, summary.json
     /// does not describe the folder.
-    pub unfinished: Vec<UnfinishedRun>,
+    pub(crate) unfinished: Vec<UnfinishedRun>,
 }
 
 impl Plan {
     /// Whether the folder is not up to date: anything not unchanged, or an unfinished run.
-    pub fn pending(&self) -> bool {
+    pub(crate) fn pending(&self) -> bool {
         !self.unfinished.is_empty() || self.counts.iter().any(|(s, n)| *s != State::Unchanged && *n > 0)
     }
 }
 
 /// Judges every request against the folder, in order, handing each to `each` as it is
 /// decided (a million requests are not held), and returns the plan.
-pub fn preview<I>(
+pub(crate) fn preview<I>(
     settings: &Settings,
     requests: I,
     wants: &(dyn Fn(&str) -> bool + Sync),

@@ -13,27 +13,27 @@ use crate::request::KeyAlgorithm;
 use crate::words::plural;
 
 /// How many failed or damaged requests a run names on stderr before it only counts them.
-pub const LISTED_PROBLEMS: usize = 20;
+pub(crate) const LISTED_PROBLEMS: usize = 20;
 
 /// A request that failed or is damaged, as the run reports it.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct FailedRequest {
-    pub name: String,
+pub(crate) struct FailedRequest {
+    pub(crate) name: String,
     /// Where the request is in its manifest (`file:line` when serialized).
-    pub manifest: ManifestPlace,
-    pub state: State,
-    pub reason: String,
+    pub(crate) manifest: ManifestPlace,
+    pub(crate) state: State,
+    pub(crate) reason: String,
 }
 
 /// How many CSRs of one key type a run made, as `--json` lists them.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub struct Made {
+pub(crate) struct Made {
     /// `RSA-2048`, `ECC-256`, `SM2-256`, ...
     #[serde(serialize_with = "as_text")]
-    pub key: KeyAlgorithm,
-    pub count: usize,
+    pub(crate) key: KeyAlgorithm,
+    pub(crate) count: usize,
 }
 
 fn as_text<S: serde::Serializer>(key: &KeyAlgorithm, s: S) -> Result<S::Ok, S::Error> {
@@ -48,21 +48,21 @@ fn made_as_list<S: serde::Serializer>(made: &BTreeMap<KeyAlgorithm, usize>, s: S
 #[derive(Debug, Clone, Default, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Report {
-    pub total: usize,
+    pub(crate) total: usize,
     /// Requests done, per state (failed and damaged ones are counted apart).
-    pub states: BTreeMap<State, usize>,
+    pub(crate) states: BTreeMap<State, usize>,
     /// CSRs made, per key type (in the order of [`KeyAlgorithm::ALL`]); serialized as a
     /// list of [`Made`].
     #[serde(serialize_with = "made_as_list")]
-    pub made: BTreeMap<KeyAlgorithm, usize>,
-    pub failed: usize,
-    pub damaged: usize,
+    pub(crate) made: BTreeMap<KeyAlgorithm, usize>,
+    pub(crate) failed: usize,
+    pub(crate) damaged: usize,
     /// The first [`LISTED_PROBLEMS`] failed or damaged requests, in manifest order.
-    pub problems: Vec<FailedRequest>,
-    pub orphans: usize,
+    pub(crate) problems: Vec<FailedRequest>,
+    pub(crate) orphans: usize,
     /// `true` when `--prune` moved the orphans into the archive.
-    pub pruned: bool,
-    pub seconds: f64,
+    pub(crate) pruned: bool,
+    pub(crate) seconds: f64,
 }
 
 impl Report {
@@ -72,12 +72,12 @@ impl Report {
     }
 
     /// The CSRs made, one [`Made`] per key type.
-    pub fn made_list(&self) -> Vec<Made> {
+    pub(crate) fn made_list(&self) -> Vec<Made> {
         self.made.iter().map(|(&key, &count)| Made { key, count }).collect()
     }
 
     /// Counts an entry of the summary, and names it if it failed or is damaged.
-    pub fn count(&mut self, entry: &Entry) {
+    pub(crate) fn count(&mut self, entry: &Entry) {
         let state = entry.state.unwrap_or(State::New);
         let Some(reason) = &entry.error else {
             *self.states.entry(state).or_default() += 1;
@@ -98,13 +98,13 @@ impl Report {
         }
     }
 
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         if self.failed + self.damaged == 0 { ExitCode::Success } else { ExitCode::Failed }
     }
 
     /// What a run prints at its end: each failed or damaged request (the first
     /// [`LISTED_PROBLEMS`]), then the closing line.
-    pub fn lines(&self) -> Vec<String> {
+    pub(crate) fn lines(&self) -> Vec<String> {
         let mut lines: Vec<String> = self
             .problems
             .iter()
@@ -122,7 +122,7 @@ impl Report {
     }
 
     /// `generated 12 CSRs (ECC-256: 5, SM2-256: 7) in 3.21 s, 3.7 CSRs/s; 2 unchanged; 12 new; 1 FAILED`
-    pub fn closing_line(&self) -> String {
+    pub(crate) fn closing_line(&self) -> String {
         let total: usize = self.made.values().sum();
         let parts: Vec<String> = self.made.iter().map(|(key, count)| format!("{key}: {count}")).collect();
         let rate = if self.seconds > 0.0 { total as f64 / self.seconds } else { 0.0 };

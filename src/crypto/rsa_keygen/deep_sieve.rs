@@ -127,7 +127,7 @@ fn table() -> &'static Table {
 /// The residues, modulo every prime of the table, of the numbers one crypto-primes sieve
 /// walks through (in increasing order, from `start`). They determine the prime the search
 /// finds (by the Chinese remainder theorem), so they are wiped on drop; no `Debug`.
-pub struct DeepSieve {
+pub(crate) struct DeepSieve {
     start: BoxedUint,
     /// The last candidate's distance from `start`.
     offset: u64,
@@ -135,7 +135,7 @@ pub struct DeepSieve {
 }
 
 impl DeepSieve {
-    pub fn new(start: &BoxedUint) -> DeepSieve {
+    pub(crate) fn new(start: &BoxedUint) -> DeepSieve {
         let table = table();
         let mut bytes = start.to_le_bytes();
         let mut limbs: Vec<u64> = bytes
@@ -160,7 +160,7 @@ impl DeepSieve {
 
     /// Whether `candidate` has no factor among the table's primes. Candidates must come in
     /// increasing order, none below the start.
-    pub fn passes(&mut self, candidate: &BoxedUint) -> bool {
+    pub(crate) fn passes(&mut self, candidate: &BoxedUint) -> bool {
         // The distance fits in 64 bits: a search ends within a few thousand numbers.
         let distance = candidate.wrapping_sub(&self.start).resize_unchecked(64).to_le_bytes();
         let offset = u64::from_le_bytes(distance[..8].try_into().expect("64 bits are 8 bytes"));

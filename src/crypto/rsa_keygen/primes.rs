@@ -25,11 +25,11 @@ use super::deep_sieve::DeepSieve;
 use crate::crypto::CryptoError;
 
 /// The public exponent, e = 65537 (prime, so e is coprime to p - 1 unless p = 1 mod e).
-pub const E: u32 = 65_537;
+pub(crate) const E: u32 = 65_537;
 
 /// Why a prime or a pair of primes cannot make a key; each is a FIPS 186-5 A.1.3 rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Rejection {
+pub(crate) enum Rejection {
     /// p < sqrt(2) * 2^(nlen/2 - 1) (step 4.4 / 5.4), or p >= 2^(nlen/2).
     OutOfRange,
     /// e divides p - 1, so no private exponent exists (step 4.5 / 5.5).
@@ -40,7 +40,7 @@ pub enum Rejection {
 
 /// Checks one prime of an `nlen`-bit modulus: sqrt(2) * 2^(nlen/2 - 1) <= p < 2^(nlen/2)
 /// and gcd(p - 1, e) = 1. Its primality is the search's business.
-pub fn check_prime(p: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
+pub(crate) fn check_prime(p: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
     let half = nlen / 2;
     // p >= sqrt(2) * 2^(half-1)  <=>  p^2 >= 2^(2*half - 1)  <=>  p^2 has at least 2*half bits.
     if p.bit_width() > half || p.concatenating_square().bit_width() < 2 * half {
@@ -56,7 +56,7 @@ pub fn check_prime(p: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
 
 /// Checks a pair of primes for an `nlen`-bit modulus: each by [`check_prime`], and
 /// |p - q| > 2^(nlen/2 - 100). Constant-time in the values (only the verdict shows).
-pub fn check_pair(p: &BoxedUint, q: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
+pub(crate) fn check_pair(p: &BoxedUint, q: &BoxedUint, nlen: u32) -> Result<(), Rejection> {
     check_prime(p, nlen)?;
     check_prime(q, nlen)?;
     let width = p.bits_precision().max(q.bits_precision());
@@ -116,7 +116,7 @@ impl Iterator for Candidates {
 /// Finds a random prime for an `nlen`-bit modulus that passes [`check_prime`], testing
 /// candidates on every idle worker of the current rayon pool. `tested` is called on the
 /// thread of each primality test (tests watch which workers took part).
-pub fn find_prime(nlen: u32, tested: &(dyn Fn() + Sync)) -> Result<BoxedUint, CryptoError> {
+pub(crate) fn find_prime(nlen: u32, tested: &(dyn Fn() + Sync)) -> Result<BoxedUint, CryptoError> {
     let bits = NonZeroU32::new(nlen / 2)
         .filter(|b| b.get() >= 128)
         .ok_or_else(|| CryptoError::KeyGen(format!("{nlen}-bit RSA modulus is too small")))?;

@@ -17,7 +17,7 @@ mod write;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use problem::{MergeNote, MergeProblem};
+pub(crate) use problem::{MergeNote, MergeProblem};
 
 use crate::crypto::KeyFormat;
 use crate::error::Error;
@@ -29,7 +29,7 @@ use shards::Index;
 /// How a merge ended (a failure to read or write is an [`Error`] instead).
 #[derive(Debug)]
 #[non_exhaustive]
-pub enum MergeOutcome {
+pub(crate) enum MergeOutcome {
     /// The merged summary is written.
     Merged(Merged),
     /// The shards do not hold every request exactly once: nothing was written.
@@ -44,18 +44,18 @@ pub enum MergeOutcome {
 
 /// What a merge wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Merged {
+pub(crate) struct Merged {
     /// Entries in the merged summary.
-    pub csrs: usize,
+    pub(crate) csrs: usize,
     /// Shard folders merged.
-    pub shards: usize,
+    pub(crate) shards: usize,
     /// The merged summary.json.
-    pub summary: PathBuf,
+    pub(crate) summary: PathBuf,
 }
 
 /// Merges the shard folders of `options` (see the module's text). `note` is told, as the
 /// merge goes, why it checks without the manifests the shards recorded, if it does.
-pub fn merge(settings: &Settings, note: &mut dyn FnMut(&MergeNote)) -> Result<MergeOutcome, Error> {
+pub(crate) fn merge(settings: &Settings, note: &mut dyn FnMut(&MergeNote)) -> Result<MergeOutcome, Error> {
     let mut problems = Vec::new();
     let mut index = Index::default();
     let mut shards = Vec::new();
@@ -106,23 +106,23 @@ pub fn merge(settings: &Settings, note: &mut dyn FnMut(&MergeNote)) -> Result<Me
 /// What a folder of pairs must agree on with another to be one folder: layout, key
 /// protection and key format (as [`folder::check`] keeps them for a run).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FolderKind {
-    pub layout: Layout,
+pub(crate) struct FolderKind {
+    pub(crate) layout: Layout,
     /// `None` only for a folder that holds no key.
-    pub keys: Option<KeyProtection>,
-    pub key_format: KeyFormat,
+    pub(crate) keys: Option<KeyProtection>,
+    pub(crate) key_format: KeyFormat,
 }
 
 impl FolderKind {
     /// The folder `root`'s kind. Folders written before the key protection was recorded
     /// tell it by a key file.
-    pub fn of(root: &Path, state: &FolderState) -> FolderKind {
+    pub(crate) fn of(root: &Path, state: &FolderState) -> FolderKind {
         let keys = state.keys.or_else(|| folder::first_key(root, state.layout).map(|(_, p)| p));
         FolderKind { layout: state.layout, keys, key_format: state.key_format.unwrap_or_default() }
     }
 
     /// Whether pairs of both can be one folder (a folder without keys goes with any).
-    pub fn agrees(&self, other: &FolderKind) -> bool {
+    pub(crate) fn agrees(&self, other: &FolderKind) -> bool {
         let keys = match (self.keys, other.keys) {
             (Some(a), Some(b)) => a == b,
             _ => true,

@@ -12,7 +12,7 @@ use crate::shard::Shard;
 /// before anything is written, and each is printed on its own line (its Display).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum MergeProblem {
+pub(crate) enum MergeProblem {
     /// A shard folder could not be read: its state, its summary (one that is not a
     /// summary, or whose `Manifest` is not `file:line`), or the scratch file its entries
     /// are copied to.
@@ -86,7 +86,7 @@ pub enum MergeProblem {
 /// cannot name missing requests. Said on stderr as the merge goes; not a problem.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum MergeNote {
+pub(crate) enum MergeNote {
     /// The shards recorded no manifest (made before manifests were recorded, or in memory).
     #[error("the shard folders record no manifests (give --manifests to check against them)")]
     NoneRecorded,

@@ -20,7 +20,7 @@ use crate::shard::Shard;
 /// Where one entry is: shard number, byte offset and length of its line in the scratch.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Loc {
-    pub shard: u32,
+    pub(crate) shard: u32,
     offset: u64,
     len: u32,
     ok: bool,
@@ -31,11 +31,11 @@ pub(super) struct Loc {
 
 /// One shard folder, read.
 pub(super) struct ShardFolder {
-    pub dir: PathBuf,
-    pub shard: Shard,
-    pub manifests: Vec<ManifestRecord>,
+    pub(crate) dir: PathBuf,
+    pub(crate) shard: Shard,
+    pub(crate) manifests: Vec<ManifestRecord>,
     /// How its pairs are laid out and its keys stored: what `--collect` carries over.
-    pub kind: FolderKind,
+    pub(crate) kind: FolderKind,
     scratch: File,
     /// The shard's lock, held shared while the merge reads it.
     _lock: FolderLock,
@@ -43,7 +43,7 @@ pub(super) struct ShardFolder {
 
 impl ShardFolder {
     /// The entry at `loc`, read back from this shard's scratch file.
-    pub fn entry(&mut self, loc: Loc) -> Result<Entry, IoError> {
+    pub(crate) fn entry(&mut self, loc: Loc) -> Result<Entry, IoError> {
         let io = |e: std::io::Error| IoError::new(std::env::temp_dir(), e);
         self.scratch.seek(SeekFrom::Start(loc.offset)).map_err(io)?;
         let mut buf = vec![0; loc.len as usize];
