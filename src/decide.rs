@@ -121,10 +121,11 @@ impl Decision {
     }
 }
 
-/// The facts about one request's files and records.
+/// The facts about one request's files and records: its key as the folder holds it
+/// (`K` = [`OnDisk`]) or, for a `KeyFile` request, as the user's file gave it.
 #[derive(Debug)]
-pub(crate) struct Facts<'a> {
-    pub(crate) key: OnDisk,
+pub(crate) struct Facts<'a, K = OnDisk> {
+    pub(crate) key: K,
     pub(crate) csr: OnDisk,
     pub(crate) record: Option<&'a Record>,
     /// csrbatch was writing this request's files when a run was killed.
@@ -215,12 +216,10 @@ pub(crate) fn decide(
 /// a new CSR signed with the key file's key.
 pub(crate) fn decide_key_file(
     request: &CsrRequest,
-    key: Result<PrivateKey, Problem>,
-    csr: OnDisk,
-    record: Option<&Record>,
-    interrupted: bool,
+    facts: Facts<'_, Result<PrivateKey, Problem>>,
     flags: Flags,
 ) -> Decision {
+    let Facts { key, csr, record, interrupted } = facts;
     let name = &request.name;
     let key = match key {
         Ok(key) => key,

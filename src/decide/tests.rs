@@ -193,7 +193,7 @@ fn key_file_decision(
     let key = PrivateKey::from_pkcs8_pem(key, req.params.key, None)
         .map_err(|e| Problem::KeyFile { path: "key.pem".into(), reason: e.to_string() });
     let csr = if csr.is_empty() { OnDisk::Missing } else { OnDisk::Present(csr.to_owned()) };
-    decide_key_file(req, key, csr, record, false, flags)
+    decide_key_file(req, Facts { key, csr, record, interrupted: false }, flags)
 }
 
 #[test]
@@ -232,7 +232,8 @@ fn key_file_requests_never_generate_a_key() {
     assert_eq!(state(&key_file_decision(&req, &key, "", Some(&record), NO)), (State::Damaged, "leave"));
     // The key file cannot be read (it changed during the run): the request fails, nothing is made.
     let unreadable = Problem::KeyFile { path: "key.pem".into(), reason: "cannot read it".into() };
-    let d = decide_key_file(&req, Err(unreadable), OnDisk::Missing, None, false, NO);
+    let facts = Facts { key: Err(unreadable), csr: OnDisk::Missing, record: None, interrupted: false };
+    let d = decide_key_file(&req, facts, NO);
     assert_eq!(state(&d), (State::Damaged, "leave"));
     assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("KeyFile: key.pem: cannot read it"));
 }

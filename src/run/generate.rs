@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::report::Report;
-use super::{assess, orphans, request_id, thread_pool};
+use super::{Judge, assess, orphans, request_id, thread_pool};
 use crate::crypto::CryptoError;
 use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
 use crate::decide::{Action, Flags};
@@ -200,8 +200,15 @@ struct Context<'a> {
 /// Runs on a worker: read and judge what is there, generate or sign what is needed, and
 /// stage the new files (file creation costs kernel time: the workers share it).
 fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
-    let (decision, key_exists, csr_exists) =
-        assess(cx.root, cx.layout, &request, cx.previous, cx.flags, cx.passphrase, cx.out.no_pem_at_start());
+    let judge = Judge {
+        root: cx.root,
+        layout: cx.layout,
+        previous: cx.previous,
+        flags: cx.flags,
+        passphrase: cx.passphrase,
+        no_pem_at_start: cx.out.no_pem_at_start(),
+    };
+    let (decision, key_exists, csr_exists) = assess(&judge, &request);
     let passphrase = cx.passphrase;
     let mut made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Work::Kept { csr, csr_id, request_id }),

@@ -177,16 +177,23 @@ where
     })
 }
 
-/// Reads a request's files and records, then decides its state (no writes).
-pub(crate) fn assess(
-    root: &Path,
-    layout: Layout,
-    request: &CsrRequest,
-    previous: &Previous,
-    flags: Flags,
-    passphrase: Option<&Passphrase>,
-    no_pem_at_start: bool,
-) -> (Decision, bool, bool) {
+/// What a request is judged against: the folder (its root and layout, what earlier runs
+/// recorded, whether it held no `*.pem` when the lock was taken) and the run's flags and
+/// passphrase.
+pub(crate) struct Judge<'a> {
+    pub(crate) root: &'a Path,
+    pub(crate) layout: Layout,
+    pub(crate) previous: &'a Previous,
+    pub(crate) flags: Flags,
+    pub(crate) passphrase: Option<&'a Passphrase>,
+    /// No request's files exist but those this run writes: nothing is read.
+    pub(crate) no_pem_at_start: bool,
+}
+
+/// Reads a request's files and records, then decides its state (no writes): the
+/// decision, and whether its key and its CSR exist.
+pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> (Decision, bool, bool) {
+    let Judge { root, layout, previous, flags, passphrase, no_pem_at_start } = *judge;
     let (csr, key) = layout.relative(request.name.as_str());
     let read = |file: String| {
         if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
@@ -198,7 +205,8 @@ pub(crate) fn assess(
         let csr_exists = csr.exists();
         let record = previous.record(request.name.as_str());
         let interrupted = previous.interrupted(request.name.as_str());
-        let decision = crate::decide::decide_key_file(request, user_key, csr, record, interrupted, flags);
+        let facts = Facts { key: user_key, csr, record, interrupted };
+        let decision = crate::decide::decide_key_file(request, facts, flags);
         // A NAME.key.pem left from before the request had a KeyFile: `generate` archives it
         // when it writes the new CSR.
         let folder_key = read(key).exists();

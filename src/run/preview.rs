@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{assess, orphans, thread_pool, until_error};
+use super::{Judge, assess, orphans, thread_pool, until_error};
 use crate::error::Error;
 use crate::output::folder::UnfinishedRun;
 use crate::output::summary::State;
@@ -66,9 +66,16 @@ where
     let previous = super::load_previous(settings, wants)?;
     let pool = thread_pool(settings.jobs)?;
     let mut counts: BTreeMap<State, usize> = State::PLANNED.iter().map(|s| (*s, 0)).collect();
-    let passphrase = settings.passphrase.as_ref();
+    let on = Judge {
+        root: out,
+        layout,
+        previous: &previous,
+        flags: settings.flags,
+        passphrase: settings.passphrase.as_ref(),
+        no_pem_at_start: false,
+    };
     let judge = |r: CsrRequest| {
-        let decision = assess(out, layout, &r, &previous, settings.flags, passphrase, false).0;
+        let decision = assess(&on, &r).0;
         let csr_id = match &decision.action {
             crate::decide::Action::Keep { csr_id, .. } => *csr_id,
             _ => None,
