@@ -2,16 +2,19 @@
 #![allow(clippy::unwrap_used)] // tests may panic on a broken fixture
 
 mod bench;
+mod ca;
 mod docs;
 mod exit_codes;
 mod extras;
 mod folder;
 mod generate;
+mod import;
 mod inspect;
 mod json;
 mod judges;
 mod keyfile;
 mod keys;
+mod nginx;
 mod rerun;
 mod shards;
 #[cfg(target_os = "linux")] // util-linux `script` makes the pseudo-terminal

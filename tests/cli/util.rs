@@ -179,3 +179,51 @@ pub fn rewrap(pem: &str, width: usize, eol: &str, text: &str) -> String {
     }
     out
 }
+
+/// One path of a folder tree as a snapshot holds it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Entry {
+    Dir { mode: u32 },
+    File { mode: u32, bytes: Vec<u8> },
+    Link { target: PathBuf },
+}
+
+/// Every path under `root` (relative) with its contents: a folder's mode, a file's mode
+/// and bytes, a symbolic link's target (never followed).
+pub type Snapshot = std::collections::BTreeMap<String, Entry>;
+
+pub fn snapshot(root: &Path) -> Snapshot {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Snapshot::new();
+    for e in walkdir::WalkDir::new(root).min_depth(1).follow_links(false) {
+        let e = e.unwrap();
+        let rel = e.path().strip_prefix(root).unwrap().to_string_lossy().into_owned();
+        let meta = std::fs::symlink_metadata(e.path()).unwrap();
+        let mode = meta.permissions().mode() & 0o7777;
+        let entry = if meta.file_type().is_symlink() {
+            Entry::Link { target: std::fs::read_link(e.path()).unwrap() }
+        } else if meta.is_dir() {
+            Entry::Dir { mode }
+        } else {
+            Entry::File { mode, bytes: std::fs::read(e.path()).unwrap() }
+        };
+        out.insert(rel, entry);
+    }
+    out
+}
+
+/// The paths where two snapshots differ, for an assertion's message.
+pub fn snapshot_diff(before: &Snapshot, after: &Snapshot) -> Vec<String> {
+    let mut paths: Vec<&String> = before.keys().chain(after.keys()).collect();
+    paths.sort();
+    paths.dedup();
+    paths
+        .into_iter()
+        .filter(|p| before.get(*p) != after.get(*p))
+        .map(|p| match (before.contains_key(p), after.contains_key(p)) {
+            (true, false) => format!("{p}: removed"),
+            (false, true) => format!("{p}: added"),
+            _ => format!("{p}: changed"),
+        })
+        .collect()
+}
