@@ -828,3 +828,45 @@ fn kill_9_during_a_promotion_keeps_key_and_certificate_together() {
     }
     assert!(part_way > 0, "no kill landed part-way through the promotion (whole import: {whole:?})");
 }
+
+#[test]
+fn the_p12_judges_accept_what_openssl_makes() {
+    // The judges of assert_p12, checked on `openssl pkcs12 -export` bundles (OpenSSL 3's
+    // defaults, and -legacy), so a failure of the import tests is import's, not theirs.
+    let dir = Dir::new();
+    let m = manifest(&dir, &[("pj-ecc", "ECC", "pj.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("pj-ecc.csr.pem"), &Issue::default());
+    let key = out.join("pj-ecc.key.pem");
+    for legacy in [false, true] {
+        let p12 = dir.path(if legacy { "legacy.p12" } else { "modern.p12" });
+        let (k, c, ch, o) = (
+            key.to_str().unwrap(),
+            issued.leaf.to_str().unwrap(),
+            issued.chain.to_str().unwrap(),
+            p12.to_str().unwrap(),
+        );
+        let mut args = vec![
+            "pkcs12",
+            "-export",
+            "-inkey",
+            k,
+            "-in",
+            c,
+            "-certfile",
+            ch,
+            "-passout",
+            "pass:p12 s3cret",
+            "-out",
+            o,
+        ];
+        if legacy {
+            args.push("-legacy");
+        }
+        openssl_ok(&args);
+        std::fs::set_permissions(&p12, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_p12(&p12, "p12 s3cret", &issued.leaf, &key, None, legacy);
+    }
+}
