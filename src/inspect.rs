@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use der::asn1::{BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
 use der::{Decode, Encode, Header, SliceReader};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use x509_cert::ext::Extension;
 use x509_cert::ext::pkix::name::GeneralName;
 use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
@@ -175,7 +174,7 @@ pub(crate) fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError>
         sans: Vec::new(),
         algorithm: key.map_or_else(|| "unreadable public key".to_owned(), PublicKeyType::algorithm),
         key_size: key.and_then(PublicKeyType::key_size),
-        key_sha2: hex::encode(Sha256::digest(&spki)),
+        key_sha2: crypto::key_sha2(&spki),
         key_usage: Vec::new(),
         extended_key_usage: Vec::new(),
         challenge_password: false,

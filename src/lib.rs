@@ -10,6 +10,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod build_info;
+mod cert;
 pub mod cli;
 pub mod cmd;
 pub mod crypto;

@@ -153,10 +153,22 @@ pub(crate) fn check_csr_signature(der: &[u8]) -> SignatureCheck {
     let Some(signature) = request.signature.as_bytes() else {
         return SignatureCheck::Invalid;
     };
-    let key = PublicKeyType::of_spki(&spki);
-    let algorithm = request.algorithm.oid;
+    verify_signature(&spki, request.algorithm.oid, signed, signature)
+}
+
+/// Whether `signature` over `message` verifies under the key `spki` (a DER
+/// SubjectPublicKeyInfo) with the signature `algorithm`: the one check of CSRs and
+/// certificates from any tool (RSA PKCS#1 v1.5 with SHA-256/384/512, ECDSA P-256/P-384
+/// with SHA-256/384, Ed25519, SM2-with-SM3 with the GM/T 0009 distinguishing ID).
+pub(crate) fn verify_signature(
+    spki: &[u8],
+    algorithm: Oid,
+    message: &[u8],
+    signature: &[u8],
+) -> SignatureCheck {
+    let key = PublicKeyType::of_spki(spki);
     let ring_alg: &'static dyn ring::signature::VerificationAlgorithm = match (key, algorithm) {
-        (Some(PublicKeyType::Sm2), oid::SM2_WITH_SM3) => return sm2_check(&spki, signed, signature),
+        (Some(PublicKeyType::Sm2), oid::SM2_WITH_SM3) => return sm2_check(spki, message, signature),
         // ring checks RSA keys of 1024 to 8192 bits only: outside that, say so, never "invalid".
         (Some(PublicKeyType::Rsa { bits }), _) if !(1024..=8192).contains(&bits) => {
             return SignatureCheck::Unsupported(format!("RSA-{bits} signatures are not checked"));
@@ -193,7 +205,7 @@ pub(crate) fn check_csr_signature(der: &[u8]) -> SignatureCheck {
             ));
         }
     };
-    match verify::ring_verify(ring_alg, &spki, signed, signature) {
+    match verify::ring_verify(ring_alg, spki, message, signature) {
         Ok(()) => SignatureCheck::Valid,
         Err(_) => SignatureCheck::Invalid,
     }
@@ -216,8 +228,9 @@ fn sm2_check(spki: &[u8], signed: &[u8], signature: &[u8]) -> SignatureCheck {
     }
 }
 
-/// The exact bytes that were signed: the first element of the outer SEQUENCE, as written.
-fn signed_bytes(der: &[u8]) -> Option<&[u8]> {
+/// The exact bytes that were signed in a CSR or a certificate: the first element of the
+/// outer SEQUENCE (CertificationRequestInfo, TBSCertificate), as written.
+pub(crate) fn signed_bytes(der: &[u8]) -> Option<&[u8]> {
     let mut reader = SliceReader::new(der).ok()?;
     Header::decode(&mut reader).ok()?;
     reader.tlv_bytes().ok()

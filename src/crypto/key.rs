@@ -119,7 +119,7 @@ impl PrivateKey {
 
     /// The key type comes from the PrivateKeyInfo's algorithm: rsaEncryption (and its
     /// modulus size), or id-ecPublicKey with the P-256 or SM2 curve.
-    fn from_pkcs8_der_any(der: &[u8]) -> Result<PrivateKey, KeyError> {
+    pub(crate) fn from_pkcs8_der_any(der: &[u8]) -> Result<PrivateKey, KeyError> {
         let bad = |e: &dyn fmt::Display| KeyError::Malformed(e.to_string());
         let info = pkcs8::PrivateKeyInfoRef::try_from(der).map_err(|e| bad(&e))?;
         let curve = info.algorithm.parameters_oid().ok();

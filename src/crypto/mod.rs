@@ -16,7 +16,10 @@ mod verify;
 
 pub(crate) use csr_sm2::DIST_ID as SM2_DIST_ID;
 pub(crate) use error::CryptoError;
-pub(crate) use foreign::{PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name};
+pub(crate) use foreign::{
+    PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name, signed_bytes,
+    verify_signature,
+};
 pub use key::{Passphrase, PrivateKey};
 pub use key_pem::{KeyError, KeyFormat};
 pub(crate) use rsa_keygen::BACKEND as RSA_BACKEND;
@@ -49,6 +52,12 @@ impl std::fmt::Debug for Generated {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Generated").field("csr", &self.csr).finish_non_exhaustive()
     }
+}
+
+/// `KeySha2`: the lower-case hex SHA-256 of a DER SubjectPublicKeyInfo. The one place it
+/// is computed: CSRs, `inspect` and certificates (pairing a certificate with its key).
+pub(crate) fn key_sha2(spki: &[u8]) -> String {
+    hex::encode(Sha256::digest(spki))
 }
 
 /// What generates keys of this type in this build.
@@ -99,7 +108,7 @@ pub fn check_pair(csr_pem: &str, key: &PrivateKey, params: &Params) -> Result<Pa
     };
     let spki = key.public_key_der();
     if key.algorithm() == params.key && verify::check(&der, params, spki).is_ok() {
-        let key_sha2 = hex::encode(Sha256::digest(spki));
+        let key_sha2 = key_sha2(spki);
         return Ok(PairCheck::Matches(SignedCsr { der, pem: csr_pem.to_owned(), key_sha2 }));
     }
     Ok(match verify::check_signature_only(&der, key.algorithm(), spki) {
@@ -125,7 +134,7 @@ pub fn sign_request(params: &Params, key: &PrivateKey) -> Result<SignedCsr, Cryp
     verify::check(&der, params, spki)?;
     let pem = der::pem::encode_string("CERTIFICATE REQUEST", LineEnding::LF, &der)
         .map_err(|e| CryptoError::Encode(e.to_string()))?;
-    Ok(SignedCsr { der, pem, key_sha2: hex::encode(Sha256::digest(spki)) })
+    Ok(SignedCsr { der, pem, key_sha2: key_sha2(spki) })
 }
 
 #[cfg(test)]

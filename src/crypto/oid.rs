@@ -17,6 +17,8 @@ pub(crate) const SUBJECT_ALT_NAME: Oid = Oid::new_unwrap("2.5.29.17");
 pub(crate) const KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.15");
 /// id-ce-extKeyUsage (RFC 5280 4.2.1.12).
 pub(crate) const EXT_KEY_USAGE: Oid = Oid::new_unwrap("2.5.29.37");
+/// id-signedData (RFC 5652 5.1): the content of a certs-only PKCS#7 (`.p7b`, `.p7c`).
+pub(crate) const SIGNED_DATA: Oid = Oid::new_unwrap("1.2.840.113549.1.7.2");
 /// pkcs-9-at-challengePassword (RFC 2985 5.4.1).
 pub(crate) const CHALLENGE_PASSWORD: Oid = Oid::new_unwrap("1.2.840.113549.1.9.7");
 /// pkcs-9-at-extensionRequest (RFC 2985 5.4.2).
