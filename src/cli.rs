@@ -65,6 +65,21 @@ pub enum Command {
         missing, failed or held twice."
     )]
     Merge(MergeArgs),
+    /// Import the certificates a CA issued: pair each with its request's key (by public
+    /// key), check names, validity and chain, and write NAME.crt.pem, NAME.chain.pem,
+    /// NAME.fullchain.pem (and NAME.p12) next to the key and CSR.
+    #[command(long_about = "Import the certificates a CA issued for the CSRs in --out.\n\n\
+        Reads PEM (any number of CERTIFICATE and PKCS7 blocks, text around them), DER, \
+        PKCS#7 .p7b/.p7c (DER or BER) and zip files, or folders of them. Each certificate is \
+        paired with the request whose key it certifies (by public key, never by file name), \
+        and imported only if it covers the request's CommonName and Sans, is within its \
+        validity, its chain verifies (issuers from the inputs and --ca-bundle) and it is not \
+        older than the request's current certificate. A certificate for a renewal's \
+        NAME.next key makes that pair the live one (renewed), switching key and certificate \
+        together.\n\
+        Exit 0 all imported (or unchanged), 1 a certificate was refused (the rest still go \
+        in), 2 bad usage or an unreadable input.")]
+    Import(ImportArgs),
     /// Print a shell completion script on stdout.
     #[command(after_help = "Examples:\n  \
         csrbatch completions bash > ~/.local/share/bash-completion/completions/csrbatch\n  \
@@ -151,6 +166,40 @@ pub struct MergeArgs {
     pub(crate) encoding: Option<TextEncoding>,
 }
 
+/// `csrbatch import`'s arguments.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// Certificate files (PEM, DER, PKCS#7, zip), or folders walked for them.
+    #[arg(required = true, value_name = "PATH")]
+    pub(crate) paths: Vec<PathBuf>,
+    /// The output folder whose requests the certificates are for.
+    #[arg(long, default_value = "out", value_name = "DIR")]
+    pub(crate) out: PathBuf,
+    /// Trusted roots (PEM): every chain must end at one of them.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// Also write NAME.p12 (key + leaf + chain; AES-256-CBC, PBKDF2-SHA256, MAC SHA-256).
+    #[arg(long)]
+    pub(crate) p12: bool,
+    /// Write NAME.p12 with 3DES and a SHA-1 MAC instead, for Windows Server 2016, the
+    /// macOS Keychain and Java 8 before 8u301.
+    #[arg(long)]
+    pub(crate) p12_legacy: bool,
+    /// The .p12 passphrase is in this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "p12_passphrase_file")]
+    pub(crate) p12_passphrase_env: Option<String>,
+    /// The .p12 passphrase is in this file (one trailing newline ignored).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) p12_passphrase_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) keys: KeyArgs,
+    /// Print one JSON document on stdout: each certificate's result, and the counts.
+    #[arg(long)]
+    pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) progress: ProgressArgs,
+}
+
 /// `csrbatch bench`'s arguments.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
@@ -205,6 +254,13 @@ pub(crate) struct ReplaceArgs {
     /// Move files of requests no manifest asks for any more into the archive.
     #[arg(long)]
     pub(crate) prune: bool,
+    /// A certificate is also expiring within this long of its NotAfter (`30d`, `72h`);
+    /// without it, when less than a third of its lifetime is left.
+    #[arg(long, value_name = "DURATION", value_parser = crate::settings::parse_duration)]
+    pub(crate) renew_before: Option<time::Duration>,
+    /// Renewals sign the new CSR with the live key instead of making a new key.
+    #[arg(long)]
+    pub(crate) reuse_key: bool,
 }
 
 /// What `generate` and `plan` share: the manifests, the output folder and how to treat it.

@@ -74,6 +74,32 @@ pub(crate) enum Reason {
     /// A pair in the folder that no record has (a killed run wrote it, or the records went).
     #[error("found in the folder, not yet recorded")]
     Unrecorded,
+    /// The live certificate nears its end (see [`expiry`]).
+    #[error("the certificate expires in {} (NotAfter {not_after})", crate::words::plural(*days_left, "day"))]
+    Expiring { not_after: String, days_left: usize },
+    #[error("the certificate expired on {not_after}")]
+    Expired { not_after: String },
+}
+
+/// Whether a live certificate is due for renewal at `now`: expired past its NotAfter;
+/// expiring when less than a third of its lifetime is left, or less than `renew_before`.
+/// `None`: not yet (or dates csrbatch cannot read, which it never writes).
+pub(crate) fn expiry(
+    info: &crate::output::summary::CertificateInfo,
+    now: time::OffsetDateTime,
+    renew_before: Option<time::Duration>,
+) -> Option<(State, Reason)> {
+    use time::format_description::well_known::Rfc3339;
+    let not_before = time::OffsetDateTime::parse(&info.not_before, &Rfc3339).ok()?;
+    let not_after = time::OffsetDateTime::parse(&info.not_after, &Rfc3339).ok()?;
+    let left = not_after - now;
+    if left <= time::Duration::ZERO {
+        return Some((State::Expired, Reason::Expired { not_after: info.not_after.clone() }));
+    }
+    let lifetime = not_after - not_before;
+    let due = left < lifetime / 3 || renew_before.is_some_and(|before| left < before);
+    let days_left = usize::try_from(left.whole_days()).unwrap_or(0);
+    due.then(|| (State::Expiring, Reason::Expiring { not_after: info.not_after.clone(), days_left }))
 }
 
 /// A reason is its sentence in JSON.
@@ -92,6 +118,8 @@ pub(crate) struct Flags {
     pub(crate) repair: bool,
     /// `--reencrypt`: keys not protected as this run protects them are rewritten, not damaged.
     pub(crate) reencrypt: bool,
+    /// `--reuse-key`: a renewal's CSR is signed with the live key.
+    pub(crate) reuse_key: bool,
 }
 
 /// What the run does for one request.

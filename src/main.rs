@@ -14,6 +14,7 @@ fn main() -> std::process::ExitCode {
         Command::Validate(args) => cmd::validate::run(args),
         Command::Bench(args) => cmd::bench::run(args),
         Command::Merge(args) => cmd::merge::run(args),
+        Command::Import(args) => cmd::import::run(args),
         Command::Completions(args) => cmd::completions::run(args),
         Command::Man(args) => cmd::man::run(args),
         Command::Schema(args) => cmd::schema::run(args),

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use crate::cli::{BenchArgs, GenerateArgs, KeyArgs, MergeArgs, PlanArgs, RunArgs, ValidateArgs};
+use crate::cli::{BenchArgs, GenerateArgs, ImportArgs, KeyArgs, MergeArgs, PlanArgs, RunArgs, ValidateArgs};
 use crate::crypto::{KeyFormat, Passphrase};
 use crate::decide::Flags;
 use crate::error::Error;
@@ -50,6 +50,8 @@ pub struct Settings {
     pub(crate) passphrase: Option<Passphrase>,
     /// `--key-format`, if given; else the folder's (see [`crate::output::folder::check`]).
     pub(crate) key_format: Option<KeyFormat>,
+    /// `--renew-before`: certificates this close to their end are expiring too.
+    pub(crate) renew_before: Option<time::Duration>,
     /// `--check`: plan, and exit 1 unless everything is unchanged.
     pub(crate) check: bool,
     pub(crate) quiet: bool,
@@ -62,6 +64,25 @@ pub struct Settings {
     /// `merge`: the shard folders and whether to copy their pairs. (`paths` are the
     /// manifests given with `--manifests`; none: those each shard recorded.)
     pub(crate) merge: Merge,
+    /// `import`: the trusted roots and the .p12 to make. (`paths` are the certificates.)
+    pub(crate) import: Import,
+}
+
+/// What `import` checks against and writes.
+#[derive(Debug, Default)]
+pub(crate) struct Import {
+    /// `--ca-bundle`: chains must end at one of its roots.
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// `--p12` / `--p12-legacy`, with its passphrase.
+    pub(crate) p12: Option<P12>,
+}
+
+/// A `.p12` to write per request.
+#[derive(Debug)]
+pub(crate) struct P12 {
+    /// 3DES and a SHA-1 MAC (`--p12-legacy`) instead of AES-256 and SHA-256.
+    pub(crate) legacy: bool,
+    pub(crate) passphrase: Passphrase,
 }
 
 /// What `merge` joins.
@@ -95,12 +116,14 @@ impl Settings {
             shard: None,
             passphrase: None,
             key_format: None,
+            renew_before: None,
             check: false,
             quiet: true,
             output: Output::Text,
             closing_line: false,
             bench: Bench::default(),
             merge: Merge::default(),
+            import: Import::default(),
         }
     }
 
@@ -129,6 +152,33 @@ impl Settings {
     pub(crate) fn plan(args: &PlanArgs) -> Result<Settings, Error> {
         let shard = shard(args.shard, None)?;
         Ok(Settings { output: output(args.json), ..Settings::run(&args.run, shard)? })
+    }
+
+    /// `import`: the p12 passphrase is read here, never taken from the command line.
+    pub(crate) fn import(args: &ImportArgs) -> Result<Settings, Error> {
+        let p12_passphrase = crate::secret::passphrase(
+            args.p12_passphrase_env.as_deref(),
+            args.p12_passphrase_file.as_deref(),
+        )?;
+        let p12 = match (args.p12 || args.p12_legacy, p12_passphrase) {
+            (false, _) => None,
+            (true, Some(passphrase)) => Some(P12 { legacy: args.p12_legacy, passphrase }),
+            (true, None) => {
+                return Err(Error::Usage(
+                    "--p12 needs its passphrase: --p12-passphrase-env VAR or --p12-passphrase-file FILE"
+                        .into(),
+                ));
+            }
+        };
+        Ok(Settings {
+            paths: args.paths.clone(),
+            passphrase: passphrase(&args.keys)?,
+            quiet: args.progress.quiet,
+            output: output(args.json),
+            closing_line: true,
+            import: Import { ca_bundle: args.ca_bundle.clone(), p12 },
+            ..Settings::plain(args.out.clone(), default_jobs())
+        })
     }
 
     /// `validate`.
@@ -182,7 +232,9 @@ impl Settings {
                 rotate: args.replace.rotate,
                 repair: args.replace.repair,
                 reencrypt: args.keys.reencrypt,
+                reuse_key: args.replace.reuse_key,
             },
+            renew_before: args.replace.renew_before,
             prune: args.replace.prune,
             shard,
             passphrase: passphrase(&args.keys)?,
@@ -255,6 +307,22 @@ fn shard(given: Option<Shard>, shards: Option<u32>) -> Result<Option<Shard>, Err
 fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
     let env = args.key_passphrase_env.as_deref();
     Ok(crate::secret::passphrase(env, args.key_passphrase_file.as_deref())?)
+}
+
+/// A `--renew-before` DURATION: a whole number of days, hours, minutes or seconds
+/// (`30d`, `72h`, `90m`, `3600s`).
+pub(crate) fn parse_duration(text: &str) -> Result<time::Duration, String> {
+    let wrong = || format!("`{text}` is not a duration: a whole number and d, h, m or s (30d, 72h)");
+    let split = text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or_else(wrong)?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0 && *n < 100_000_000).ok_or_else(wrong)?;
+    Ok(match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        "s" => time::Duration::seconds(n),
+        _ => return Err(wrong()),
+    })
 }
 
 /// All cores.

@@ -89,7 +89,13 @@ impl Exporter for Lines {
                 plural(run.changed, "pair"),
             ));
         }
-        let line: Vec<String> = plan.counts.iter().map(|(s, n)| format!("{s} {n}")).collect();
+        // The certificate states are counted once a folder has them.
+        let line: Vec<String> = plan
+            .counts
+            .iter()
+            .filter(|(s, n)| **n > 0 || !s.of_certificates())
+            .map(|(s, n)| format!("{s} {n}"))
+            .collect();
         self.say(format_args!("{}", line.join(", ")));
     }
 

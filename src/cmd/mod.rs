@@ -6,6 +6,7 @@ pub mod bench;
 pub mod completions;
 pub(crate) mod export;
 pub mod generate;
+pub mod import;
 pub mod inspect;
 pub(crate) mod json;
 pub mod man;

@@ -29,6 +29,11 @@ impl Passphrase {
     pub(super) fn as_bytes(&self) -> &[u8] {
         self.0.as_bytes()
     }
+
+    /// The passphrase itself, for a format that takes text (PKCS#12).
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl fmt::Debug for Passphrase {
@@ -185,6 +190,11 @@ impl PrivateKey {
     /// The key's type and size.
     pub fn algorithm(&self) -> KeyAlgorithm {
         self.algorithm
+    }
+
+    /// The key as unencrypted PKCS#8 DER, for a container that encrypts it (PKCS#12).
+    pub(crate) fn pkcs8_der(&self) -> &[u8] {
+        &self.pkcs8
     }
 
     /// The key as unencrypted PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), LF line endings.

@@ -6,6 +6,7 @@
 //! module that writes; it is driven by a single thread.
 
 pub(crate) mod atomic;
+pub(crate) mod certified;
 mod error;
 pub(crate) mod existing;
 pub(crate) mod folder;
@@ -125,6 +126,26 @@ impl Layout {
                 let dir = hex::encode(&digest[..1]);
                 (format!("{dir}/{name}.csr.pem"), format!("{dir}/{name}.key.pem"))
             }
+        }
+    }
+
+    /// A file of a request, relative to the output folder: `NAME` + `suffix` in the
+    /// request's pair folder (`NAME.crt.pem`, `ab/NAME.next.csr.pem`).
+    pub(crate) fn file(self, name: &str, suffix: &str) -> String {
+        match self {
+            Layout::Flat => format!("{name}{suffix}"),
+            Layout::Fanout => {
+                let (csr, _) = self.relative(name);
+                format!("{}/{name}{suffix}", &csr[..2])
+            }
+        }
+    }
+
+    /// The folder that holds a request's files, relative to the output folder (`""` or `ab`).
+    pub(crate) fn pair_folder(self, name: &str) -> String {
+        match self {
+            Layout::Flat => String::new(),
+            Layout::Fanout => self.relative(name).0[..2].to_owned(),
         }
     }
 
@@ -248,6 +269,10 @@ impl OutputDir {
 
     pub(crate) fn root(&self) -> &Path {
         &self.root
+    }
+
+    pub(crate) fn layout(&self) -> Layout {
+        self.layout
     }
 
     pub(crate) fn summary_path(&self) -> PathBuf {
@@ -435,6 +460,13 @@ impl Archive {
     pub(crate) fn take(&mut self, path: &Path) -> Result<(), IoError> {
         self.ensure()?;
         let dest = self.dest(path)?;
+        std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
+    }
+
+    /// Moves `path` (a file or a folder) into the archive as `name`.
+    pub(crate) fn take_as(&mut self, path: &Path, name: &str) -> Result<(), IoError> {
+        self.ensure()?;
+        let dest = self.dest(Path::new(name))?;
         std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
     }
 

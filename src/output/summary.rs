@@ -37,15 +37,37 @@ pub enum State {
     Orphaned,
     /// Orphaned, and moved into the archive by `--prune`.
     Pruned,
+    /// A certificate's lifetime is less than a third (or `--renew-before`) from its end.
+    Expiring,
+    /// Past the certificate's NotAfter.
+    Expired,
+    /// A certified request whose certificate is expiring or expired: a new pair written as
+    /// `NAME.next.key.pem` + `NAME.next.csr.pem`, the live files untouched.
+    Renew,
+    /// A `next` pair (renewal or change of a certified request) waits for its certificate.
+    Pending,
+    /// `import`: a certificate put in place for the request's key.
+    Imported,
+    /// `import`: a certificate for the `next` key, which became the live pair.
+    Renewed,
 }
 
 impl State {
     /// The states a plan puts requests (and orphans) in, in the order it counts them.
-    pub(crate) const PLANNED: [State; 6] =
-        [State::Unchanged, State::New, State::Resubject, State::Rekey, State::Damaged, State::Orphaned];
+    pub(crate) const PLANNED: [State; 9] = [
+        State::Unchanged,
+        State::New,
+        State::Resubject,
+        State::Rekey,
+        State::Damaged,
+        State::Orphaned,
+        State::Expiring,
+        State::Expired,
+        State::Pending,
+    ];
 
     /// Every state, in declaration order.
-    pub(crate) const ALL: [State; 8] = [
+    pub(crate) const ALL: [State; 14] = [
         State::Unchanged,
         State::New,
         State::Resubject,
@@ -54,11 +76,17 @@ impl State {
         State::Repaired,
         State::Orphaned,
         State::Pruned,
+        State::Expiring,
+        State::Expired,
+        State::Renew,
+        State::Pending,
+        State::Imported,
+        State::Renewed,
     ];
 
     /// The state's name: what summary.json, `--json` and the closing line say (serde reads
     /// and writes a state by this name, so it is written once, here).
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             State::Unchanged => "unchanged",
             State::New => "new",
@@ -68,12 +96,31 @@ impl State {
             State::Repaired => "repaired",
             State::Orphaned => "orphaned",
             State::Pruned => "pruned",
+            State::Expiring => "expiring",
+            State::Expired => "expired",
+            State::Renew => "renew",
+            State::Pending => "pending",
+            State::Imported => "imported",
+            State::Renewed => "renewed",
         }
+    }
+
+    /// Whether the state is about a certified request's certificate.
+    pub(crate) fn of_certificates(self) -> bool {
+        matches!(
+            self,
+            State::Expiring
+                | State::Expired
+                | State::Renew
+                | State::Pending
+                | State::Imported
+                | State::Renewed
+        )
     }
 
     /// Whether a request in this state got a new CSR (and so a new CsrId).
     pub(crate) fn is_change(self) -> bool {
-        matches!(self, State::New | State::Resubject | State::Rekey | State::Repaired)
+        matches!(self, State::New | State::Resubject | State::Rekey | State::Repaired | State::Renew)
     }
 }
 
@@ -85,8 +132,15 @@ impl Serialize for State {
 
 impl<'de> Deserialize<'de> for State {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<State, D::Error> {
-        const NAMES: [&str; 8] =
-            ["unchanged", "new", "resubject", "rekey", "damaged", "repaired", "orphaned", "pruned"];
+        const NAMES: [&str; State::ALL.len()] = {
+            let mut names = [""; State::ALL.len()];
+            let mut i = 0;
+            while i < names.len() {
+                names[i] = State::ALL[i].as_str();
+                i += 1;
+            }
+            names
+        };
         let text = std::borrow::Cow::<'de, str>::deserialize(d)?;
         State::ALL
             .into_iter()
@@ -167,9 +221,42 @@ pub struct Entry {
     /// changed by hand from the one recorded (damaged stays damaged until `--repair`).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub(crate) recorded_csr_digest: Option<String>,
+    /// The certificate the CA issued for the request's live key, once imported.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub certificate: Option<CertificateInfo>,
     /// The CSR as PEM; `None` on a failure.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub csr: Option<String>,
+}
+
+/// A request's live certificate, as `import` put it in place (and as each generation
+/// folder's `meta.json` keeps it). Files are relative to the output folder.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct CertificateInfo {
+    /// The serial number, lower-case hex.
+    pub serial: String,
+    /// The issuer's name (RFC 4514).
+    pub issuer: String,
+    /// RFC 3339, UTC.
+    pub not_before: String,
+    /// RFC 3339, UTC.
+    pub not_after: String,
+    /// SHA-256 of the certificate's DER, lower-case hex.
+    pub sha256_fingerprint: String,
+    /// The `KeySha2` of the live key the certificate is for.
+    pub key_sha2: String,
+    /// The leaf.
+    pub cert_file: String,
+    /// The intermediates, the leaf's issuer first (no self-signed root).
+    pub chain_file: String,
+    /// The leaf, then the intermediates.
+    pub fullchain_file: String,
+    /// Key + leaf + chain (PKCS#12), when `--p12` made one.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p12_file: Option<String>,
+    /// Whether the chain was verified up to a root of `--ca-bundle`.
+    pub chain_verified: bool,
 }
 
 impl Entry {
@@ -487,6 +574,52 @@ impl SummaryWriter {
     }
 }
 
+/// Rewrites summary.json with each entry passed through `change`, atomically; every
+/// other field is kept. Streamed, so memory does not grow with the summary: one pass reads
+/// the top-level fields (they may come in any order), the second copies the entries.
+pub(crate) fn rewrite(path: &Path, change: &mut dyn FnMut(&mut Entry)) -> Result<(), IoError> {
+    let open = || File::open(path).map(BufReader::new).map_err(|e| IoError::new(path, e));
+    let mut orphans = Vec::new();
+    let header = read_summary(open()?, &mut |item| {
+        if let Item::Orphan(o) = item {
+            orphans.push(o);
+        }
+        Ok(())
+    })
+    .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
+    let reader = open()?;
+    let staged = atomic::stage_from(path, PUBLIC_MODE, Replace::Allowed, |out| {
+        let text = |v: &str| serde_json::to_string(v).map_err(std::io::Error::other);
+        write!(
+            out,
+            "{{\n  \"RequestId\": {},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Written\": {},\n  \"Csrs\": [",
+            text(&header.request_id)?,
+            header.total,
+            header.succeeded,
+            header.failed,
+            text(&header.written)?
+        )?;
+        let mut first = true;
+        read_summary(reader, &mut |item| {
+            if let Item::Entry(mut entry) = item {
+                change(&mut entry);
+                out.write_all(if first { b"\n    " } else { b",\n    " })?;
+                first = false;
+                serde_json::to_writer(&mut *out, &entry).map_err(std::io::Error::other)?;
+            }
+            Ok(())
+        })
+        .map_err(std::io::Error::other)?;
+        out.write_all(b"\n  ],\n  \"Orphaned\": [")?;
+        for (i, orphan) in orphans.iter().enumerate() {
+            out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+            serde_json::to_writer(&mut *out, orphan).map_err(std::io::Error::other)?;
+        }
+        out.write_all(b"\n  ]\n}\n")
+    })?;
+    atomic::commit(vec![staged]).into_iter().try_for_each(|r| r.map(drop))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -516,6 +649,7 @@ mod tests {
             manifest: ManifestPlace::new("m.yaml", 2),
             recorded_csr_digest: None,
             error: error.map(Into::into),
+            certificate: None,
             csr: None,
         }
     }

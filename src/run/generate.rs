@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use super::report::Report;
-use super::{Judge, assess, orphans, request_id, thread_pool};
+use super::{Assessed, Judge, Slot, assess, orphans, request_id, thread_pool};
 use crate::crypto::CryptoError;
 use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
 use crate::decide::{Action, Flags};
@@ -14,10 +14,10 @@ use crate::error::Error;
 use crate::manifest::Origin;
 use crate::output::atomic::Folders;
 use crate::output::existing::{self, Previous};
-use crate::output::summary::{Entry, Orphan, State, SummaryWriter};
+use crate::output::summary::{CertificateInfo, Entry, Orphan, State, SummaryWriter};
 use crate::output::{
     Archive, CsrIds, FolderError, IoError, KeyProtection, Layout, ManifestPlace, ManifestRecord, Opening,
-    OutProblem, OutputDir, Replace, atomic, utc_stamp,
+    OutProblem, OutputDir, Replace, atomic, certified, utc_stamp,
 };
 use crate::parallel;
 use crate::progress::Progress;
@@ -112,6 +112,8 @@ where
         passphrase: settings.passphrase.as_ref(),
         reencrypt: settings.flags.reencrypt,
         key_format: checked.key_format,
+        now: time::OffsetDateTime::now_utc(),
+        renew_before: settings.renew_before,
     };
     let work = |request| produce(&context, request);
     // A request in flight holds up to two staged files open (key and CSR) until its
@@ -170,6 +172,9 @@ struct Outcome {
     /// The new files, already written and closed by the worker (key, then CSR), for the
     /// writer to put in place.
     staged: Vec<atomic::Staged>,
+    files: Files,
+    /// A certified request's live certificate, carried into its entry.
+    certificate: Option<CertificateInfo>,
 }
 
 enum Work {
@@ -195,6 +200,9 @@ struct Context<'a> {
     reencrypt: bool,
     /// How new keys are written (the folder's format).
     key_format: KeyFormat,
+    /// When certificates are judged, and `--renew-before`.
+    now: time::OffsetDateTime,
+    renew_before: Option<time::Duration>,
 }
 
 /// Runs on a worker: read and judge what is there, generate or sign what is needed, and
@@ -207,8 +215,10 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         flags: cx.flags,
         passphrase: cx.passphrase,
         no_pem_at_start: cx.out.no_pem_at_start(),
+        now: cx.now,
+        renew_before: cx.renew_before,
     };
-    let (decision, key_exists, csr_exists) = assess(&judge, &request);
+    let Assessed { decision, key_exists, csr_exists, slot, certificate } = assess(&judge, &request);
     let passphrase = cx.passphrase;
     let mut made = match decision.action {
         Action::Keep { csr, csr_id, request_id } => Ok(Work::Kept { csr, csr_id, request_id }),
@@ -218,15 +228,20 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     }
     .map_err(Failure::from);
     let mut rewrapped = None;
-    // A KeyFile request's key is the user's: never rewritten.
-    if cx.reencrypt && request.key_file.is_none() && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_))) {
+    // A KeyFile request's key is the user's, and a certified request's is live: never
+    // rewritten.
+    if cx.reencrypt
+        && request.key_file.is_none()
+        && slot == Slot::Live
+        && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_)))
+    {
         match rewrap(cx, &request) {
             Ok(key) => rewrapped = key,
             Err(e) => made = Err(e),
         }
     }
-    let staged = match stage(cx.out, request.name.as_str(), &made, rewrapped.as_ref(), key_exists, csr_exists)
-    {
+    let files = Files::of(cx.out, request.name.as_str(), slot);
+    let staged = match stage(cx.out, &files, &made, rewrapped.as_ref(), key_exists, csr_exists) {
         Ok(staged) => staged,
         Err(e) => {
             made = Err(e.into());
@@ -243,6 +258,44 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         made,
         rewrapped,
         staged,
+        files,
+        certificate,
+    }
+}
+
+/// The files an outcome writes: the pair beside the Name, or a certified request's `next`
+/// pair (absolute paths and as summary.json names them).
+struct Files {
+    slot: Slot,
+    csr: std::path::PathBuf,
+    key: std::path::PathBuf,
+    csr_relative: String,
+    key_relative: String,
+    /// A certified request's live key file, relative (a `next` CSR may be of the live key).
+    live_key_relative: String,
+}
+
+impl Files {
+    fn of(out: &OutputDir, name: &str, slot: Slot) -> Files {
+        let (csr_relative, key_relative) = out.relative_files(name);
+        let (csr, key) = out.pair_paths(name);
+        match slot {
+            Slot::Live => {
+                Files { slot, csr, key, live_key_relative: key_relative.clone(), csr_relative, key_relative }
+            }
+            Slot::Next => {
+                let paths = certified::Paths::new(out.root(), out.layout(), name);
+                let (next_csr, next_key) = paths.next_relative();
+                Files {
+                    slot,
+                    csr: paths.next_csr(),
+                    key: paths.next_key(),
+                    csr_relative: next_csr,
+                    key_relative: next_key,
+                    live_key_relative: key_relative,
+                }
+            }
+        }
     }
 }
 
@@ -262,24 +315,24 @@ fn rewrap(cx: &Context<'_>, request: &CsrRequest) -> Result<Option<Zeroizing<Str
 /// destinations; an existing file will be replaced, never a missing one created twice.
 fn stage(
     out: &OutputDir,
-    name: &str,
+    files: &Files,
     made: &Result<Work, Failure>,
     rewrapped: Option<&Zeroizing<String>>,
     key_exists: bool,
     csr_exists: bool,
 ) -> Result<Vec<atomic::Staged>, IoError> {
-    let (csr_path, key_path) = out.pair_paths(name);
+    let (csr_path, key_path) = (&files.csr, &files.key);
     let replace = |exists: bool| if exists { Replace::Allowed } else { Replace::Never };
     let mut staged = match rewrapped {
-        Some(key_pem) if made.is_ok() => vec![out.stage(&key_path, key_pem, true, Replace::Allowed)?],
+        Some(key_pem) if made.is_ok() => vec![out.stage(key_path, key_pem, true, Replace::Allowed)?],
         _ => Vec::new(),
     };
     staged.extend(match made {
         Ok(Work::Pair(g)) => vec![
-            out.stage(&key_path, &g.key_pem, true, replace(key_exists))?,
-            out.stage(&csr_path, &g.csr.pem, false, replace(csr_exists))?,
+            out.stage(key_path, &g.key_pem, true, replace(key_exists))?,
+            out.stage(csr_path, &g.csr.pem, false, replace(csr_exists))?,
         ],
-        Ok(Work::Csr(csr)) => vec![out.stage(&csr_path, &csr.pem, false, replace(csr_exists))?],
+        Ok(Work::Csr(csr)) => vec![out.stage(csr_path, &csr.pem, false, replace(csr_exists))?],
         Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Vec::new(),
     });
     Ok(staged)
@@ -364,7 +417,7 @@ impl Writer<'_> {
 
     /// Links into the archive the files an outcome's staged ones will replace.
     fn archive_replaced(&mut self, o: &Outcome) -> Result<(), IoError> {
-        let (csr_path, key_path) = self.out.pair_paths(o.request.name.as_str());
+        let (csr_path, key_path) = (o.files.csr.clone(), o.files.key.clone());
         match &o.made {
             Ok(Work::Pair(_)) => {
                 self.keep(&key_path, o.key_exists)?;
@@ -377,8 +430,9 @@ impl Writer<'_> {
                 // same Name is from before, and goes into the archive (moved, not deleted),
                 // so that no stale key sits beside a CSR of another key.
                 // Unless the KeyFile is that very file: the user's key is never moved.
-                let stale_key =
-                    o.key_exists && o.request.key_file.as_deref().is_some_and(|k| !same_file(k, &key_path));
+                let stale_key = o.files.slot == Slot::Live
+                    && o.key_exists
+                    && o.request.key_file.as_deref().is_some_and(|k| !same_file(k, &key_path));
                 if stale_key {
                     self.archive.take(&key_path)?;
                 }
@@ -404,7 +458,7 @@ impl Writer<'_> {
         }
         let name = o.request.name.as_str();
         let record = self.previous.record(o.request.name.as_str());
-        let (csr_file, key_file) = self.out.relative_files(name);
+        let (csr_file, key_file) = (&o.files.csr_relative, &o.files.key_relative);
         self.archive.note(&serde_json::json!({
             "Name": name,
             "CsrId": record.and_then(|r| r.csr_id()),
@@ -417,13 +471,25 @@ impl Writer<'_> {
 
     fn entry(&mut self, o: Outcome) -> Result<Entry, IoError> {
         let p = &o.request.params;
-        let (csr_file, key_file) = self.out.relative_files(o.request.name.as_str());
-        let repaired = o.state == State::Damaged && matches!(o.made, Ok(Work::Pair(_)));
+        let csr_file = o.files.csr_relative.clone();
+        // A `next` CSR signed with the live key has no key of its own.
+        let next_key_of_its_own = o.key_exists || matches!(o.made, Ok(Work::Pair(_)));
+        let key_file = if o.files.slot == Slot::Next && !next_key_of_its_own {
+            o.files.live_key_relative.clone()
+        } else {
+            o.files.key_relative.clone()
+        };
+        let made_new = matches!(o.made, Ok(Work::Pair(_) | Work::Csr(_)));
+        let state = match o.state {
+            State::Damaged if matches!(o.made, Ok(Work::Pair(_))) => State::Repaired,
+            State::Expiring | State::Expired if made_new => State::Renew,
+            state => state,
+        };
         let mut e = Entry {
             csr_id: None,
             request_id: request_id(),
             name: o.request.name.to_string(),
-            state: Some(if repaired { State::Repaired } else { o.state }),
+            state: Some(state),
             common_name: p.common_name.to_string(),
             sans: p.extra_sans().iter().map(ToString::to_string).collect::<Vec<_>>().join(","),
             algorithm: p.key.algorithm().to_owned(),
@@ -443,6 +509,7 @@ impl Writer<'_> {
             manifest: ManifestPlace::from(&o.request.origin),
             error: None,
             recorded_csr_digest: None,
+            certificate: o.certificate.clone(),
             csr: None,
         };
         // A request that failed or was left alone has the pair it had (files are replaced

@@ -5,6 +5,7 @@
 //! return.
 
 pub mod generate;
+pub(crate) mod import;
 pub(crate) mod merge;
 pub(crate) mod preview;
 pub(crate) mod report;
@@ -12,14 +13,16 @@ pub(crate) mod report;
 use std::path::{Path, PathBuf};
 
 use crate::crypto::Passphrase;
-use crate::decide::{Decision, Facts, Flags};
+use crate::crypto::PrivateKey;
+use crate::decide::{Action, Decision, Facts, Flags, Reason};
 use crate::error::Error;
 use crate::keyfile::{InsideOut, KeyFileCheck};
 use crate::manifest::{Change, Fingerprint, ManifestError};
 use crate::output::existing::{self, OnDisk, Previous};
-use crate::output::folder;
+use crate::output::summary::CertificateInfo;
 use crate::output::summary::{Orphan, State};
 use crate::output::{FolderError, FolderProblem, Layout, ManifestRecord};
+use crate::output::{certified, folder};
 use crate::request::{CsrRequest, NameRegistry, Names};
 use crate::settings::Settings;
 use crate::shard::Shard;
@@ -188,15 +191,69 @@ pub(crate) struct Judge<'a> {
     pub(crate) passphrase: Option<&'a Passphrase>,
     /// No request's files exist but those this run writes: nothing is read.
     pub(crate) no_pem_at_start: bool,
+    /// When certificates are judged (the run's start) and `--renew-before`.
+    pub(crate) now: time::OffsetDateTime,
+    pub(crate) renew_before: Option<time::Duration>,
 }
 
-/// Reads a request's files and records, then decides its state (no writes): the
-/// decision, and whether its key and its CSR exist.
-pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> (Decision, bool, bool) {
-    let Judge { root, layout, previous, flags, passphrase, no_pem_at_start } = *judge;
+/// Which of a request's pairs a run works on: the one beside its name, or, once the
+/// request has a certificate, the `next` pair (the live files are never written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Slot {
+    /// `NAME.key.pem` + `NAME.csr.pem`.
+    Live,
+    /// `NAME.next.key.pem` + `NAME.next.csr.pem` (the key may be the live one).
+    Next,
+}
+
+/// A request judged: the decision, whether the key and CSR of its slot exist, and its
+/// live certificate.
+#[derive(Debug)]
+pub(crate) struct Assessed {
+    pub(crate) decision: Decision,
+    pub(crate) key_exists: bool,
+    pub(crate) csr_exists: bool,
+    pub(crate) slot: Slot,
+    pub(crate) certificate: Option<CertificateInfo>,
+}
+
+/// Reads a request's files and records, then decides its state (no writes).
+pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
+    let Judge { root, layout, previous, flags, passphrase, no_pem_at_start, .. } = *judge;
     let (csr, key) = layout.relative(request.name.as_str());
     let read = |file: String| {
         if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
+    };
+    if !no_pem_at_start {
+        let paths = certified::Paths::new(root, layout, request.name.as_str());
+        match certified::read(&paths) {
+            certified::Live::None => {}
+            certified::Live::Certified(generation) => {
+                return assess_certified(judge, request, &paths, generation);
+            }
+            certified::Live::Unusable(why) => {
+                // Damaged; not even --repair touches what a server may be reading.
+                let decision = Decision {
+                    state: State::Damaged,
+                    action: Action::Leave,
+                    reason: Some(Reason::Unusable(why)),
+                };
+                return Assessed {
+                    decision,
+                    key_exists: true,
+                    csr_exists: true,
+                    slot: Slot::Live,
+                    certificate: None,
+                };
+            }
+        }
+    }
+    let live = |decision, key_exists, csr_exists| Assessed {
+        decision,
+        key_exists,
+        csr_exists,
+        slot: Slot::Live,
+        certificate: None,
     };
     if let Some(path) = &request.key_file {
         // The user's key, wherever it is, stands in for the folder's NAME.key.pem.
@@ -210,7 +267,7 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> (Decision, bool
         // A NAME.key.pem left from before the request had a KeyFile: `generate` archives it
         // when it writes the new CSR.
         let folder_key = read(key).exists();
-        return (decision, folder_key, csr_exists);
+        return live(decision, folder_key, csr_exists);
     }
     let facts = Facts {
         key: read(key),
@@ -219,7 +276,86 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> (Decision, bool
         interrupted: previous.interrupted(request.name.as_str()),
     };
     let (key_exists, csr_exists) = (facts.key.exists(), facts.csr.exists());
-    (crate::decide::decide(request, facts, flags, passphrase), key_exists, csr_exists)
+    live(crate::decide::decide(request, facts, flags, passphrase), key_exists, csr_exists)
+}
+
+/// A request with a live certificate. Its live files stay as they are whatever happens:
+/// with a `next` pair there, that pair is judged (kept: `pending`); without one, the live
+/// key and `NAME.csr.pem` are, and any change, an expiring certificate, `--rotate` or
+/// `--repair` makes the `next` pair instead.
+fn assess_certified(
+    judge: &Judge<'_>,
+    request: &CsrRequest,
+    paths: &certified::Paths,
+    generation: certified::Generation,
+) -> Assessed {
+    let name = request.name.as_str();
+    let record = judge.previous.record(name);
+    let interrupted = judge.previous.interrupted(name);
+    let live_key = || existing::read_file(&paths.live_file(certified::LiveFile::Key));
+    let next_csr = existing::read_file(&paths.next_csr());
+    let next_key = existing::read_file(&paths.next_key());
+    let pending = next_csr.exists() || next_key.exists();
+    let (csr, key_exists, csr_exists) = if pending {
+        let exists = (next_key.exists(), next_csr.exists());
+        (next_csr, exists.0, exists.1)
+    } else {
+        (existing::read_file(&paths.csr()), false, false)
+    };
+    let decision = match &request.key_file {
+        Some(path) => {
+            let key = crate::keyfile::open(path, request.params.key, judge.passphrase);
+            crate::decide::decide_key_file(request, Facts { key, csr, record, interrupted }, judge.flags)
+        }
+        None => {
+            let key = if next_key.exists() { next_key } else { live_key() };
+            // The next pair is made new by --rotate only once: a pending pair is kept.
+            let flags = Flags { rotate: judge.flags.rotate && !pending, ..judge.flags };
+            crate::decide::decide(request, Facts { key, csr, record, interrupted }, flags, judge.passphrase)
+        }
+    };
+    let decision = match decision {
+        Decision { state: State::Unchanged, action: Action::Keep { .. }, .. } if pending => {
+            Decision { state: State::Pending, ..decision }
+        }
+        Decision { state: State::Unchanged, action: Action::Keep { .. }, .. } => {
+            match crate::decide::expiry(&generation.info, judge.now, judge.renew_before) {
+                None => decision,
+                Some((state, reason)) => {
+                    // A KeyFile's key is the user's, and --reuse-key keeps the live one.
+                    let key = match &request.key_file {
+                        Some(path) => Some(
+                            crate::keyfile::open(path, request.params.key, judge.passphrase)
+                                .map_err(Reason::KeyFile),
+                        ),
+                        None if judge.flags.reuse_key => Some(
+                            PrivateKey::from_pkcs8_pem_any(&text_of(live_key()), judge.passphrase)
+                                .map_err(|error| Reason::Key { name: request.name.clone(), error }),
+                        ),
+                        None => None,
+                    };
+                    match key {
+                        None => Decision { state, action: Action::Generate, reason: Some(reason) },
+                        Some(Ok(key)) => {
+                            Decision { state, action: Action::Resign(key), reason: Some(reason) }
+                        }
+                        Some(Err(why)) => {
+                            Decision { state: State::Damaged, action: Action::Leave, reason: Some(why) }
+                        }
+                    }
+                }
+            }
+        }
+        other => other,
+    };
+    Assessed { decision, key_exists, csr_exists, slot: Slot::Next, certificate: Some(generation.info) }
+}
+
+fn text_of(on_disk: OnDisk) -> String {
+    match on_disk {
+        OnDisk::Present(text) => text,
+        OnDisk::Missing | OnDisk::Unusable(_) => String::new(),
+    }
 }
 
 /// Pairs and records in the folder that no request asks for any more.

@@ -73,9 +73,11 @@ where
         flags: settings.flags,
         passphrase: settings.passphrase.as_ref(),
         no_pem_at_start: false,
+        now: time::OffsetDateTime::now_utc(),
+        renew_before: settings.renew_before,
     };
     let judge = |r: CsrRequest| {
-        let decision = assess(&on, &r).0;
+        let decision = assess(&on, &r).decision;
         let csr_id = match &decision.action {
             crate::decide::Action::Keep { csr_id, .. } => *csr_id,
             _ => None,

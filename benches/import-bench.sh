@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# Import benchmark: COUNT (10,000) ECC requests are generated, a throwaway CA (root and
+# intermediate, P-256) issues a certificate for every CSR (pyca/cryptography, so that
+# issuing is not what is timed), then `csrbatch import` is timed twice, each into a fresh
+# copy of the generated folder: once from one .p7b holding every leaf and the
+# intermediate, once from a folder of one PEM file per certificate, both with
+# --ca-bundle (every chain verified to the root). Beside them, the `generate` that made
+# the COUNT CSRs, the yardstick the issue sets. Peak memory (max RSS) from /usr/bin/time.
+#
+#   benches/import-bench.sh [BIN]      COUNT=10000 REPEAT=3 TMPDIR=/quiet/disk KEEP=1
+set -euo pipefail
+bin=${1:-target/release/csrbatch}
+bin=$(realpath "$bin")
+count=${COUNT:-10000}
+repeat=${REPEAT:-3}
+work=$(mktemp -d "${TMPDIR:-/tmp}/csrbatch-import-bench.XXXXXX")
+[ "${KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
+cd "$work"
+
+python3 - "$count" <<'EOF'
+import sys
+n = int(sys.argv[1])
+with open("m.csv", "w") as f:
+    f.write("Name,Algorithm,CommonName,Sans,CountryCode,Province,Locality\n")
+    for i in range(n):
+        f.write(f"h{i},ECC,h{i}.example.com,www.h{i}.example.com,CN,Zhejiang,Hangzhou\n")
+EOF
+
+timed() { # label, command...: prints "label seconds max_rss_kib"
+    local label=$1
+    shift
+    sync
+    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
+        cat "$work/stderr.txt" >&2
+        return 1
+    }
+    echo "$label $(cat "$work/time.txt")"
+}
+
+results=()
+for round in $(seq 1 "$repeat"); do
+    results+=("$(timed generate "$bin" generate m.csv --out "gen$round" -q)")
+done
+
+python3 - "$count" <<'EOF'
+import datetime, glob, os, sys
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
+
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn): return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+def ca(subject, key, issuer, issuer_key):
+    return (x509.CertificateBuilder().subject_name(name(subject)).issuer_name(name(issuer))
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1)).not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(issuer_key, hashes.SHA256()))
+root_key, int_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+root = ca("Bench Root", root_key, "Bench Root", root_key)
+inter = ca("Bench Intermediate", int_key, "Bench Root", root_key)
+open("root.pem", "wb").write(root.public_bytes(serialization.Encoding.PEM))
+os.makedirs("issued", exist_ok=True)
+leaves = []
+for path in sorted(glob.glob("gen1/*.csr.pem")):
+    csr = x509.load_pem_x509_csr(open(path, "rb").read())
+    sans = csr.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    cert = (x509.CertificateBuilder().subject_name(csr.subject).issuer_name(inter.subject)
+        .public_key(csr.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=90))
+        .add_extension(sans, critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(int_key, hashes.SHA256()))
+    leaves.append(cert)
+    stem = os.path.basename(path)[: -len(".csr.pem")]
+    open(f"issued/{stem}.pem", "wb").write(cert.public_bytes(serialization.Encoding.PEM)
+        + inter.public_bytes(serialization.Encoding.PEM))
+open("all.p7b", "wb").write(pkcs7.serialize_certificates(leaves + [inter], serialization.Encoding.DER))
+EOF
+
+for round in $(seq 1 "$repeat"); do
+    for form in p7b folder; do
+        cp -a gen1 "imp-$form-$round"
+        case $form in
+            p7b) input=all.p7b ;;
+            folder) input=issued ;;
+        esac
+        results+=("$(timed "import-$form" "$bin" import "$input" --out "imp-$form-$round" --ca-bundle root.pem -q)")
+    done
+done
+
+python3 - "$count" "${results[@]}" <<'EOF'
+import statistics, sys
+count = int(sys.argv[1])
+rows = {}
+for line in sys.argv[2:]:
+    label, seconds, rss = line.split()
+    rows.setdefault(label, []).append((float(seconds), int(rss)))
+print(f"| {count:,} ECC requests | median s | per second | max RSS MiB |")
+print("|---|---|---|---|")
+for label in ("generate", "import-p7b", "import-folder"):
+    runs = rows[label]
+    s = statistics.median(r[0] for r in runs)
+    rss = max(r[1] for r in runs) / 1024
+    print(f"| {label} | {s:.2f} | {count / s:,.0f} | {rss:.0f} |")
+EOF

@@ -1,0 +1,533 @@
+//! A request's certificate in the folder: its live files, the `next` pair that waits for
+//! a renewal's certificate, and the promotion that puts a new generation live. The one
+//! reader ([`read`]) and the one writer ([`install`], [`promote_csr`]) of these files.
+//!
+//! Once a request has a certificate, its live files are symbolic links into one
+//! generation folder, switched as a whole:
+//!
+//! ```text
+//! NAME.key.pem       -> .live/NAME/current/key.pem
+//! NAME.crt.pem       -> .live/NAME/current/crt.pem
+//! NAME.chain.pem     -> .live/NAME/current/chain.pem
+//! NAME.fullchain.pem -> .live/NAME/current/fullchain.pem
+//! NAME.p12           -> .live/NAME/current/bundle.p12      (with --p12)
+//! .live/NAME/current -> 20261203T051436.123456789Z         (the live generation)
+//! .live/NAME/20261203T051436.123456789Z/   key.pem crt.pem chain.pem fullchain.pem meta.json
+//! ```
+//!
+//! A new generation is written whole and made durable beside the live one, then
+//! `current` is replaced with one rename: a server that opens the key and the
+//! certificate, or a kill -9 at any moment, finds one generation's key and certificate,
+//! never one of each (Kubernetes' AtomicWriter projects volumes the same way). The key of
+//! a generation is a hard link of the key file it came from, so no key is ever copied or
+//! lost. `NAME.csr.pem` stays a regular file; a renewal's new pair is
+//! `NAME.next.key.pem` + `NAME.next.csr.pem` until its certificate is imported.
+
+use std::path::{Path, PathBuf};
+
+use super::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
+use super::summary::CertificateInfo;
+use super::{Archive, IoError, Layout, utc_stamp};
+
+/// The folder, beside a request's files, that holds the generations of its certificates.
+pub(crate) const LIVE_DIR: &str = ".live";
+/// The link in `.live/NAME/` to the live generation.
+const CURRENT: &str = "current";
+/// What a generation records of its certificate (a [`CertificateInfo`]).
+const META: &str = "meta.json";
+/// The renewal's pair, beside the live one.
+pub(crate) const NEXT_CSR: &str = ".next.csr.pem";
+pub(crate) const NEXT_KEY: &str = ".next.key.pem";
+
+/// One of a certified request's live files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LiveFile {
+    Key,
+    Cert,
+    Chain,
+    Fullchain,
+    P12,
+}
+
+impl LiveFile {
+    pub(crate) const ALL: [LiveFile; 5] =
+        [LiveFile::Key, LiveFile::Cert, LiveFile::Chain, LiveFile::Fullchain, LiveFile::P12];
+
+    /// Its name inside a generation folder.
+    fn in_generation(self) -> &'static str {
+        match self {
+            LiveFile::Key => "key.pem",
+            LiveFile::Cert => "crt.pem",
+            LiveFile::Chain => "chain.pem",
+            LiveFile::Fullchain => "fullchain.pem",
+            LiveFile::P12 => "bundle.p12",
+        }
+    }
+
+    /// What follows the Name in the file servers read (`NAME.crt.pem`).
+    pub(crate) fn suffix(self) -> &'static str {
+        match self {
+            LiveFile::Key => ".key.pem",
+            LiveFile::Cert => ".crt.pem",
+            LiveFile::Chain => ".chain.pem",
+            LiveFile::Fullchain => ".fullchain.pem",
+            LiveFile::P12 => ".p12",
+        }
+    }
+
+    fn mode(self) -> u32 {
+        if matches!(self, LiveFile::Key | LiveFile::P12) { KEY_MODE } else { PUBLIC_MODE }
+    }
+}
+
+/// Where one request's certificate files are.
+#[derive(Debug, Clone)]
+pub(crate) struct Paths {
+    /// The folder of the request's pair.
+    pair_dir: PathBuf,
+    name: String,
+    layout: Layout,
+    /// `pair_dir/.live/NAME`.
+    live: PathBuf,
+}
+
+impl Paths {
+    pub(crate) fn new(root: &Path, layout: Layout, name: &str) -> Paths {
+        let pair_dir = root.join(layout.pair_folder(name));
+        let live = pair_dir.join(LIVE_DIR).join(name);
+        Paths { pair_dir, name: name.to_owned(), layout, live }
+    }
+
+    /// The file a server reads: `NAME.crt.pem` beside the CSR.
+    pub(crate) fn link(&self, file: LiveFile) -> PathBuf {
+        self.pair_dir.join(format!("{}{}", self.name, file.suffix()))
+    }
+
+    /// The same, relative to the output folder (as summary.json names files).
+    pub(crate) fn relative(&self, file: LiveFile) -> String {
+        self.layout.file(&self.name, file.suffix())
+    }
+
+    /// What the link of `file` points to, relative to the pair folder.
+    fn target(&self, file: LiveFile) -> PathBuf {
+        Path::new(LIVE_DIR).join(&self.name).join(CURRENT).join(file.in_generation())
+    }
+
+    /// The live generation's `file`, read through `current` (never through the link
+    /// beside the CSR, which a user may have replaced).
+    pub(crate) fn live_file(&self, file: LiveFile) -> PathBuf {
+        self.live.join(CURRENT).join(file.in_generation())
+    }
+
+    pub(crate) fn csr(&self) -> PathBuf {
+        self.pair_dir.join(format!("{}.csr.pem", self.name))
+    }
+
+    pub(crate) fn next_csr(&self) -> PathBuf {
+        self.pair_dir.join(format!("{}{NEXT_CSR}", self.name))
+    }
+
+    pub(crate) fn next_key(&self) -> PathBuf {
+        self.pair_dir.join(format!("{}{NEXT_KEY}", self.name))
+    }
+
+    /// The next pair's files relative to the output folder: (CSR, key).
+    pub(crate) fn next_relative(&self) -> (String, String) {
+        (self.layout.file(&self.name, NEXT_CSR), self.layout.file(&self.name, NEXT_KEY))
+    }
+}
+
+/// What the folder holds of a request's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Live {
+    /// No certificate was ever imported for it.
+    None,
+    /// The live generation.
+    Certified(Generation),
+    /// `.live/NAME` is there but not as csrbatch leaves it: the reason.
+    Unusable(String),
+}
+
+/// The live generation of a certified request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Generation {
+    /// Its folder's name in `.live/NAME/`.
+    pub(crate) name: String,
+    pub(crate) info: CertificateInfo,
+    /// The generation holds the key (not a `KeyFile` request's).
+    pub(crate) has_key: bool,
+}
+
+/// Reads what the folder holds of a request's certificate, without changing anything.
+pub(crate) fn read(paths: &Paths) -> Live {
+    let current = paths.live.join(CURRENT);
+    let target = match std::fs::read_link(&current) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return match std::fs::symlink_metadata(&paths.live) {
+                // A first import killed before it switched: nothing is live yet.
+                Ok(m) if m.is_dir() => Live::None,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Live::None,
+                _ => Live::Unusable(format!("{} is not a folder", paths.live.display())),
+            };
+        }
+        Err(e) => return Live::Unusable(format!("{}: {e}", current.display())),
+        Ok(target) => target,
+    };
+    let name = match target.to_str() {
+        Some(name) if is_generation_name(name) => name.to_owned(),
+        _ => {
+            return Live::Unusable(format!(
+                "{} points to {}, not to a generation csrbatch wrote",
+                current.display(),
+                target.display()
+            ));
+        }
+    };
+    let dir = paths.live.join(&name);
+    let meta = dir.join(META);
+    let info: CertificateInfo = match std::fs::read(&meta) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(info) => info,
+            Err(e) => return Live::Unusable(format!("{}: {e}", meta.display())),
+        },
+        Err(e) => return Live::Unusable(format!("{}: {e}", meta.display())),
+    };
+    let cert = dir.join(LiveFile::Cert.in_generation());
+    match std::fs::read_to_string(&cert).map(|pem| pem_fingerprint(&pem)) {
+        Ok(Some(fingerprint)) if fingerprint == info.sha256_fingerprint => {}
+        Ok(_) => {
+            return Live::Unusable(format!(
+                "{} is not the certificate recorded in its meta.json (changed by hand?)",
+                cert.display()
+            ));
+        }
+        Err(e) => return Live::Unusable(format!("{}: {e}", cert.display())),
+    }
+    let has_key =
+        std::fs::symlink_metadata(dir.join(LiveFile::Key.in_generation())).is_ok_and(|m| m.is_file());
+    Live::Certified(Generation { name, info, has_key })
+}
+
+/// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.
+fn pem_fingerprint(pem: &str) -> Option<String> {
+    use sha2::Digest;
+    let block = crate::crypto::pem::blocks(pem).filter_map(Result::ok).find(|b| b.label == "CERTIFICATE")?;
+    Some(hex::encode(sha2::Sha256::digest(&block.der)))
+}
+
+/// The names csrbatch gives generations: [`utc_stamp`]s.
+fn is_generation_name(name: &str) -> bool {
+    name.len() > 16
+        && name.ends_with('Z')
+        && name.bytes().all(|b| b.is_ascii_digit() || b == b'T' || b == b'Z' || b == b'.')
+}
+
+/// A generation to put live.
+#[derive(Debug)]
+pub(crate) struct NewGeneration<'a> {
+    /// The key file to hard-link into it (a real file, not a link); `None` for a
+    /// `KeyFile` request, whose key stays the user's.
+    pub(crate) key: Option<&'a Path>,
+    pub(crate) cert_pem: String,
+    pub(crate) chain_pem: String,
+    pub(crate) fullchain_pem: String,
+    pub(crate) p12: Option<Vec<u8>>,
+    pub(crate) info: CertificateInfo,
+}
+
+/// Puts a new generation live: written whole and made durable, then `current` switched
+/// with one rename, then the links beside the CSR made where missing (a first import: the
+/// key file, a regular file until then, is replaced by its link with one rename; its
+/// inode is the generation's key). What was live before, and leftovers of an install a
+/// kill cut short, go into the archive. Safe against a kill at any point: the live key
+/// and certificate are always one generation's, and the next install completes the links.
+pub(crate) fn install(paths: &Paths, new: &NewGeneration<'_>, archive: &mut Archive) -> Result<(), IoError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e: std::io::Error| IoError::new(&path, e)
+    };
+    std::fs::create_dir_all(&paths.live).map_err(io(&paths.live))?;
+    let before = std::fs::read_link(paths.live.join(CURRENT)).ok();
+    sweep(paths, before.as_deref(), archive)?;
+    let stamp = utc_stamp();
+    let dir = paths.live.join(&stamp);
+    std::fs::create_dir(&dir).map_err(io(&dir))?;
+    if let Some(key) = new.key {
+        let dest = dir.join(LiveFile::Key.in_generation());
+        std::fs::hard_link(key, &dest).map_err(io(&dest))?;
+    }
+    let meta = serde_json::to_vec_pretty(&new.info).map_err(|e| IoError::other(dir.join(META), e))?;
+    let mut files: Vec<(PathBuf, &[u8], u32)> = vec![
+        (dir.join(LiveFile::Cert.in_generation()), new.cert_pem.as_bytes(), LiveFile::Cert.mode()),
+        (dir.join(LiveFile::Chain.in_generation()), new.chain_pem.as_bytes(), LiveFile::Chain.mode()),
+        (
+            dir.join(LiveFile::Fullchain.in_generation()),
+            new.fullchain_pem.as_bytes(),
+            LiveFile::Fullchain.mode(),
+        ),
+        (dir.join(META), &meta, PUBLIC_MODE),
+    ];
+    if let Some(p12) = &new.p12 {
+        files.push((dir.join(LiveFile::P12.in_generation()), p12, LiveFile::P12.mode()));
+    }
+    let staged = files
+        .iter()
+        .map(|(path, bytes, mode)| atomic::stage(path, bytes, *mode, Replace::Never))
+        .collect::<Result<Vec<_>, _>>()?;
+    // One sync makes the generation's files (and the key's new link) durable; then the
+    // folder itself, before anything points to it.
+    atomic::commit(staged).into_iter().try_for_each(|r| r.map(drop))?;
+    atomic::sync_dir(&dir)?;
+    switch_link(&paths.live, CURRENT, Path::new(&stamp))?;
+    for file in LiveFile::ALL {
+        let present = match file {
+            LiveFile::Key => new.key.is_some(),
+            LiveFile::P12 => new.p12.is_some(),
+            _ => true,
+        };
+        if present {
+            ensure_link(paths, file, archive)?;
+        } else {
+            remove_own_link(paths, file)?;
+        }
+    }
+    atomic::sync_dir(&paths.pair_dir)?;
+    if let Some(old) = before.filter(|old| old.as_os_str() != stamp.as_str()) {
+        archive.take_as(&paths.live.join(&old), &format!("{}.{}", paths.name, old.display()))?;
+    }
+    Ok(())
+}
+
+/// Moves into the archive every generation that is not live (one a killed install left).
+fn sweep(paths: &Paths, live: Option<&Path>, archive: &mut Archive) -> Result<(), IoError> {
+    let entries = std::fs::read_dir(&paths.live).map_err(|e| IoError::new(&paths.live, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| IoError::new(&paths.live, e))?;
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with(atomic::TMP_PREFIX) {
+            std::fs::remove_file(entry.path()).map_err(|e| IoError::new(entry.path(), e))?;
+        } else if is_generation_name(name) && live.is_none_or(|l| l.as_os_str() != name) {
+            archive.take_as(&entry.path(), &format!("{}.{name}", paths.name))?;
+        }
+    }
+    Ok(())
+}
+
+/// Points `dir/link` at `target` with one rename of a new link over it, made durable.
+fn switch_link(dir: &Path, link: &str, target: &Path) -> Result<(), IoError> {
+    let tmp = dir.join(format!("{}{link}-{}", atomic::TMP_PREFIX, uuid::Uuid::new_v4().simple()));
+    std::os::unix::fs::symlink(target, &tmp).map_err(|e| IoError::new(&tmp, e))?;
+    let dest = dir.join(link);
+    if let Err(e) = std::fs::rename(&tmp, &dest) {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(IoError::new(&dest, e));
+    }
+    atomic::sync_dir(dir)
+}
+
+/// Makes `NAME.X` the link into the live generation. A regular file there (the key before
+/// the first import) is linked into the archive first, then replaced by the link in one
+/// rename; anything else that is not the link is refused.
+fn ensure_link(paths: &Paths, file: LiveFile, archive: &mut Archive) -> Result<(), IoError> {
+    let path = paths.link(file);
+    let target = paths.target(file);
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.file_type().is_symlink() => {
+            let now = std::fs::read_link(&path).map_err(|e| IoError::new(&path, e))?;
+            if now == target {
+                return Ok(());
+            }
+            return Err(IoError::other(&path, format!("a link to {}, not csrbatch's", now.display())));
+        }
+        Ok(m) if m.is_file() && file == LiveFile::Key => archive.keep(&path)?,
+        Ok(_) => return Err(IoError::other(&path, "is in the way of the certificate's file")),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(IoError::new(&path, e)),
+    }
+    let name = format!("{}{}", paths.name, file.suffix());
+    switch_link(&paths.pair_dir, &name, &target)
+}
+
+/// Removes `NAME.X` if it is csrbatch's link (a `.p12` that the new generation has not).
+fn remove_own_link(paths: &Paths, file: LiveFile) -> Result<(), IoError> {
+    let path = paths.link(file);
+    match std::fs::read_link(&path) {
+        Ok(now) if now == paths.target(file) => {
+            std::fs::remove_file(&path).map_err(|e| IoError::new(&path, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Makes the links of the live generation that are missing (a first import killed
+/// between its switch and its links).
+pub(crate) fn complete(paths: &Paths, generation: &Generation, archive: &mut Archive) -> Result<(), IoError> {
+    for file in LiveFile::ALL {
+        if wanted(generation, file) {
+            ensure_link(paths, file, archive)?;
+        }
+    }
+    atomic::sync_dir(&paths.pair_dir)
+}
+
+fn wanted(generation: &Generation, file: LiveFile) -> bool {
+    match file {
+        LiveFile::Key => generation.has_key,
+        LiveFile::P12 => generation.info.p12_file.is_some(),
+        _ => true,
+    }
+}
+
+/// Whether every link of the live generation is in place (a first import killed between
+/// the switch and the links leaves some missing; the next import makes them).
+pub(crate) fn links_complete(paths: &Paths, generation: &Generation) -> bool {
+    LiveFile::ALL.into_iter().all(|file| {
+        !wanted(generation, file)
+            || std::fs::read_link(paths.link(file)).is_ok_and(|t| t == paths.target(file))
+    })
+}
+
+/// After a promotion: the next CSR becomes `NAME.csr.pem` (the one it replaces is linked
+/// into the archive first) and the next key, now the generation's, leaves its waiting name
+/// for the archive. Nothing happens when no next pair is there.
+pub(crate) fn promote_csr(paths: &Paths, archive: &mut Archive) -> Result<(), IoError> {
+    let (next_csr, csr, next_key) = (paths.next_csr(), paths.csr(), paths.next_key());
+    if std::fs::symlink_metadata(&next_csr).is_ok() {
+        if std::fs::symlink_metadata(&csr).is_ok() {
+            archive.keep(&csr)?;
+        }
+        std::fs::rename(&next_csr, &csr).map_err(|e| IoError::new(&csr, e))?;
+    }
+    if std::fs::symlink_metadata(&next_key).is_ok() {
+        archive.take(&next_key)?;
+    }
+    archive.sync()?;
+    atomic::sync_dir(&paths.pair_dir)
+}
+
+/// Whether the folder `pair_dir` holds certificate generations for `name`: its
+/// `NAME.next.*` files are then that request's, not a request called `NAME.next`.
+pub(crate) fn has_live_dir(pair_dir: &Path, name: &str) -> bool {
+    std::fs::symlink_metadata(pair_dir.join(LIVE_DIR).join(name)).is_ok_and(|m| m.is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::output::{Opening, OutputDir};
+
+    fn pem(body: &[u8]) -> String {
+        use base64ct::Encoding;
+        format!(
+            "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+            base64ct::Base64::encode_string(body)
+        )
+    }
+
+    fn info(paths: &Paths, cert: &str, key: &str) -> CertificateInfo {
+        CertificateInfo {
+            serial: "01".into(),
+            issuer: "CN=Test CA".into(),
+            not_before: "2026-01-01T00:00:00Z".into(),
+            not_after: "2027-01-01T00:00:00Z".into(),
+            sha256_fingerprint: pem_fingerprint(cert).unwrap(),
+            key_sha2: key.into(),
+            cert_file: paths.relative(LiveFile::Cert),
+            chain_file: paths.relative(LiveFile::Chain),
+            fullchain_file: paths.relative(LiveFile::Fullchain),
+            p12_file: None,
+            chain_verified: false,
+        }
+    }
+
+    fn generation<'a>(paths: &Paths, key: Option<&'a Path>, cert: &str) -> NewGeneration<'a> {
+        NewGeneration {
+            key,
+            cert_pem: cert.into(),
+            chain_pem: String::new(),
+            fullchain_pem: cert.into(),
+            p12: None,
+            info: info(paths, cert, "k"),
+        }
+    }
+
+    #[test]
+    fn a_first_import_links_the_key_and_a_promotion_switches_key_and_certificate_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
+        let mut archive = Archive::new(&out, "T");
+        let paths = Paths::new(dir.path(), Layout::Flat, "web");
+        std::fs::write(paths.link(LiveFile::Key), "KEY-1").unwrap();
+        std::fs::write(paths.csr(), "CSR-1").unwrap();
+        assert_eq!(read(&paths), Live::None);
+
+        let first = pem(b"cert one");
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &first), &mut archive).unwrap();
+        let Live::Certified(g) = read(&paths) else { panic!("not certified") };
+        assert!(g.has_key && links_complete(&paths, &g));
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-1");
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Fullchain)).unwrap(), first);
+        assert!(std::fs::symlink_metadata(paths.link(LiveFile::Key)).unwrap().file_type().is_symlink());
+
+        // A renewal: the next pair waits, then its certificate makes it live.
+        std::fs::write(paths.next_key(), "KEY-2").unwrap();
+        std::fs::write(paths.next_csr(), "CSR-2").unwrap();
+        let second = pem(b"cert two");
+        install(&paths, &generation(&paths, Some(&paths.next_key()), &second), &mut archive).unwrap();
+        promote_csr(&paths, &mut archive).unwrap();
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-2");
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), second);
+        assert_eq!(std::fs::read_to_string(paths.csr()).unwrap(), "CSR-2");
+        assert!(!paths.next_csr().exists() && !paths.next_key().exists());
+        let Live::Certified(g2) = read(&paths) else { panic!("not certified") };
+        assert_ne!(g.name, g2.name);
+        // Nothing deleted: the old generation, CSR and the key's first name are archived.
+        let archived: Vec<String> = std::fs::read_dir(dir.path().join(".archive/T"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert!(archived.iter().any(|n| n == &format!("web.{}", g.name)), "{archived:?}");
+        assert!(archived.iter().any(|n| n == "web.csr.pem"), "{archived:?}");
+        assert!(archived.iter().any(|n| n == "web.next.key.pem"), "{archived:?}");
+    }
+
+    #[test]
+    fn a_certificate_changed_by_hand_or_a_foreign_link_is_unusable() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
+        let mut archive = Archive::new(&out, "T");
+        let paths = Paths::new(dir.path(), Layout::Flat, "web");
+        std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &pem(b"one")), &mut archive)
+            .unwrap();
+        std::fs::write(paths.live_file(LiveFile::Cert), pem(b"other")).unwrap();
+        assert!(matches!(read(&paths), Live::Unusable(why) if why.contains("changed by hand")));
+        std::fs::remove_file(paths.live.join(CURRENT)).unwrap();
+        std::os::unix::fs::symlink("/etc", paths.live.join(CURRENT)).unwrap();
+        assert!(matches!(read(&paths), Live::Unusable(why) if why.contains("not to a generation")));
+    }
+
+    #[test]
+    fn a_kill_before_the_switch_leaves_the_old_generation_live_and_the_next_install_sweeps_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
+        let mut archive = Archive::new(&out, "T");
+        let paths = Paths::new(dir.path(), Layout::Fanout, "web");
+        std::fs::create_dir_all(&paths.pair_dir).unwrap();
+        std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
+        let one = pem(b"one");
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &mut archive).unwrap();
+        // What a kill mid-install leaves: a generation folder nothing points to.
+        std::fs::create_dir(paths.live.join("20990101T000000.000000000Z")).unwrap();
+        let Live::Certified(g) = read(&paths) else { panic!() };
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), one);
+        let two = pem(b"two");
+        install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &mut archive)
+            .unwrap();
+        let left: Vec<_> = std::fs::read_dir(&paths.live).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 2, "current and the new generation: {left:?}");
+        assert_ne!(read(&paths), Live::Certified(g));
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY");
+    }
+}

@@ -1,0 +1,623 @@
+//! Importing what the CA issued: read every certificate given, pair each leaf with the
+//! request whose key it certifies (by SubjectPublicKeyInfo, never by file name), check it
+//! (names, validity, chain, not older than the live one), then put it live with its key
+//! ([`crate::output::certified`]) and record it in summary.json. Refusals are typed; the
+//! rest still go in.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::cert::{self, Certificate, Chain, ChainBuilder, ChainError, Pool, Validity, rfc3339};
+use crate::crypto::PrivateKey;
+use crate::error::Error;
+use crate::output::certified::{self, Live, LiveFile, NewGeneration};
+use crate::output::folder::{self, FolderState};
+use crate::output::summary::{self, CertificateInfo, Entry, Item, State};
+use crate::output::{
+    Archive, FolderError, FolderProblem, IoError, KeyProtection, Layout, OutputDir, utc_stamp,
+};
+use crate::settings::{P12, Settings};
+
+/// What happened to one certificate given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Outcome {
+    /// Put live for its request's key.
+    Imported,
+    /// The request's live certificate already.
+    Unchanged,
+    /// A certificate for a renewal's `next` key: that pair is live now.
+    Renewed,
+    /// Not imported (see its [`Refusal`]).
+    Refused,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 4] = [Outcome::Imported, Outcome::Unchanged, Outcome::Renewed, Outcome::Refused];
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Imported => "imported",
+            Outcome::Unchanged => "unchanged",
+            Outcome::Renewed => "renewed",
+            Outcome::Refused => "refused",
+        }
+    }
+}
+
+/// Why a certificate was not imported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub(crate) enum Refusal {
+    #[error("no key in the folder is the key of this certificate (subject {subject})")]
+    NoKey { subject: String },
+    #[error("names missing: {} (the request asks for them; the CA left them out)", .0.join(", "))]
+    NamesMissing(Vec<String>),
+    #[error("expired on {0}")]
+    Expired(String),
+    #[error("not yet valid: valid from {0}")]
+    NotYetValid(String),
+    #[error("chain broken: {0}")]
+    Chain(ChainError),
+    #[error("older than the certificate already imported for this key (NotBefore {given} < {live})")]
+    Older { given: String, live: String },
+    /// Another certificate given in this import for the same request is newer.
+    #[error("another certificate given for {name} is newer ({newer})")]
+    Superseded { name: String, newer: String },
+    #[error("{0}")]
+    Damaged(String),
+    #[error("{name}: the key file is not the key of this certificate: {why}")]
+    KeyMismatch { name: String, why: String },
+    #[error("{0}")]
+    Io(String),
+}
+
+impl Serialize for Refusal {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// One certificate's line of the report.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Imported {
+    /// The input it came from (`file` or `file!entry` for a zip entry, `#n` for the n-th
+    /// certificate of a file holding several).
+    pub(crate) file: String,
+    /// The request it is for, when one was found.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) name: Option<String>,
+    pub(crate) result: Outcome,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) reason: Option<Refusal>,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Report {
+    pub(crate) certificates: Vec<Imported>,
+    pub(crate) counts: std::collections::BTreeMap<Outcome, usize>,
+    /// SM2 requests got no .p12 (nothing reads an SM2 PKCS#12).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) sm2_without_p12: bool,
+}
+
+impl Report {
+    pub(crate) fn refused(&self) -> bool {
+        self.counts.get(&Outcome::Refused).is_some_and(|n| *n > 0)
+    }
+
+    /// `imported 3 certificates: 2 imported, 1 unchanged, 0 renewed, 1 refused`
+    pub(crate) fn closing_line(&self) -> String {
+        let parts: Vec<String> = Outcome::ALL
+            .iter()
+            .map(|o| format!("{} {}", self.counts.get(o).copied().unwrap_or(0), o.as_str()))
+            .collect();
+        format!("{}: {}", crate::words::plural(self.certificates.len(), "certificate"), parts.join(", "))
+    }
+}
+
+/// A certificate given, with where it came from.
+struct Given {
+    file: String,
+    cert: Certificate,
+}
+
+/// What import needs of one request of the folder's summary.
+#[derive(Debug)]
+struct Request {
+    name: String,
+    /// CommonName, then the Sans.
+    names: Vec<String>,
+    algorithm: String,
+    /// The key of the request's CSR (the `next` pair's while one waits).
+    key_sha2: String,
+    /// `KeyFile` requests: the user's key, absolute.
+    key_file: Option<String>,
+    certificate: Option<CertificateInfo>,
+}
+
+/// A leaf judged (in parallel, no I/O): the request it is for and its chain, or why not.
+struct Judged {
+    index: usize,
+    request: Result<(usize, Chain), Refusal>,
+}
+
+/// Imports the certificates in `settings.paths` into the folder `settings.out`.
+pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
+    let root = settings.out.as_path();
+    let folder_error = |problem| FolderError::Folder { given: settings.out.clone(), problem };
+    let state = FolderState::read(root).map_err(|e| folder_error(FolderProblem::Records(e)))?;
+    let summary_path = root.join(crate::output::SUMMARY);
+    if state.is_none() || !summary_path.is_file() {
+        return Err(Error::Usage(format!(
+            "{}: no summary.json: import certificates into the folder generate wrote their CSRs to",
+            settings.out.display()
+        )));
+    }
+    let state = state.unwrap_or_default();
+    let given = read_inputs(&settings.paths)?;
+    let bundle = match &settings.import.ca_bundle {
+        Some(path) => Some(read_file_certs(path)?.into_iter().map(|g| g.cert).collect::<Vec<_>>()),
+        None => None,
+    };
+    if state.keys == Some(KeyProtection::Encrypted)
+        && settings.import.p12.is_some()
+        && settings.passphrase.is_none()
+    {
+        return Err(Error::Usage(format!(
+            "{}: its keys are encrypted: --p12 needs them opened with --key-passphrase-env or --key-passphrase-file",
+            settings.out.display()
+        )));
+    }
+
+    let lock = OutputDir::lock(root)?;
+    let (requests, by_key) = read_requests(&summary_path)?;
+    let unfinished = folder::journals_after(root, &written(&summary_path)?)?;
+    if !unfinished.is_empty() {
+        return Err(Error::Usage(format!(
+            "{}: a generate run did not finish there; run it again first, then import",
+            settings.out.display()
+        )));
+    }
+
+    // Leaves are paired and checked in parallel; CA certificates are chain material.
+    let (leaves, issuers): (Vec<Given>, Vec<Given>) = given.into_iter().partition(|g| !g.cert.is_ca());
+    let pool: Vec<Certificate> = issuers.into_iter().map(|g| g.cert).collect();
+    let now = time::OffsetDateTime::now_utc();
+    let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
+    let mut judged: Vec<Judged> = leaves
+        .par_iter()
+        .enumerate()
+        .map(|(index, leaf)| Judged { index, request: judge(leaf, &requests, &by_key, &builder, now) })
+        .collect();
+    judged.sort_by_key(|j| j.index);
+
+    // One certificate per request: the newest given; the same certificate given twice
+    // (a leaf file and a full chain) counts once.
+    let mut newest: HashMap<usize, usize> = HashMap::new();
+    for j in &judged {
+        if let Ok((r, _)) = &j.request {
+            let entry = newest.entry(*r).or_insert(j.index);
+            if leaves[j.index].cert.not_before() > leaves[*entry].cert.not_before() {
+                *entry = j.index;
+            }
+        }
+    }
+
+    let stamp = utc_stamp();
+    let out = OutputDir::open_locked(
+        root,
+        &crate::output::Opening { layout: state.layout, ..Default::default() },
+        lock,
+    )?;
+    let mut archive = Archive::new(&out, &stamp);
+    let mut report = Report::default();
+    let mut changes: HashMap<String, Change> = HashMap::new();
+    let mut seen_fingerprints: HashMap<String, Outcome> = HashMap::new();
+    for j in judged {
+        let leaf = &leaves[j.index];
+        let mut line =
+            Imported { file: leaf.file.clone(), name: None, result: Outcome::Refused, reason: None };
+        match j.request {
+            Err(why) => line.reason = Some(why),
+            Ok((r, chain)) => {
+                let request = &requests[r];
+                line.name = Some(request.name.clone());
+                let fingerprint = leaf.cert.sha256_fingerprint_hex();
+                let newest_index = newest.get(&r).copied().unwrap_or(j.index);
+                if let Some(outcome) = seen_fingerprints.get(&fingerprint) {
+                    line.result = *outcome;
+                    line.reason = None;
+                } else if leaves[newest_index].cert.sha256_fingerprint_hex() != fingerprint {
+                    let newer = &leaves[newest_index].file;
+                    line.reason =
+                        Some(Refusal::Superseded { name: request.name.clone(), newer: newer.clone() });
+                } else {
+                    let put = Put { root, layout: state.layout, settings, report: &mut report };
+                    match put.live(request, &leaf.cert, &chain, &mut archive) {
+                        Ok((outcome, change)) => {
+                            line.result = outcome;
+                            seen_fingerprints.insert(fingerprint, outcome);
+                            if let Some(change) = change {
+                                changes.insert(request.name.clone(), change);
+                            }
+                        }
+                        Err(why) => line.reason = Some(why),
+                    }
+                }
+            }
+        }
+        *report.counts.entry(line.result).or_default() += 1;
+        report.certificates.push(line);
+    }
+    archive.sync()?;
+    if !changes.is_empty() {
+        summary::rewrite(&summary_path, &mut |entry: &mut Entry| {
+            if let Some(change) = changes.get(&entry.name) {
+                change.apply(entry);
+            }
+        })?;
+    }
+    Ok(report)
+}
+
+/// What an import changes in a request's summary entry.
+#[derive(Debug)]
+struct Change {
+    state: State,
+    certificate: CertificateInfo,
+    /// After a promotion: the CSR and key files are the live ones (relative).
+    files: Option<(String, Option<String>)>,
+}
+
+impl Change {
+    fn apply(&self, entry: &mut Entry) {
+        entry.state = Some(self.state);
+        entry.certificate = Some(self.certificate.clone());
+        if let Some((csr, key)) = &self.files {
+            entry.csr_file = Some(csr.clone());
+            if let Some(key) = key {
+                entry.key_file = Some(key.clone());
+            }
+        }
+    }
+}
+
+/// The `Written` stamp of a summary (journals after it are unfinished runs).
+fn written(path: &Path) -> Result<String, Error> {
+    let file = std::fs::File::open(path).map_err(|e| IoError::new(path, e))?;
+    let header = summary::read_summary(std::io::BufReader::new(file), &mut |_| Ok(()))
+        .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
+    Ok(header.written)
+}
+
+/// The requests of the summary that have a key, and which request each key is of (the
+/// CSR's key and, for a certified request, its live key).
+fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), Error> {
+    let file = std::fs::File::open(path).map_err(|e| IoError::new(path, e))?;
+    let mut requests = Vec::new();
+    let mut by_key = HashMap::new();
+    summary::read_summary(std::io::BufReader::new(file), &mut |item| {
+        let Item::Entry(e) = item else { return Ok(()) };
+        let Some(key_sha2) = e.key_sha2.clone().filter(|_| e.has_private_key) else { return Ok(()) };
+        let index = requests.len();
+        by_key.insert(key_sha2.clone(), index);
+        if let Some(c) = &e.certificate {
+            by_key.entry(c.key_sha2.clone()).or_insert(index);
+        }
+        let mut names = vec![e.common_name.clone()];
+        names.extend(e.sans.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
+        let key_file = e.key_file.clone().filter(|k| Path::new(k).is_absolute());
+        requests.push(Request {
+            name: e.name.clone(),
+            names,
+            algorithm: e.algorithm.clone(),
+            key_sha2,
+            key_file,
+            certificate: e.certificate.clone(),
+        });
+        Ok(())
+    })
+    .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
+    Ok((requests, by_key))
+}
+
+/// Pairs a leaf with its request and checks it: names, validity, chain.
+fn judge(
+    leaf: &Given,
+    requests: &[Request],
+    by_key: &HashMap<String, usize>,
+    builder: &ChainBuilder,
+    now: time::OffsetDateTime,
+) -> Result<(usize, Chain), Refusal> {
+    let cert = &leaf.cert;
+    let &index =
+        by_key.get(&cert.spki_sha256_hex()).ok_or_else(|| Refusal::NoKey { subject: cert.subject_text() })?;
+    let request = &requests[index];
+    let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
+    let missing = cert::missing_names(cert, &wanted);
+    if !missing.is_empty() {
+        return Err(Refusal::NamesMissing(missing));
+    }
+    match cert::validity(cert, now) {
+        Validity::Valid => {}
+        Validity::Expired => return Err(Refusal::Expired(rfc3339(cert.not_after()))),
+        Validity::NotYetValid => return Err(Refusal::NotYetValid(rfc3339(cert.not_before()))),
+    }
+    let chain = builder.build(cert).map_err(Refusal::Chain)?;
+    Ok((index, chain))
+}
+
+/// Putting one certificate live.
+struct Put<'a> {
+    root: &'a Path,
+    layout: Layout,
+    settings: &'a Settings,
+    report: &'a mut Report,
+}
+
+impl Put<'_> {
+    /// Puts `cert` live for `request` (or finds it live already), and says what changes in
+    /// the request's summary entry.
+    fn live(
+        mut self,
+        request: &Request,
+        cert: &Certificate,
+        chain: &Chain,
+        archive: &mut Archive,
+    ) -> Result<(Outcome, Option<Change>), Refusal> {
+        let io = |e: IoError| Refusal::Io(e.to_string());
+        let paths = certified::Paths::new(self.root, self.layout, &request.name);
+        let cert_key = cert.spki_sha256_hex();
+        let fingerprint = cert.sha256_fingerprint_hex();
+        let live = certified::read(&paths);
+        // A certificate for the key of the request's CSR while a `next` pair waits (or was
+        // recorded as waiting, for a kill after the switch) promotes that pair.
+        let next_pending = std::fs::symlink_metadata(paths.next_csr()).is_ok();
+        let renewal = cert_key == request.key_sha2
+            && (next_pending || request.certificate.as_ref().is_some_and(|c| c.key_sha2 != request.key_sha2));
+        let (outcome, promoted) = match &live {
+            Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
+            Live::Certified(g) if g.info.sha256_fingerprint == fingerprint => {
+                // Live already: a kill may have stopped the install after the switch.
+                if !certified::links_complete(&paths, g) {
+                    certified::complete(&paths, g, archive).map_err(io)?;
+                }
+                if renewal {
+                    certified::promote_csr(&paths, archive).map_err(io)?;
+                }
+                let recorded =
+                    request.certificate.as_ref().is_some_and(|c| c.sha256_fingerprint == fingerprint);
+                let outcome = match (recorded, renewal) {
+                    (true, _) => Outcome::Unchanged,
+                    (false, true) => Outcome::Renewed,
+                    (false, false) => Outcome::Imported,
+                };
+                let info = g.info.clone();
+                let change = (outcome != Outcome::Unchanged)
+                    .then(|| self.change(&paths, request, outcome, renewal, info));
+                return Ok((outcome, change));
+            }
+            Live::Certified(g) => {
+                if cert.not_before() < parse_time(&g.info.not_before) {
+                    return Err(Refusal::Older {
+                        given: rfc3339(cert.not_before()),
+                        live: g.info.not_before.clone(),
+                    });
+                }
+                (if renewal { Outcome::Renewed } else { Outcome::Imported }, renewal)
+            }
+            Live::None => (Outcome::Imported, false),
+        };
+        let key_path = self.key_source(request, &paths, &live, &cert_key)?;
+        let info = self.info(&paths, cert, chain, &cert_key, request);
+        let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
+        let new = NewGeneration {
+            key: key_path.as_deref(),
+            cert_pem: cert.to_pem(),
+            chain_pem: chain.intermediates.iter().map(Certificate::to_pem).collect(),
+            fullchain_pem: std::iter::once(cert)
+                .chain(&chain.intermediates)
+                .map(Certificate::to_pem)
+                .collect(),
+            p12,
+            info: CertificateInfo { p12_file: None, ..info.clone() },
+        };
+        let info =
+            CertificateInfo { p12_file: new.p12.as_ref().map(|_| paths.relative(LiveFile::P12)), ..info };
+        let new = NewGeneration { info: info.clone(), ..new };
+        certified::install(&paths, &new, archive).map_err(io)?;
+        if promoted {
+            certified::promote_csr(&paths, archive).map_err(io)?;
+        }
+        if let Live::Certified(old) = &live {
+            // The generation it replaced is in the archive now, and says why.
+            archive
+                .note(&serde_json::json!({
+                    "Name": request.name,
+                    "Reason": outcome.as_str(),
+                    "Generation": old.name,
+                    "Serial": old.info.serial,
+                    "Sha256Fingerprint": old.info.sha256_fingerprint,
+                    "NotAfter": old.info.not_after,
+                    "CsrFile": promoted.then(|| self.layout.relative(&request.name).0),
+                }))
+                .map_err(io)?;
+        }
+        Ok((outcome, Some(self.change(&paths, request, outcome, promoted, info))))
+    }
+
+    /// The summary entry's change for a certificate now live.
+    fn change(
+        &self,
+        paths: &certified::Paths,
+        request: &Request,
+        outcome: Outcome,
+        promoted: bool,
+        certificate: CertificateInfo,
+    ) -> Change {
+        let state = if outcome == Outcome::Renewed { State::Renewed } else { State::Imported };
+        // A promotion makes the waiting pair the live one: its files are the live names.
+        let files = promoted.then(|| {
+            let key = request.key_file.is_none().then(|| paths.relative(LiveFile::Key));
+            (self.layout.relative(&request.name).0, key)
+        });
+        Change { state, certificate, files }
+    }
+
+    /// The key file the new generation links: the live generation's (same key), the
+    /// waiting `next` key (a renewal), or `NAME.key.pem` (a first import); none for a
+    /// `KeyFile` request. It must be the certificate's key.
+    fn key_source(
+        &self,
+        request: &Request,
+        paths: &certified::Paths,
+        live: &Live,
+        cert_key: &str,
+    ) -> Result<Option<PathBuf>, Refusal> {
+        if let Some(user_key) = &request.key_file {
+            self.check_key(request, Path::new(user_key), cert_key)?;
+            return Ok(None);
+        }
+        let path = match live {
+            Live::Certified(g) if g.info.key_sha2 == cert_key && g.has_key => paths.live_file(LiveFile::Key),
+            Live::Certified(_) => paths.next_key(),
+            _ => paths.link(LiveFile::Key),
+        };
+        let regular = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+        if !regular {
+            return Err(Refusal::KeyMismatch {
+                name: request.name.clone(),
+                why: format!("{} is not there as a regular file", path.display()),
+            });
+        }
+        self.check_key(request, &path, cert_key)?;
+        Ok(Some(path))
+    }
+
+    /// Whether the key file is the certificate's key: read (with the passphrase when it is
+    /// encrypted and one was given; an encrypted key without one is held to the CSR that
+    /// generate verified against it, which summary.json records by `KeySha2`).
+    fn check_key(&self, request: &Request, path: &Path, cert_key: &str) -> Result<(), Refusal> {
+        let mismatch = |why: String| Refusal::KeyMismatch { name: request.name.clone(), why };
+        let pem = std::fs::read_to_string(path).map_err(|e| mismatch(format!("{}: {e}", path.display())))?;
+        let encrypted = KeyProtection::of_pem(&pem) == Some(KeyProtection::Encrypted);
+        if encrypted && self.settings.passphrase.is_none() {
+            return if request.key_sha2 == cert_key
+                || request.certificate.as_ref().is_some_and(|c| c.key_sha2 == cert_key)
+            {
+                Ok(())
+            } else {
+                Err(mismatch("not the recorded key".into()))
+            };
+        }
+        let key = PrivateKey::from_pkcs8_pem_any(&pem, self.settings.passphrase.as_ref())
+            .map_err(|e| mismatch(format!("{}: {e}", path.display())))?;
+        if crate::crypto::key_sha2(key.public_key_der()) == cert_key {
+            Ok(())
+        } else {
+            Err(mismatch(format!("{} holds another key", path.display())))
+        }
+    }
+
+    fn info(
+        &self,
+        paths: &certified::Paths,
+        cert: &Certificate,
+        chain: &Chain,
+        cert_key: &str,
+        _request: &Request,
+    ) -> CertificateInfo {
+        CertificateInfo {
+            serial: cert.serial_hex(),
+            issuer: cert.issuer_text(),
+            not_before: rfc3339(cert.not_before()),
+            not_after: rfc3339(cert.not_after()),
+            sha256_fingerprint: cert.sha256_fingerprint_hex(),
+            key_sha2: cert_key.to_owned(),
+            cert_file: paths.relative(LiveFile::Cert),
+            chain_file: paths.relative(LiveFile::Chain),
+            fullchain_file: paths.relative(LiveFile::Fullchain),
+            p12_file: None,
+            chain_verified: chain.anchored,
+        }
+    }
+
+    /// The `.p12` of the request, with `--p12`: its key (opened with the folder's
+    /// passphrase, never written decrypted), the leaf and the chain. SM2 gets none.
+    fn p12(
+        &mut self,
+        request: &Request,
+        key_path: Option<&Path>,
+        cert: &Certificate,
+        chain: &Chain,
+    ) -> Result<Option<Vec<u8>>, Refusal> {
+        let Some(P12 { legacy, passphrase }) = &self.settings.import.p12 else { return Ok(None) };
+        if request.algorithm == "SM2" {
+            self.report.sm2_without_p12 = true;
+            return Ok(None);
+        }
+        let path = key_path.map(Path::to_path_buf).or_else(|| request.key_file.as_ref().map(PathBuf::from));
+        let Some(path) = path else { return Ok(None) };
+        let fail = |why: String| Refusal::Io(format!("{}: {}: {why}", request.name, path.display()));
+        let pem = std::fs::read_to_string(&path).map_err(|e| fail(e.to_string()))?;
+        let key = PrivateKey::from_pkcs8_pem_any(&pem, self.settings.passphrase.as_ref())
+            .map_err(|e| fail(e.to_string()))?;
+        cert::build_p12(key.pkcs8_der(), cert, &chain.intermediates, passphrase.expose(), *legacy)
+            .map(Some)
+            .map_err(|e| fail(e.to_string()))
+    }
+}
+
+fn parse_time(text: &str) -> time::OffsetDateTime {
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+}
+
+/// Every certificate in the inputs: files, or folders walked (sorted, hidden entries
+/// skipped). A file that holds none, or cannot be read, is an error (exit 2).
+fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Given>, Error> {
+    let mut given = Vec::new();
+    for path in paths {
+        let meta = std::fs::metadata(path).map_err(|e| IoError::new(path, e))?;
+        if meta.is_dir() {
+            let walker = walkdir::WalkDir::new(path)
+                .sort_by_file_name()
+                .into_iter()
+                .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+            for entry in walker {
+                let entry = entry.map_err(|e| IoError::other(path, e))?;
+                if entry.file_type().is_file() {
+                    given.extend(read_file_certs(entry.path())?);
+                }
+            }
+        } else {
+            given.extend(read_file_certs(path)?);
+        }
+    }
+    Ok(given)
+}
+
+fn read_file_certs(path: &Path) -> Result<Vec<Given>, Error> {
+    let bytes = std::fs::read(path).map_err(|e| IoError::new(path, e))?;
+    let certs =
+        cert::read_certificates(&bytes).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(Error::Usage(format!("{}: no certificate in it", path.display())));
+    }
+    let several = certs.len() > 1;
+    Ok(certs
+        .into_iter()
+        .enumerate()
+        .map(|(i, cert)| Given {
+            file: if several { format!("{}#{}", path.display(), i + 1) } else { path.display().to_string() },
+            cert,
+        })
+        .collect())
+}
