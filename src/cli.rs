@@ -109,12 +109,22 @@ pub enum Command {
 /// `csrbatch inspect`'s arguments.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// CSR files, PEM or DER.
+    /// CSR or certificate files: PEM or DER, certificates also as PKCS#7 (.p7b) or a zip.
     #[arg(required = true, value_name = "FILE")]
     pub(crate) files: Vec<PathBuf>,
     /// Print one JSON document instead of text.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Say whether this private key (PEM) is the key of each CSR and certificate; exit 1
+    /// when it is not.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key: Option<PathBuf>,
+    /// The passphrase of an encrypted --key, from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "key_passphrase_file", requires = "key")]
+    pub(crate) key_passphrase_env: Option<String>,
+    /// As --key-passphrase-env, with the passphrase in this file (one trailing newline ignored).
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) key_passphrase_file: Option<PathBuf>,
 }
 
 /// `csrbatch completions`'s arguments.

@@ -4,13 +4,14 @@
 
 use std::fmt::Write as _;
 
-use der::asn1::{BmpString, Ia5StringRef, PrintableStringRef, TeletexStringRef, Utf8StringRef};
 use der::{Decode, Encode, Header, SliceReader};
 use serde::Serialize;
+use time::OffsetDateTime;
 use x509_cert::ext::Extension;
-use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
+use x509_cert::ext::pkix::{ExtendedKeyUsage, KeyUsage, SubjectAltName};
 use x509_cert::request::CertReq;
+
+use crate::cert::{self, Certificate, directory_string, general_name, key_usage_names};
 
 use crate::crypto::pem::{self, PemError};
 use crate::crypto::{self, PublicKeyType, SM2_DIST_ID, SignatureCheck, oid};
@@ -20,8 +21,11 @@ use crate::request;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub(crate) enum InspectError {
-    /// Neither a PEM `CERTIFICATE REQUEST` block nor DER.
-    #[error("no CSR in it (expected PEM -----BEGIN CERTIFICATE REQUEST----- or DER)")]
+    /// Neither a PEM `CERTIFICATE REQUEST` block nor DER (nor a certificate).
+    #[error(
+        "no CSR or certificate in it (expected PEM -----BEGIN CERTIFICATE REQUEST----- or \
+         CERTIFICATE or PKCS7, DER, a .p7b or a zip)"
+    )]
     NoCsr,
     /// A CSR's PEM block that does not decode (the error names its line).
     #[error("CSR #{index}: not valid PEM: {error}")]
@@ -45,10 +49,11 @@ pub(crate) enum DistinguishingId {
     Neither,
 }
 
-/// One CSR, as `CreateCsr` would have been asked for it. Absent subject fields are null.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// A subject name under the `CreateCsr` names (CSRs and certificates alike). Absent
+/// fields are null.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "PascalCase")]
-pub(crate) struct CsrInfo {
+pub(crate) struct SubjectNames {
     pub(crate) common_name: Option<String>,
     pub(crate) country_code: Option<String>,
     pub(crate) province: Option<String>,
@@ -58,6 +63,15 @@ pub(crate) struct CsrInfo {
     /// Subject attributes `CreateCsr` has no name for, as `OID=value`.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) other_subject: Vec<String>,
+}
+
+/// One CSR, as `CreateCsr` would have been asked for it. Absent subject fields are null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CsrInfo {
+    /// The subject, under the `CreateCsr` names.
+    #[serde(flatten)]
+    pub(crate) subject: SubjectNames,
     /// DNS names and IP addresses as written; other name types prefixed (`email:`, `URI:`).
     pub(crate) sans: Vec<String>,
     pub(crate) algorithm: String,
@@ -74,9 +88,55 @@ pub(crate) struct CsrInfo {
     /// SM2 only: which distinguishing ID the signature verifies with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sm2_distinguishing_id: Option<DistinguishingId>,
+    /// With `--key`: whether that key is the CSR's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) key_matches: Option<bool>,
     /// What a person should know: why a signature was not checked, a wrong ID, ...
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<String>,
+}
+
+/// One certificate: its subject under the `CreateCsr` names, and what it certifies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct CertInfo {
+    /// The subject, under the `CreateCsr` names.
+    #[serde(flatten)]
+    pub(crate) subject: SubjectNames,
+    /// Every subjectAltName entry, as for CSRs.
+    pub(crate) sans: Vec<String>,
+    /// RFC 4514 (`CN=...,O=...`).
+    pub(crate) issuer: String,
+    /// Lower-case hex, as openssl shows it.
+    pub(crate) serial: String,
+    /// RFC 3339, UTC.
+    pub(crate) not_before: String,
+    /// RFC 3339, UTC.
+    pub(crate) not_after: String,
+    /// Whole days from now to NotAfter (negative once expired).
+    pub(crate) days_left: i64,
+    /// `valid`, `expired` or `not yet valid`, now.
+    pub(crate) validity: String,
+    /// basicConstraints cA.
+    pub(crate) is_ca: bool,
+    pub(crate) algorithm: String,
+    pub(crate) key_size: Option<u32>,
+    /// Lower-case hex SHA-256 of the DER SubjectPublicKeyInfo, as in summary.json.
+    pub(crate) key_sha2: String,
+    /// Lower-case hex SHA-256 of the DER certificate.
+    pub(crate) sha256_fingerprint: String,
+    pub(crate) key_usage: Vec<String>,
+    pub(crate) extended_key_usage: Vec<String>,
+    pub(crate) signature_algorithm: String,
+    /// Self-issued and its signature verifies under its own key (a root).
+    pub(crate) self_signed: bool,
+    /// The certificate of the same file (from 1) whose key verifies its signature: the
+    /// chain as the file holds it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) issued_by: Option<usize>,
+    /// With `--key`: whether that key is the certificate's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) key_matches: Option<bool>,
 }
 
 /// The `--json` document.
@@ -93,9 +153,52 @@ pub(crate) struct Report {
 pub(crate) struct FileReport {
     pub(crate) file: String,
     pub(crate) csrs: Vec<CsrInfo>,
+    /// Its certificates (PEM, DER, PKCS#7 or zip), in the order written.
+    pub(crate) certificates: Vec<CertInfo>,
     /// Why the file or one of its CSRs could not be read.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) errors: Vec<String>,
+}
+
+/// What a file holds: its CSRs and its certificates.
+#[derive(Debug)]
+pub(crate) struct Contents {
+    /// Each CSR's DER, or why it cannot be read.
+    pub(crate) csrs: Vec<Result<Vec<u8>, InspectError>>,
+    /// The certificates, or why they cannot be read.
+    pub(crate) certificates: Result<Vec<Certificate>, cert::ReadError>,
+}
+
+/// PEM labels of certificates (alone or in a PKCS#7).
+fn is_certificate_label(label: &str) -> bool {
+    matches!(
+        label,
+        "CERTIFICATE" | "X509 CERTIFICATE" | "TRUSTED CERTIFICATE" | "PKCS7" | "PKCS #7 SIGNED DATA" | "CMS"
+    )
+}
+
+/// The CSRs and certificates of a file's bytes. PEM: its CSR blocks (see [`split`]) and
+/// its `CERTIFICATE`/`PKCS7` blocks ([`cert::read_certificates`]). Otherwise certificates
+/// (DER, PKCS#7, zip) when they read, else DER CSRs as [`split`] reads them.
+pub(crate) fn contents(bytes: &[u8]) -> Contents {
+    let text = String::from_utf8_lossy(bytes);
+    let (mut any_pem, mut any_csr, mut any_cert) = (false, false, false);
+    for block in pem::blocks(&text) {
+        let label = pem::label(&block);
+        any_pem = true;
+        any_csr |= matches!(label, "CERTIFICATE REQUEST" | "NEW CERTIFICATE REQUEST");
+        any_cert |= is_certificate_label(label);
+    }
+    if !any_pem {
+        return match cert::read_certificates(bytes) {
+            Ok(certs) => Contents { csrs: Vec::new(), certificates: Ok(certs) },
+            Err(_) => Contents { csrs: split(bytes), certificates: Ok(Vec::new()) },
+        };
+    }
+    Contents {
+        csrs: if any_csr || !any_cert { split(bytes) } else { Vec::new() },
+        certificates: if any_cert { cert::read_certificates(bytes) } else { Ok(Vec::new()) },
+    }
 }
 
 /// The CSRs of a file's bytes: every `CERTIFICATE REQUEST` (or `NEW CERTIFICATE REQUEST`)
@@ -164,13 +267,7 @@ pub(crate) fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError>
     let spki = request.info.public_key.to_der().map_err(not_csr)?;
     let key = PublicKeyType::of_spki(&spki);
     let mut info = CsrInfo {
-        common_name: None,
-        country_code: None,
-        province: None,
-        locality: None,
-        corp_name: None,
-        department: None,
-        other_subject: Vec::new(),
+        subject: subject_names(&request.info.subject),
         sans: Vec::new(),
         algorithm: key.map_or_else(|| "unreadable public key".to_owned(), PublicKeyType::algorithm),
         key_size: key.and_then(PublicKeyType::key_size),
@@ -181,9 +278,9 @@ pub(crate) fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError>
         signature_algorithm: crypto::signature_algorithm_name(request.algorithm.oid),
         signature_valid: false,
         sm2_distinguishing_id: None,
+        key_matches: None,
         notes: Vec::new(),
     };
-    read_subject(&request, &mut info);
     for attribute in request.info.attributes.iter() {
         match attribute.oid {
             oid::EXTENSION_REQUEST => {
@@ -222,49 +319,32 @@ pub(crate) fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError>
     Ok(info)
 }
 
-fn read_subject(request: &CertReq, info: &mut CsrInfo) {
-    for rdn in request.info.subject.as_ref().iter() {
+/// A subject name under the `CreateCsr` names; what has none goes to `other_subject`.
+pub(crate) fn subject_names(name: &x509_cert::name::Name) -> SubjectNames {
+    let mut names = SubjectNames::default();
+    for rdn in name.as_ref().iter() {
         for atv in rdn.as_ref().iter() {
             let value = directory_string(&atv.value);
             let slot = match atv.oid {
-                oid::COUNTRY => &mut info.country_code,
-                oid::PROVINCE => &mut info.province,
-                oid::LOCALITY => &mut info.locality,
-                oid::ORGANIZATION => &mut info.corp_name,
-                oid::ORGANIZATIONAL_UNIT => &mut info.department,
-                oid::COMMON_NAME => &mut info.common_name,
+                oid::COUNTRY => &mut names.country_code,
+                oid::PROVINCE => &mut names.province,
+                oid::LOCALITY => &mut names.locality,
+                oid::ORGANIZATION => &mut names.corp_name,
+                oid::ORGANIZATIONAL_UNIT => &mut names.department,
+                oid::COMMON_NAME => &mut names.common_name,
                 other => {
-                    info.other_subject.push(format!("{other}={value}"));
+                    names.other_subject.push(format!("{other}={value}"));
                     continue;
                 }
             };
             match slot {
                 // A second value of one attribute (two OUs, ...) has no CreateCsr field.
-                Some(_) => info.other_subject.push(format!("{}={value}", atv.oid)),
+                Some(_) => names.other_subject.push(format!("{}={value}", atv.oid)),
                 None => *slot = Some(value),
             }
         }
     }
-}
-
-/// The text of a DirectoryString (or IA5String), whichever string type it is.
-fn directory_string(value: &der::asn1::Any) -> String {
-    if let Ok(s) = value.decode_as::<Utf8StringRef<'_>>() {
-        return s.as_str().to_owned();
-    }
-    if let Ok(s) = value.decode_as::<PrintableStringRef<'_>>() {
-        return s.as_str().to_owned();
-    }
-    if let Ok(s) = value.decode_as::<Ia5StringRef<'_>>() {
-        return s.as_str().to_owned();
-    }
-    if let Ok(s) = value.decode_as::<TeletexStringRef<'_>>() {
-        return s.as_str().to_owned();
-    }
-    if let Ok(s) = value.decode_as::<BmpString>() {
-        return s.to_string();
-    }
-    format!("#{}", hex::encode(value.value()))
+    names
 }
 
 fn read_extension(extension: &Extension, info: &mut CsrInfo) {
@@ -275,7 +355,7 @@ fn read_extension(extension: &Extension, info: &mut CsrInfo) {
             Err(e) => info.notes.push(format!("unreadable subjectAltName: {e}")),
         },
         oid::KEY_USAGE => match KeyUsage::from_der(bytes) {
-            Ok(usage) => info.key_usage.extend(key_usage_names(usage)),
+            Ok(usage) => info.key_usage.extend(key_usage_names(usage).into_iter().map(str::to_owned)),
             Err(e) => info.notes.push(format!("unreadable keyUsage: {e}")),
         },
         oid::EXT_KEY_USAGE => match ExtendedKeyUsage::from_der(bytes) {
@@ -288,37 +368,107 @@ fn read_extension(extension: &Extension, info: &mut CsrInfo) {
     }
 }
 
-fn general_name(name: &GeneralName) -> String {
-    match name {
-        GeneralName::DnsName(d) => d.to_string(),
-        GeneralName::IpAddress(ip) => match ip.as_bytes() {
-            b if b.len() == 4 => {
-                <[u8; 4]>::try_from(b).map(|a| std::net::IpAddr::from(a).to_string()).unwrap_or_default()
-            }
-            b if b.len() == 16 => {
-                <[u8; 16]>::try_from(b).map(|a| std::net::IpAddr::from(a).to_string()).unwrap_or_default()
-            }
-            b => format!("IP:#{}", hex::encode(b)),
-        },
-        GeneralName::Rfc822Name(m) => format!("email:{m}"),
-        GeneralName::UniformResourceIdentifier(u) => format!("URI:{u}"),
-        other => format!("{other:?}"),
+/// Reads the certificates of one file at `now`; `key` is the DER SubjectPublicKeyInfo of
+/// `--key`. A certificate's issuer is looked for among the others of the file.
+pub(crate) fn inspect_certificates(
+    certs: &[Certificate],
+    now: OffsetDateTime,
+    key: Option<&[u8]>,
+) -> Vec<CertInfo> {
+    certs.iter().map(|c| inspect_certificate(c, certs, now, key)).collect()
+}
+
+fn inspect_certificate(
+    c: &Certificate,
+    file: &[Certificate],
+    now: OffsetDateTime,
+    key: Option<&[u8]>,
+) -> CertInfo {
+    let key_type = c.public_key_type();
+    let signed_by = |issuer: &Certificate| c.check_signed_by(issuer.spki_der()) == SignatureCheck::Valid;
+    let self_signed = c.is_self_issued() && signed_by(c);
+    let issued_by = if self_signed {
+        None
+    } else {
+        file.iter().position(|i| i.subject_der() == c.issuer_der() && i != c && signed_by(i)).map(|i| i + 1)
+    };
+    CertInfo {
+        subject: subject_names(c.subject()),
+        sans: c.sans_text(),
+        issuer: c.issuer_text(),
+        serial: c.serial_hex(),
+        not_before: cert::rfc3339(c.not_before()),
+        not_after: cert::rfc3339(c.not_after()),
+        days_left: (c.not_after() - now).whole_days(),
+        validity: cert::validity(c, now).as_str().to_owned(),
+        is_ca: c.is_ca(),
+        algorithm: key_type.map_or_else(|| "unreadable public key".to_owned(), PublicKeyType::algorithm),
+        key_size: key_type.and_then(PublicKeyType::key_size),
+        key_sha2: c.spki_sha256_hex(),
+        sha256_fingerprint: c.sha256_fingerprint_hex(),
+        key_usage: c.key_usage().unwrap_or_default().into_iter().map(str::to_owned).collect(),
+        extended_key_usage: c.extended_key_usage(),
+        signature_algorithm: crypto::signature_algorithm_name(c.signature_algorithm()),
+        self_signed,
+        issued_by,
+        key_matches: key.map(|k| k == c.spki_der()),
     }
 }
 
-fn key_usage_names(usage: KeyUsage) -> Vec<String> {
-    const NAMES: [(KeyUsages, &str); 9] = [
-        (KeyUsages::DigitalSignature, "digitalSignature"),
-        (KeyUsages::NonRepudiation, "nonRepudiation"),
-        (KeyUsages::KeyEncipherment, "keyEncipherment"),
-        (KeyUsages::DataEncipherment, "dataEncipherment"),
-        (KeyUsages::KeyAgreement, "keyAgreement"),
-        (KeyUsages::KeyCertSign, "keyCertSign"),
-        (KeyUsages::CRLSign, "cRLSign"),
-        (KeyUsages::EncipherOnly, "encipherOnly"),
-        (KeyUsages::DecipherOnly, "decipherOnly"),
-    ];
-    NAMES.iter().filter(|(flag, _)| usage.0.contains(*flag)).map(|(_, name)| (*name).to_owned()).collect()
+fn render_subject(subject: &SubjectNames, line: &mut impl FnMut(&str, &str)) {
+    for (field, value) in [
+        ("CommonName", &subject.common_name),
+        ("CountryCode", &subject.country_code),
+        ("Province", &subject.province),
+        ("Locality", &subject.locality),
+        ("CorpName", &subject.corp_name),
+        ("Department", &subject.department),
+    ] {
+        if let Some(v) = value {
+            line(field, v);
+        }
+    }
+    for other in &subject.other_subject {
+        line("Subject (other)", other);
+    }
+}
+
+/// The human-readable form of one certificate, a `Field: value` line each, indented.
+pub(crate) fn render_certificate(info: &CertInfo) -> String {
+    let mut out = String::new();
+    let mut line = |field: &str, value: &str| {
+        let _ = writeln!(out, "  {:<18} {value}", format!("{field}:"));
+    };
+    render_subject(&info.subject, &mut line);
+    line("Sans", &if info.sans.is_empty() { "(none)".to_owned() } else { info.sans.join(", ") });
+    line("Issuer", &info.issuer);
+    line("Serial", &info.serial);
+    line("NotBefore", &info.not_before);
+    line("NotAfter", &info.not_after);
+    line("DaysLeft", &format!("{} ({})", info.days_left, info.validity));
+    line("Algorithm", &info.algorithm);
+    line("KeySize", &info.key_size.map_or_else(|| "?".to_owned(), |s| s.to_string()));
+    line("KeySha2", &info.key_sha2);
+    line("Sha256Fingerprint", &info.sha256_fingerprint);
+    if info.is_ca {
+        line("CA", "yes (basicConstraints CA:TRUE)");
+    }
+    if !info.key_usage.is_empty() {
+        line("KeyUsage", &info.key_usage.join(", "));
+    }
+    if !info.extended_key_usage.is_empty() {
+        line("ExtendedKeyUsage", &info.extended_key_usage.join(", "));
+    }
+    line("Signature", &info.signature_algorithm);
+    if info.self_signed {
+        line("IssuedBy", "itself (self-signed)");
+    } else if let Some(n) = info.issued_by {
+        line("IssuedBy", &format!("certificate #{n} of this file (signature verified)"));
+    }
+    if let Some(matches) = info.key_matches {
+        line("KeyMatches", if matches { "yes (--key)" } else { "NO (--key is another key)" });
+    }
+    out
 }
 
 /// The human-readable form of one CSR, a `Field: value` line each, indented.
@@ -327,21 +477,7 @@ pub(crate) fn render(info: &CsrInfo) -> String {
     let mut line = |field: &str, value: &str| {
         let _ = writeln!(out, "  {:<18} {value}", format!("{field}:"));
     };
-    for (field, value) in [
-        ("CommonName", &info.common_name),
-        ("CountryCode", &info.country_code),
-        ("Province", &info.province),
-        ("Locality", &info.locality),
-        ("CorpName", &info.corp_name),
-        ("Department", &info.department),
-    ] {
-        if let Some(v) = value {
-            line(field, v);
-        }
-    }
-    for other in &info.other_subject {
-        line("Subject (other)", other);
-    }
+    render_subject(&info.subject, &mut line);
     line("Sans", &if info.sans.is_empty() { "(none)".to_owned() } else { info.sans.join(", ") });
     line("Algorithm", &info.algorithm);
     line("KeySize", &info.key_size.map_or_else(|| "?".to_owned(), |s| s.to_string()));
@@ -363,6 +499,9 @@ pub(crate) fn render(info: &CsrInfo) -> String {
         (false, _) => "NO".to_owned(),
     };
     line("SignatureValid", &valid);
+    if let Some(matches) = info.key_matches {
+        line("KeyMatches", if matches { "yes (--key)" } else { "NO (--key is another key)" });
+    }
     for note in &info.notes {
         line("Note", note);
     }
@@ -410,9 +549,9 @@ mod tests {
         params.extras.challenge_password = request::ChallengePassword::new("pw");
         let made = crypto::generate(&params, None).unwrap();
         let info = inspect(&made.csr.der, 1).unwrap();
-        assert_eq!(info.common_name.as_deref(), Some("www.example.com"));
-        assert_eq!(info.locality.as_deref(), Some("杭州"));
-        assert_eq!(info.corp_name, None);
+        assert_eq!(info.subject.common_name.as_deref(), Some("www.example.com"));
+        assert_eq!(info.subject.locality.as_deref(), Some("杭州"));
+        assert_eq!(info.subject.corp_name, None);
         assert_eq!(info.sans, ["www.example.com", "192.0.2.1", "2001:db8::1"]);
         assert_eq!((info.algorithm.as_str(), info.key_size), ("SM2", Some(256)));
         assert_eq!(info.key_sha2, made.csr.key_sha2);

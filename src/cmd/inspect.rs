@@ -1,26 +1,55 @@
-//! `csrbatch inspect FILE...`: what each CSR asks for and whether its signature is valid.
-//! Exit 0 when every signature verifies (SM2: with the standard distinguishing ID), 1
-//! when one does not, 2 when a file cannot be read or holds no readable CSR.
+//! `csrbatch inspect FILE...`: what each CSR asks for and whether its signature is valid,
+//! and what each certificate certifies (subject, SANs, issuer, serial, validity, days
+//! left, key, fingerprint). Exit 0 when every CSR signature verifies (SM2: with the
+//! standard distinguishing ID) and `--key` is the key of something in each file, 1 when one
+//! does not, 2 when a file cannot be read or holds no readable CSR or certificate, or `--key`
+//! cannot be opened.
 
 use crate::cli::InspectArgs;
+use crate::crypto::PrivateKey;
 use crate::error::{Error, ExitCode};
 use crate::inspect::{self, FileReport, Report};
 use crate::progress;
 
+/// The DER SubjectPublicKeyInfo of `--key`, opened with its passphrase if it has one.
+fn key_spki(args: &InspectArgs) -> Result<Option<Vec<u8>>, Error> {
+    let Some(path) = &args.key else { return Ok(None) };
+    let passphrase =
+        crate::secret::passphrase(args.key_passphrase_env.as_deref(), args.key_passphrase_file.as_deref())?;
+    let unusable = |why: &dyn std::fmt::Display| Error::Usage(format!("--key {}: {why}", path.display()));
+    let text = std::fs::read_to_string(path).map_err(|e| unusable(&e))?;
+    let key = PrivateKey::from_pem(&text, passphrase.as_ref()).map_err(|e| unusable(&e))?;
+    Ok(Some(key.public_key_der().to_vec()))
+}
+
 /// Reports on every CSR in `args.files`; the exit code is the worst finding's.
 pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
+    let key = key_spki(args)?;
+    let key_sha2 = key.as_deref().map(crate::crypto::key_sha2);
+    let now = time::OffsetDateTime::now_utc();
     let mut code = ExitCode::Success;
     let mut files = Vec::with_capacity(args.files.len());
     for path in &args.files {
         let name = path.display().to_string();
-        let mut report = FileReport { file: name.clone(), csrs: Vec::new(), errors: Vec::new() };
+        let mut report =
+            FileReport { file: name.clone(), csrs: Vec::new(), certificates: Vec::new(), errors: Vec::new() };
         match std::fs::read(path) {
             Ok(bytes) => {
-                for (i, der) in inspect::split(&bytes).into_iter().enumerate() {
+                let contents = inspect::contents(&bytes);
+                for (i, der) in contents.csrs.into_iter().enumerate() {
                     match der.and_then(|der| inspect::inspect(&der, i + 1)) {
-                        Ok(info) => report.csrs.push(info),
+                        Ok(mut info) => {
+                            info.key_matches = key_sha2.as_ref().map(|k| *k == info.key_sha2);
+                            report.csrs.push(info);
+                        }
                         Err(e) => report.errors.push(e.to_string()),
                     }
+                }
+                match contents.certificates {
+                    Ok(certs) => {
+                        report.certificates = inspect::inspect_certificates(&certs, now, key.as_deref())
+                    }
+                    Err(e) => report.errors.push(e.to_string()),
                 }
             }
             Err(e) => report.errors.push(format!("cannot read: {e}")),
@@ -29,6 +58,16 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
             code = code.merge(ExitCode::Usage);
         }
         if report.csrs.iter().any(|c| !c.signature_valid) {
+            code = code.merge(ExitCode::Failed);
+        }
+        // A chain file holds the issuers too: the key must be one of the file's, not all.
+        let mut matches = report
+            .csrs
+            .iter()
+            .map(|c| c.key_matches)
+            .chain(report.certificates.iter().map(|c| c.key_matches));
+        let shown = !report.csrs.is_empty() || !report.certificates.is_empty();
+        if key.is_some() && shown && !matches.any(|m| m == Some(true)) {
             code = code.merge(ExitCode::Failed);
         }
         files.push(report);
@@ -60,6 +99,12 @@ fn print_text(report: &Report) -> Result<(), Error> {
         for (i, csr) in file.csrs.iter().enumerate() {
             let title = if several { format!("{} (CSR #{})", file.file, i + 1) } else { file.file.clone() };
             progress::out(format_args!("{title}\n{}", inspect::render(csr)))?;
+        }
+        let several = file.certificates.len() > 1 || !file.csrs.is_empty();
+        for (i, cert) in file.certificates.iter().enumerate() {
+            let title =
+                if several { format!("{} (certificate #{})", file.file, i + 1) } else { file.file.clone() };
+            progress::out(format_args!("{title}\n{}", inspect::render_certificate(cert)))?;
         }
     }
     Ok(())

@@ -246,3 +246,161 @@ fn a_reader_that_goes_away_does_not_change_the_verdict() {
         assert!(!err.contains("panicked"), "{err}");
     }
 }
+
+/// openssl's lower-case SHA-256 fingerprint (no colons) and serial of a PEM certificate.
+fn openssl_fingerprint_and_serial(cert: &std::path::Path) -> (String, String) {
+    let c = cert.to_str().unwrap();
+    let text = |args: &[&str]| String::from_utf8(openssl(args).stdout).unwrap();
+    let fp = text(&["x509", "-in", c, "-noout", "-fingerprint", "-sha256"]);
+    let serial = text(&["x509", "-in", c, "-noout", "-serial"]);
+    (
+        fp.trim().rsplit('=').next().unwrap().replace(':', "").to_ascii_lowercase(),
+        serial.trim().trim_start_matches("serial=").to_ascii_lowercase(),
+    )
+}
+
+#[test]
+fn certificates_and_chains_are_inspected_in_every_form_with_the_key() {
+    let dir = Dir::new();
+    let p = |n: &str| dir.path(n).to_str().unwrap().to_owned();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ca_ext = ["-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign"];
+    let mut root = vec!["req", "-x509", "-keyout", "root.key", "-out", "root.pem", "-days", "3650"];
+    root.extend(ec);
+    root.extend(["-subj", "/O=Test CA/CN=Test Root"]);
+    root.extend(ca_ext);
+    let mut int_req =
+        vec!["req", "-new", "-keyout", "int.key", "-out", "int.csr", "-subj", "/O=Test CA/CN=Test Int"];
+    int_req.extend(ec);
+    let mut leaf_req = vec!["req", "-new", "-keyout", "leaf.key", "-out", "leaf.csr"];
+    leaf_req.extend(ec);
+    leaf_req.extend([
+        "-subj",
+        "/C=CN/ST=Zhejiang/L=Hangzhou/O=Example Org/OU=IT/CN=www.example.com",
+        "-addext",
+        "subjectAltName=DNS:www.example.com,DNS:api.example.com",
+    ]);
+    std::fs::write(dir.path("ca.ext"), "basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign\n")
+        .unwrap();
+    let steps: Vec<Vec<String>> = vec![
+        root.iter().map(|s| s.to_string()).collect(),
+        int_req.iter().map(|s| s.to_string()).collect(),
+        "x509 -req -in int.csr -CA root.pem -CAkey root.key -set_serial 2 -extfile ca.ext -days 1825 -out int.pem"
+            .split(' ')
+            .map(str::to_owned)
+            .collect(),
+        leaf_req.iter().map(|s| s.to_string()).collect(),
+        "x509 -req -in leaf.csr -CA int.pem -CAkey int.key -set_serial 0x0abc -copy_extensions copy -days 90 -out leaf.pem"
+            .split(' ')
+            .map(str::to_owned)
+            .collect(),
+        "crl2pkcs7 -nocrl -certfile leaf.pem -certfile int.pem -outform DER -out chain.p7b"
+            .split(' ')
+            .map(str::to_owned)
+            .collect(),
+        "pkcs8 -topk8 -in leaf.key -v2 aes-256-cbc -passout pass:k3y -out leaf-enc.key"
+            .split(' ')
+            .map(str::to_owned)
+            .collect(),
+    ];
+    for step in &steps {
+        let o = std::process::Command::new("openssl").args(step).current_dir(dir.path("")).output().unwrap();
+        assert!(o.status.success(), "openssl {step:?}: {}", String::from_utf8_lossy(&o.stderr));
+    }
+    let leaf = std::fs::read_to_string(dir.path("leaf.pem")).unwrap();
+    let int = std::fs::read_to_string(dir.path("int.pem")).unwrap();
+    let chain = dir.write("fullchain.pem", &format!("leaf:\n{leaf}\nissued by:\n{int}"));
+    // 76 columns, as Python's base64.encodebytes writes it.
+    let script = "import base64,ssl,sys; der=ssl.PEM_cert_to_DER_cert(open(sys.argv[1]).read()); \
+                  open(sys.argv[2],'w').write('-----BEGIN CERTIFICATE-----\\n'+base64.encodebytes(der).decode()+'-----END CERTIFICATE-----\\n')";
+    let o = std::process::Command::new("python3")
+        .args(["-c", script, &p("leaf.pem"), &p("leaf-76.pem")])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(std::fs::read_to_string(dir.path("leaf-76.pem")).unwrap().lines().any(|l| l.len() == 76));
+
+    let (code, json) = inspect_json(&[&chain]);
+    assert_eq!(code, 0, "{json}");
+    let file = &json["Files"][0];
+    assert_eq!(file["Csrs"].as_array().unwrap().len(), 0);
+    let certs = file["Certificates"].as_array().unwrap();
+    assert_eq!(certs.len(), 2);
+    let c = &certs[0];
+    assert_eq!(c["CommonName"], "www.example.com");
+    assert_eq!(c["CorpName"], "Example Org");
+    assert_eq!(c["Locality"], "Hangzhou");
+    assert_eq!(c["Sans"], serde_json::json!(["www.example.com", "api.example.com"]));
+    assert_eq!(c["Issuer"], "CN=Test Int,O=Test CA");
+    let (fingerprint, serial) = openssl_fingerprint_and_serial(&dir.path("leaf.pem"));
+    assert_eq!(
+        (c["Sha256Fingerprint"].as_str().unwrap(), c["Serial"].as_str().unwrap()),
+        (&*fingerprint, &*serial)
+    );
+    assert_eq!(c["KeySha2"], spki_sha256(&dir.path("leaf.csr")));
+    assert_eq!((c["Algorithm"].as_str(), c["KeySize"].as_u64()), (Some("ECC"), Some(256)));
+    assert!(matches!(c["DaysLeft"].as_i64(), Some(89 | 90)), "{c}");
+    assert_eq!(c["Validity"], "valid");
+    assert!(c["NotAfter"].as_str().unwrap().ends_with('Z'));
+    assert_eq!((&c["IsCa"], &c["IssuedBy"]), (&Value::Bool(false), &Value::from(2)));
+    assert_eq!((&certs[1]["IsCa"], &certs[1]["CommonName"]), (&Value::Bool(true), &Value::from("Test Int")));
+    // The same certificates from the 76-column PEM, DER and the p7b.
+    let o = openssl(&["x509", "-in", &p("leaf.pem"), "-outform", "DER", "-out", &p("leaf.der")]);
+    assert!(o.status.success());
+    for other in ["leaf-76.pem", "leaf.der"] {
+        let (code, got) = inspect_json(&[&dir.path(other)]);
+        assert_eq!(code, 0, "{other}");
+        let mut want = c.clone();
+        want.as_object_mut().unwrap().remove("IssuedBy");
+        assert_eq!(got["Files"][0]["Certificates"][0], want, "{other}");
+    }
+    let (code, got) = inspect_json(&[&dir.path("chain.p7b")]);
+    assert_eq!((code, &got["Files"][0]["Certificates"]), (0, &file["Certificates"]));
+    // A CSR file is read as before, with no certificates.
+    let (code, got) = inspect_json(&[&dir.path("leaf.csr")]);
+    assert_eq!(code, 0);
+    assert_eq!(
+        (got["Files"][0]["Csrs"].as_array().unwrap().len(), &got["Files"][0]["Certificates"]),
+        (1, &serde_json::json!([]))
+    );
+    // --key: the leaf's key (encrypted, with its passphrase from the environment) matches.
+    let run = |key: &str, json: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"));
+        cmd.args([
+            "inspect",
+            chain.to_str().unwrap(),
+            "--key",
+            &p(key),
+            "--key-passphrase-env",
+            "INSPECT_KEY_PW",
+        ]);
+        if json {
+            cmd.arg("--json");
+        }
+        cmd.env("INSPECT_KEY_PW", "k3y").output().unwrap()
+    };
+    let o = run("leaf-enc.key", true);
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(json["Files"][0]["Certificates"][0]["KeyMatches"], true);
+    assert_eq!(json["Files"][0]["Certificates"][1]["KeyMatches"], false);
+    let o = run("leaf-enc.key", false);
+    let text = String::from_utf8(o.stdout).unwrap();
+    for want in [
+        "(certificate #1)",
+        "CommonName:        www.example.com",
+        "Issuer:            CN=Test Int,O=Test CA",
+        "DaysLeft:",
+        "Sha256Fingerprint: ",
+        "KeyMatches:        yes (--key)",
+        "IssuedBy:          certificate #2",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    // Another key: exit 1; a key that cannot be opened: exit 2.
+    let o = run("root.key", true);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let o = csrbatch(["inspect", chain.to_str().unwrap(), "--key", &p("leaf-enc.key")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--key"), "{}", stderr(&o));
+}
