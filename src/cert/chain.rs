@@ -161,8 +161,11 @@ pub(crate) struct ChainBuilder {
     now: OffsetDateTime,
     /// (child, issuer) fingerprints of CA-to-CA links already checked, and the outcome;
     /// (root, root) for a self-signature.
-    links: RwLock<HashMap<([u8; 32], [u8; 32]), bool>>,
+    links: RwLock<HashMap<Link, bool>>,
 }
+
+/// A link between two certificates: (child, issuer) SHA-256 fingerprints.
+type Link = ([u8; 32], [u8; 32]);
 
 impl ChainBuilder {
     /// Issuers are looked for among `inputs` and `bundle`; with a bundle, every chain must
