@@ -192,6 +192,8 @@ pub(crate) fn contents(bytes: &[u8]) -> Contents {
     if !any_pem {
         return match cert::read_certificates(bytes) {
             Ok(certs) => Contents { csrs: Vec::new(), certificates: Ok(certs) },
+            // A zip holds no CSR: its error is the one to show.
+            Err(e) if bytes.starts_with(b"PK") => Contents { csrs: Vec::new(), certificates: Err(e) },
             Err(_) => Contents { csrs: split(bytes), certificates: Ok(Vec::new()) },
         };
     }
