@@ -78,16 +78,6 @@ impl Pool {
         }
     }
 
-    /// How many certificates it holds.
-    pub(crate) fn len(&self) -> usize {
-        self.len
-    }
-
-    /// Whether it holds none.
-    pub(crate) fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Whether it holds this very certificate.
     pub(crate) fn contains(&self, cert: &Certificate) -> bool {
         self.issuers_named(cert.subject_der())
@@ -141,6 +131,17 @@ pub(crate) enum ChainError {
         /// Where now falls in its validity.
         validity: Validity,
     },
+    /// With a bundle: an issuer that is neither given nor in the bundle.
+    #[error(
+        "not issued under --ca-bundle: the issuer {issuer} of {of} is neither among the certificates \
+         given nor in the bundle (give the intermediate certificates with the leaf)"
+    )]
+    IssuerNotInBundle {
+        /// The issuer name that was looked for.
+        issuer: String,
+        /// The certificate whose issuer it is.
+        of: String,
+    },
     /// With a bundle: the chain ends at a root that is not one of its roots.
     #[error("not issued under --ca-bundle: the chain ends at {root}, which is not in the bundle")]
     NotUnderBundle {
@@ -186,7 +187,21 @@ impl ChainBuilder {
         let mut intermediates: Vec<Certificate> = Vec::new();
         let mut current = leaf.clone();
         for _ in 1..MAX_CHAIN {
-            let issuer = self.issuer_of(&current)?;
+            let issuer = match self.issuer_of(&current) {
+                Ok(issuer) => issuer,
+                // Without a bundle a chain may stop at an intermediate whose issuer (the
+                // root, which servers do not send) is not given: the leaf's own signature
+                // was verified, and `anchored` says it reached no root.
+                Err(ChainError::IssuerNotFound { .. })
+                    if self.bundle.is_none() && !intermediates.is_empty() =>
+                {
+                    return Ok(Chain { intermediates, anchored: false });
+                }
+                Err(ChainError::IssuerNotFound { issuer }) if self.bundle.is_some() => {
+                    return Err(ChainError::IssuerNotInBundle { issuer, of: current.subject_text() });
+                }
+                Err(e) => return Err(e),
+            };
             if self.bundle.as_ref().is_some_and(|b| b.contains(&issuer)) {
                 if !(issuer.is_self_issued() && self.signed_by(&issuer, &issuer)) {
                     intermediates.push(issuer);

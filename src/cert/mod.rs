@@ -6,10 +6,6 @@
 //! Signatures are verified by `crypto` (the one verifier of CSRs and certificates), PEM
 //! is read by `crypto::pem`, OIDs come from `crypto::oid`.
 
-// The import command (issue 21) is the main user of this API; until it lands, parts of
-// it are used by `inspect` and the tests only.
-#![allow(dead_code, unused_imports)]
-
 mod ber;
 mod chain;
 mod names;
@@ -17,13 +13,11 @@ mod p12;
 mod parsed;
 mod read;
 
-pub(crate) use chain::{Chain, ChainBuilder, ChainError, MAX_CHAIN, Pool, Validity, validity};
+pub(crate) use chain::{Chain, ChainBuilder, ChainError, Pool, Validity, validity};
 pub(crate) use names::missing_names;
-pub(crate) use p12::{ITERATIONS as P12_ITERATIONS, P12Error, build_p12};
+pub(crate) use p12::build_p12;
 pub(crate) use parsed::{Certificate, directory_string, general_name, key_usage_names, rfc3339};
-pub(crate) use read::{
-    EntryProblem, Place, ReadError, ZIP_ENTRIES_LIMIT, ZIP_ENTRY_LIMIT, ZIP_TOTAL_LIMIT, read_certificates,
-};
+pub(crate) use read::{ReadError, read_certificates};
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,8 @@ use std::sync::OnceLock;
 
 use time::OffsetDateTime;
 
+use super::p12::P12Error;
+use super::read::{EntryProblem, Place, ZIP_ENTRY_LIMIT};
 use super::*;
 use crate::crypto::{PrivateKey, PublicKeyType};
 

@@ -143,7 +143,7 @@ pub(crate) enum Live {
     /// No certificate was ever imported for it.
     None,
     /// The live generation.
-    Certified(Generation),
+    Certified(Box<Generation>),
     /// `.live/NAME` is there but not as csrbatch leaves it: the reason.
     Unusable(String),
 }
@@ -205,7 +205,7 @@ pub(crate) fn read(paths: &Paths) -> Live {
     }
     let has_key =
         std::fs::symlink_metadata(dir.join(LiveFile::Key.in_generation())).is_ok_and(|m| m.is_file());
-    Live::Certified(Generation { name, info, has_key })
+    Live::Certified(Box::new(Generation { name, info, has_key }))
 }
 
 /// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.

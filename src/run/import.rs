@@ -142,10 +142,12 @@ struct Request {
     certificate: Option<CertificateInfo>,
 }
 
-/// A leaf judged (in parallel, no I/O): the request it is for and its chain, or why not.
+/// A leaf judged (in parallel, no I/O): the request it is for, if any, and its chain, or
+/// why not.
 struct Judged {
     index: usize,
-    request: Result<(usize, Chain), Refusal>,
+    request: Option<usize>,
+    chain: Result<Chain, Refusal>,
 }
 
 /// Imports the certificates in `settings.paths` into the folder `settings.out`.
@@ -194,7 +196,14 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let mut judged: Vec<Judged> = leaves
         .par_iter()
         .enumerate()
-        .map(|(index, leaf)| Judged { index, request: judge(leaf, &requests, &by_key, &builder, now) })
+        .map(|(index, leaf)| {
+            let request = by_key.get(&leaf.cert.spki_sha256_hex()).copied();
+            let chain = match request {
+                Some(r) => judge(&leaf.cert, &requests[r], &builder, now),
+                None => Err(Refusal::NoKey { subject: leaf.cert.subject_text() }),
+            };
+            Judged { index, request, chain }
+        })
         .collect();
     judged.sort_by_key(|j| j.index);
 
@@ -202,7 +211,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     // (a leaf file and a full chain) counts once.
     let mut newest: HashMap<usize, usize> = HashMap::new();
     for j in &judged {
-        if let Ok((r, _)) = &j.request {
+        if let (Some(r), Ok(_)) = (&j.request, &j.chain) {
             let entry = newest.entry(*r).or_insert(j.index);
             if leaves[j.index].cert.not_before() > leaves[*entry].cert.not_before() {
                 *entry = j.index;
@@ -224,11 +233,16 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         let leaf = &leaves[j.index];
         let mut line =
             Imported { file: leaf.file.clone(), name: None, result: Outcome::Refused, reason: None };
-        match j.request {
+        line.name = j.request.map(|r| requests[r].name.clone());
+        let paired = match (j.request, j.chain) {
+            (Some(r), Ok(chain)) => Ok((r, chain)),
+            (_, Err(why)) => Err(why),
+            (None, Ok(_)) => Err(Refusal::NoKey { subject: leaf.cert.subject_text() }),
+        };
+        match paired {
             Err(why) => line.reason = Some(why),
             Ok((r, chain)) => {
                 let request = &requests[r];
-                line.name = Some(request.name.clone());
                 let fingerprint = leaf.cert.sha256_fingerprint_hex();
                 let newest_index = newest.get(&r).copied().unwrap_or(j.index);
                 if let Some(outcome) = seen_fingerprints.get(&fingerprint) {
@@ -328,18 +342,13 @@ fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), 
     Ok((requests, by_key))
 }
 
-/// Pairs a leaf with its request and checks it: names, validity, chain.
+/// Checks a leaf paired with its request: names, validity, chain.
 fn judge(
-    leaf: &Given,
-    requests: &[Request],
-    by_key: &HashMap<String, usize>,
+    cert: &Certificate,
+    request: &Request,
     builder: &ChainBuilder,
     now: time::OffsetDateTime,
-) -> Result<(usize, Chain), Refusal> {
-    let cert = &leaf.cert;
-    let &index =
-        by_key.get(&cert.spki_sha256_hex()).ok_or_else(|| Refusal::NoKey { subject: cert.subject_text() })?;
-    let request = &requests[index];
+) -> Result<Chain, Refusal> {
     let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
     let missing = cert::missing_names(cert, &wanted);
     if !missing.is_empty() {
@@ -350,8 +359,7 @@ fn judge(
         Validity::Expired => return Err(Refusal::Expired(rfc3339(cert.not_after()))),
         Validity::NotYetValid => return Err(Refusal::NotYetValid(rfc3339(cert.not_before()))),
     }
-    let chain = builder.build(cert).map_err(Refusal::Chain)?;
-    Ok((index, chain))
+    builder.build(cert).map_err(Refusal::Chain)
 }
 
 /// Putting one certificate live.

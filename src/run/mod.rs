@@ -229,7 +229,7 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         match certified::read(&paths) {
             certified::Live::None => {}
             certified::Live::Certified(generation) => {
-                return assess_certified(judge, request, &paths, generation);
+                return assess_certified(judge, request, &paths, *generation);
             }
             certified::Live::Unusable(why) => {
                 // Damaged; not even --repair touches what a server may be reading.
