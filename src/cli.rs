@@ -266,7 +266,7 @@ pub(crate) struct ReplaceArgs {
     pub(crate) prune: bool,
     /// A certificate is also expiring within this long of its NotAfter (`30d`, `72h`);
     /// without it, when less than a third of its lifetime is left.
-    #[arg(long, value_name = "DURATION", value_parser = crate::settings::parse_duration)]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub(crate) renew_before: Option<time::Duration>,
     /// Renewals sign the new CSR with the live key instead of making a new key.
     #[arg(long)]
@@ -365,6 +365,22 @@ pub struct ValidateArgs {
     /// ...) instead of UTF-8.
     #[arg(long, value_name = "ENC")]
     pub(crate) encoding: Option<TextEncoding>,
+}
+
+/// A `--renew-before` DURATION: a whole number of days, hours, minutes or seconds
+/// (`30d`, `72h`, `90m`, `3600s`).
+pub(crate) fn parse_duration(text: &str) -> Result<time::Duration, String> {
+    let wrong = || format!("`{text}` is not a duration: a whole number and d, h, m or s (30d, 72h)");
+    let split = text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or_else(wrong)?;
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().ok().filter(|n| *n > 0 && *n < 100_000_000).ok_or_else(wrong)?;
+    Ok(match unit {
+        "d" => time::Duration::days(n),
+        "h" => time::Duration::hours(n),
+        "m" => time::Duration::minutes(n),
+        "s" => time::Duration::seconds(n),
+        _ => return Err(wrong()),
+    })
 }
 
 #[cfg(test)]

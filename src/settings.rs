@@ -309,22 +309,6 @@ fn passphrase(args: &KeyArgs) -> Result<Option<Passphrase>, Error> {
     Ok(crate::secret::passphrase(env, args.key_passphrase_file.as_deref())?)
 }
 
-/// A `--renew-before` DURATION: a whole number of days, hours, minutes or seconds
-/// (`30d`, `72h`, `90m`, `3600s`).
-pub(crate) fn parse_duration(text: &str) -> Result<time::Duration, String> {
-    let wrong = || format!("`{text}` is not a duration: a whole number and d, h, m or s (30d, 72h)");
-    let split = text.len().checked_sub(1).filter(|&i| text.is_char_boundary(i)).ok_or_else(wrong)?;
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().ok().filter(|n| *n > 0 && *n < 100_000_000).ok_or_else(wrong)?;
-    Ok(match unit {
-        "d" => time::Duration::days(n),
-        "h" => time::Duration::hours(n),
-        "m" => time::Duration::minutes(n),
-        "s" => time::Duration::seconds(n),
-        _ => return Err(wrong()),
-    })
-}
-
 /// All cores.
 pub(crate) fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
