@@ -9,6 +9,7 @@ mod extras;
 mod folder;
 mod generate;
 mod import;
+mod import2;
 mod inspect;
 mod json;
 mod judges;
