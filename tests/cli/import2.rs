@@ -145,10 +145,13 @@ fn copy_folder(from: &Path, to: &Path) {
     assert!(o.status.success(), "cp -a: {}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// A request's live files as they are, and the bytes each reads as (`None`: not there).
+type LiveState = (Snapshot, Vec<(String, Option<Vec<u8>>)>);
+
 /// What a server reads of request `name`: every live file as it is (link target, or a
 /// regular file's bytes and mode), the bytes each resolves to, and the generations under
 /// `.live/NAME/`.
-fn live_state(out: &Path, name: &str) -> (Snapshot, Vec<(String, Option<Vec<u8>>)>) {
+fn live_state(out: &Path, name: &str) -> LiveState {
     let live = format!(".live/{name}");
     let files: Snapshot = snapshot(out)
         .into_iter()
@@ -165,12 +168,7 @@ fn live_state(out: &Path, name: &str) -> (Snapshot, Vec<(String, Option<Vec<u8>>
     (files, resolved)
 }
 
-fn assert_live_unchanged(
-    out: &Path,
-    name: &str,
-    before: &(Snapshot, Vec<(String, Option<Vec<u8>>)>),
-    what: &str,
-) {
+fn assert_live_unchanged(out: &Path, name: &str, before: &LiveState, what: &str) {
     let after = live_state(out, name);
     assert_eq!(
         snapshot_diff(&before.0, &after.0),
@@ -691,6 +689,14 @@ fn a_changed_manifest_or_rotate_of_a_certified_request_writes_the_next_pair_only
     let sans = openssl_sans(&out.join("chg.next.csr.pem"));
     assert!(sans.contains(&"DNS:api.chg.example.com".to_owned()), "{sans:?}");
     assert!(!openssl_sans(&out.join("chg.csr.pem")).contains(&"DNS:api.chg.example.com".to_owned()));
+    let renewed = promote_next(&out, &ca, &m);
+    let leaf_sans =
+        openssl_ok(&["x509", "-in", s(&out.join("chg.crt.pem")), "-noout", "-ext", "subjectAltName"]);
+    assert!(
+        leaf_sans.contains("DNS:api.chg.example.com"),
+        "the live certificate has the new SAN: {leaf_sans}"
+    );
+    assert_eq!(cert_facts(&out.join("chg.crt.pem")).fingerprint, cert_facts(&renewed.leaf).fingerprint);
 
     // The Algorithm changed: rekey, an RSA next key.
     let out = dir.path("rekey");
@@ -699,12 +705,40 @@ fn a_changed_manifest_or_rotate_of_a_certified_request_writes_the_next_pair_only
     assert_next_pair_only(&m, &out, &["-q"], "rekey", true);
     let key_text = openssl_ok(&["pkey", "-in", s(&out.join("chg.next.key.pem")), "-noout", "-text"]);
     assert!(key_text.contains("2048 bit"), "an RSA-2048 next key: {key_text}");
+    promote_next(&out, &ca, &m);
+    let key_text = openssl_ok(&["pkey", "-in", s(&out.join("chg.key.pem")), "-noout", "-text"]);
+    assert!(key_text.contains("2048 bit"), "the live key is the RSA-2048 one now: {key_text}");
 
     // --rotate on an unchanged request: rekey once; the pending pair is kept after that.
     let out = dir.path("rotate");
     copy_folder(&template, &out);
     let m = manifest(&dir, &[req("chg", "ECC", "chg.example.com", "www.chg.example.com")]);
     assert_next_pair_only(&m, &out, &["-q", "--rotate"], "rekey", true);
+    promote_next(&out, &ca, &m);
+}
+
+/// The CA issues for `chg.next.csr.pem`: import says renewed, the next pair is the live
+/// one (openssl: key and certificate together, the chain verifies), `--check` is clean.
+fn promote_next(out: &Path, ca: &Ca, m: &Path) -> Issued {
+    let f = |suffix: &str| out.join(format!("chg.{suffix}"));
+    let next_pub = csr_pubkey(&f("next.csr.pem"));
+    let next_csr = std::fs::read(f("next.csr.pem")).unwrap();
+    let issued = ca.issue(&f("next.csr.pem"), &Issue::default());
+    import_expect(&[issued.fullchain()], out, &ca.root, &[("chg", "renewed")]);
+    assert_live_cert(out, "chg", &issued, ca);
+    assert_eq!(key_pubkey(&f("key.pem"), None), next_pub, "the live key is the next CSR's");
+    assert_pair(&f("crt.pem"), &f("key.pem"), "after the promotion");
+    assert_eq!(std::fs::read(f("csr.pem")).unwrap(), next_csr, "chg.csr.pem is the next CSR now");
+    assert!(!exists(&f("next.csr.pem")) && !exists(&f("next.key.pem")), "the next pair became live");
+    let e = entry(out, "chg");
+    assert_eq!(
+        (&e["State"], &e["CsrFile"], &e["KeyFile"]),
+        (&Value::from("renewed"), &Value::from("chg.csr.pem"), &Value::from("chg.key.pem")),
+        "{e}"
+    );
+    let check = generate(m, out, &["--check"]);
+    assert_eq!(check.status.code(), Some(0), "--check after the promotion: {}", stderr(&check));
+    issued
 }
 
 #[test]
