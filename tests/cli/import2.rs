@@ -774,6 +774,40 @@ fn a_live_link_replaced_by_hand_is_damaged_and_repair_leaves_the_live_files() {
 }
 
 #[test]
+fn a_live_generation_changed_by_hand_is_damaged_and_repair_leaves_it() {
+    // The generation's certificate itself edited (what every live link resolves to):
+    // damaged, and not even --repair writes a live file or a next pair.
+    let dir = Dir::new();
+    let ca = Ca::new();
+    let out = certified_template(&dir, &ca);
+    let m = dir.path("m.yaml");
+    let other = ca.issue(&out.join("chg.csr.pem"), &Issue::default());
+    let current = out.join(".live/chg/current/crt.pem");
+    std::fs::write(&current, other.leaf_pem()).unwrap();
+
+    let live = live_state(&out, "chg");
+    let before = folder_files(&out);
+    let line = plan_line(&plan(&m, &out, &[]), "chg");
+    assert!(line.starts_with("damaged") && line.contains("changed by hand"), "{line}");
+    for extra in [&[][..], &["--repair"], &["--rotate"]] {
+        let run = generate(&m, &out, extra);
+        assert_eq!(run.status.code(), Some(1), "generate {extra:?}: {}", stderr(&run));
+        assert_eq!(state(&out, "chg"), "damaged", "generate {extra:?}");
+        assert_live_unchanged(&out, "chg", &live, &format!("generate {extra:?}"));
+        assert_eq!(
+            snapshot_diff(&before, &folder_files(&out)),
+            Vec::<String>::new(),
+            "generate {extra:?} wrote"
+        );
+    }
+    // import refuses to build on it, naming the request.
+    let (code, doc, said) = import_json(&[other.fullchain()], &out, &ca.root);
+    assert_eq!(code, Some(1), "{said} {doc}");
+    assert!(doc["Certificates"][0]["Reason"].as_str().unwrap_or_default().contains("chg"), "{doc}");
+    assert_live_unchanged(&out, "chg", &live, "import onto a damaged generation");
+}
+
+#[test]
 fn a_renewal_import_never_leaves_the_live_key_with_another_certificate() {
     // A live link replaced by a regular file by hand while a renewal's next pair waits:
     // whatever import does with the new certificate, a server reading NAME.key.pem and
