@@ -295,6 +295,29 @@ fn a_folder_of_deliveries_in_nested_folders_imports_and_hidden_entries_are_skipp
     assert_eq!(snapshot_diff(&before, &folder_files(&out)), Vec::<String>::new());
 }
 
+#[test]
+fn a_folder_of_links_to_certificates_imports_them_as_manifests_are_walked() {
+    // certbot's layout: live/NAME/*.pem are links into archive/NAME/. Manifest folders are
+    // walked following links; so are certificate folders (issue 21: "walked like
+    // manifests"), or the certificates in them would be skipped without a word.
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("linked", "ECC", "linked.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("linked.csr.pem"), &Issue::default());
+    dir.write("le/archive/linked/cert1.pem", &issued.leaf_pem());
+    dir.write("le/archive/linked/chain1.pem", &text(&ca.intermediate));
+    std::fs::create_dir_all(dir.path("le/live/linked")).unwrap();
+    std::os::unix::fs::symlink("../../archive/linked/cert1.pem", dir.path("le/live/linked/cert.pem"))
+        .unwrap();
+    std::os::unix::fs::symlink("../../archive/linked/chain1.pem", dir.path("le/live/linked/chain.pem"))
+        .unwrap();
+    import_expect(&[dir.path("le/live")], &out, &ca.root, &[("linked", "imported")]);
+    assert_live_cert(&out, "linked", &issued, &ca);
+    assert_pair(&out.join("linked.crt.pem"), &out.join("linked.key.pem"), "linked");
+}
+
 // 2 ------------------------------------------------------------------------------------
 
 /// The user's key file: bytes, mode, inode, change time.
