@@ -25,7 +25,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace};
+use super::atomic::{self, KEY_MODE, PUBLIC_MODE};
 use super::summary::CertificateInfo;
 use super::{Archive, IoError, Layout, utc_stamp};
 
@@ -224,10 +224,10 @@ fn is_generation_name(name: &str) -> bool {
 
 /// A generation to put live.
 #[derive(Debug)]
-pub(crate) struct NewGeneration<'a> {
+pub(crate) struct NewGeneration {
     /// The key file to hard-link into it (a real file, not a link); `None` for a
     /// `KeyFile` request, whose key stays the user's.
-    pub(crate) key: Option<&'a Path>,
+    pub(crate) key: Option<PathBuf>,
     pub(crate) cert_pem: String,
     pub(crate) chain_pem: String,
     pub(crate) fullchain_pem: String,
@@ -235,67 +235,144 @@ pub(crate) struct NewGeneration<'a> {
     pub(crate) info: CertificateInfo,
 }
 
-/// Puts a new generation live: written whole and made durable, then `current` switched
-/// with one rename, then the links beside the CSR made where missing (a first import: the
-/// key file, a regular file until then, is replaced by its link with one rename; its
-/// inode is the generation's key). What was live before, and leftovers of an install a
-/// kill cut short, go into the archive. Safe against a kill at any point: the live key
-/// and certificate are always one generation's, and the next install completes the links.
-pub(crate) fn install(paths: &Paths, new: &NewGeneration<'_>, archive: &mut Archive) -> Result<(), IoError> {
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |e: std::io::Error| IoError::new(&path, e)
-    };
-    std::fs::create_dir_all(&paths.live).map_err(io(&paths.live))?;
+impl NewGeneration {
+    fn has(&self, file: LiveFile) -> bool {
+        match file {
+            LiveFile::Key => self.key.is_some(),
+            LiveFile::P12 => self.p12.is_some(),
+            _ => true,
+        }
+    }
+}
+
+/// A generation written into its folder, not yet live: what [`switch`] and [`link`] need.
+/// Putting many generations live is three passes, each followed by one sync of the file
+/// system for the whole batch ([`atomic::sync_folders`]): [`prepare`] each (the new
+/// generation's files), [`switch`] each (`current`), [`link`] each (the names beside the
+/// CSR, and the old generation into the archive). A kill between passes leaves every
+/// request's `current` on a complete generation, old or new.
+#[derive(Debug)]
+pub(crate) struct Prepared {
+    paths: Paths,
+    stamp: String,
+    before: Option<PathBuf>,
+    files: [bool; 5],
+}
+
+/// Writes a new generation beside the live one (made durable by the caller's sync before
+/// [`switch`]). Refuses, before writing anything, a file beside the CSR that is in the
+/// way of a link: anything but csrbatch's link, or (the key before its first import) the
+/// very key file the generation links. Leftovers of a killed install go to the archive.
+pub(crate) fn prepare(
+    paths: &Paths,
+    new: &NewGeneration,
+    archive: &mut Archive,
+) -> Result<Prepared, IoError> {
+    for file in LiveFile::ALL.into_iter().filter(|f| new.has(*f)) {
+        in_the_way(paths, file, new.key.as_deref())?;
+    }
+    std::fs::create_dir_all(&paths.live).map_err(|e| IoError::new(&paths.live, e))?;
     let before = std::fs::read_link(paths.live.join(CURRENT)).ok();
     sweep(paths, before.as_deref(), archive)?;
     let stamp = utc_stamp();
     let dir = paths.live.join(&stamp);
-    std::fs::create_dir(&dir).map_err(io(&dir))?;
-    if let Some(key) = new.key {
+    std::fs::create_dir(&dir).map_err(|e| IoError::new(&dir, e))?;
+    if let Some(key) = &new.key {
         let dest = dir.join(LiveFile::Key.in_generation());
-        std::fs::hard_link(key, &dest).map_err(io(&dest))?;
+        std::fs::hard_link(key, &dest).map_err(|e| IoError::new(&dest, e))?;
     }
     let meta = serde_json::to_vec_pretty(&new.info).map_err(|e| IoError::other(dir.join(META), e))?;
-    let mut files: Vec<(PathBuf, &[u8], u32)> = vec![
-        (dir.join(LiveFile::Cert.in_generation()), new.cert_pem.as_bytes(), LiveFile::Cert.mode()),
-        (dir.join(LiveFile::Chain.in_generation()), new.chain_pem.as_bytes(), LiveFile::Chain.mode()),
-        (
-            dir.join(LiveFile::Fullchain.in_generation()),
-            new.fullchain_pem.as_bytes(),
-            LiveFile::Fullchain.mode(),
-        ),
-        (dir.join(META), &meta, PUBLIC_MODE),
-    ];
-    if let Some(p12) = &new.p12 {
-        files.push((dir.join(LiveFile::P12.in_generation()), p12, LiveFile::P12.mode()));
+    write_new(&dir.join(META), &meta, PUBLIC_MODE)?;
+    for (file, bytes) in [
+        (LiveFile::Cert, new.cert_pem.as_bytes()),
+        (LiveFile::Chain, new.chain_pem.as_bytes()),
+        (LiveFile::Fullchain, new.fullchain_pem.as_bytes()),
+        (LiveFile::P12, new.p12.as_deref().unwrap_or_default()),
+    ] {
+        if new.has(file) {
+            write_new(&dir.join(file.in_generation()), bytes, file.mode())?;
+        }
     }
-    let staged = files
-        .iter()
-        .map(|(path, bytes, mode)| atomic::stage(path, bytes, *mode, Replace::Never))
-        .collect::<Result<Vec<_>, _>>()?;
-    // One sync makes the generation's files (and the key's new link) durable; then the
-    // folder itself, before anything points to it.
-    atomic::commit(staged).into_iter().try_for_each(|r| r.map(drop))?;
-    atomic::sync_dir(&dir)?;
-    switch_link(&paths.live, CURRENT, Path::new(&stamp))?;
-    for file in LiveFile::ALL {
-        let present = match file {
-            LiveFile::Key => new.key.is_some(),
-            LiveFile::P12 => new.p12.is_some(),
-            _ => true,
-        };
+    let files = LiveFile::ALL.map(|f| new.has(f));
+    Ok(Prepared { paths: paths.clone(), stamp, before, files })
+}
+
+/// Makes the prepared generation the live one: one rename of a new `current` link. The
+/// caller syncs the file system after the batch.
+pub(crate) fn switch(prepared: &Prepared) -> Result<(), IoError> {
+    replace_link(&prepared.paths.live, CURRENT, Path::new(&prepared.stamp))
+}
+
+/// After the switch: the links beside the CSR where they are missing (a first import:
+/// the key file becomes its link with one rename), a `.p12` link the new generation has
+/// not removed, and the generation that was live moved into the archive.
+pub(crate) fn link(prepared: &Prepared, archive: &mut Archive) -> Result<(), IoError> {
+    let paths = &prepared.paths;
+    for (file, present) in LiveFile::ALL.into_iter().zip(prepared.files) {
         if present {
             ensure_link(paths, file, archive)?;
         } else {
             remove_own_link(paths, file)?;
         }
     }
-    atomic::sync_dir(&paths.pair_dir)?;
-    if let Some(old) = before.filter(|old| old.as_os_str() != stamp.as_str()) {
-        archive.take_as(&paths.live.join(&old), &format!("{}.{}", paths.name, old.display()))?;
+    if let Some(old) = prepared.before.as_ref().filter(|old| old.as_os_str() != prepared.stamp.as_str()) {
+        archive.take_as(&paths.live.join(old), &format!("{}.{}", paths.name, old.display()))?;
     }
     Ok(())
+}
+
+/// [`prepare`], [`switch`] and [`link`] for one generation, each made durable.
+#[cfg(test)]
+pub(crate) fn install(paths: &Paths, new: &NewGeneration, archive: &mut Archive) -> Result<(), IoError> {
+    let prepared = prepare(paths, new, archive)?;
+    atomic::sync_folders(&paths.pair_dir)?;
+    switch(&prepared)?;
+    atomic::sync_folders(&paths.pair_dir)?;
+    link(&prepared, archive)?;
+    atomic::sync_folders(&paths.pair_dir)
+}
+
+/// A new file with exactly `mode` (whatever the umask), never through a link.
+fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), IoError> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let io = |e| IoError::new(path, e);
+    let mut file =
+        std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(path).map_err(io)?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode)).map_err(io)?;
+    file.write_all(bytes).map_err(io)
+}
+
+/// Refuses a file at `NAME.X` that the link would replace and that is not csrbatch's:
+/// another link, a folder, or a regular file (but the key file the generation is made of).
+fn in_the_way(paths: &Paths, file: LiveFile, key: Option<&Path>) -> Result<(), IoError> {
+    use std::os::unix::fs::MetadataExt;
+    let path = paths.link(file);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(IoError::new(&path, e)),
+        Ok(meta) => meta,
+    };
+    if meta.file_type().is_symlink() {
+        let now = std::fs::read_link(&path).map_err(|e| IoError::new(&path, e))?;
+        return if now == paths.target(file) {
+            Ok(())
+        } else {
+            Err(IoError::other(
+                &path,
+                format!("a link to {}, not csrbatch's: move it away first", now.display()),
+            ))
+        };
+    }
+    let the_key = file == LiveFile::Key
+        && meta.is_file()
+        && key
+            .and_then(|k| std::fs::metadata(k).ok())
+            .is_some_and(|k| (k.dev(), k.ino()) == (meta.dev(), meta.ino()));
+    if the_key {
+        return Ok(());
+    }
+    Err(IoError::other(&path, "is in the way of the certificate's link (not csrbatch's): move it away first"))
 }
 
 /// Moves into the archive every generation that is not live (one a killed install left).
@@ -314,8 +391,8 @@ fn sweep(paths: &Paths, live: Option<&Path>, archive: &mut Archive) -> Result<()
     Ok(())
 }
 
-/// Points `dir/link` at `target` with one rename of a new link over it, made durable.
-fn switch_link(dir: &Path, link: &str, target: &Path) -> Result<(), IoError> {
+/// Points `dir/link` at `target` with one rename of a new link over it (the caller syncs).
+fn replace_link(dir: &Path, link: &str, target: &Path) -> Result<(), IoError> {
     let tmp = dir.join(format!("{}{link}-{}", atomic::TMP_PREFIX, uuid::Uuid::new_v4().simple()));
     std::os::unix::fs::symlink(target, &tmp).map_err(|e| IoError::new(&tmp, e))?;
     let dest = dir.join(link);
@@ -323,7 +400,7 @@ fn switch_link(dir: &Path, link: &str, target: &Path) -> Result<(), IoError> {
         let _ = std::fs::remove_file(&tmp);
         return Err(IoError::new(&dest, e));
     }
-    atomic::sync_dir(dir)
+    Ok(())
 }
 
 /// Makes `NAME.X` the link into the live generation. A regular file there (the key before
@@ -340,13 +417,21 @@ fn ensure_link(paths: &Paths, file: LiveFile, archive: &mut Archive) -> Result<(
             }
             return Err(IoError::other(&path, format!("a link to {}, not csrbatch's", now.display())));
         }
-        Ok(m) if m.is_file() && file == LiveFile::Key => archive.keep(&path)?,
+        // The key before its first import: the generation holds the same inode (a hard
+        // link), so nothing is lost when its name becomes the link. Any other file is kept.
+        Ok(m) if m.is_file() && file == LiveFile::Key => {
+            use std::os::unix::fs::MetadataExt;
+            let generation = std::fs::metadata(paths.live_file(file)).map_err(|e| IoError::new(&path, e))?;
+            if (m.dev(), m.ino()) != (generation.dev(), generation.ino()) {
+                archive.keep(&path)?;
+            }
+        }
         Ok(_) => return Err(IoError::other(&path, "is in the way of the certificate's file")),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(IoError::new(&path, e)),
     }
     let name = format!("{}{}", paths.name, file.suffix());
-    switch_link(&paths.pair_dir, &name, &target)
+    replace_link(&paths.pair_dir, &name, &target)
 }
 
 /// Removes `NAME.X` if it is csrbatch's link (a `.p12` that the new generation has not).
@@ -368,7 +453,7 @@ pub(crate) fn complete(paths: &Paths, generation: &Generation, archive: &mut Arc
             ensure_link(paths, file, archive)?;
         }
     }
-    atomic::sync_dir(&paths.pair_dir)
+    atomic::sync_folders(&paths.pair_dir)
 }
 
 fn wanted(generation: &Generation, file: LiveFile) -> bool {
@@ -382,15 +467,23 @@ fn wanted(generation: &Generation, file: LiveFile) -> bool {
 /// Whether every link of the live generation is in place (a first import killed between
 /// the switch and the links leaves some missing; the next import makes them).
 pub(crate) fn links_complete(paths: &Paths, generation: &Generation) -> bool {
-    LiveFile::ALL.into_iter().all(|file| {
-        !wanted(generation, file)
-            || std::fs::read_link(paths.link(file)).is_ok_and(|t| t == paths.target(file))
-    })
+    broken_link(paths, generation).is_none()
+}
+
+/// The first file beside the CSR that is not the link into the live generation it should
+/// be (missing, or replaced by something else).
+pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<PathBuf> {
+    LiveFile::ALL.into_iter().filter(|f| wanted(generation, *f)).map(|f| (f, paths.link(f))).find_map(
+        |(f, path)| {
+            let ours = std::fs::read_link(&path).is_ok_and(|t| t == paths.target(f));
+            (!ours).then_some(path)
+        },
+    )
 }
 
 /// After a promotion: the next CSR becomes `NAME.csr.pem` (the one it replaces is linked
 /// into the archive first) and the next key, now the generation's, leaves its waiting name
-/// for the archive. Nothing happens when no next pair is there.
+/// for the archive. Nothing happens when no next pair is there. The caller syncs.
 pub(crate) fn promote_csr(paths: &Paths, archive: &mut Archive) -> Result<(), IoError> {
     let (next_csr, csr, next_key) = (paths.next_csr(), paths.csr(), paths.next_key());
     if std::fs::symlink_metadata(&next_csr).is_ok() {
@@ -402,8 +495,7 @@ pub(crate) fn promote_csr(paths: &Paths, archive: &mut Archive) -> Result<(), Io
     if std::fs::symlink_metadata(&next_key).is_ok() {
         archive.take(&next_key)?;
     }
-    archive.sync()?;
-    atomic::sync_dir(&paths.pair_dir)
+    Ok(())
 }
 
 /// Whether the folder `pair_dir` holds certificate generations for `name`: its
@@ -441,9 +533,9 @@ mod tests {
         }
     }
 
-    fn generation<'a>(paths: &Paths, key: Option<&'a Path>, cert: &str) -> NewGeneration<'a> {
+    fn generation(paths: &Paths, key: Option<&Path>, cert: &str) -> NewGeneration {
         NewGeneration {
-            key,
+            key: key.map(Path::to_path_buf),
             cert_pem: cert.into(),
             chain_pem: String::new(),
             fullchain_pem: cert.into(),

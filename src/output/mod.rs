@@ -485,6 +485,24 @@ impl Archive {
         atomic::sync_dir(&self.dir)
     }
 
+    /// [`Archive::note`] of many entries, with one sync.
+    pub(crate) fn note_all(&mut self, entries: &[serde_json::Value]) -> Result<(), IoError> {
+        self.ensure()?;
+        let path = self.dir.join("archived.jsonl");
+        let mut lines = Vec::new();
+        for entry in entries {
+            serde_json::to_writer(&mut lines, entry)
+                .map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
+            lines.push(b'\n');
+        }
+        let mut file =
+            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| IoError::new(&path, e))?;
+        std::io::Write::write_all(&mut file, &lines)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| IoError::new(&path, e))?;
+        atomic::sync_dir(&self.dir)
+    }
+
     pub(crate) fn sync(&self) -> Result<(), IoError> {
         if self.created { atomic::sync_dir(&self.dir) } else { Ok(()) }
     }

@@ -85,8 +85,8 @@ impl Serialize for Refusal {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub(crate) struct Imported {
-    /// The input it came from (`file` or `file!entry` for a zip entry, `#n` for the n-th
-    /// certificate of a file holding several).
+    /// The input it came from: `file`, or `file#n` for the n-th certificate of a file
+    /// holding several (a chain, a PKCS#7, a zip).
     pub(crate) file: String,
     /// The request it is for, when one was found.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,13 +227,19 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     )?;
     let mut archive = Archive::new(&out, &stamp);
     let mut report = Report::default();
-    let mut changes: HashMap<String, Change> = HashMap::new();
-    let mut seen_fingerprints: HashMap<String, Outcome> = HashMap::new();
+    let mut writer = Writer { root, changes: HashMap::new(), batch: Vec::new() };
+    // The same certificate given twice (a leaf file and a full chain): the first line's result.
+    let mut first_of: HashMap<String, usize> = HashMap::new();
+    let mut duplicates: Vec<(usize, usize)> = Vec::new();
     for j in judged {
         let leaf = &leaves[j.index];
-        let mut line =
-            Imported { file: leaf.file.clone(), name: None, result: Outcome::Refused, reason: None };
-        line.name = j.request.map(|r| requests[r].name.clone());
+        let line_index = report.certificates.len();
+        let mut line = Imported {
+            file: leaf.file.clone(),
+            name: j.request.map(|r| requests[r].name.clone()),
+            result: Outcome::Refused,
+            reason: None,
+        };
         let paired = match (j.request, j.chain) {
             (Some(r), Ok(chain)) => Ok((r, chain)),
             (_, Err(why)) => Err(why),
@@ -245,31 +251,42 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
                 let request = &requests[r];
                 let fingerprint = leaf.cert.sha256_fingerprint_hex();
                 let newest_index = newest.get(&r).copied().unwrap_or(j.index);
-                if let Some(outcome) = seen_fingerprints.get(&fingerprint) {
-                    line.result = *outcome;
-                    line.reason = None;
+                if let Some(&first) = first_of.get(&fingerprint) {
+                    duplicates.push((line_index, first));
                 } else if leaves[newest_index].cert.sha256_fingerprint_hex() != fingerprint {
-                    let newer = &leaves[newest_index].file;
-                    line.reason =
-                        Some(Refusal::Superseded { name: request.name.clone(), newer: newer.clone() });
+                    let newer = leaves[newest_index].file.clone();
+                    line.reason = Some(Refusal::Superseded { name: request.name.clone(), newer });
                 } else {
+                    first_of.insert(fingerprint, line_index);
                     let put = Put { root, layout: state.layout, settings, report: &mut report };
-                    match put.live(request, &leaf.cert, &chain, &mut archive) {
-                        Ok((outcome, change)) => {
+                    match put.plan(request, &leaf.cert, &chain, &mut archive) {
+                        Ok(Step::Done(outcome, change)) => {
                             line.result = outcome;
-                            seen_fingerprints.insert(fingerprint, outcome);
                             if let Some(change) = change {
-                                changes.insert(request.name.clone(), change);
+                                writer.changes.insert(request.name.clone(), *change);
                             }
                         }
+                        Ok(Step::Install(install)) => writer.batch.push((line_index, *install)),
                         Err(why) => line.reason = Some(why),
                     }
                 }
             }
         }
-        *report.counts.entry(line.result).or_default() += 1;
         report.certificates.push(line);
+        if writer.batch.len() >= Writer::BATCH {
+            writer.put_batch(&mut report.certificates, &mut archive)?;
+        }
     }
+    writer.put_batch(&mut report.certificates, &mut archive)?;
+    for (line, first) in duplicates {
+        let (result, reason) = (report.certificates[first].result, report.certificates[first].reason.clone());
+        report.certificates[line].result = result;
+        report.certificates[line].reason = reason;
+    }
+    for line in &report.certificates {
+        *report.counts.entry(line.result).or_default() += 1;
+    }
+    let changes = writer.changes;
     archive.sync()?;
     if !changes.is_empty() {
         summary::rewrite(&summary_path, &mut |entry: &mut Entry| {
@@ -362,6 +379,95 @@ fn judge(
     builder.build(cert).map_err(Refusal::Chain)
 }
 
+/// What the writer does for one certificate.
+enum Step {
+    /// Nothing (more) to write.
+    Done(Outcome, Option<Box<Change>>),
+    /// A generation to put live.
+    Install(Box<Install>),
+}
+
+/// A generation to put live, and what it changes.
+struct Install {
+    name: String,
+    paths: certified::Paths,
+    new: NewGeneration,
+    /// The `next` pair becomes the live one.
+    promote: bool,
+    /// The generation it replaces.
+    replaced: Option<certified::Generation>,
+    outcome: Outcome,
+    change: Change,
+}
+
+/// Puts generations live in batches, a sync of the file system after each pass (see
+/// [`certified::prepare`]): a file per certificate costs no sync of its own.
+struct Writer<'a> {
+    root: &'a Path,
+    changes: HashMap<String, Change>,
+    /// Installs waiting, with the index of their line in the report.
+    batch: Vec<(usize, Install)>,
+}
+
+impl Writer<'_> {
+    const BATCH: usize = 256;
+
+    fn put_batch(&mut self, lines: &mut [Imported], archive: &mut Archive) -> Result<(), IoError> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        let refuse = |line: &mut Imported, e: IoError| line.reason = Some(Refusal::Io(e.to_string()));
+        let mut prepared = Vec::with_capacity(self.batch.len());
+        for (line, install) in self.batch.drain(..) {
+            match certified::prepare(&install.paths, &install.new, archive) {
+                Ok(p) => prepared.push((line, install, p)),
+                Err(e) => refuse(&mut lines[line], e),
+            }
+        }
+        // The new generations are durable before any `current` points to them.
+        crate::output::atomic::sync_folders(self.root)?;
+        let mut switched = Vec::with_capacity(prepared.len());
+        for (line, install, p) in prepared {
+            match certified::switch(&p) {
+                Ok(()) => switched.push((line, install, p)),
+                Err(e) => refuse(&mut lines[line], e),
+            }
+        }
+        crate::output::atomic::sync_folders(self.root)?;
+        let mut notes = Vec::new();
+        for (line, install, p) in switched {
+            // Live now, whatever follows: the summary says so.
+            let linked = certified::link(&p, archive).and_then(|()| {
+                if install.promote { certified::promote_csr(&install.paths, archive) } else { Ok(()) }
+            });
+            match linked {
+                Ok(()) => lines[line].result = install.outcome,
+                Err(e) => {
+                    let why = format!("put live, but: {e} (import it again to finish)");
+                    lines[line].reason = Some(Refusal::Io(why));
+                }
+            }
+            if let Some(old) = &install.replaced {
+                // The generation it replaced is in the archive now, and says why.
+                notes.push(serde_json::json!({
+                    "Name": install.name,
+                    "Reason": install.outcome.as_str(),
+                    "Generation": old.name,
+                    "Serial": old.info.serial,
+                    "Sha256Fingerprint": old.info.sha256_fingerprint,
+                    "NotAfter": old.info.not_after,
+                    "CsrFile": install.promote.then(|| install.change.files.as_ref().map(|f| f.0.clone())),
+                }));
+            }
+            self.changes.insert(install.name, install.change);
+        }
+        if !notes.is_empty() {
+            archive.note_all(&notes)?;
+        }
+        crate::output::atomic::sync_folders(self.root)
+    }
+}
+
 /// Putting one certificate live.
 struct Put<'a> {
     root: &'a Path,
@@ -371,15 +477,15 @@ struct Put<'a> {
 }
 
 impl Put<'_> {
-    /// Puts `cert` live for `request` (or finds it live already), and says what changes in
-    /// the request's summary entry.
-    fn live(
+    /// What putting `cert` live for `request` takes: nothing more (it is live already;
+    /// what a kill left undone is finished here), or a new generation for the writer.
+    fn plan(
         mut self,
         request: &Request,
         cert: &Certificate,
         chain: &Chain,
         archive: &mut Archive,
-    ) -> Result<(Outcome, Option<Change>), Refusal> {
+    ) -> Result<Step, Refusal> {
         let io = |e: IoError| Refusal::Io(e.to_string());
         let paths = certified::Paths::new(self.root, self.layout, &request.name);
         let cert_key = cert.spki_sha256_hex();
@@ -399,6 +505,7 @@ impl Put<'_> {
                 }
                 if renewal {
                     certified::promote_csr(&paths, archive).map_err(io)?;
+                    crate::output::atomic::sync_folders(self.root).map_err(io)?;
                 }
                 let recorded =
                     request.certificate.as_ref().is_some_and(|c| c.sha256_fingerprint == fingerprint);
@@ -410,7 +517,7 @@ impl Put<'_> {
                 let info = g.info.clone();
                 let change = (outcome != Outcome::Unchanged)
                     .then(|| self.change(&paths, request, outcome, renewal, info));
-                return Ok((outcome, change));
+                return Ok(Step::Done(outcome, change.map(Box::new)));
             }
             Live::Certified(g) => {
                 if cert.not_before() < parse_time(&g.info.not_before) {
@@ -424,10 +531,11 @@ impl Put<'_> {
             Live::None => (Outcome::Imported, false),
         };
         let key_path = self.key_source(request, &paths, &live, &cert_key)?;
-        let info = self.info(&paths, cert, chain, &cert_key, request);
+        let info = self.info(&paths, cert, chain, &cert_key);
         let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
+        let info = CertificateInfo { p12_file: p12.as_ref().map(|_| paths.relative(LiveFile::P12)), ..info };
         let new = NewGeneration {
-            key: key_path.as_deref(),
+            key: key_path,
             cert_pem: cert.to_pem(),
             chain_pem: chain.intermediates.iter().map(Certificate::to_pem).collect(),
             fullchain_pem: std::iter::once(cert)
@@ -435,30 +543,23 @@ impl Put<'_> {
                 .map(Certificate::to_pem)
                 .collect(),
             p12,
-            info: CertificateInfo { p12_file: None, ..info.clone() },
+            info: info.clone(),
         };
-        let info =
-            CertificateInfo { p12_file: new.p12.as_ref().map(|_| paths.relative(LiveFile::P12)), ..info };
-        let new = NewGeneration { info: info.clone(), ..new };
-        certified::install(&paths, &new, archive).map_err(io)?;
-        if promoted {
-            certified::promote_csr(&paths, archive).map_err(io)?;
-        }
-        if let Live::Certified(old) = &live {
-            // The generation it replaced is in the archive now, and says why.
-            archive
-                .note(&serde_json::json!({
-                    "Name": request.name,
-                    "Reason": outcome.as_str(),
-                    "Generation": old.name,
-                    "Serial": old.info.serial,
-                    "Sha256Fingerprint": old.info.sha256_fingerprint,
-                    "NotAfter": old.info.not_after,
-                    "CsrFile": promoted.then(|| self.layout.relative(&request.name).0),
-                }))
-                .map_err(io)?;
-        }
-        Ok((outcome, Some(self.change(&paths, request, outcome, promoted, info))))
+        let replaced = match live {
+            Live::Certified(old) => Some(*old),
+            _ => None,
+        };
+        let change = self.change(&paths, request, outcome, promoted, info);
+        let name = request.name.clone();
+        Ok(Step::Install(Box::new(Install {
+            name,
+            paths,
+            new,
+            promote: promoted,
+            replaced,
+            outcome,
+            change,
+        })))
     }
 
     /// The summary entry's change for a certificate now live.
@@ -540,7 +641,6 @@ impl Put<'_> {
         cert: &Certificate,
         chain: &Chain,
         cert_key: &str,
-        _request: &Request,
     ) -> CertificateInfo {
         CertificateInfo {
             serial: cert.serial_hex(),
@@ -595,7 +695,9 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Given>, Error> {
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| IoError::new(path, e))?;
         if meta.is_dir() {
+            let before = given.len();
             let walker = walkdir::WalkDir::new(path)
+                .follow_links(true)
                 .sort_by_file_name()
                 .into_iter()
                 .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
@@ -604,6 +706,9 @@ fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Given>, Error> {
                 if entry.file_type().is_file() {
                     given.extend(read_file_certs(entry.path())?);
                 }
+            }
+            if given.len() == before {
+                return Err(Error::Usage(format!("{}: no certificate in this folder", path.display())));
             }
         } else {
             given.extend(read_file_certs(path)?);

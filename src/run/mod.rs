@@ -228,24 +228,18 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         let paths = certified::Paths::new(root, layout, request.name.as_str());
         match certified::read(&paths) {
             certified::Live::None => {}
-            certified::Live::Certified(generation) => {
-                return assess_certified(judge, request, &paths, *generation);
-            }
-            certified::Live::Unusable(why) => {
-                // Damaged; not even --repair touches what a server may be reading.
-                let decision = Decision {
-                    state: State::Damaged,
-                    action: Action::Leave,
-                    reason: Some(Reason::Unusable(why)),
-                };
-                return Assessed {
-                    decision,
-                    key_exists: true,
-                    csr_exists: true,
-                    slot: Slot::Live,
-                    certificate: None,
-                };
-            }
+            certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
+                None => return assess_certified(judge, request, &paths, *generation),
+                Some(path) => {
+                    let why = format!(
+                        "{} is not the link into the live certificate's generation (changed by hand, or an \
+                         import was killed: run it again)",
+                        path.display()
+                    );
+                    return damaged_certificate(why, Some(generation.info));
+                }
+            },
+            certified::Live::Unusable(why) => return damaged_certificate(why, None),
         }
     }
     let live = |decision, key_exists, csr_exists| Assessed {
@@ -349,6 +343,14 @@ fn assess_certified(
         other => other,
     };
     Assessed { decision, key_exists, csr_exists, slot: Slot::Next, certificate: Some(generation.info) }
+}
+
+/// A certified request whose live files are not as csrbatch left them: damaged, and left
+/// alone even by --repair (a server may be reading them).
+fn damaged_certificate(why: String, certificate: Option<CertificateInfo>) -> Assessed {
+    let decision =
+        Decision { state: State::Damaged, action: Action::Leave, reason: Some(Reason::Unusable(why)) };
+    Assessed { decision, key_exists: true, csr_exists: true, slot: Slot::Live, certificate }
 }
 
 fn text_of(on_disk: OnDisk) -> String {
