@@ -263,11 +263,7 @@ pub(crate) struct Prepared {
 /// [`switch`]). Refuses, before writing anything, a file beside the CSR that is in the
 /// way of a link: anything but csrbatch's link, or (the key before its first import) the
 /// very key file the generation links. Leftovers of a killed install go to the archive.
-pub(crate) fn prepare(
-    paths: &Paths,
-    new: &NewGeneration,
-    archive: &mut Archive,
-) -> Result<Prepared, IoError> {
+pub(crate) fn prepare(paths: &Paths, new: &NewGeneration, archive: &Archive) -> Result<Prepared, IoError> {
     for file in LiveFile::ALL.into_iter().filter(|f| new.has(*f)) {
         in_the_way(paths, file, new.key.as_deref())?;
     }
@@ -300,13 +296,23 @@ pub(crate) fn prepare(
 /// Makes the prepared generation the live one: one rename of a new `current` link. The
 /// caller syncs the file system after the batch.
 pub(crate) fn switch(prepared: &Prepared) -> Result<(), IoError> {
-    replace_link(&prepared.paths.live, CURRENT, Path::new(&prepared.stamp))
+    let target = Path::new(&prepared.stamp);
+    match prepared.before {
+        // Nothing live yet: the link is made where nothing is (a kill leaves no half).
+        None => new_link(&prepared.paths.live.join(CURRENT), target),
+        Some(_) => replace_link(&prepared.paths.live, CURRENT, target),
+    }
+}
+
+/// A new link at `path`, where nothing may be (the caller syncs).
+fn new_link(path: &Path, target: &Path) -> Result<(), IoError> {
+    std::os::unix::fs::symlink(target, path).map_err(|e| IoError::new(path, e))
 }
 
 /// After the switch: the links beside the CSR where they are missing (a first import:
 /// the key file becomes its link with one rename), a `.p12` link the new generation has
 /// not removed, and the generation that was live moved into the archive.
-pub(crate) fn link(prepared: &Prepared, archive: &mut Archive) -> Result<(), IoError> {
+pub(crate) fn link(prepared: &Prepared, archive: &Archive) -> Result<(), IoError> {
     let paths = &prepared.paths;
     for (file, present) in LiveFile::ALL.into_iter().zip(prepared.files) {
         if present {
@@ -323,7 +329,7 @@ pub(crate) fn link(prepared: &Prepared, archive: &mut Archive) -> Result<(), IoE
 
 /// [`prepare`], [`switch`] and [`link`] for one generation, each made durable.
 #[cfg(test)]
-pub(crate) fn install(paths: &Paths, new: &NewGeneration, archive: &mut Archive) -> Result<(), IoError> {
+pub(crate) fn install(paths: &Paths, new: &NewGeneration, archive: &Archive) -> Result<(), IoError> {
     let prepared = prepare(paths, new, archive)?;
     atomic::sync_folders(&paths.pair_dir)?;
     switch(&prepared)?;
@@ -376,7 +382,7 @@ fn in_the_way(paths: &Paths, file: LiveFile, key: Option<&Path>) -> Result<(), I
 }
 
 /// Moves into the archive every generation that is not live (one a killed install left).
-fn sweep(paths: &Paths, live: Option<&Path>, archive: &mut Archive) -> Result<(), IoError> {
+fn sweep(paths: &Paths, live: Option<&Path>, archive: &Archive) -> Result<(), IoError> {
     let entries = std::fs::read_dir(&paths.live).map_err(|e| IoError::new(&paths.live, e))?;
     for entry in entries {
         let entry = entry.map_err(|e| IoError::new(&paths.live, e))?;
@@ -406,7 +412,7 @@ fn replace_link(dir: &Path, link: &str, target: &Path) -> Result<(), IoError> {
 /// Makes `NAME.X` the link into the live generation. A regular file there (the key before
 /// the first import) is linked into the archive first, then replaced by the link in one
 /// rename; anything else that is not the link is refused.
-fn ensure_link(paths: &Paths, file: LiveFile, archive: &mut Archive) -> Result<(), IoError> {
+fn ensure_link(paths: &Paths, file: LiveFile, archive: &Archive) -> Result<(), IoError> {
     let path = paths.link(file);
     let target = paths.target(file);
     match std::fs::symlink_metadata(&path) {
@@ -427,7 +433,7 @@ fn ensure_link(paths: &Paths, file: LiveFile, archive: &mut Archive) -> Result<(
             }
         }
         Ok(_) => return Err(IoError::other(&path, "is in the way of the certificate's file")),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return new_link(&path, &target),
         Err(e) => return Err(IoError::new(&path, e)),
     }
     let name = format!("{}{}", paths.name, file.suffix());
@@ -447,7 +453,7 @@ fn remove_own_link(paths: &Paths, file: LiveFile) -> Result<(), IoError> {
 
 /// Makes the links of the live generation that are missing (a first import killed
 /// between its switch and its links).
-pub(crate) fn complete(paths: &Paths, generation: &Generation, archive: &mut Archive) -> Result<(), IoError> {
+pub(crate) fn complete(paths: &Paths, generation: &Generation, archive: &Archive) -> Result<(), IoError> {
     for file in LiveFile::ALL {
         if wanted(generation, file) {
             ensure_link(paths, file, archive)?;
@@ -484,7 +490,7 @@ pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<Path
 /// After a promotion: the next CSR becomes `NAME.csr.pem` (the one it replaces is linked
 /// into the archive first) and the next key, now the generation's, leaves its waiting name
 /// for the archive. Nothing happens when no next pair is there. The caller syncs.
-pub(crate) fn promote_csr(paths: &Paths, archive: &mut Archive) -> Result<(), IoError> {
+pub(crate) fn promote_csr(paths: &Paths, archive: &Archive) -> Result<(), IoError> {
     let (next_csr, csr, next_key) = (paths.next_csr(), paths.csr(), paths.next_key());
     if std::fs::symlink_metadata(&next_csr).is_ok() {
         if std::fs::symlink_metadata(&csr).is_ok() {
@@ -548,14 +554,14 @@ mod tests {
     fn a_first_import_links_the_key_and_a_promotion_switches_key_and_certificate_together() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
-        let mut archive = Archive::new(&out, "T");
+        let archive = Archive::new(&out, "T");
         let paths = Paths::new(dir.path(), Layout::Flat, "web");
         std::fs::write(paths.link(LiveFile::Key), "KEY-1").unwrap();
         std::fs::write(paths.csr(), "CSR-1").unwrap();
         assert_eq!(read(&paths), Live::None);
 
         let first = pem(b"cert one");
-        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &first), &mut archive).unwrap();
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &first), &archive).unwrap();
         let Live::Certified(g) = read(&paths) else { panic!("not certified") };
         assert!(g.has_key && links_complete(&paths, &g));
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-1");
@@ -566,8 +572,8 @@ mod tests {
         std::fs::write(paths.next_key(), "KEY-2").unwrap();
         std::fs::write(paths.next_csr(), "CSR-2").unwrap();
         let second = pem(b"cert two");
-        install(&paths, &generation(&paths, Some(&paths.next_key()), &second), &mut archive).unwrap();
-        promote_csr(&paths, &mut archive).unwrap();
+        install(&paths, &generation(&paths, Some(&paths.next_key()), &second), &archive).unwrap();
+        promote_csr(&paths, &archive).unwrap();
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-2");
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), second);
         assert_eq!(std::fs::read_to_string(paths.csr()).unwrap(), "CSR-2");
@@ -588,10 +594,10 @@ mod tests {
     fn a_certificate_changed_by_hand_or_a_foreign_link_is_unusable() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
-        let mut archive = Archive::new(&out, "T");
+        let archive = Archive::new(&out, "T");
         let paths = Paths::new(dir.path(), Layout::Flat, "web");
         std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
-        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &pem(b"one")), &mut archive)
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &pem(b"one")), &archive)
             .unwrap();
         std::fs::write(paths.live_file(LiveFile::Cert), pem(b"other")).unwrap();
         assert!(matches!(read(&paths), Live::Unusable(why) if why.contains("changed by hand")));
@@ -604,18 +610,18 @@ mod tests {
     fn a_kill_before_the_switch_leaves_the_old_generation_live_and_the_next_install_sweeps_it() {
         let dir = tempfile::tempdir().unwrap();
         let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
-        let mut archive = Archive::new(&out, "T");
+        let archive = Archive::new(&out, "T");
         let paths = Paths::new(dir.path(), Layout::Fanout, "web");
         std::fs::create_dir_all(&paths.pair_dir).unwrap();
         std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
         let one = pem(b"one");
-        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &mut archive).unwrap();
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &archive).unwrap();
         // What a kill mid-install leaves: a generation folder nothing points to.
         std::fs::create_dir(paths.live.join("20990101T000000.000000000Z")).unwrap();
         let Live::Certified(g) = read(&paths) else { panic!() };
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), one);
         let two = pem(b"two");
-        install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &mut archive)
+        install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &archive)
             .unwrap();
         let left: Vec<_> = std::fs::read_dir(&paths.live).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 2, "current and the new generation: {left:?}");

@@ -433,78 +433,80 @@ impl CsrIds {
 #[derive(Debug)]
 pub(crate) struct Archive {
     dir: PathBuf,
-    created: bool,
+    /// Whether the folder was made; held while a file is put in, so that workers that
+    /// archive at once never pick the same name.
+    created: std::sync::Mutex<bool>,
 }
 
 impl Archive {
     pub(crate) fn new(out: &OutputDir, started: &str) -> Archive {
-        Archive { dir: out.root.join(ARCHIVE_DIR).join(started), created: false }
+        Archive { dir: out.root.join(ARCHIVE_DIR).join(started), created: std::sync::Mutex::new(false) }
     }
 
-    fn ensure(&mut self) -> Result<(), IoError> {
-        if !self.created {
+    /// Runs `put` with the archive folder made and no other put under way.
+    fn with<T>(&self, put: impl FnOnce() -> Result<T, IoError>) -> Result<T, IoError> {
+        let mut created = self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if !*created {
             std::fs::create_dir_all(&self.dir).map_err(|e| IoError::new(&self.dir, e))?;
-            self.created = true;
+            *created = true;
         }
-        Ok(())
+        put()
     }
 
     /// Keeps a copy (hard link) of `path` in the archive; `path` itself is not touched.
-    pub(crate) fn keep(&mut self, path: &Path) -> Result<(), IoError> {
-        self.ensure()?;
-        let dest = self.dest(path)?;
-        std::fs::hard_link(path, &dest).map_err(|e| IoError::new(&dest, e))
+    pub(crate) fn keep(&self, path: &Path) -> Result<(), IoError> {
+        self.with(|| {
+            let dest = self.dest(path)?;
+            std::fs::hard_link(path, &dest).map_err(|e| IoError::new(&dest, e))
+        })
     }
 
     /// Moves `path` into the archive.
-    pub(crate) fn take(&mut self, path: &Path) -> Result<(), IoError> {
-        self.ensure()?;
-        let dest = self.dest(path)?;
-        std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
+    pub(crate) fn take(&self, path: &Path) -> Result<(), IoError> {
+        self.with(|| {
+            let dest = self.dest(path)?;
+            std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
+        })
     }
 
     /// Moves `path` (a file or a folder) into the archive as `name`.
-    pub(crate) fn take_as(&mut self, path: &Path, name: &str) -> Result<(), IoError> {
-        self.ensure()?;
-        let dest = self.dest(Path::new(name))?;
-        std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
+    pub(crate) fn take_as(&self, path: &Path, name: &str) -> Result<(), IoError> {
+        self.with(|| {
+            let dest = self.dest(Path::new(name))?;
+            std::fs::rename(path, &dest).map_err(|e| IoError::new(&dest, e))
+        })
     }
 
     /// Records what was archived and why, and makes the archive durable.
-    pub(crate) fn note(&mut self, entry: &serde_json::Value) -> Result<(), IoError> {
-        self.ensure()?;
-        let path = self.dir.join("archived.jsonl");
-        let mut line =
-            serde_json::to_vec(entry).map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
-        line.push(b'\n');
-        let mut file =
-            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| IoError::new(&path, e))?;
-        std::io::Write::write_all(&mut file, &line)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| IoError::new(&path, e))?;
-        atomic::sync_dir(&self.dir)
+    pub(crate) fn note(&self, entry: &serde_json::Value) -> Result<(), IoError> {
+        self.note_all(std::slice::from_ref(entry))
     }
 
     /// [`Archive::note`] of many entries, with one sync.
-    pub(crate) fn note_all(&mut self, entries: &[serde_json::Value]) -> Result<(), IoError> {
-        self.ensure()?;
-        let path = self.dir.join("archived.jsonl");
-        let mut lines = Vec::new();
-        for entry in entries {
-            serde_json::to_writer(&mut lines, entry)
-                .map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
-            lines.push(b'\n');
-        }
-        let mut file =
-            OpenOptions::new().create(true).append(true).open(&path).map_err(|e| IoError::new(&path, e))?;
-        std::io::Write::write_all(&mut file, &lines)
-            .and_then(|()| file.sync_all())
-            .map_err(|e| IoError::new(&path, e))?;
-        atomic::sync_dir(&self.dir)
+    pub(crate) fn note_all(&self, entries: &[serde_json::Value]) -> Result<(), IoError> {
+        self.with(|| {
+            let path = self.dir.join("archived.jsonl");
+            let mut lines = Vec::new();
+            for entry in entries {
+                serde_json::to_writer(&mut lines, entry)
+                    .map_err(|e| IoError::new(&path, std::io::Error::other(e)))?;
+                lines.push(b'\n');
+            }
+            let mut file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|e| IoError::new(&path, e))?;
+            std::io::Write::write_all(&mut file, &lines)
+                .and_then(|()| file.sync_all())
+                .map_err(|e| IoError::new(&path, e))?;
+            atomic::sync_dir(&self.dir)
+        })
     }
 
     pub(crate) fn sync(&self) -> Result<(), IoError> {
-        if self.created { atomic::sync_dir(&self.dir) } else { Ok(()) }
+        let created = *self.created.lock().unwrap_or_else(|p| p.into_inner());
+        if created { atomic::sync_dir(&self.dir) } else { Ok(()) }
     }
 
     fn dest(&self, path: &Path) -> Result<PathBuf, IoError> {
@@ -599,7 +601,7 @@ mod tests {
         let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
         let file = dir.path().join("a.key.pem");
         std::fs::write(&file, "k").unwrap();
-        let mut archive = Archive::new(&out, "T");
+        let archive = Archive::new(&out, "T");
         archive.keep(&file).unwrap();
         archive.keep(&file).unwrap();
         assert_eq!(std::fs::read_to_string(&file).unwrap(), "k");

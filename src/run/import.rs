@@ -225,7 +225,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         &crate::output::Opening { layout: state.layout, ..Default::default() },
         lock,
     )?;
-    let mut archive = Archive::new(&out, &stamp);
+    let archive = Archive::new(&out, &stamp);
     let mut report = Report::default();
     let mut writer = Writer { root, changes: HashMap::new(), batch: Vec::new() };
     // The same certificate given twice (a leaf file and a full chain): the first line's result.
@@ -259,7 +259,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
                 } else {
                     first_of.insert(fingerprint, line_index);
                     let put = Put { root, layout: state.layout, settings, report: &mut report };
-                    match put.plan(request, &leaf.cert, &chain, &mut archive) {
+                    match put.plan(request, &leaf.cert, &chain, &archive) {
                         Ok(Step::Done(outcome, change)) => {
                             line.result = outcome;
                             if let Some(change) = change {
@@ -274,10 +274,10 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         }
         report.certificates.push(line);
         if writer.batch.len() >= Writer::BATCH {
-            writer.put_batch(&mut report.certificates, &mut archive)?;
+            writer.put_batch(&mut report.certificates, &archive)?;
         }
     }
-    writer.put_batch(&mut report.certificates, &mut archive)?;
+    writer.put_batch(&mut report.certificates, &archive)?;
     for (line, first) in duplicates {
         let (result, reason) = (report.certificates[first].result, report.certificates[first].reason.clone());
         report.certificates[line].result = result;
@@ -412,34 +412,62 @@ struct Writer<'a> {
 impl Writer<'_> {
     const BATCH: usize = 256;
 
-    fn put_batch(&mut self, lines: &mut [Imported], archive: &mut Archive) -> Result<(), IoError> {
+    fn put_batch(&mut self, lines: &mut [Imported], archive: &Archive) -> Result<(), IoError> {
         if self.batch.is_empty() {
             return Ok(());
         }
         let refuse = |line: &mut Imported, e: IoError| line.reason = Some(Refusal::Io(e.to_string()));
-        let mut prepared = Vec::with_capacity(self.batch.len());
-        for (line, install) in self.batch.drain(..) {
-            match certified::prepare(&install.paths, &install.new, archive) {
-                Ok(p) => prepared.push((line, install, p)),
-                Err(e) => refuse(&mut lines[line], e),
-            }
-        }
+        // Each pass runs on the workers (each request touches only its own files; file
+        // creation is kernel time one thread could not keep up with), then one sync.
+        let prepared: Vec<_> = std::mem::take(&mut self.batch)
+            .into_par_iter()
+            .map(|(line, install)| {
+                let prepared = certified::prepare(&install.paths, &install.new, archive);
+                (line, install, prepared)
+            })
+            .collect();
+        let prepared: Vec<_> = prepared
+            .into_iter()
+            .filter_map(|(line, install, p)| match p {
+                Ok(p) => Some((line, install, p)),
+                Err(e) => {
+                    refuse(&mut lines[line], e);
+                    None
+                }
+            })
+            .collect();
         // The new generations are durable before any `current` points to them.
         crate::output::atomic::sync_folders(self.root)?;
-        let mut switched = Vec::with_capacity(prepared.len());
-        for (line, install, p) in prepared {
-            match certified::switch(&p) {
-                Ok(()) => switched.push((line, install, p)),
-                Err(e) => refuse(&mut lines[line], e),
-            }
-        }
+        let switched: Vec<_> = prepared
+            .into_par_iter()
+            .map(|(line, install, p)| {
+                let done = certified::switch(&p);
+                (line, install, p, done)
+            })
+            .collect();
+        let switched: Vec<_> = switched
+            .into_iter()
+            .filter_map(|(line, install, p, done)| match done {
+                Ok(()) => Some((line, install, p)),
+                Err(e) => {
+                    refuse(&mut lines[line], e);
+                    None
+                }
+            })
+            .collect();
         crate::output::atomic::sync_folders(self.root)?;
+        let linked: Vec<_> = switched
+            .into_par_iter()
+            .map(|(line, install, p)| {
+                let linked = certified::link(&p, archive).and_then(|()| {
+                    if install.promote { certified::promote_csr(&install.paths, archive) } else { Ok(()) }
+                });
+                (line, install, linked)
+            })
+            .collect();
         let mut notes = Vec::new();
-        for (line, install, p) in switched {
-            // Live now, whatever follows: the summary says so.
-            let linked = certified::link(&p, archive).and_then(|()| {
-                if install.promote { certified::promote_csr(&install.paths, archive) } else { Ok(()) }
-            });
+        for (line, install, linked) in linked {
+            // Live now, whatever followed: the summary says so.
             match linked {
                 Ok(()) => lines[line].result = install.outcome,
                 Err(e) => {
@@ -484,7 +512,7 @@ impl Put<'_> {
         request: &Request,
         cert: &Certificate,
         chain: &Chain,
-        archive: &mut Archive,
+        archive: &Archive,
     ) -> Result<Step, Refusal> {
         let io = |e: IoError| Refusal::Io(e.to_string());
         let paths = certified::Paths::new(self.root, self.layout, &request.name);
