@@ -401,7 +401,7 @@ fn chains_hold_for_rsa_ecc_and_sm2() {
         let builder = ChainBuilder::new(pool(&[&int, &root]), Some(pool(&[other])), now());
         assert!(matches!(builder.build(&leaf), Err(ChainError::NotUnderBundle { .. })), "{alg}");
         let builder = ChainBuilder::new(pool(&[&int]), Some(pool(&[other])), now());
-        assert!(matches!(builder.build(&leaf), Err(ChainError::IssuerNotFound { .. })), "{alg}");
+        assert!(matches!(builder.build(&leaf), Err(ChainError::IssuerNotInBundle { .. })), "{alg}");
     }
     // The outside judge agrees for RSA and ECC (openssl verify does not take SM2's ID here).
     for alg in ["rsa", "ec"] {
@@ -433,7 +433,19 @@ fn broken_chains_are_refused_with_the_reason() {
     let e = ChainBuilder::new(pool(&["ec-root.pem"]), Some(pool(&["ec-root.pem"])), now())
         .build(&leaf)
         .unwrap_err();
+    assert_eq!(
+        e,
+        ChainError::IssuerNotInBundle {
+            issuer: "CN=ec Intermediate,O=csrbatch test".into(),
+            of: "CN=www.ec.example,O=Example,C=CN".into()
+        }
+    );
+    // Without a bundle, the leaf's issuer must be given (its signature verified); only the
+    // root above an intermediate may be missing.
+    let e = ChainBuilder::new(pool(&["ec-root.pem"]), None, now()).build(&leaf).unwrap_err();
     assert_eq!(e, ChainError::IssuerNotFound { issuer: "CN=ec Intermediate,O=csrbatch test".into() });
+    let chain = ChainBuilder::new(pool(&["ec-int.pem"]), None, now()).build(&leaf).unwrap();
+    assert_eq!(chain, Chain { intermediates: vec![cert("ec-int.pem")], anchored: false });
     // An expired intermediate.
     let e = all.build(&cert("under-old.pem")).unwrap_err();
     assert!(matches!(e, ChainError::IssuerNotValid { validity: Validity::Expired, .. }), "{e}");

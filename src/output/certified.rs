@@ -621,8 +621,7 @@ mod tests {
         let Live::Certified(g) = read(&paths) else { panic!() };
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), one);
         let two = pem(b"two");
-        install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &archive)
-            .unwrap();
+        install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &archive).unwrap();
         let left: Vec<_> = std::fs::read_dir(&paths.live).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 2, "current and the new generation: {left:?}");
         assert_ne!(read(&paths), Live::Certified(g));

@@ -65,7 +65,7 @@ pub(crate) enum Refusal {
     #[error("older than the certificate already imported for this key (NotBefore {given} < {live})")]
     Older { given: String, live: String },
     /// Another certificate given in this import for the same request is newer.
-    #[error("another certificate given for {name} is newer ({newer})")]
+    #[error("another certificate given for {name} is newer (NotBefore {newer})")]
     Superseded { name: String, newer: String },
     #[error("{0}")]
     Damaged(String),
@@ -145,7 +145,6 @@ struct Request {
 /// A leaf judged (in parallel, no I/O): the request it is for, if any, and its chain, or
 /// why not.
 struct Judged {
-    index: usize,
     request: Option<usize>,
     chain: Result<Chain, Refusal>,
 }
@@ -163,7 +162,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         )));
     }
     let state = state.unwrap_or_default();
-    let given = read_inputs(&settings.paths)?;
+    let files = input_files(&settings.paths)?;
     let bundle = match &settings.import.ca_bundle {
         Some(path) => Some(read_file_certs(path)?.into_iter().map(|g| g.cert).collect::<Vec<_>>()),
         None => None,
@@ -188,36 +187,30 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         )));
     }
 
-    // Leaves are paired and checked in parallel; CA certificates are chain material.
-    let (leaves, issuers): (Vec<Given>, Vec<Given>) = given.into_iter().partition(|g| !g.cert.is_ca());
-    let pool: Vec<Certificate> = issuers.into_iter().map(|g| g.cert).collect();
+    // First pass: the CA certificates (chain material) and, per request, the newest leaf
+    // given that covers its names and is valid now (one certificate per request). Only
+    // these are kept: the leaves are read again, chunk by chunk, so memory does not grow
+    // with the inputs.
     let now = time::OffsetDateTime::now_utc();
-    let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
-    let mut judged: Vec<Judged> = leaves
-        .par_iter()
-        .enumerate()
-        .map(|(index, leaf)| {
-            let request = by_key.get(&leaf.cert.spki_sha256_hex()).copied();
-            let chain = match request {
-                Some(r) => judge(&leaf.cert, &requests[r], &builder, now),
-                None => Err(Refusal::NoKey { subject: leaf.cert.subject_text() }),
-            };
-            Judged { index, request, chain }
-        })
-        .collect();
-    judged.sort_by_key(|j| j.index);
-
-    // One certificate per request: the newest given; the same certificate given twice
-    // (a leaf file and a full chain) counts once.
-    let mut newest: HashMap<usize, usize> = HashMap::new();
-    for j in &judged {
-        if let (Some(r), Ok(_)) = (&j.request, &j.chain) {
-            let entry = newest.entry(*r).or_insert(j.index);
-            if leaves[j.index].cert.not_before() > leaves[*entry].cert.not_before() {
-                *entry = j.index;
+    let mut pool = Vec::new();
+    let mut newest: HashMap<usize, (time::OffsetDateTime, [u8; 32])> = HashMap::new();
+    for file in &files {
+        for given in read_file_certs(file)? {
+            if given.cert.is_ca() {
+                pool.push(given.cert);
+                continue;
+            }
+            let Some(&r) = by_key.get(&given.cert.spki_sha256_hex()) else { continue };
+            let wanted: Vec<&str> = requests[r].names.iter().map(String::as_str).collect();
+            let usable = cert::missing_names(&given.cert, &wanted).is_empty()
+                && cert::validity(&given.cert, now) == Validity::Valid;
+            let candidate = (given.cert.not_before(), given.cert.sha256_fingerprint());
+            if usable && newest.get(&r).is_none_or(|best| candidate.0 > best.0) {
+                newest.insert(r, candidate);
             }
         }
     }
+    let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
 
     let stamp = utc_stamp();
     let out = OutputDir::open_locked(
@@ -228,57 +221,33 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let archive = Archive::new(&out, &stamp);
     let mut report = Report::default();
     let mut writer = Writer { root, changes: HashMap::new(), batch: Vec::new() };
-    // The same certificate given twice (a leaf file and a full chain): the first line's result.
-    let mut first_of: HashMap<String, usize> = HashMap::new();
-    let mut duplicates: Vec<(usize, usize)> = Vec::new();
-    for j in judged {
-        let leaf = &leaves[j.index];
-        let line_index = report.certificates.len();
-        let mut line = Imported {
-            file: leaf.file.clone(),
-            name: j.request.map(|r| requests[r].name.clone()),
-            result: Outcome::Refused,
-            reason: None,
-        };
-        let paired = match (j.request, j.chain) {
-            (Some(r), Ok(chain)) => Ok((r, chain)),
-            (_, Err(why)) => Err(why),
-            (None, Ok(_)) => Err(Refusal::NoKey { subject: leaf.cert.subject_text() }),
-        };
-        match paired {
-            Err(why) => line.reason = Some(why),
-            Ok((r, chain)) => {
-                let request = &requests[r];
-                let fingerprint = leaf.cert.sha256_fingerprint_hex();
-                let newest_index = newest.get(&r).copied().unwrap_or(j.index);
-                if let Some(&first) = first_of.get(&fingerprint) {
-                    duplicates.push((line_index, first));
-                } else if leaves[newest_index].cert.sha256_fingerprint_hex() != fingerprint {
-                    let newer = leaves[newest_index].file.clone();
-                    line.reason = Some(Refusal::Superseded { name: request.name.clone(), newer });
-                } else {
-                    first_of.insert(fingerprint, line_index);
-                    let put = Put { root, layout: state.layout, settings, report: &mut report };
-                    match put.plan(request, &leaf.cert, &chain, &archive) {
-                        Ok(Step::Done(outcome, change)) => {
-                            line.result = outcome;
-                            if let Some(change) = change {
-                                writer.changes.insert(request.name.clone(), *change);
-                            }
-                        }
-                        Ok(Step::Install(install)) => writer.batch.push((line_index, *install)),
-                        Err(why) => line.reason = Some(why),
-                    }
-                }
-            }
-        }
-        report.certificates.push(line);
-        if writer.batch.len() >= Writer::BATCH {
-            writer.put_batch(&mut report.certificates, &archive)?;
+    let mut run = Run {
+        requests: &requests,
+        by_key: &by_key,
+        builder: &builder,
+        newest: &newest,
+        now,
+        first_of: HashMap::new(),
+        duplicates: Vec::new(),
+    };
+    // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
+    let mut chunk = Vec::new();
+    for file in &files {
+        chunk.extend(read_file_certs(file)?.into_iter().filter(|g| !g.cert.is_ca()));
+        if chunk.len() >= Run::CHUNK {
+            run.chunk(
+                std::mem::take(&mut chunk),
+                settings,
+                state.layout,
+                &mut report,
+                &mut writer,
+                &archive,
+            )?;
         }
     }
+    run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.put_batch(&mut report.certificates, &archive)?;
-    for (line, first) in duplicates {
+    for (line, first) in run.duplicates {
         let (result, reason) = (report.certificates[first].result, report.certificates[first].reason.clone());
         report.certificates[line].result = result;
         report.certificates[line].reason = reason;
@@ -296,6 +265,89 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         })?;
     }
     Ok(report)
+}
+
+/// The second pass over the leaves.
+struct Run<'a> {
+    requests: &'a [Request],
+    by_key: &'a HashMap<String, usize>,
+    builder: &'a ChainBuilder,
+    /// Per request, the newest usable leaf given: (NotBefore, fingerprint).
+    newest: &'a HashMap<usize, (time::OffsetDateTime, [u8; 32])>,
+    now: time::OffsetDateTime,
+    /// The first line of each certificate given (by fingerprint): a certificate given
+    /// twice (a leaf file and a full chain) gets that line's result.
+    first_of: HashMap<[u8; 32], usize>,
+    duplicates: Vec<(usize, usize)>,
+}
+
+impl Run<'_> {
+    /// Leaves judged at once (in parallel), then handed to the writer.
+    const CHUNK: usize = 4096;
+
+    fn chunk(
+        &mut self,
+        leaves: Vec<Given>,
+        settings: &Settings,
+        layout: Layout,
+        report: &mut Report,
+        writer: &mut Writer<'_>,
+        archive: &Archive,
+    ) -> Result<(), Error> {
+        let (requests, by_key, builder, now) = (self.requests, self.by_key, self.builder, self.now);
+        let judged: Vec<Judged> = leaves
+            .par_iter()
+            .map(|leaf| {
+                let request = by_key.get(&leaf.cert.spki_sha256_hex()).copied();
+                let chain = match request {
+                    Some(r) => judge(&leaf.cert, &requests[r], builder, now),
+                    None => Err(Refusal::NoKey { subject: leaf.cert.subject_text() }),
+                };
+                Judged { request, chain }
+            })
+            .collect();
+        for (leaf, j) in leaves.iter().zip(judged) {
+            let line_index = report.certificates.len();
+            let mut line = Imported {
+                file: leaf.file.clone(),
+                name: j.request.map(|r| requests[r].name.clone()),
+                result: Outcome::Refused,
+                reason: None,
+            };
+            let fingerprint = leaf.cert.sha256_fingerprint();
+            match (j.request, j.chain) {
+                (_, Err(why)) => line.reason = Some(why),
+                (None, Ok(_)) => line.reason = Some(Refusal::NoKey { subject: leaf.cert.subject_text() }),
+                (Some(_), Ok(_)) if self.first_of.contains_key(&fingerprint) => {
+                    self.duplicates.push((line_index, self.first_of[&fingerprint]));
+                }
+                (Some(r), Ok(_)) if self.newest.get(&r).is_some_and(|n| n.1 != fingerprint) => {
+                    let newer = self.newest[&r].0;
+                    let name = requests[r].name.clone();
+                    line.reason = Some(Refusal::Superseded { name, newer: rfc3339(newer) });
+                }
+                (Some(r), Ok(chain)) => {
+                    self.first_of.insert(fingerprint, line_index);
+                    let put = Put { root: writer.root, layout, settings, report: &mut *report };
+                    match put.plan(&requests[r], &leaf.cert, &chain, archive) {
+                        Ok(Step::Done(outcome, change)) => {
+                            line.result = outcome;
+                            if let Some(change) = change {
+                                writer.changes.insert(requests[r].name.clone(), *change);
+                            }
+                        }
+                        Ok(Step::Install(install)) => writer.batch.push((line_index, *install)),
+                        Err(why) => line.reason = Some(why),
+                    }
+                }
+            }
+            report.certificates.push(line);
+            if writer.batch.len() >= Writer::BATCH {
+                writer.put_batch(&mut report.certificates, archive)?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What an import changes in a request's summary entry.
@@ -716,35 +768,36 @@ fn parse_time(text: &str) -> time::OffsetDateTime {
         .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
-/// Every certificate in the inputs: files, or folders walked (sorted, hidden entries
-/// skipped). A file that holds none, or cannot be read, is an error (exit 2).
-fn read_inputs(paths: &[PathBuf]) -> Result<Vec<Given>, Error> {
-    let mut given = Vec::new();
+/// The input files: files, or folders walked (sorted, links followed, hidden entries
+/// skipped). A path that is missing, or a folder without any file, is an error (exit 2).
+fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    let mut files = Vec::new();
     for path in paths {
         let meta = std::fs::metadata(path).map_err(|e| IoError::new(path, e))?;
-        if meta.is_dir() {
-            let before = given.len();
-            let walker = walkdir::WalkDir::new(path)
-                .follow_links(true)
-                .sort_by_file_name()
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
-            for entry in walker {
-                let entry = entry.map_err(|e| IoError::other(path, e))?;
-                if entry.file_type().is_file() {
-                    given.extend(read_file_certs(entry.path())?);
-                }
+        if !meta.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let before = files.len();
+        let walker = walkdir::WalkDir::new(path)
+            .follow_links(true)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'));
+        for entry in walker {
+            let entry = entry.map_err(|e| IoError::other(path, e))?;
+            if entry.file_type().is_file() {
+                files.push(entry.into_path());
             }
-            if given.len() == before {
-                return Err(Error::Usage(format!("{}: no certificate in this folder", path.display())));
-            }
-        } else {
-            given.extend(read_file_certs(path)?);
+        }
+        if files.len() == before {
+            return Err(Error::Usage(format!("{}: no certificate in this folder", path.display())));
         }
     }
-    Ok(given)
+    Ok(files)
 }
 
+/// Every certificate of one input; one that holds none, or cannot be read, is an error.
 fn read_file_certs(path: &Path) -> Result<Vec<Given>, Error> {
     let bytes = std::fs::read(path).map_err(|e| IoError::new(path, e))?;
     let certs =
