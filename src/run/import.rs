@@ -178,7 +178,8 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     }
 
     let lock = OutputDir::lock(root)?;
-    let (requests, by_key) = read_requests(&summary_path)?;
+    let (requests, by_key) =
+        read_requests(&summary_path).map_err(|e| folder_error(FolderProblem::Records(e)))?;
     let unfinished = folder::journals_after(root, &written(&summary_path)?)?;
     if !unfinished.is_empty() {
         return Err(Error::Usage(format!(
@@ -382,13 +383,18 @@ fn written(path: &Path) -> Result<String, Error> {
 
 /// The requests of the summary that have a key, and which request each key is of (the
 /// CSR's key and, for a certified request, its live key).
-fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), Error> {
+fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), IoError> {
     let file = std::fs::File::open(path).map_err(|e| IoError::new(path, e))?;
     let mut requests = Vec::new();
     let mut by_key = HashMap::new();
     summary::read_summary(std::io::BufReader::new(file), &mut |item| {
         let Item::Entry(e) = item else { return Ok(()) };
         let Some(key_sha2) = e.key_sha2.clone().filter(|_| e.has_private_key) else { return Ok(()) };
+        // The Name is the stem of every file written: a summary edited by hand must not
+        // lead the writes out of the folder.
+        if crate::request::CsrName::parse(&e.name).map_or(true, |n| n.as_str() != e.name) {
+            return Err(std::io::Error::other(format!("entry {:?}: not a csrbatch Name", e.name)));
+        }
         let index = requests.len();
         by_key.insert(key_sha2.clone(), index);
         if let Some(c) = &e.certificate {

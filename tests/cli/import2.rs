@@ -1049,3 +1049,25 @@ fn a_hostile_zip_is_read_and_nothing_is_written_outside_out() {
         assert!(!p.contains("x.pem") && !p.contains("w.pem") && !p.contains("abs.pem"), "{p} in out");
     }
 }
+
+/// A summary.json edited by hand whose Name would lead the writes out of the folder is
+/// refused (exit 2) before anything is written, in or out of the folder.
+#[test]
+fn a_summary_name_edited_to_leave_the_folder_is_refused() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    let summary = out.join("summary.json");
+    let edited = text(&summary).replace("\"Name\":\"web\"", "\"Name\":\"../../escaped\"");
+    assert_ne!(edited, text(&summary), "the Name was in the summary");
+    std::fs::write(&summary, edited).unwrap();
+    let before = snapshot(dir.tmp.path());
+    let run =
+        bin(&[os("import"), issued.leaf.as_os_str(), issued.chain.as_os_str(), os("--out"), out.as_os_str()]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("not a csrbatch Name"), "{}", stderr(&run));
+    assert_eq!(snapshot_diff(&before, &snapshot(dir.tmp.path())), Vec::<String>::new());
+}
