@@ -230,6 +230,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         now,
         first_of: HashMap::new(),
         duplicates: Vec::new(),
+        sm2_without_p12: std::sync::atomic::AtomicBool::new(false),
     };
     // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
     let mut chunk = Vec::new();
@@ -248,6 +249,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     }
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.put_batch(&mut report.certificates, &archive)?;
+    report.sm2_without_p12 = run.sm2_without_p12.load(std::sync::atomic::Ordering::Relaxed);
     for (line, first) in run.duplicates {
         let (result, reason) = (report.certificates[first].result, report.certificates[first].reason.clone());
         report.certificates[line].result = result;
@@ -280,6 +282,8 @@ struct Run<'a> {
     /// twice (a leaf file and a full chain) gets that line's result.
     first_of: HashMap<[u8; 32], usize>,
     duplicates: Vec<(usize, usize)>,
+    /// An SM2 request got no .p12 (said once).
+    sm2_without_p12: std::sync::atomic::AtomicBool,
 }
 
 impl Run<'_> {
@@ -307,8 +311,10 @@ impl Run<'_> {
                 Judged { request, chain }
             })
             .collect();
+        // In order: what each leaf is (refused, a duplicate, superseded, or to be put live).
+        let mut todo: Vec<(Imported, Option<(usize, Chain)>)> = Vec::with_capacity(leaves.len());
         for (leaf, j) in leaves.iter().zip(judged) {
-            let line_index = report.certificates.len();
+            let line_index = report.certificates.len() + todo.len();
             let mut line = Imported {
                 file: leaf.file.clone(),
                 name: j.request.map(|r| requests[r].name.clone()),
@@ -316,6 +322,7 @@ impl Run<'_> {
                 reason: None,
             };
             let fingerprint = leaf.cert.sha256_fingerprint();
+            let mut put = None;
             match (j.request, j.chain) {
                 (_, Err(why)) => line.reason = Some(why),
                 (None, Ok(_)) => line.reason = Some(Refusal::NoKey { subject: leaf.cert.subject_text() }),
@@ -329,18 +336,38 @@ impl Run<'_> {
                 }
                 (Some(r), Ok(chain)) => {
                     self.first_of.insert(fingerprint, line_index);
-                    let put = Put { root: writer.root, layout, settings, report: &mut *report };
-                    match put.plan(&requests[r], &leaf.cert, &chain, archive) {
-                        Ok(Step::Done(outcome, change)) => {
-                            line.result = outcome;
-                            if let Some(change) = change {
-                                writer.changes.insert(requests[r].name.clone(), *change);
-                            }
-                        }
-                        Ok(Step::Install(install)) => writer.batch.push((line_index, *install)),
-                        Err(why) => line.reason = Some(why),
+                    put = Some((r, chain));
+                }
+            }
+            todo.push((line, put));
+        }
+        // In parallel: each request's plan (its files read, its key checked against the
+        // certificate); every request is planned once, so no two workers share a file.
+        let root = writer.root;
+        let sm2 = &self.sm2_without_p12;
+        let planned: Vec<(Imported, Option<Result<Step, Refusal>>)> = todo
+            .into_par_iter()
+            .zip(leaves.par_iter())
+            .map(|((line, put), leaf)| {
+                let step = put.map(|(r, chain)| {
+                    let put = Put { root, layout, settings, sm2_without_p12: sm2 };
+                    put.plan(&requests[r], &leaf.cert, &chain, archive)
+                });
+                (line, step)
+            })
+            .collect();
+        for (mut line, step) in planned {
+            let line_index = report.certificates.len();
+            match step {
+                None => {}
+                Some(Ok(Step::Done(outcome, change))) => {
+                    line.result = outcome;
+                    if let Some(change) = change {
+                        writer.changes.insert(change.name.clone(), *change);
                     }
                 }
+                Some(Ok(Step::Install(install))) => writer.batch.push((line_index, *install)),
+                Some(Err(why)) => line.reason = Some(why),
             }
             report.certificates.push(line);
             if writer.batch.len() >= Writer::BATCH {
@@ -354,6 +381,8 @@ impl Run<'_> {
 /// What an import changes in a request's summary entry.
 #[derive(Debug)]
 struct Change {
+    /// The request's Name.
+    name: String,
     state: State,
     certificate: CertificateInfo,
     /// After a promotion: the CSR and key files are the live ones (relative).
@@ -559,7 +588,8 @@ struct Put<'a> {
     root: &'a Path,
     layout: Layout,
     settings: &'a Settings,
-    report: &'a mut Report,
+    /// Set when an SM2 request gets no .p12.
+    sm2_without_p12: &'a std::sync::atomic::AtomicBool,
 }
 
 impl Put<'_> {
@@ -663,7 +693,7 @@ impl Put<'_> {
             let key = request.key_file.is_none().then(|| paths.relative(LiveFile::Key));
             (self.layout.relative(&request.name).0, key)
         });
-        Change { state, certificate, files }
+        Change { name: request.name.clone(), state, certificate, files }
     }
 
     /// The key file the new generation links: the live generation's (same key), the
@@ -754,7 +784,7 @@ impl Put<'_> {
     ) -> Result<Option<Vec<u8>>, Refusal> {
         let Some(P12 { legacy, passphrase }) = &self.settings.import.p12 else { return Ok(None) };
         if request.algorithm == "SM2" {
-            self.report.sm2_without_p12 = true;
+            self.sm2_without_p12.store(true, std::sync::atomic::Ordering::Relaxed);
             return Ok(None);
         }
         let path = key_path.map(Path::to_path_buf).or_else(|| request.key_file.as_ref().map(PathBuf::from));
