@@ -342,7 +342,11 @@ fn assess_certified(
         }
         other => other,
     };
-    Assessed { decision, key_exists, csr_exists, slot: Slot::Next, certificate: Some(generation.info) }
+    // The next pair is what the entry names while one waits or this run writes one; else
+    // the live pair (an unchanged certified request's CSR is NAME.csr.pem).
+    let writes = matches!(decision.action, Action::Generate | Action::Resign(_));
+    let slot = if pending || writes { Slot::Next } else { Slot::Live };
+    Assessed { decision, key_exists, csr_exists, slot, certificate: Some(generation.info) }
 }
 
 /// A certified request whose live files are not as csrbatch left them: damaged, and left
