@@ -543,35 +543,57 @@ impl SummaryWriter {
         }
         let journal = File::open(&self.journal_path).map_err(|e| IoError::new(&self.journal_path, e))?;
         let staged = atomic::stage_from(&self.summary_path, PUBLIC_MODE, Replace::Allowed, |out| {
-            let text = |v: &str| serde_json::to_string(v).map_err(std::io::Error::other);
-            write!(
-                out,
-                "{{\n  \"RequestId\": {},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Written\": {},\n  \"Csrs\": [",
-                text(&self.request_id)?,
-                self.total,
-                self.succeeded,
-                self.failed,
-                text(&self.written)?
-            )?;
+            let header = Header {
+                request_id: self.request_id.clone(),
+                total: self.total,
+                succeeded: self.succeeded,
+                failed: self.failed,
+                written: self.written.clone(),
+            };
+            write_head(out, &header)?;
             let mut pending = self.pending_lines.iter().copied().peekable();
             let entries = BufReader::new(journal).lines().enumerate().filter_map(|(n, line)| {
                 let skip = pending.next_if_eq(&(n as u64)).is_some();
                 (!skip).then_some(line)
             });
             for (i, line) in entries.enumerate() {
-                out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
+                out.write_all(separator(i))?;
                 out.write_all(line?.as_bytes())?;
             }
-            out.write_all(b"\n  ],\n  \"Orphaned\": [")?;
-            for (i, orphan) in orphans.iter().enumerate() {
-                out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
-                serde_json::to_writer(&mut *out, orphan).map_err(std::io::Error::other)?;
-            }
-            out.write_all(b"\n  ]\n}\n")
+            write_tail(out, orphans)
         })?;
         atomic::commit(vec![staged]).into_iter().try_for_each(|r| r.map(drop))?;
         std::fs::remove_file(&self.journal_path).map_err(|e| IoError::new(&self.journal_path, e))
     }
+}
+
+/// The summary's top-level fields, then the opening of `Csrs`, as csrbatch lays it out.
+fn write_head(out: &mut dyn Write, h: &Header) -> std::io::Result<()> {
+    let text = |v: &str| serde_json::to_string(v).map_err(std::io::Error::other);
+    write!(
+        out,
+        "{{\n  \"RequestId\": {},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Written\": {},\n  \"Csrs\": [",
+        text(&h.request_id)?,
+        h.total,
+        h.succeeded,
+        h.failed,
+        text(&h.written)?
+    )
+}
+
+/// What comes before the `i`-th item of a list: one per line, indented.
+fn separator(i: usize) -> &'static [u8] {
+    if i == 0 { b"\n    " } else { b",\n    " }
+}
+
+/// The end of `Csrs`, then `Orphaned`, then the end of the document.
+fn write_tail(out: &mut dyn Write, orphans: &[Orphan]) -> std::io::Result<()> {
+    out.write_all(b"\n  ],\n  \"Orphaned\": [")?;
+    for (i, orphan) in orphans.iter().enumerate() {
+        out.write_all(separator(i))?;
+        serde_json::to_writer(&mut *out, orphan).map_err(std::io::Error::other)?;
+    }
+    out.write_all(b"\n  ]\n}\n")
 }
 
 /// Rewrites summary.json with each entry passed through `change`, atomically; every
@@ -589,33 +611,19 @@ pub(crate) fn rewrite(path: &Path, change: &mut dyn FnMut(&mut Entry)) -> Result
     .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
     let reader = open()?;
     let staged = atomic::stage_from(path, PUBLIC_MODE, Replace::Allowed, |out| {
-        let text = |v: &str| serde_json::to_string(v).map_err(std::io::Error::other);
-        write!(
-            out,
-            "{{\n  \"RequestId\": {},\n  \"Total\": {},\n  \"Succeeded\": {},\n  \"Failed\": {},\n  \"Written\": {},\n  \"Csrs\": [",
-            text(&header.request_id)?,
-            header.total,
-            header.succeeded,
-            header.failed,
-            text(&header.written)?
-        )?;
-        let mut first = true;
+        write_head(out, &header)?;
+        let mut count = 0;
         read_summary(reader, &mut |item| {
             if let Item::Entry(mut entry) = item {
                 change(&mut entry);
-                out.write_all(if first { b"\n    " } else { b",\n    " })?;
-                first = false;
+                out.write_all(separator(count))?;
+                count += 1;
                 serde_json::to_writer(&mut *out, &entry).map_err(std::io::Error::other)?;
             }
             Ok(())
         })
         .map_err(std::io::Error::other)?;
-        out.write_all(b"\n  ],\n  \"Orphaned\": [")?;
-        for (i, orphan) in orphans.iter().enumerate() {
-            out.write_all(if i == 0 { b"\n    " } else { b",\n    " })?;
-            serde_json::to_writer(&mut *out, orphan).map_err(std::io::Error::other)?;
-        }
-        out.write_all(b"\n  ]\n}\n")
+        write_tail(out, &orphans)
     })?;
     atomic::commit(vec![staged]).into_iter().try_for_each(|r| r.map(drop))
 }
