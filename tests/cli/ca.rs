@@ -599,6 +599,28 @@ pub fn tampered(cert: &Path, out: &Path) {
     openssl_ok(&["x509", "-inform", "DER", "-in", s(&der), "-out", s(out)]);
 }
 
+/// summary.json of `out`, as JSON (fields the library's Summary type does not read too).
+pub fn summary_json(out: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
+}
+
+/// The summary entry of request `name`.
+pub fn entry(out: &Path, name: &str) -> serde_json::Value {
+    let s = summary_json(out);
+    s["Csrs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["Name"] == name)
+        .unwrap_or_else(|| panic!("{name} in {s}"))
+        .clone()
+}
+
+/// The `State` of request `name` in summary.json.
+pub fn state(out: &Path, name: &str) -> String {
+    entry(out, name)["State"].as_str().unwrap_or_default().to_owned()
+}
+
 #[cfg(test)]
 mod fixtures {
     //! The CA and its deliveries judged on their own, by openssl and python's zipfile.

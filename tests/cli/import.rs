@@ -67,26 +67,6 @@ fn import_ok(files: &[PathBuf], out: &Path, bundle: &Path) -> String {
     stderr(&run)
 }
 
-fn summary_json(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
-}
-
-/// The summary entry of request `name`.
-fn entry(out: &Path, name: &str) -> Value {
-    let s = summary_json(out);
-    s["Csrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["Name"] == name)
-        .unwrap_or_else(|| panic!("{name} in {s}"))
-        .clone()
-}
-
-fn state(out: &Path, name: &str) -> String {
-    entry(out, name)["State"].as_str().unwrap_or_default().to_owned()
-}
-
 fn bytes(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }

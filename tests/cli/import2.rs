@@ -103,25 +103,6 @@ fn import_expect(files: &[PathBuf], out: &Path, root: &Path, want: &[(&str, &str
     doc
 }
 
-fn summary_json(out: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(out.join("summary.json")).unwrap()).unwrap()
-}
-
-fn entry(out: &Path, name: &str) -> Value {
-    let s = summary_json(out);
-    s["Csrs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|e| e["Name"] == name)
-        .unwrap_or_else(|| panic!("{name} in {s}"))
-        .clone()
-}
-
-fn state(out: &Path, name: &str) -> String {
-    entry(out, name)["State"].as_str().unwrap_or_default().to_owned()
-}
-
 fn fingerprint_of_entry(out: &Path, name: &str) -> String {
     hex_norm(entry(out, name)["Certificate"]["Sha256Fingerprint"].as_str().unwrap_or_default())
 }
