@@ -79,6 +79,14 @@ pub(crate) enum Reason {
     Expiring { not_after: String, days_left: usize },
     #[error("the certificate expired on {not_after}")]
     Expired { not_after: String },
+    /// The live certificate is not the one summary.json records: an import stopped after
+    /// it put the certificate live and before it wrote the summary (or `current` was
+    /// switched by hand to another generation).
+    #[error(
+        "the live certificate (serial {serial}) is not the one summary.json records: an import \
+         did not finish; run it again"
+    )]
+    CertificateUnrecorded { serial: String },
 }
 
 /// Whether a live certificate is due for renewal at `now`: expired past its NotAfter;

@@ -131,6 +131,11 @@ impl Paths {
         self.pair_dir.join(format!("{}{NEXT_KEY}", self.name))
     }
 
+    /// Whether `.live/NAME` is there (as a folder): the request was certified.
+    pub(crate) fn has_live_dir(&self) -> bool {
+        has_live_dir(&self.pair_dir, &self.name)
+    }
+
     /// The next pair's files relative to the output folder: (CSR, key).
     pub(crate) fn next_relative(&self) -> (String, String) {
         (self.layout.file(&self.name, NEXT_CSR), self.layout.file(&self.name, NEXT_KEY))
@@ -160,16 +165,20 @@ pub(crate) struct Generation {
 
 /// Reads what the folder holds of a request's certificate, without changing anything.
 pub(crate) fn read(paths: &Paths) -> Live {
+    // `.live` and `.live/NAME` are folders csrbatch made: a link there could lead the
+    // writes out of the output folder.
+    for dir in [paths.pair_dir.join(LIVE_DIR), paths.live.clone()] {
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.is_dir() => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Live::None,
+            Ok(_) => return Live::Unusable(format!("{} is not a folder", dir.display())),
+            Err(e) => return Live::Unusable(format!("{}: {e}", dir.display())),
+        }
+    }
     let current = paths.live.join(CURRENT);
     let target = match std::fs::read_link(&current) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return match std::fs::symlink_metadata(&paths.live) {
-                // A first import killed before it switched: nothing is live yet.
-                Ok(m) if m.is_dir() => Live::None,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Live::None,
-                _ => Live::Unusable(format!("{} is not a folder", paths.live.display())),
-            };
-        }
+        // A first import killed before it switched: nothing is live yet.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Live::None,
         Err(e) => return Live::Unusable(format!("{}: {e}", current.display())),
         Ok(target) => target,
     };
@@ -268,6 +277,11 @@ pub(crate) fn prepare(paths: &Paths, new: &NewGeneration, archive: &Archive) -> 
         in_the_way(paths, file, new.key.as_deref())?;
     }
     std::fs::create_dir_all(&paths.live).map_err(|e| IoError::new(&paths.live, e))?;
+    for dir in [paths.pair_dir.join(LIVE_DIR), paths.live.clone()] {
+        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            return Err(IoError::other(&dir, "not a folder (a link?): move it away first"));
+        }
+    }
     let before = std::fs::read_link(paths.live.join(CURRENT)).ok();
     sweep(paths, before.as_deref(), archive)?;
     let stamp = utc_stamp();
@@ -449,6 +463,23 @@ fn remove_own_link(paths: &Paths, file: LiveFile) -> Result<(), IoError> {
         }
         _ => Ok(()),
     }
+}
+
+/// `--prune` of a certified request that no manifest asks for any more: its generations
+/// (keys and certificates) move into the archive as `NAME.live/`, a waiting `next` pair
+/// with them, and the links beside the CSR, which point into what moved, are removed.
+/// A kill part way leaves the CSR, so the next `--prune` finds the request again.
+pub(crate) fn retire(paths: &Paths, archive: &Archive) -> Result<(), IoError> {
+    for file in LiveFile::ALL {
+        remove_own_link(paths, file)?;
+    }
+    for next in [paths.next_csr(), paths.next_key()] {
+        if std::fs::symlink_metadata(&next).is_ok() {
+            archive.take(&next)?;
+        }
+    }
+    archive.take_as(&paths.live, &format!("{}.live", paths.name))?;
+    atomic::sync_dir(&paths.pair_dir)
 }
 
 /// Makes the links of the live generation that are missing (a first import killed

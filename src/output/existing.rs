@@ -109,6 +109,13 @@ fn key_digest(key_sha2: &str) -> u32 {
     }
 }
 
+/// The first 16 bytes of a certificate's SHA-256 fingerprint (hex); `None` if not hex.
+fn fingerprint_digest(hex_text: &str) -> Option<[u8; 16]> {
+    let mut out = [0; 16];
+    hex::decode_to_slice(hex_text.get(..32)?, &mut out).ok()?;
+    Some(out)
+}
+
 /// The digest [`Record`] keeps of a CSR's PEM text.
 pub(crate) fn csr_digest(csr_pem: &str) -> [u8; 16] {
     let mut out = [0; 16];
@@ -134,6 +141,9 @@ pub(crate) struct Previous {
     pub(crate) written: String,
     /// Runs that stopped before writing a summary, oldest first.
     pub(crate) unfinished: Vec<UnfinishedRun>,
+    /// By [`name_key`], the first 16 bytes of the `Sha256Fingerprint` recorded for
+    /// certified requests (only those: a folder without certificates pays nothing).
+    certificates: HashMap<u128, [u8; 16]>,
 }
 
 impl Previous {
@@ -159,6 +169,14 @@ impl Previous {
         self.records.shrink_to_fit();
     }
 
+    /// Whether the records say that the certificate with this fingerprint (hex) is the
+    /// request's: false for another one, or none (an import that stopped before it wrote
+    /// summary.json put it live).
+    pub(crate) fn records_certificate(&self, name: &str, fingerprint_hex: &str) -> bool {
+        let recorded = self.certificates.get(&name_key(name));
+        recorded.is_some_and(|r| fingerprint_digest(fingerprint_hex) == Some(*r))
+    }
+
     /// Whether a killed run was writing this request's files when it stopped.
     pub(crate) fn interrupted(&self, name: &str) -> bool {
         self.interrupted.contains(&name_key(name))
@@ -171,6 +189,11 @@ impl Previous {
         if !wants(&entry.name) {
             self.strangers.insert(key, entry.name.clone());
         }
+        // The last record read of a Name says whether it has a certificate.
+        match entry.certificate.as_ref().and_then(|c| fingerprint_digest(&c.sha256_fingerprint)) {
+            Some(digest) => self.certificates.insert(key, digest),
+            None => self.certificates.remove(&key),
+        };
         self.records.push((key, record));
     }
 }

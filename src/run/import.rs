@@ -64,9 +64,11 @@ pub(crate) enum Refusal {
     Chain(ChainError),
     #[error("older than the certificate already imported for this key (NotBefore {given} < {live})")]
     Older { given: String, live: String },
-    /// Another certificate given in this import for the same request is newer.
-    #[error("another certificate given for {name} is newer (NotBefore {newer})")]
-    Superseded { name: String, newer: String },
+    /// The request takes another certificate given in this import (see [`Choice`]).
+    #[error(
+        "{name} takes another certificate given (NotBefore {taken}): one for the key of its CSR, or a newer one"
+    )]
+    Superseded { name: String, taken: String },
     #[error("{0}")]
     Damaged(String),
     #[error("{name}: the key file is not the key of this certificate: {why}")]
@@ -178,8 +180,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     }
 
     let lock = OutputDir::lock(root)?;
-    let (requests, by_key) =
-        read_requests(&summary_path).map_err(|e| folder_error(FolderProblem::Records(e)))?;
+    let requests = read_requests(&summary_path).map_err(|e| folder_error(FolderProblem::Records(e)))?;
     let unfinished = folder::journals_after(root, &written(&summary_path)?)?;
     if !unfinished.is_empty() {
         return Err(Error::Usage(format!(
@@ -188,26 +189,35 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         )));
     }
 
-    // First pass: the CA certificates (chain material) and, per request, the newest leaf
-    // given that covers its names and is valid now (one certificate per request). Only
-    // these are kept: the leaves are read again, chunk by chunk, so memory does not grow
-    // with the inputs.
+    // First pass: the CA certificates (chain material) and, per request, the one leaf
+    // given to put live (see [`Choice`]). Only these are kept: the leaves are read again,
+    // chunk by chunk, so memory does not grow with the inputs.
     let now = time::OffsetDateTime::now_utc();
     let mut pool = Vec::new();
-    let mut newest: HashMap<usize, (time::OffsetDateTime, [u8; 32])> = HashMap::new();
+    let mut chosen: HashMap<usize, Choice> = HashMap::new();
     for file in &files {
         for given in read_file_certs(file)? {
-            if given.cert.is_ca() {
+            if requests.is_issuer_only(&given.cert) {
                 pool.push(given.cert);
                 continue;
             }
-            let Some(&r) = by_key.get(&given.cert.spki_sha256_hex()) else { continue };
-            let wanted: Vec<&str> = requests[r].names.iter().map(String::as_str).collect();
+            if given.cert.is_ca() {
+                // A CA certificate for a request's key (a sub-CA's CSR): that request's,
+                // and an issuer too.
+                pool.push(given.cert.clone());
+            }
+            let Some(r) = requests.of(&given.cert) else { continue };
+            let request = &requests.list[r];
+            let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
             let usable = cert::missing_names(&given.cert, &wanted).is_empty()
                 && cert::validity(&given.cert, now) == Validity::Valid;
-            let candidate = (given.cert.not_before(), given.cert.sha256_fingerprint());
-            if usable && newest.get(&r).is_none_or(|best| candidate.0 > best.0) {
-                newest.insert(r, candidate);
+            let candidate = Choice {
+                for_csr_key: given.cert.spki_sha256_hex() == request.key_sha2,
+                not_before: given.cert.not_before(),
+                fingerprint: given.cert.sha256_fingerprint(),
+            };
+            if usable && chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
+                chosen.insert(r, candidate);
             }
         }
     }
@@ -224,9 +234,8 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let mut writer = Writer { root, changes: HashMap::new(), batch: Vec::new() };
     let mut run = Run {
         requests: &requests,
-        by_key: &by_key,
         builder: &builder,
-        newest: &newest,
+        chosen: &chosen,
         now,
         first_of: HashMap::new(),
         duplicates: Vec::new(),
@@ -235,7 +244,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
     let mut chunk = Vec::new();
     for file in &files {
-        chunk.extend(read_file_certs(file)?.into_iter().filter(|g| !g.cert.is_ca()));
+        chunk.extend(read_file_certs(file)?.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
         if chunk.len() >= Run::CHUNK {
             run.chunk(
                 std::mem::take(&mut chunk),
@@ -270,13 +279,27 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     Ok(report)
 }
 
+/// The leaf given that a request takes, of those that cover its names and are valid now:
+/// one for the key of its CSR (a first import, or a renewal's `next` key) before one for
+/// the live key, then the newest. One a request, so that no two workers share its files.
+struct Choice {
+    for_csr_key: bool,
+    not_before: time::OffsetDateTime,
+    fingerprint: [u8; 32],
+}
+
+impl Choice {
+    fn rank(&self) -> (bool, time::OffsetDateTime) {
+        (self.for_csr_key, self.not_before)
+    }
+}
+
 /// The second pass over the leaves.
 struct Run<'a> {
-    requests: &'a [Request],
-    by_key: &'a HashMap<String, usize>,
+    requests: &'a Requests,
     builder: &'a ChainBuilder,
-    /// Per request, the newest usable leaf given: (NotBefore, fingerprint).
-    newest: &'a HashMap<usize, (time::OffsetDateTime, [u8; 32])>,
+    /// Per request, the leaf it takes.
+    chosen: &'a HashMap<usize, Choice>,
     now: time::OffsetDateTime,
     /// The first line of each certificate given (by fingerprint): a certificate given
     /// twice (a leaf file and a full chain) gets that line's result.
@@ -299,11 +322,12 @@ impl Run<'_> {
         writer: &mut Writer<'_>,
         archive: &Archive,
     ) -> Result<(), Error> {
-        let (requests, by_key, builder, now) = (self.requests, self.by_key, self.builder, self.now);
+        let (all, builder, now) = (self.requests, self.builder, self.now);
+        let requests = all.list.as_slice();
         let judged: Vec<Judged> = leaves
             .par_iter()
             .map(|leaf| {
-                let request = by_key.get(&leaf.cert.spki_sha256_hex()).copied();
+                let request = all.of(&leaf.cert);
                 let chain = match request {
                     Some(r) => judge(&leaf.cert, &requests[r], builder, now),
                     None => Err(Refusal::NoKey { subject: leaf.cert.subject_text() }),
@@ -329,10 +353,10 @@ impl Run<'_> {
                 (Some(_), Ok(_)) if self.first_of.contains_key(&fingerprint) => {
                     self.duplicates.push((line_index, self.first_of[&fingerprint]));
                 }
-                (Some(r), Ok(_)) if self.newest.get(&r).is_some_and(|n| n.1 != fingerprint) => {
-                    let newer = self.newest[&r].0;
+                (Some(r), Ok(_)) if self.chosen.get(&r).is_some_and(|c| c.fingerprint != fingerprint) => {
+                    let taken = rfc3339(self.chosen[&r].not_before);
                     let name = requests[r].name.clone();
-                    line.reason = Some(Refusal::Superseded { name, newer: rfc3339(newer) });
+                    line.reason = Some(Refusal::Superseded { name, taken });
                 }
                 (Some(r), Ok(chain)) => {
                     self.first_of.insert(fingerprint, line_index);
@@ -410,12 +434,43 @@ fn written(path: &Path) -> Result<String, Error> {
     Ok(header.written)
 }
 
-/// The requests of the summary that have a key, and which request each key is of (the
-/// CSR's key and, for a certified request, its live key).
-fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), IoError> {
+/// The requests of the summary that have a key, and which requests each key is of (the
+/// CSR's key and, for a certified request, its live key; `KeyFile` requests may share one).
+struct Requests {
+    list: Vec<Request>,
+    by_key: HashMap<String, Vec<usize>>,
+}
+
+impl Requests {
+    /// The request a leaf is for: the one of its key, or of several with that key, the
+    /// one with the most names the leaf covers (the closest fit); `None`: no key is its.
+    fn of(&self, cert: &Certificate) -> Option<usize> {
+        let candidates = self.by_key.get(&cert.spki_sha256_hex())?;
+        let covered = |r: usize| {
+            let wanted: Vec<&str> = self.list[r].names.iter().map(String::as_str).collect();
+            cert::missing_names(cert, &wanted).is_empty()
+        };
+        match candidates.as_slice() {
+            [only] => Some(*only),
+            all => all
+                .iter()
+                .copied()
+                .filter(|r| covered(*r))
+                .max_by_key(|r| (self.list[*r].names.len(), std::cmp::Reverse(*r)))
+                .or(all.first().copied()),
+        }
+    }
+
+    /// Whether a certificate is chain material only: a CA's, not a request's.
+    fn is_issuer_only(&self, cert: &Certificate) -> bool {
+        cert.is_ca() && !self.by_key.contains_key(&cert.spki_sha256_hex())
+    }
+}
+
+fn read_requests(path: &Path) -> Result<Requests, IoError> {
     let file = std::fs::File::open(path).map_err(|e| IoError::new(path, e))?;
     let mut requests = Vec::new();
-    let mut by_key = HashMap::new();
+    let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
     summary::read_summary(std::io::BufReader::new(file), &mut |item| {
         let Item::Entry(e) = item else { return Ok(()) };
         let Some(key_sha2) = e.key_sha2.clone().filter(|_| e.has_private_key) else { return Ok(()) };
@@ -425,9 +480,9 @@ fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), 
             return Err(std::io::Error::other(format!("entry {:?}: not a csrbatch Name", e.name)));
         }
         let index = requests.len();
-        by_key.insert(key_sha2.clone(), index);
-        if let Some(c) = &e.certificate {
-            by_key.entry(c.key_sha2.clone()).or_insert(index);
+        by_key.entry(key_sha2.clone()).or_default().push(index);
+        if let Some(c) = e.certificate.as_ref().filter(|c| c.key_sha2 != key_sha2) {
+            by_key.entry(c.key_sha2.clone()).or_default().push(index);
         }
         let mut names = vec![e.common_name.clone()];
         names.extend(e.sans.split(',').filter(|s| !s.is_empty()).map(str::to_owned));
@@ -443,7 +498,7 @@ fn read_requests(path: &Path) -> Result<(Vec<Request>, HashMap<String, usize>), 
         Ok(())
     })
     .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
-    Ok((requests, by_key))
+    Ok(Requests { list: requests, by_key })
 }
 
 /// Checks a leaf paired with its request: names, validity, chain.
@@ -612,9 +667,13 @@ impl Put<'_> {
         let next_pending = std::fs::symlink_metadata(paths.next_csr()).is_ok();
         let renewal = cert_key == request.key_sha2
             && (next_pending || request.certificate.as_ref().is_some_and(|c| c.key_sha2 != request.key_sha2));
+        // A .p12 asked for a live certificate that has none: a new generation with one.
+        let wants_p12 = |g: &certified::Generation| {
+            self.settings.import.p12.is_some() && g.info.p12_file.is_none() && request.algorithm != "SM2"
+        };
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
-            Live::Certified(g) if g.info.sha256_fingerprint == fingerprint => {
+            Live::Certified(g) if g.info.sha256_fingerprint == fingerprint && !wants_p12(g) => {
                 // Live already: a kill may have stopped the install after the switch.
                 if !certified::links_complete(&paths, g) {
                     certified::complete(&paths, g, archive).map_err(io)?;
@@ -625,7 +684,8 @@ impl Put<'_> {
                 }
                 let recorded =
                     request.certificate.as_ref().is_some_and(|c| c.sha256_fingerprint == fingerprint);
-                let outcome = match (recorded, renewal) {
+                // Promoted now, or live and not yet recorded: the entry changes.
+                let outcome = match (recorded && !(renewal && next_pending), renewal) {
                     (true, _) => Outcome::Unchanged,
                     (false, true) => Outcome::Renewed,
                     (false, false) => Outcome::Imported,
@@ -635,8 +695,11 @@ impl Put<'_> {
                     .then(|| self.change(&paths, request, outcome, renewal, info));
                 return Ok(Step::Done(outcome, change.map(Box::new)));
             }
+            Live::Certified(g) if g.info.sha256_fingerprint == fingerprint => (Outcome::Imported, false),
             Live::Certified(g) => {
-                if cert.not_before() < parse_time(&g.info.not_before) {
+                // Older than the live certificate of the same key (a new key's may be
+                // backdated before the live one's, as CAs backdate by an hour).
+                if g.info.key_sha2 == cert_key && cert.not_before() < parse_time(&g.info.not_before) {
                     return Err(Refusal::Older {
                         given: rfc3339(cert.not_before()),
                         live: g.info.not_before.clone(),

@@ -342,6 +342,22 @@ fn assess_certified(
         }
         other => other,
     };
+    // What is live must be what summary.json says: a kill between an import's switch and
+    // its summary leaves the folder ahead of its records (plan and --check say so; the
+    // entry generate writes records what is live; the import run again finishes it).
+    let decision = match decision {
+        Decision {
+            state: State::Unchanged | State::Pending, action: action @ Action::Keep { .. }, ..
+        } if !judge.previous.records_certificate(name, &generation.info.sha256_fingerprint) => {
+            let serial = generation.info.serial.clone();
+            Decision {
+                state: State::Imported,
+                action,
+                reason: Some(Reason::CertificateUnrecorded { serial }),
+            }
+        }
+        other => other,
+    };
     // The next pair is what the entry names while one waits or this run writes one; else
     // the live pair (an unchanged certified request's CSR is NAME.csr.pem).
     let writes = matches!(decision.action, Action::Generate | Action::Resign(_));

@@ -79,11 +79,13 @@ pub struct Issue {
     /// The SAN entry (as openssl prints it, `DNS:x` or `IP:x`) the CA leaves out: the
     /// certificate then gets an explicit SAN list instead of the CSR's extensions.
     pub drop_san: Option<String>,
+    /// Issue it as a CA certificate (`CA:TRUE`, keyCertSign): a sub-CA's CSR.
+    pub ca: bool,
 }
 
 impl Default for Issue {
     fn default() -> Issue {
-        Issue { validity: Validity::fresh(), drop_san: None }
+        Issue { validity: Validity::fresh(), drop_san: None, ca: false }
     }
 }
 
@@ -256,7 +258,8 @@ impl Ca {
         });
         let ext = self.leaf_extensions(&folder, sans.as_deref());
         let issuer = (self.intermediate.as_path(), self.intermediate_key.as_path());
-        self.sign(csr, issuer, how.validity, (&ext, "leaf"), sans.is_none(), &leaf);
+        let section = if how.ca { (self.path("ca-ext.cnf"), "ca_cert") } else { (ext, "leaf") };
+        self.sign(csr, issuer, how.validity, (&section.0, section.1), sans.is_none(), &leaf);
         let chain = folder.join("chain.pem");
         std::fs::copy(&self.intermediate, &chain).unwrap();
         Issued { folder, name, leaf, chain }

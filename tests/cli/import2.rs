@@ -17,45 +17,46 @@ use serde_json::Value;
 use crate::ca::*;
 use crate::util::*;
 
-const DAY: i64 = 86_400;
-const DEFAULTS: &str = "defaults: {CountryCode: CN, Province: Zhejiang, Locality: Hangzhou}\nrequests:\n";
+pub(crate) const DAY: i64 = 86_400;
+pub(crate) const DEFAULTS: &str =
+    "defaults: {CountryCode: CN, Province: Zhejiang, Locality: Hangzhou}\nrequests:\n";
 
 /// The live files of a request, as servers name them.
 const LIVE: [&str; 5] = ["key.pem", "crt.pem", "chain.pem", "fullchain.pem", "p12"];
 
 /// A request line of a test manifest: Name, Algorithm, CommonName, Sans (YAML list text).
-fn req(name: &str, algorithm: &str, cn: &str, sans: &str) -> String {
+pub(crate) fn req(name: &str, algorithm: &str, cn: &str, sans: &str) -> String {
     let size = if algorithm == "RSA" { "2048" } else { "256" };
     let sans = if sans.is_empty() { String::new() } else { format!(", Sans: [{sans}]") };
     format!("  - {{Name: {name}, Algorithm: {algorithm}, KeySize: {size}, CommonName: {cn}{sans}}}\n")
 }
 
 /// `m.yaml` in `dir` with `requests` (written again over an earlier one).
-fn manifest(dir: &Dir, requests: &[String]) -> PathBuf {
+pub(crate) fn manifest(dir: &Dir, requests: &[String]) -> PathBuf {
     dir.write("m.yaml", &(DEFAULTS.to_owned() + &requests.concat()))
 }
 
-fn bin(args: &[&std::ffi::OsStr]) -> Output {
+pub(crate) fn bin(args: &[&std::ffi::OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_csrbatch")).args(args).output().expect("run csrbatch")
 }
 
-fn os(s: &str) -> &std::ffi::OsStr {
+pub(crate) fn os(s: &str) -> &std::ffi::OsStr {
     s.as_ref()
 }
 
-fn generate(m: &Path, out: &Path, extra: &[&str]) -> Output {
+pub(crate) fn generate(m: &Path, out: &Path, extra: &[&str]) -> Output {
     let mut args = vec![os("generate"), m.as_os_str(), os("--out"), out.as_os_str()];
     args.extend(extra.iter().map(|e| os(e)));
     bin(&args)
 }
 
-fn generate_ok(m: &Path, out: &Path, extra: &[&str]) -> String {
+pub(crate) fn generate_ok(m: &Path, out: &Path, extra: &[&str]) -> String {
     let run = generate(m, out, extra);
     assert_eq!(run.status.code(), Some(0), "generate {extra:?}: {}", stderr(&run));
     stderr(&run)
 }
 
-fn plan(m: &Path, out: &Path, extra: &[&str]) -> String {
+pub(crate) fn plan(m: &Path, out: &Path, extra: &[&str]) -> String {
     let mut args = vec![os("plan"), m.as_os_str(), os("--out"), out.as_os_str()];
     args.extend(extra.iter().map(|e| os(e)));
     let run = bin(&args);
@@ -64,7 +65,7 @@ fn plan(m: &Path, out: &Path, extra: &[&str]) -> String {
 }
 
 /// The plan's line for request `name` (the first word its state).
-fn plan_line(plan: &str, name: &str) -> String {
+pub(crate) fn plan_line(plan: &str, name: &str) -> String {
     plan.lines()
         .find(|l| l.split_whitespace().nth(1) == Some(name))
         .unwrap_or_else(|| panic!("no line for {name} in the plan:\n{plan}"))
@@ -72,7 +73,7 @@ fn plan_line(plan: &str, name: &str) -> String {
 }
 
 /// `csrbatch import FILES... --out OUT --ca-bundle ROOT --json`: (exit code, document).
-fn import_json(files: &[PathBuf], out: &Path, root: &Path) -> (Option<i32>, Value, String) {
+pub(crate) fn import_json(files: &[PathBuf], out: &Path, root: &Path) -> (Option<i32>, Value, String) {
     let mut args = vec![os("import")];
     args.extend(files.iter().map(|f| f.as_os_str()));
     args.extend([os("--out"), out.as_os_str(), os("--ca-bundle"), root.as_os_str(), os("--json")]);
@@ -84,7 +85,7 @@ fn import_json(files: &[PathBuf], out: &Path, root: &Path) -> (Option<i32>, Valu
 }
 
 /// The results of an import, per request Name (leaves only: chain material has no Name).
-fn results(doc: &Value) -> Vec<(String, String)> {
+pub(crate) fn results(doc: &Value) -> Vec<(String, String)> {
     doc["Certificates"]
         .as_array()
         .unwrap()
@@ -95,7 +96,7 @@ fn results(doc: &Value) -> Vec<(String, String)> {
 }
 
 /// Imports expecting exit 0 and `want` as the (Name, Result) of the leaves.
-fn import_expect(files: &[PathBuf], out: &Path, root: &Path, want: &[(&str, &str)]) -> Value {
+pub(crate) fn import_expect(files: &[PathBuf], out: &Path, root: &Path, want: &[(&str, &str)]) -> Value {
     let (code, doc, said) = import_json(files, out, root);
     assert_eq!(code, Some(0), "import {files:?}: {said}\n{doc}");
     let want: Vec<(String, String)> = want.iter().map(|(n, r)| ((*n).to_owned(), (*r).to_owned())).collect();
@@ -103,36 +104,36 @@ fn import_expect(files: &[PathBuf], out: &Path, root: &Path, want: &[(&str, &str
     doc
 }
 
-fn fingerprint_of_entry(out: &Path, name: &str) -> String {
+pub(crate) fn fingerprint_of_entry(out: &Path, name: &str) -> String {
     hex_norm(entry(out, name)["Certificate"]["Sha256Fingerprint"].as_str().unwrap_or_default())
 }
 
-fn text(p: &Path) -> String {
+pub(crate) fn text(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
-fn s(p: &Path) -> &str {
+pub(crate) fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
-fn exists(p: &Path) -> bool {
+pub(crate) fn exists(p: &Path) -> bool {
     std::fs::symlink_metadata(p).is_ok()
 }
 
 /// `cp -a`: a copy of a folder that keeps links, modes and times.
-fn copy_folder(from: &Path, to: &Path) {
+pub(crate) fn copy_folder(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
     let o = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
     assert!(o.status.success(), "cp -a: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// A request's live files as they are, and the bytes each reads as (`None`: not there).
-type LiveState = (Snapshot, Vec<(String, Option<Vec<u8>>)>);
+pub(crate) type LiveState = (Snapshot, Vec<(String, Option<Vec<u8>>)>);
 
 /// What a server reads of request `name`: every live file as it is (link target, or a
 /// regular file's bytes and mode), the bytes each resolves to, and the generations under
 /// `.live/NAME/`.
-fn live_state(out: &Path, name: &str) -> LiveState {
+pub(crate) fn live_state(out: &Path, name: &str) -> LiveState {
     let live = format!(".live/{name}");
     let files: Snapshot = snapshot(out)
         .into_iter()
@@ -149,7 +150,7 @@ fn live_state(out: &Path, name: &str) -> LiveState {
     (files, resolved)
 }
 
-fn assert_live_unchanged(out: &Path, name: &str, before: &LiveState, what: &str) {
+pub(crate) fn assert_live_unchanged(out: &Path, name: &str, before: &LiveState, what: &str) {
     let after = live_state(out, name);
     assert_eq!(
         snapshot_diff(&before.0, &after.0),
@@ -163,12 +164,12 @@ fn assert_live_unchanged(out: &Path, name: &str, before: &LiveState, what: &str)
 
 /// A whole-folder snapshot without what any run rewrites (summary.json's stamps, the
 /// folder's records and journals).
-fn folder_files(out: &Path) -> Snapshot {
+pub(crate) fn folder_files(out: &Path) -> Snapshot {
     snapshot(out).into_iter().filter(|(p, _)| p != "summary.json" && !p.starts_with(".csrbatch")).collect()
 }
 
 /// openssl: the certificate file is for the key file.
-fn assert_pair(crt: &Path, key: &Path, what: &str) {
+pub(crate) fn assert_pair(crt: &Path, key: &Path, what: &str) {
     assert_eq!(
         cert_pubkey(crt),
         key_pubkey(key, None),
@@ -186,7 +187,7 @@ fn assert_verifies(out: &Path, name: &str, ca: &Ca) {
 }
 
 /// The leaf of `issued` is what `NAME.crt.pem` holds, and the fullchain is leaf + intermediate.
-fn assert_live_cert(out: &Path, name: &str, issued: &Issued, ca: &Ca) {
+pub(crate) fn assert_live_cert(out: &Path, name: &str, issued: &Issued, ca: &Ca) {
     let leaf = pem_blocks(&issued.leaf_pem(), "CERTIFICATE");
     let crt = out.join(format!("{name}.crt.pem"));
     assert_eq!(pem_blocks(&text(&crt), "CERTIFICATE"), leaf, "{name}.crt.pem is the issued leaf");
@@ -201,7 +202,7 @@ fn assert_live_cert(out: &Path, name: &str, issued: &Issued, ca: &Ca) {
     );
 }
 
-fn openssl_genkey_ec(path: &Path) {
+pub(crate) fn openssl_genkey_ec(path: &Path) {
     openssl_ok(&["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", s(path)]);
 }
 

@@ -10,6 +10,7 @@ mod folder;
 mod generate;
 mod import;
 mod import2;
+mod import3;
 mod inspect;
 mod json;
 mod judges;

@@ -1,0 +1,254 @@
+//! `csrbatch import` where its records and its pairing are put to the test: an import
+//! stopped between putting certificates live and writing summary.json (plan and `--check`
+//! say so until it runs again); requests that share one key; the live certificate given
+//! again beside its renewal; a CA certificate for a request's key; `--p12` asked of a
+//! certificate already live; `--prune` of a certified request; a `.live` that is a link.
+//! Judged by openssl on what the real binary wrote.
+
+use std::path::Path;
+
+use serde_json::Value;
+
+use crate::ca::*;
+use crate::import2::*;
+use crate::util::*;
+
+/// Runs `generate --check` and returns its exit code.
+fn check(m: &Path, out: &Path) -> Option<i32> {
+    generate(m, out, &["--check"]).status.code()
+}
+
+/// The folder as an import leaves it when it is killed after its last switch, before it
+/// writes summary.json: every generation live and synced, the summary of before. (The
+/// summary is written last, by rename: a kill at any point before that leaves this.)
+fn as_if_killed_before_the_summary(out: &Path, summary_before: &[u8]) {
+    std::fs::write(out.join("summary.json"), summary_before).unwrap();
+}
+
+/// Request `web` (the one `request`) certified with two thirds of its lifetime spent, and
+/// the renewal's next pair written: (manifest, out, CA, the live certificate).
+fn renewal_waiting(dir: &Dir, request: String) -> (std::path::PathBuf, std::path::PathBuf, Ca, Issued) {
+    let m = manifest(dir, &[request]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let first = ca.issue(&out.join("web.csr.pem"), &Issue::valid(Validity::two_thirds_spent()));
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    generate_ok(&m, &out, &[]);
+    assert_eq!(entry(&out, "web")["State"], "renew");
+    (m, out, ca, first)
+}
+
+#[test]
+fn an_import_stopped_before_its_summary_is_not_up_to_date_until_it_runs_again() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let first = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    as_if_killed_before_the_summary(&out, &before);
+
+    // The certificate is live, summary.json does not know it: not up to date.
+    assert_eq!(check(&m, &out), Some(1), "--check with the live certificate unrecorded");
+    let line = plan_line(&plan(&m, &out, &[]), "web");
+    assert!(line.starts_with("imported") && line.contains("did not finish"), "{line}");
+    // The import run again finishes it; then the folder is up to date.
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    assert_eq!(entry(&out, "web")["State"], "imported");
+    assert_eq!(check(&m, &out), Some(0));
+
+    // Or a generate run in between records what is live, and the import is unchanged.
+    as_if_killed_before_the_summary(&out, &before);
+    let said = generate_ok(&m, &out, &[]);
+    assert!(said.contains("1 imported"), "{said}");
+    assert_eq!(fingerprint_of_entry(&out, "web"), cert_facts(&out.join("web.crt.pem")).fingerprint);
+    assert_eq!(check(&m, &out), Some(0));
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("web", "unchanged")]);
+}
+
+#[test]
+fn a_promotion_stopped_before_its_summary_is_finished_by_the_import_run_again() {
+    let dir = Dir::new();
+    let (m, out, ca, _) = renewal_waiting(&dir, req("web", "ECC", "web.example.com", ""));
+    let f = |suffix: &str| out.join(format!("web.{suffix}"));
+    let second = ca.issue(&f("next.csr.pem"), &Issue::default());
+    let before = std::fs::read(out.join("summary.json")).unwrap();
+    import_expect(&[second.fullchain()], &out, &ca.root, &[("web", "renewed")]);
+    as_if_killed_before_the_summary(&out, &before);
+
+    assert_eq!(check(&m, &out), Some(1), "--check after a promotion it does not record");
+    assert_pair(&f("crt.pem"), &f("key.pem"), "the live pair after the stop");
+    // The import run again finishes it.
+    import_expect(&[second.fullchain()], &out, &ca.root, &[("web", "renewed")]);
+    let e = entry(&out, "web");
+    assert_eq!(
+        (&e["State"], &e["CsrFile"], &e["KeyFile"]),
+        (&Value::from("renewed"), &Value::from("web.csr.pem"), &Value::from("web.key.pem")),
+        "{e}"
+    );
+    assert_eq!(fingerprint_of_entry(&out, "web"), cert_facts(&second.leaf).fingerprint);
+    assert_eq!(check(&m, &out), Some(0));
+}
+
+#[test]
+fn the_renewal_is_taken_over_the_live_certificate_given_beside_it_even_backdated() {
+    let dir = Dir::new();
+    let (m, out, ca, first) =
+        renewal_waiting(&dir, req("web", "RSA", "web.example.com", "www.web.example.com"));
+    let f = |suffix: &str| out.join(format!("web.{suffix}"));
+    // A CA that backdates: the renewal's NotBefore (70 days ago) is before the live one's
+    // (64 days ago), for another key; 60 of its 130 days are left, so it is not expiring.
+    let second = ca.issue(&f("next.csr.pem"), &Issue::valid(Validity { from: -70 * DAY, to: 60 * DAY }));
+    // In one import, the live one first: the request takes the renewal (for the key of
+    // its CSR, though older), and says why the other is not taken.
+    let (code, doc, said) = import_json(&[first.fullchain(), second.fullchain()], &out, &ca.root);
+    assert_eq!(code, Some(1), "{said}");
+    let want = [("web", "refused"), ("web", "renewed")].map(|(n, r)| (n.to_owned(), r.to_owned()));
+    assert_eq!(results(&doc), want.to_vec(), "{doc}");
+    let reason = doc["Certificates"][0]["Reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("takes another certificate"), "{doc}");
+    assert_live_cert(&out, "web", &second, &ca);
+    assert_pair(&f("crt.pem"), &f("key.pem"), "after the renewal");
+    assert_eq!(check(&m, &out), Some(0));
+}
+
+#[test]
+fn requests_that_share_a_key_file_each_take_the_certificate_for_their_names() {
+    let dir = Dir::new();
+    std::fs::create_dir(dir.path("keys")).unwrap();
+    openssl_genkey_ec(&dir.path("keys/shared.key"));
+    let line = |name: &str, cn: &str| {
+        format!(
+            "  - {{Name: {name}, Algorithm: ECC, KeySize: 256, CommonName: {cn}, KeyFile: keys/shared.key}}\n"
+        )
+    };
+    let m = dir.write(
+        "m.yaml",
+        &format!("{DEFAULTS}{}{}", line("api", "api.example.com"), line("www", "www.example.com")),
+    );
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let api = ca.issue(&out.join("api.csr.pem"), &Issue::default());
+    let www = ca.issue(&out.join("www.csr.pem"), &Issue::default());
+    // The www certificate first: pairing goes by the names, not by the order.
+    import_expect(
+        &[www.fullchain(), api.fullchain()],
+        &out,
+        &ca.root,
+        &[("www", "imported"), ("api", "imported")],
+    );
+    assert_live_cert(&out, "api", &api, &ca);
+    assert_live_cert(&out, "www", &www, &ca);
+    for name in ["api", "www"] {
+        assert_pair(&out.join(format!("{name}.crt.pem")), &dir.path("keys/shared.key"), name);
+    }
+    assert_eq!(check(&m, &out), Some(0));
+}
+
+#[test]
+fn a_ca_certificate_for_a_requests_key_is_that_requests_not_chain_material() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("subca", "ECC", "issuing-ca-1.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("subca.csr.pem"), &Issue { ca: true, ..Issue::default() });
+    let text =
+        openssl_ok(&["x509", "-in", issued.leaf.to_str().unwrap(), "-noout", "-ext", "basicConstraints"]);
+    assert!(text.contains("CA:TRUE"), "{text}");
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("subca", "imported")]);
+    assert_live_cert(&out, "subca", &issued, &ca);
+    assert_pair(&out.join("subca.crt.pem"), &out.join("subca.key.pem"), "the sub-CA");
+}
+
+#[test]
+fn p12_asked_of_a_certificate_already_live_makes_a_generation_with_one() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "RSA", "web.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    assert!(!exists(&out.join("web.p12")));
+    let fullchain = issued.fullchain();
+    let mut args = vec![os("import"), fullchain.as_os_str()];
+    args.extend(
+        ["--out", out.to_str().unwrap(), "--p12", "--p12-passphrase-env", "P12_PASS", "--json"].map(os),
+    );
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .args(&args)
+        .env("P12_PASS", "p12 secret")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(results(&doc), vec![("web".to_owned(), "imported".to_owned())], "{doc}");
+    let p12 = out.join("web.p12");
+    let info = openssl_ok(&["pkcs12", "-in", p12.to_str().unwrap(), "-passin", "pass:p12 secret", "-nokeys"]);
+    assert_eq!(pem_blocks(&info, "CERTIFICATE")[0], pem_blocks(&issued.leaf_pem(), "CERTIFICATE")[0]);
+    assert_eq!(entry(&out, "web")["Certificate"]["P12File"], "web.p12");
+    assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "after the new generation");
+}
+
+#[test]
+fn prune_of_a_certified_request_moves_its_generations_into_the_archive() {
+    let dir = Dir::new();
+    let m =
+        manifest(&dir, &[req("web", "ECC", "web.example.com", ""), req("api", "ECC", "api.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let ca = Ca::new();
+    let web = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    let api = ca.issue(&out.join("api.csr.pem"), &Issue::default());
+    import_expect(
+        &[web.fullchain(), api.fullchain()],
+        &out,
+        &ca.root,
+        &[("web", "imported"), ("api", "imported")],
+    );
+    let key_pub = key_pubkey(&out.join("web.key.pem"), None);
+    let api_before = live_state(&out, "api");
+
+    let m = manifest(&dir, &[req("api", "ECC", "api.example.com", "")]);
+    let said = generate_ok(&m, &out, &["--prune"]);
+    assert!(said.contains("pruned"), "{said}");
+    let left: Vec<String> = snapshot(&out)
+        .into_keys()
+        .filter(|p| !p.starts_with(".archive") && (p.starts_with("web.") || p.starts_with(".live/web")))
+        .collect();
+    assert_eq!(left, Vec::<String>::new(), "nothing of web is left beside api");
+    // Its key is in the archive, in its generation, and is the certificate's key.
+    let archived: Vec<String> = snapshot(&out).into_keys().filter(|p| p.starts_with(".archive")).collect();
+    let gen_key = archived
+        .iter()
+        .find(|p| p.contains("web.live/") && p.ends_with("/key.pem") && !p.contains("current"));
+    let gen_key = out.join(gen_key.unwrap_or_else(|| panic!("no archived generation key in {archived:?}")));
+    assert_eq!(key_pubkey(&gen_key, None), key_pub);
+    assert_pair(&gen_key.with_file_name("crt.pem"), &gen_key, "the archived generation");
+    assert_live_unchanged(&out, "api", &api_before, "--prune of web");
+    assert_eq!(check(&m, &out), Some(0));
+}
+
+#[test]
+fn a_live_folder_that_is_a_link_out_of_the_folder_is_refused_and_nothing_is_written_there() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    let elsewhere = dir.path("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join(".live")).unwrap();
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    let before = snapshot(dir.tmp.path());
+    let (code, doc, said) = import_json(&[issued.fullchain()], &out, &ca.root);
+    assert_eq!(code, Some(1), "{said}\n{doc}");
+    let reason = doc["Certificates"][0]["Reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains(".live") && reason.contains("not a folder"), "{doc}");
+    assert_eq!(snapshot_diff(&before, &snapshot(dir.tmp.path())), Vec::<String>::new());
+}
