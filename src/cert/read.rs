@@ -138,10 +138,52 @@ pub(crate) enum EntryProblem {
 
 /// Every certificate in `bytes`, in the order they are written (a PKCS#7's as listed).
 pub(crate) fn read_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
+    find_certificates(bytes)?.iter().map(Found::parse).collect()
+}
+
+/// The DER of every certificate in `bytes`, in order, not yet parsed: a parsed
+/// certificate takes many times its DER in memory, so a big `.p7b` is parsed a part at a
+/// time ([`Found::parse`]). The forms are told apart and their framing checked here.
+pub(crate) fn find_certificates(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
     if is_zip(bytes) {
         return read_zip(bytes);
     }
     read_file(bytes)
+}
+
+/// One certificate's DER as found, and where (for the error if it does not parse).
+#[derive(Debug, Clone)]
+pub(crate) struct Found {
+    der: Vec<u8>,
+    at: Place,
+    /// The n-th (from 1) certificate of a PKCS#7 at `at`.
+    in_pkcs7: Option<usize>,
+    /// The zip entry it came from (its name as shown).
+    entry: Option<String>,
+}
+
+impl Found {
+    fn new(der: &[u8], at: Place) -> Found {
+        Found { der: der.to_vec(), at, in_pkcs7: None, entry: None }
+    }
+
+    /// The certificate (its DER kept exactly as read).
+    pub(crate) fn parse(&self) -> Result<Certificate, ReadError> {
+        Certificate::from_der(&self.der).map_err(|e| {
+            let at = self.at.clone();
+            let error = match self.in_pkcs7 {
+                Some(index) => ReadError::Pkcs7 { at, detail: format!("certificate #{index}: {e}") },
+                None => ReadError::NotCertificate { at, detail: e.to_string() },
+            };
+            match &self.entry {
+                Some(entry) => ReadError::ZipEntry {
+                    entry: entry.clone(),
+                    problem: EntryProblem::Content(Box::new(error)),
+                },
+                None => error,
+            }
+        })
+    }
 }
 
 fn is_zip(bytes: &[u8]) -> bool {
@@ -149,7 +191,7 @@ fn is_zip(bytes: &[u8]) -> bool {
 }
 
 /// A file that is not a zip.
-fn read_file(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
+fn read_file(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
     match read_pem(bytes)? {
         Some(certs) => Ok(certs),
         None => read_der(bytes),
@@ -157,7 +199,7 @@ fn read_file(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
 }
 
 /// `None` when there is no PEM block at all.
-fn read_pem(bytes: &[u8]) -> Result<Option<Vec<Certificate>>, ReadError> {
+fn read_pem(bytes: &[u8]) -> Result<Option<Vec<Found>>, ReadError> {
     // Binary is not PEM: skip the (lossy) text conversion of a DER file.
     if bytes.first().is_some_and(|b| *b == 0x30) && bytes.get(1).is_some_and(|b| !b.is_ascii()) {
         return Ok(None);
@@ -176,11 +218,11 @@ fn read_pem(bytes: &[u8]) -> Result<Option<Vec<Certificate>>, ReadError> {
         let block = block.map_err(ReadError::Pem)?;
         let at = Place::PemBlock(block.line);
         match kind {
-            Kind::Certificate => certs.push(one_certificate(&block.der, at)?),
+            Kind::Certificate => certs.push(Found::new(&block.der, at)),
             // OpenSSL's trusted form: the certificate, then its trust settings.
             Kind::Trusted => {
                 let der = first_tlv(&block.der).map_or(&block.der[..], |(tlv, _)| tlv);
-                certs.push(one_certificate(der, at)?);
+                certs.push(Found::new(der, at));
             }
             Kind::Pkcs7 => certs.extend(pkcs7(&block.der, at)?),
         }
@@ -200,12 +242,8 @@ enum Kind {
     Pkcs7,
 }
 
-fn one_certificate(der: &[u8], at: Place) -> Result<Certificate, ReadError> {
-    Certificate::from_der(der).map_err(|e| ReadError::NotCertificate { at, detail: e.to_string() })
-}
-
 /// A DER certificate, DER certificates back to back, or a DER/BER PKCS#7.
-fn read_der(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
+fn read_der(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
     if bytes.first() != Some(&0x30) {
         return Err(ReadError::NoCertificates);
     }
@@ -227,7 +265,7 @@ fn read_der(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
                 detail: "not DER (a length overruns the file)".into(),
             });
         };
-        certs.push(one_certificate(tlv, at)?);
+        certs.push(Found::new(tlv, at));
         rest = after;
     }
     Ok(certs)
@@ -284,7 +322,7 @@ fn tlv(bytes: &[u8]) -> Option<(u8, &[u8], usize)> {
 /// `SEQUENCE { signedData, [0] EXPLICIT SEQUENCE { version, digestAlgorithms,
 /// encapContentInfo, [0] IMPLICIT certificates OPTIONAL, ... } }`. Only the
 /// certificates are read; other CertificateChoices (attribute certificates) are skipped.
-fn pkcs7(bytes: &[u8], at: Place) -> Result<Vec<Certificate>, ReadError> {
+fn pkcs7(bytes: &[u8], at: Place) -> Result<Vec<Found>, ReadError> {
     let bad = |detail: &str| ReadError::Pkcs7 { at: at.clone(), detail: detail.to_owned() };
     let der = ber::to_der(bytes).map_err(|e| bad(&e.to_string()))?;
     let (0x30, info, _) = tlv(&der).ok_or_else(|| bad("not DER"))? else {
@@ -319,11 +357,7 @@ fn pkcs7(bytes: &[u8], at: Place) -> Result<Vec<Certificate>, ReadError> {
             set = &set[header + choice.len()..];
             if tag == 0x30 {
                 let index = certs.len() + 1;
-                let cert = Certificate::from_der(whole).map_err(|e| ReadError::Pkcs7 {
-                    at: at.clone(),
-                    detail: format!("certificate #{index}: {e}"),
-                })?;
-                certs.push(cert);
+                certs.push(Found { in_pkcs7: Some(index), ..Found::new(whole, at.clone()) });
             }
         }
     }
@@ -338,7 +372,7 @@ fn shown(raw: &[u8]) -> String {
     String::from_utf8_lossy(raw).chars().flat_map(|c| c.escape_debug()).collect()
 }
 
-fn read_zip(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
+fn read_zip(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes))
         .map_err(|e| ReadError::Zip { detail: e.to_string() })?;
     if archive.len() > ZIP_ENTRIES_LIMIT {
@@ -384,7 +418,7 @@ fn read_zip(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
             return Err(failed(EntryProblem::NestedZip));
         }
         match read_file(&data) {
-            Ok(found) => certs.extend(found),
+            Ok(found) => certs.extend(found.into_iter().map(|f| Found { entry: Some(entry.clone()), ..f })),
             Err(ReadError::NoCertificates) => {}
             Err(e) => return Err(failed(EntryProblem::Content(Box::new(e)))),
         }

@@ -166,7 +166,14 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let state = state.unwrap_or_default();
     let files = input_files(&settings.paths)?;
     let bundle = match &settings.import.ca_bundle {
-        Some(path) => Some(read_file_certs(path)?.into_iter().map(|g| g.cert).collect::<Vec<_>>()),
+        Some(path) => {
+            let mut roots = Vec::new();
+            read_file_certs(path, &mut |part| {
+                roots.extend(part.into_iter().map(|g| g.cert));
+                Ok(())
+            })?;
+            Some(roots)
+        }
         None => None,
     };
     if state.keys == Some(KeyProtection::Encrypted)
@@ -196,30 +203,33 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let mut pool = Vec::new();
     let mut chosen: HashMap<usize, Choice> = HashMap::new();
     for file in &files {
-        for given in read_file_certs(file)? {
-            if requests.is_issuer_only(&given.cert) {
-                pool.push(given.cert);
-                continue;
+        read_file_certs(file, &mut |part| {
+            for given in part {
+                if requests.is_issuer_only(&given.cert) {
+                    pool.push(given.cert);
+                    continue;
+                }
+                if given.cert.is_ca() {
+                    // A CA certificate for a request's key (a sub-CA's CSR): that request's,
+                    // and an issuer too.
+                    pool.push(given.cert.clone());
+                }
+                let Some(r) = requests.of(&given.cert) else { continue };
+                let request = &requests.list[r];
+                let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
+                let usable = cert::missing_names(&given.cert, &wanted).is_empty()
+                    && cert::validity(&given.cert, now) == Validity::Valid;
+                let candidate = Choice {
+                    for_csr_key: given.cert.spki_sha256_hex() == request.key_sha2,
+                    not_before: given.cert.not_before(),
+                    fingerprint: given.cert.sha256_fingerprint(),
+                };
+                if usable && chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
+                    chosen.insert(r, candidate);
+                }
             }
-            if given.cert.is_ca() {
-                // A CA certificate for a request's key (a sub-CA's CSR): that request's,
-                // and an issuer too.
-                pool.push(given.cert.clone());
-            }
-            let Some(r) = requests.of(&given.cert) else { continue };
-            let request = &requests.list[r];
-            let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
-            let usable = cert::missing_names(&given.cert, &wanted).is_empty()
-                && cert::validity(&given.cert, now) == Validity::Valid;
-            let candidate = Choice {
-                for_csr_key: given.cert.spki_sha256_hex() == request.key_sha2,
-                not_before: given.cert.not_before(),
-                fingerprint: given.cert.sha256_fingerprint(),
-            };
-            if usable && chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
-                chosen.insert(r, candidate);
-            }
-        }
+            Ok(())
+        })?;
     }
     let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
 
@@ -244,17 +254,14 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
     let mut chunk = Vec::new();
     for file in &files {
-        chunk.extend(read_file_certs(file)?.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
-        if chunk.len() >= Run::CHUNK {
-            run.chunk(
-                std::mem::take(&mut chunk),
-                settings,
-                state.layout,
-                &mut report,
-                &mut writer,
-                &archive,
-            )?;
-        }
+        read_file_certs(file, &mut |part| {
+            chunk.extend(part.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
+            if chunk.len() >= Run::CHUNK {
+                let leaves = std::mem::take(&mut chunk);
+                run.chunk(leaves, settings, state.layout, &mut report, &mut writer, &archive)?;
+            }
+            Ok(())
+        })?;
     }
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.put_batch(&mut report.certificates, &archive)?;
@@ -311,7 +318,7 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Leaves judged at once (in parallel), then handed to the writer.
-    const CHUNK: usize = 4096;
+    const CHUNK: usize = 1024;
 
     fn chunk(
         &mut self,
@@ -896,21 +903,29 @@ fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     Ok(files)
 }
 
-/// Every certificate of one input; one that holds none, or cannot be read, is an error.
-fn read_file_certs(path: &Path) -> Result<Vec<Given>, Error> {
+/// Every certificate of one input, handed to `each` in parts of [`Run::CHUNK`], each
+/// part parsed on the workers: a parsed certificate takes many times its DER, so one
+/// `.p7b` of every leaf is never held parsed whole. One that holds none, or cannot be
+/// read, is an error (exit 2).
+fn read_file_certs(path: &Path, each: &mut dyn FnMut(Vec<Given>) -> Result<(), Error>) -> Result<(), Error> {
+    let unreadable = |e: cert::ReadError| Error::Usage(format!("{}: {e}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| IoError::new(path, e))?;
-    let certs =
-        cert::read_certificates(&bytes).map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
-    if certs.is_empty() {
+    let found = cert::find_certificates(&bytes).map_err(unreadable)?;
+    drop(bytes);
+    if found.is_empty() {
         return Err(Error::Usage(format!("{}: no certificate in it", path.display())));
     }
-    let several = certs.len() > 1;
-    Ok(certs
-        .into_iter()
-        .enumerate()
-        .map(|(i, cert)| Given {
-            file: if several { format!("{}#{}", path.display(), i + 1) } else { path.display().to_string() },
-            cert,
-        })
-        .collect())
+    let several = found.len() > 1;
+    let file =
+        |i: usize| if several { format!("{}#{}", path.display(), i + 1) } else { path.display().to_string() };
+    for (part, ders) in found.chunks(Run::CHUNK).enumerate() {
+        let parsed: Vec<Given> = ders
+            .par_iter()
+            .enumerate()
+            .map(|(i, der)| der.parse().map(|cert| Given { file: file(part * Run::CHUNK + i), cert }))
+            .collect::<Result<_, _>>()
+            .map_err(unreadable)?;
+        each(parsed)?;
+    }
+    Ok(())
 }
