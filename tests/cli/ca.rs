@@ -265,6 +265,53 @@ impl Ca {
         Issued { folder, name, leaf, chain }
     }
 
+    /// The SM2 encryption certificate of a dual pair (GM/T 0015): for the SM2 key `enc_key`,
+    /// with the subject and SANs of the signing CSR `csr` (a CSR for `enc_key` made with
+    /// them, its SANs copied), `keyUsage = critical,keyEncipherment,dataEncipherment,
+    /// keyAgreement`, signed by the intermediate. `name` is the request's, as for `issue`.
+    pub fn issue_encryption(&self, csr: &Path, enc_key: &Path, how: &Issue) -> Issued {
+        assert!(self.sm2, "encryption certificates are issued by the SM2 CA");
+        let folder = self.next_folder();
+        let name = csr.file_name().unwrap().to_string_lossy().trim_end_matches(".csr.pem").to_owned();
+        let enc_csr = folder.join("enc.csr.pem");
+        encryption_csr(csr, enc_key, &enc_csr);
+        let ext = encryption_extensions(&folder);
+        let leaf = folder.join("leaf.pem");
+        let issuer = (self.intermediate.as_path(), self.intermediate_key.as_path());
+        self.sign(&enc_csr, issuer, how.validity, (&ext, "enc"), true, &leaf);
+        let chain = folder.join("chain.pem");
+        std::fs::copy(&self.intermediate, &chain).unwrap();
+        Issued { folder, name, leaf, chain }
+    }
+
+    /// `issue_encryption` for many (signing CSR, encryption key) pairs in one `openssl ca`:
+    /// one PEM file of every encryption leaf, in order, then the intermediate.
+    pub fn issue_encryption_many(&self, pairs: &[(PathBuf, PathBuf)], validity: Validity) -> PathBuf {
+        assert!(self.sm2, "encryption certificates are issued by the SM2 CA");
+        let folder = self.next_folder();
+        let csrs: Vec<PathBuf> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (csr, key))| {
+                let enc_csr = folder.join(format!("enc-{i}.csr.pem"));
+                encryption_csr(csr, key, &enc_csr);
+                enc_csr
+            })
+            .collect();
+        let ext = encryption_extensions(&folder);
+        let leaves = folder.join("leaves.pem");
+        let refs: Vec<&Path> = csrs.iter().map(PathBuf::as_path).collect();
+        let issuer = (self.intermediate.as_path(), self.intermediate_key.as_path());
+        self.sign_all(&refs, issuer, validity, (&ext, "enc"), true, &leaves);
+        let all = folder.join("all.pem");
+        std::fs::write(
+            &all,
+            std::fs::read_to_string(&leaves).unwrap() + &std::fs::read_to_string(&self.intermediate).unwrap(),
+        )
+        .unwrap();
+        all
+    }
+
     /// Issues certificates for many CSRs in one `openssl ca`: one PEM file holding every
     /// leaf, in the order of `csrs`, then the intermediate (what a bulk download looks like).
     pub fn issue_many(&self, csrs: &[PathBuf], validity: Validity) -> PathBuf {
@@ -280,6 +327,42 @@ impl Ca {
         std::fs::write(&all, text).unwrap();
         all
     }
+}
+
+/// A new SM2 key (`openssl genpkey -algorithm SM2`, PKCS#8 PEM): an encryption key as a
+/// CA's key management centre makes it.
+pub fn sm2_key(out: &Path) {
+    openssl_ok(&["genpkey", "-algorithm", "SM2", "-out", s(out)]);
+}
+
+/// A CSR for the SM2 key `key` with the subject (same order and string types: openssl's
+/// defaults, as csrbatch writes them) and the SANs of the CSR `like`, signed SM2-with-SM3
+/// with the GM/T 0009 ID.
+fn encryption_csr(like: &Path, key: &Path, out: &Path) {
+    let subject = openssl_ok(&["req", "-in", s(like), "-noout", "-subject", "-nameopt", "compat"]);
+    let subject = subject.trim().trim_start_matches("subject=").to_owned();
+    assert!(subject.starts_with('/'), "a /-separated subject: {subject}");
+    let sans = openssl_sans(like).join(",");
+    let san_ext = format!("subjectAltName={sans}");
+    let mut args = vec!["req", "-new", "-utf8", "-key", s(key), "-subj", &subject, "-out", s(out)];
+    args.extend(["-sm3", "-sigopt", SM2_ID]);
+    if !sans.is_empty() {
+        args.extend(["-addext", &san_ext]);
+    }
+    openssl_ok(&args);
+}
+
+/// The encryption leaf's extensions (the SANs are copied from its CSR).
+fn encryption_extensions(folder: &Path) -> PathBuf {
+    let ext = folder.join("enc.cnf");
+    std::fs::write(
+        &ext,
+        "[enc]\nbasicConstraints = critical,CA:FALSE\n\
+         keyUsage = critical,keyEncipherment,dataEncipherment,keyAgreement\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+    )
+    .unwrap();
+    ext
 }
 
 fn ca_config(dir: &Path, sm2: bool, copy: bool) -> String {

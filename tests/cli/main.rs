@@ -4,6 +4,7 @@
 mod bench;
 mod ca;
 mod docs;
+mod dual;
 mod exit_codes;
 mod extras;
 mod folder;
