@@ -116,9 +116,10 @@ pub struct InspectArgs {
     #[arg(long)]
     pub(crate) json: bool,
     /// Say whether this private key (PEM) is the key of each CSR and certificate; exit 1
-    /// when it is not.
+    /// when none is. Repeat it for several keys (an SM2 signing and encryption pair): each
+    /// CSR and certificate names the one that is its key.
     #[arg(long, value_name = "FILE")]
-    pub(crate) key: Option<PathBuf>,
+    pub(crate) key: Vec<PathBuf>,
     /// The passphrase of an encrypted --key, from this environment variable.
     #[arg(long, value_name = "VAR", conflicts_with = "key_passphrase_file", requires = "key")]
     pub(crate) key_passphrase_env: Option<String>,

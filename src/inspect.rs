@@ -88,9 +88,12 @@ pub(crate) struct CsrInfo {
     /// SM2 only: which distinguishing ID the signature verifies with.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) sm2_distinguishing_id: Option<DistinguishingId>,
-    /// With `--key`: whether that key is the CSR's.
+    /// With `--key`: whether one of them is the CSR's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) key_matches: Option<bool>,
+    /// The `--key` that is its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) matching_key: Option<String>,
     /// What a person should know: why a signature was not checked, a wrong ID, ...
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub(crate) notes: Vec<String>,
@@ -134,9 +137,12 @@ pub(crate) struct CertInfo {
     /// chain as the file holds it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) issued_by: Option<usize>,
-    /// With `--key`: whether that key is the certificate's.
+    /// With `--key`: whether one of them is the certificate's key.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) key_matches: Option<bool>,
+    /// The `--key` that is its key.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) matching_key: Option<String>,
 }
 
 /// The `--json` document.
@@ -281,6 +287,7 @@ pub(crate) fn inspect(der: &[u8], index: usize) -> Result<CsrInfo, InspectError>
         signature_valid: false,
         sm2_distinguishing_id: None,
         key_matches: None,
+        matching_key: None,
         notes: Vec::new(),
     };
     for attribute in request.info.attributes.iter() {
@@ -375,17 +382,19 @@ fn read_extension(extension: &Extension, info: &mut CsrInfo) {
 pub(crate) fn inspect_certificates(
     certs: &[Certificate],
     now: OffsetDateTime,
-    key: Option<&[u8]>,
+    keys: &[GivenKey],
 ) -> Vec<CertInfo> {
-    certs.iter().map(|c| inspect_certificate(c, certs, now, key)).collect()
+    certs
+        .iter()
+        .map(|c| {
+            let mut info = inspect_certificate(c, certs, now);
+            (info.key_matches, info.matching_key) = match_key(keys, &info.key_sha2);
+            info
+        })
+        .collect()
 }
 
-fn inspect_certificate(
-    c: &Certificate,
-    file: &[Certificate],
-    now: OffsetDateTime,
-    key: Option<&[u8]>,
-) -> CertInfo {
+fn inspect_certificate(c: &Certificate, file: &[Certificate], now: OffsetDateTime) -> CertInfo {
     let key_type = c.public_key_type();
     let signed_by = |issuer: &Certificate| c.check_signed_by(issuer.spki_der()) == SignatureCheck::Valid;
     let self_signed = c.is_self_issued() && signed_by(c);
@@ -413,8 +422,24 @@ fn inspect_certificate(
         signature_algorithm: crypto::signature_algorithm_name(c.signature_algorithm()),
         self_signed,
         issued_by,
-        key_matches: key.map(|k| k == c.spki_der()),
+        key_matches: None,
+        matching_key: None,
     }
+}
+
+/// A `--key` given to inspect: its file and `KeySha2`.
+pub(crate) struct GivenKey {
+    pub(crate) file: String,
+    pub(crate) key_sha2: String,
+}
+
+/// With `--key`s: whether one is the key of `key_sha2`, and which.
+pub(crate) fn match_key(keys: &[GivenKey], key_sha2: &str) -> (Option<bool>, Option<String>) {
+    if keys.is_empty() {
+        return (None, None);
+    }
+    let found = keys.iter().find(|k| k.key_sha2 == key_sha2).map(|k| k.file.clone());
+    (Some(found.is_some()), found)
 }
 
 fn render_subject(subject: &SubjectNames, line: &mut impl FnMut(&str, &str)) {
@@ -468,7 +493,8 @@ pub(crate) fn render_certificate(info: &CertInfo) -> String {
         line("IssuedBy", &format!("certificate #{n} of this file (signature verified)"));
     }
     if let Some(matches) = info.key_matches {
-        line("KeyMatches", if matches { "yes (--key)" } else { "NO (--key is another key)" });
+        let yes = format!("yes ({})", info.matching_key.as_deref().unwrap_or("--key"));
+        line("KeyMatches", if matches { &yes } else { "NO (no --key is its key)" });
     }
     out
 }
@@ -502,7 +528,8 @@ pub(crate) fn render(info: &CsrInfo) -> String {
     };
     line("SignatureValid", &valid);
     if let Some(matches) = info.key_matches {
-        line("KeyMatches", if matches { "yes (--key)" } else { "NO (--key is another key)" });
+        let yes = format!("yes ({})", info.matching_key.as_deref().unwrap_or("--key"));
+        line("KeyMatches", if matches { &yes } else { "NO (no --key is its key)" });
     }
     for note in &info.notes {
         line("Note", note);

@@ -14,6 +14,7 @@ use std::fmt;
 use std::io::Read;
 
 use super::{Certificate, ber};
+use crate::crypto::Sm2EnvelopedKey;
 use crate::crypto::oid;
 use crate::crypto::pem::{self, PemError};
 
@@ -136,12 +137,46 @@ pub(crate) enum EntryProblem {
     Content(Box<ReadError>),
 }
 
-/// Every certificate in `bytes`, in the order they are written (a PKCS#7's as listed).
+/// Every certificate in `bytes`, in the order they are written (a PKCS#7's as listed);
+/// keys beside them are skipped.
 pub(crate) fn read_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, ReadError> {
-    find_certificates(bytes)?.iter().map(Found::parse).collect()
+    let mut certs = Vec::new();
+    for found in find_certificates(bytes)? {
+        if let Item::Certificate(cert) = found.parse()? {
+            certs.push(*cert);
+        }
+    }
+    if certs.is_empty() {
+        return Err(ReadError::NoCertificates);
+    }
+    Ok(certs)
 }
 
-/// The DER of every certificate in `bytes`, in order, not yet parsed: a parsed
+/// What a file given to `import` holds, one by one.
+pub(crate) enum Item {
+    Certificate(Box<Certificate>),
+    /// The private key of an SM2 encryption certificate, as CAs deliver it.
+    Key(KeyItem),
+}
+
+/// An encryption pair's private key as delivered.
+pub(crate) enum KeyItem {
+    /// A PEM private key (PKCS#8, encrypted PKCS#8 or SEC1), its text.
+    Pem(zeroize::Zeroizing<String>),
+    /// A GM/T 0009 `SM2EnvelopedKey`, DER (on its own, or out of a GM/T 0092 CSRResponse).
+    Envelope(Vec<u8>),
+}
+
+/// What a [`Found`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FoundKind {
+    Certificate,
+    /// A PEM private key with this label.
+    PemKey(&'static str),
+    Envelope,
+}
+
+/// The DER of every certificate (and SM2 encryption key) in `bytes`, in order, not yet parsed: a parsed
 /// certificate takes many times its DER in memory, so a big `.p7b` is parsed a part at a
 /// time ([`Found::parse`]). The forms are told apart and their framing checked here.
 pub(crate) fn find_certificates(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
@@ -154,7 +189,8 @@ pub(crate) fn find_certificates(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
 /// One certificate's DER as found, and where (for the error if it does not parse).
 #[derive(Debug, Clone)]
 pub(crate) struct Found {
-    der: Vec<u8>,
+    kind: FoundKind,
+    der: zeroize::Zeroizing<Vec<u8>>,
     at: Place,
     /// The n-th (from 1) certificate of a PKCS#7 at `at`.
     in_pkcs7: Option<usize>,
@@ -164,12 +200,31 @@ pub(crate) struct Found {
 
 impl Found {
     fn new(der: &[u8], at: Place) -> Found {
-        Found { der: der.to_vec(), at, in_pkcs7: None, entry: None }
+        Found {
+            kind: FoundKind::Certificate,
+            der: zeroize::Zeroizing::new(der.to_vec()),
+            at,
+            in_pkcs7: None,
+            entry: None,
+        }
     }
 
-    /// The certificate (its DER kept exactly as read).
-    pub(crate) fn parse(&self) -> Result<Certificate, ReadError> {
-        Certificate::from_der(&self.der).map_err(|e| {
+    fn key(kind: FoundKind, der: &[u8], at: Place) -> Found {
+        Found { kind, ..Found::new(der, at) }
+    }
+
+    /// The certificate (its DER kept exactly as read), or the key.
+    pub(crate) fn parse(&self) -> Result<Item, ReadError> {
+        match self.kind {
+            FoundKind::Certificate => {}
+            FoundKind::Envelope => return Ok(Item::Key(KeyItem::Envelope(self.der.to_vec()))),
+            FoundKind::PemKey(label) => {
+                let pem = der::pem::encode_string(label, der::pem::LineEnding::LF, &self.der)
+                    .map_err(|e| ReadError::NotCertificate { at: self.at.clone(), detail: e.to_string() })?;
+                return Ok(Item::Key(KeyItem::Pem(zeroize::Zeroizing::new(pem))));
+            }
+        }
+        Certificate::from_der(&self.der).map(|c| Item::Certificate(Box::new(c))).map_err(|e| {
             let at = self.at.clone();
             let error = match self.in_pkcs7 {
                 Some(index) => ReadError::Pkcs7 { at, detail: format!("certificate #{index}: {e}") },
@@ -194,8 +249,61 @@ fn is_zip(bytes: &[u8]) -> bool {
 fn read_file(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
     match read_pem(bytes)? {
         Some(certs) => Ok(certs),
-        None => read_der(bytes),
+        None => match base64_text(bytes) {
+            // An envelope or a CSRResponse as base64 text (how CAs hand them out).
+            Some(der) if Sm2EnvelopedKey::looks_like(&der) || csr_response(&der).is_some() => read_der(&der),
+            _ => read_der(bytes),
+        },
     }
+}
+
+/// The bytes of a file that is base64 text and nothing else (any line width).
+fn base64_text(bytes: &[u8]) -> Option<Vec<u8>> {
+    use base64ct::Encoding;
+    if bytes.first() == Some(&0x30) || !bytes.is_ascii() {
+        return None;
+    }
+    let text: Vec<u8> = bytes.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    base64ct::Base64::decode_vec(std::str::from_utf8(&text).ok()?).ok()
+}
+
+/// A CSRResponse's parts, DER: (signing certificate, envelope, encryption certificate).
+type CsrResponse<'a> = (&'a [u8], Option<Vec<u8>>, Option<Vec<u8>>);
+
+/// A GM/T 0092-2020 `CSRResponse ::= SEQUENCE { signCertificate Certificate, [0]
+/// SM2EnvelopedKey, [1] Certificate }` ([0] and [1] EXPLICIT or IMPLICIT, both
+/// optional): (signing certificate, envelope, encryption certificate), DER.
+fn csr_response(bytes: &[u8]) -> Option<CsrResponse<'_>> {
+    let (0x30, body, header) = tlv(bytes)? else { return None };
+    if header + body.len() != bytes.len() {
+        return None;
+    }
+    let (sign, mut rest) = first_tlv(body)?;
+    // A certificate's second element is a SEQUENCE (its signature algorithm); here a tag.
+    if sign.first() != Some(&0x30) || rest.first().is_none_or(|t| *t != 0xa0 && *t != 0xa1) {
+        return None;
+    }
+    let (mut envelope, mut encryption) = (None, None);
+    while !rest.is_empty() {
+        let (tag, content, header) = tlv(rest)?;
+        rest = &rest[header + content.len()..];
+        // EXPLICIT: the content is the whole SEQUENCE; IMPLICIT: its fields.
+        let whole = match first_tlv(content) {
+            Some((inner, after)) if inner.first() == Some(&0x30) && after.is_empty() => inner.to_vec(),
+            _ => {
+                let mut der = vec![0x30];
+                der::Encode::encode_to_vec(&der::Length::try_from(content.len()).ok()?, &mut der).ok()?;
+                der.extend_from_slice(content);
+                der
+            }
+        };
+        match tag {
+            0xa0 => envelope = Some(whole),
+            0xa1 => encryption = Some(whole),
+            _ => return None,
+        }
+    }
+    Some((sign, envelope, encryption))
 }
 
 /// `None` when there is no PEM block at all.
@@ -213,6 +321,9 @@ fn read_pem(bytes: &[u8]) -> Result<Option<Vec<Found>>, ReadError> {
             "CERTIFICATE" | "X509 CERTIFICATE" => Kind::Certificate,
             "TRUSTED CERTIFICATE" => Kind::Trusted,
             "PKCS7" | "PKCS #7 SIGNED DATA" | "CMS" => Kind::Pkcs7,
+            "PRIVATE KEY" => Kind::Key("PRIVATE KEY"),
+            "ENCRYPTED PRIVATE KEY" => Kind::Key("ENCRYPTED PRIVATE KEY"),
+            "EC PRIVATE KEY" => Kind::Key("EC PRIVATE KEY"),
             _ => continue,
         };
         let block = block.map_err(ReadError::Pem)?;
@@ -225,6 +336,7 @@ fn read_pem(bytes: &[u8]) -> Result<Option<Vec<Found>>, ReadError> {
                 certs.push(Found::new(der, at));
             }
             Kind::Pkcs7 => certs.extend(pkcs7(&block.der, at)?),
+            Kind::Key(label) => certs.push(Found::key(FoundKind::PemKey(label), &block.der, at)),
         }
     }
     if !any {
@@ -240,6 +352,7 @@ enum Kind {
     Certificate,
     Trusted,
     Pkcs7,
+    Key(&'static str),
 }
 
 /// A DER certificate, DER certificates back to back, or a DER/BER PKCS#7.
@@ -249,6 +362,15 @@ fn read_der(bytes: &[u8]) -> Result<Vec<Found>, ReadError> {
     }
     if looks_like_pkcs7(bytes) {
         return pkcs7(bytes, Place::Der);
+    }
+    if Sm2EnvelopedKey::looks_like(bytes) {
+        return Ok(vec![Found::key(FoundKind::Envelope, bytes, Place::Der)]);
+    }
+    if let Some((sign, envelope, encryption)) = csr_response(bytes) {
+        let mut found = vec![Found::new(sign, Place::Der)];
+        found.extend(envelope.map(|e| Found::key(FoundKind::Envelope, &e, Place::Der)));
+        found.extend(encryption.map(|c| Found::new(&c, Place::Der)));
+        return Ok(found);
     }
     let mut certs = Vec::new();
     let mut rest = bytes;

@@ -11,21 +11,24 @@ use crate::error::{Error, ExitCode};
 use crate::inspect::{self, FileReport, Report};
 use crate::progress;
 
-/// The DER SubjectPublicKeyInfo of `--key`, opened with its passphrase if it has one.
-fn key_spki(args: &InspectArgs) -> Result<Option<Vec<u8>>, Error> {
-    let Some(path) = &args.key else { return Ok(None) };
+/// Each `--key` and its DER SubjectPublicKeyInfo, opened with the passphrase if it has one.
+fn key_spkis(args: &InspectArgs) -> Result<Vec<inspect::GivenKey>, Error> {
     let passphrase =
         crate::secret::passphrase(args.key_passphrase_env.as_deref(), args.key_passphrase_file.as_deref())?;
-    let unusable = |why: &dyn std::fmt::Display| Error::Usage(format!("--key {}: {why}", path.display()));
-    let text = std::fs::read_to_string(path).map_err(|e| unusable(&e))?;
-    let key = PrivateKey::from_pem(&text, passphrase.as_ref()).map_err(|e| unusable(&e))?;
-    Ok(Some(key.public_key_der().to_vec()))
+    let mut keys = Vec::new();
+    for path in &args.key {
+        let unusable = |why: &dyn std::fmt::Display| Error::Usage(format!("--key {}: {why}", path.display()));
+        let text = std::fs::read_to_string(path).map_err(|e| unusable(&e))?;
+        let key = PrivateKey::from_pem(&text, passphrase.as_ref()).map_err(|e| unusable(&e))?;
+        let key_sha2 = crate::crypto::key_sha2(key.public_key_der());
+        keys.push(inspect::GivenKey { file: path.display().to_string(), key_sha2 });
+    }
+    Ok(keys)
 }
 
 /// Reports on every CSR in `args.files`; the exit code is the worst finding's.
 pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
-    let key = key_spki(args)?;
-    let key_sha2 = key.as_deref().map(crate::crypto::key_sha2);
+    let keys = key_spkis(args)?;
     let now = time::OffsetDateTime::now_utc();
     let mut code = ExitCode::Success;
     let mut files = Vec::with_capacity(args.files.len());
@@ -39,16 +42,14 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
                 for (i, der) in contents.csrs.into_iter().enumerate() {
                     match der.and_then(|der| inspect::inspect(&der, i + 1)) {
                         Ok(mut info) => {
-                            info.key_matches = key_sha2.as_ref().map(|k| *k == info.key_sha2);
+                            (info.key_matches, info.matching_key) = inspect::match_key(&keys, &info.key_sha2);
                             report.csrs.push(info);
                         }
                         Err(e) => report.errors.push(e.to_string()),
                     }
                 }
                 match contents.certificates {
-                    Ok(certs) => {
-                        report.certificates = inspect::inspect_certificates(&certs, now, key.as_deref())
-                    }
+                    Ok(certs) => report.certificates = inspect::inspect_certificates(&certs, now, &keys),
                     Err(e) => report.errors.push(e.to_string()),
                 }
             }
@@ -67,7 +68,7 @@ pub fn run(args: &InspectArgs) -> Result<ExitCode, Error> {
             .map(|c| c.key_matches)
             .chain(report.certificates.iter().map(|c| c.key_matches));
         let shown = !report.csrs.is_empty() || !report.certificates.is_empty();
-        if key.is_some() && shown && !matches.any(|m| m == Some(true)) {
+        if !keys.is_empty() && shown && !matches.any(|m| m == Some(true)) {
             code = code.merge(ExitCode::Failed);
         }
         files.push(report);

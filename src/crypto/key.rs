@@ -178,6 +178,11 @@ impl PrivateKey {
         PrivateKey { algorithm, inner: Inner::Rcgen(Box::new(pair)), spki, pkcs8 }
     }
 
+    /// An SM2 key from its secret scalar (an encryption key unwrapped from its envelope).
+    pub(crate) fn from_sm2_secret(secret: &sm2::SecretKey) -> Result<PrivateKey, CryptoError> {
+        PrivateKey::from_sm2(sm2_signer(secret).map_err(|e| CryptoError::Encode(e.to_string()))?)
+    }
+
     fn from_sm2(signer: sm2::dsa::SigningKey) -> Result<PrivateKey, CryptoError> {
         let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
         let public =

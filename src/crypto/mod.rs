@@ -3,6 +3,7 @@
 
 mod csr_rcgen;
 mod csr_sm2;
+mod envelope;
 mod error;
 mod foreign;
 mod key;
@@ -15,6 +16,7 @@ mod subject;
 mod verify;
 
 pub(crate) use csr_sm2::DIST_ID as SM2_DIST_ID;
+pub(crate) use envelope::Sm2EnvelopedKey;
 pub(crate) use error::CryptoError;
 pub(crate) use foreign::{
     PublicKeyType, SignatureCheck, check_csr_signature, signature_algorithm_name, signed_bytes,

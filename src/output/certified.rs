@@ -47,11 +47,23 @@ pub(crate) enum LiveFile {
     Chain,
     Fullchain,
     P12,
+    /// SM2: the encryption pair's key, certificate and full chain.
+    EncKey,
+    EncCert,
+    EncFullchain,
 }
 
 impl LiveFile {
-    pub(crate) const ALL: [LiveFile; 5] =
-        [LiveFile::Key, LiveFile::Cert, LiveFile::Chain, LiveFile::Fullchain, LiveFile::P12];
+    pub(crate) const ALL: [LiveFile; 8] = [
+        LiveFile::Key,
+        LiveFile::Cert,
+        LiveFile::Chain,
+        LiveFile::Fullchain,
+        LiveFile::P12,
+        LiveFile::EncKey,
+        LiveFile::EncCert,
+        LiveFile::EncFullchain,
+    ];
 
     /// Its name inside a generation folder.
     fn in_generation(self) -> &'static str {
@@ -61,6 +73,9 @@ impl LiveFile {
             LiveFile::Chain => "chain.pem",
             LiveFile::Fullchain => "fullchain.pem",
             LiveFile::P12 => "bundle.p12",
+            LiveFile::EncKey => "enc.key.pem",
+            LiveFile::EncCert => "enc.crt.pem",
+            LiveFile::EncFullchain => "enc.fullchain.pem",
         }
     }
 
@@ -72,11 +87,14 @@ impl LiveFile {
             LiveFile::Chain => ".chain.pem",
             LiveFile::Fullchain => ".fullchain.pem",
             LiveFile::P12 => ".p12",
+            LiveFile::EncKey => ".enc.key.pem",
+            LiveFile::EncCert => ".enc.crt.pem",
+            LiveFile::EncFullchain => ".enc.fullchain.pem",
         }
     }
 
     fn mode(self) -> u32 {
-        if matches!(self, LiveFile::Key | LiveFile::P12) { KEY_MODE } else { PUBLIC_MODE }
+        if matches!(self, LiveFile::Key | LiveFile::P12 | LiveFile::EncKey) { KEY_MODE } else { PUBLIC_MODE }
     }
 }
 
@@ -241,7 +259,17 @@ pub(crate) struct NewGeneration {
     pub(crate) chain_pem: String,
     pub(crate) fullchain_pem: String,
     pub(crate) p12: Option<Vec<u8>>,
+    /// SM2: the encryption pair (key PEM as the folder stores keys, leaf, full chain).
+    pub(crate) encryption: Option<EncryptionPair>,
     pub(crate) info: CertificateInfo,
+}
+
+/// An SM2 encryption pair of a generation.
+#[derive(Debug)]
+pub(crate) struct EncryptionPair {
+    pub(crate) key_pem: zeroize::Zeroizing<String>,
+    pub(crate) cert_pem: String,
+    pub(crate) fullchain_pem: String,
 }
 
 impl NewGeneration {
@@ -249,6 +277,7 @@ impl NewGeneration {
         match file {
             LiveFile::Key => self.key.is_some(),
             LiveFile::P12 => self.p12.is_some(),
+            LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain => self.encryption.is_some(),
             _ => true,
         }
     }
@@ -265,7 +294,7 @@ pub(crate) struct Prepared {
     paths: Paths,
     stamp: String,
     before: Option<PathBuf>,
-    files: [bool; 5],
+    files: [bool; 8],
 }
 
 /// Writes a new generation beside the live one (made durable by the caller's sync before
@@ -298,6 +327,9 @@ pub(crate) fn prepare(paths: &Paths, new: &NewGeneration, archive: &Archive) -> 
         (LiveFile::Chain, new.chain_pem.as_bytes()),
         (LiveFile::Fullchain, new.fullchain_pem.as_bytes()),
         (LiveFile::P12, new.p12.as_deref().unwrap_or_default()),
+        (LiveFile::EncKey, new.encryption.as_ref().map_or(&b""[..], |e| e.key_pem.as_bytes())),
+        (LiveFile::EncCert, new.encryption.as_ref().map_or(&b""[..], |e| e.cert_pem.as_bytes())),
+        (LiveFile::EncFullchain, new.encryption.as_ref().map_or(&b""[..], |e| e.fullchain_pem.as_bytes())),
     ] {
         if new.has(file) {
             write_new(&dir.join(file.in_generation()), bytes, file.mode())?;
@@ -497,6 +529,7 @@ fn wanted(generation: &Generation, file: LiveFile) -> bool {
     match file {
         LiveFile::Key => generation.has_key,
         LiveFile::P12 => generation.info.p12_file.is_some(),
+        LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain => generation.info.encryption.is_some(),
         _ => true,
     }
 }
@@ -567,6 +600,7 @@ mod tests {
             fullchain_file: paths.relative(LiveFile::Fullchain),
             p12_file: None,
             chain_verified: false,
+            encryption: None,
         }
     }
 
@@ -577,6 +611,7 @@ mod tests {
             chain_pem: String::new(),
             fullchain_pem: cert.into(),
             p12: None,
+            encryption: None,
             info: info(paths, cert, "k"),
         }
     }

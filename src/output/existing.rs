@@ -291,8 +291,9 @@ pub(crate) fn pair_stems(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec
         let name = entry.file_name();
         let Some(name) = name.to_str() else { continue };
         let stem = name.strip_suffix(".key.pem").or_else(|| name.strip_suffix(".csr.pem"));
-        // A certified request's renewal pair, not a request called `NAME.next`.
-        let next_of = stem.and_then(|s| s.strip_suffix(".next"));
+        // A certified request's renewal pair or SM2 encryption key, not a request called
+        // `NAME.next` or `NAME.enc`.
+        let next_of = stem.and_then(|s| s.strip_suffix(".next").or_else(|| s.strip_suffix(".enc")));
         if next_of.is_some_and(|n| super::certified::has_live_dir(root, n)) {
             continue;
         }

@@ -257,6 +257,26 @@ pub struct CertificateInfo {
     pub p12_file: Option<String>,
     /// Whether the chain was verified up to a root of `--ca-bundle`.
     pub chain_verified: bool,
+    /// SM2: the encryption certificate of the pair, and its key (one generation with the
+    /// signing pair).
+    #[serde(rename = "EncryptionCertificate", skip_serializing_if = "Option::is_none", default)]
+    pub encryption: Option<EncryptionInfo>,
+}
+
+/// An SM2 encryption certificate and its key, as summary.json records them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EncryptionInfo {
+    /// Lower-case hex.
+    pub serial: String,
+    /// RFC 3339, UTC.
+    pub not_after: String,
+    /// SHA-256 of the certificate's DER, lower-case hex.
+    pub sha256_fingerprint: String,
+    /// `NAME.enc.crt.pem`.
+    pub cert_file: String,
+    /// `NAME.enc.key.pem`.
+    pub key_file: String,
 }
 
 impl Entry {

@@ -11,11 +11,11 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::cert::{self, Certificate, Chain, ChainBuilder, ChainError, Pool, Validity, rfc3339};
-use crate::crypto::PrivateKey;
+use crate::crypto::{PrivateKey, Sm2EnvelopedKey};
 use crate::error::Error;
 use crate::output::certified::{self, Live, LiveFile, NewGeneration};
 use crate::output::folder::{self, FolderState};
-use crate::output::summary::{self, CertificateInfo, Entry, Item, State};
+use crate::output::summary::{self, CertificateInfo, EncryptionInfo, Entry, Item, State};
 use crate::output::{
     Archive, FolderError, FolderProblem, IoError, KeyProtection, Layout, OutputDir, utc_stamp,
 };
@@ -75,6 +75,17 @@ pub(crate) enum Refusal {
     KeyMismatch { name: String, why: String },
     #[error("{0}")]
     Io(String),
+    /// An SM2 encryption certificate, or its key, that cannot go in with its signing pair.
+    #[error("{file}: {why}")]
+    Encryption { file: String, why: String },
+    /// A new signing certificate for a request with an encryption pair, without a new one.
+    #[error(
+        "{0} has an encryption pair: give its new encryption certificate and key with the signing certificate"
+    )]
+    EncryptionMissing(String),
+    /// An SM2 encryption certificate given without the signing certificate of its subject.
+    #[error("an SM2 encryption certificate: give it with the signing certificate of its subject")]
+    EncryptionAlone,
 }
 
 impl Serialize for Refusal {
@@ -130,6 +141,59 @@ struct Given {
     cert: Certificate,
 }
 
+/// The private key of an SM2 encryption certificate given (PEM, or an envelope to the
+/// request's signing key), with where it came from.
+struct GivenKey {
+    file: String,
+    key: cert::KeyItem,
+}
+
+impl GivenKey {
+    /// The `KeySha2` of its public key: the encryption certificate it belongs to.
+    fn key_sha2(&self, passphrase: Option<&crate::crypto::Passphrase>) -> Result<String, String> {
+        let spki = match &self.key {
+            cert::KeyItem::Pem(pem) => PrivateKey::from_pkcs8_pem_any(pem, passphrase)
+                .map_err(|e| e.to_string())?
+                .public_key_der()
+                .to_vec(),
+            cert::KeyItem::Envelope(der) => {
+                Sm2EnvelopedKey::from_der(der).and_then(|e| e.public_key_der()).map_err(|e| e.to_string())?
+            }
+        };
+        Ok(crate::crypto::key_sha2(&spki))
+    }
+}
+
+/// Whether a certificate no request's key is in is an SM2 encryption certificate: an SM2
+/// key with a key usage for encryption or key agreement.
+fn is_encryption_cert(cert: &Certificate) -> bool {
+    cert.public_key_type() == Some(crate::crypto::PublicKeyType::Sm2)
+        && cert.key_usage().is_some_and(|u| {
+            u.iter().any(|n| matches!(*n, "keyEncipherment" | "dataEncipherment" | "keyAgreement"))
+        })
+}
+
+/// The SM2 encryption certificates given (by subject: each goes with the signing
+/// certificate of that subject) and the keys given for them (by `KeySha2`).
+#[derive(Default)]
+struct Encryption {
+    certs: HashMap<Vec<u8>, Vec<Given>>,
+    keys: HashMap<String, GivenKey>,
+}
+
+impl Encryption {
+    /// The encryption certificate that goes with a signing certificate: of its subject,
+    /// valid now and the newest, else the newest of its subject (refused when judged).
+    fn for_signing(&self, signing: &Certificate, now: time::OffsetDateTime) -> Option<&Given> {
+        let all = self.certs.get(signing.subject_der())?;
+        let valid = |g: &&Given| cert::validity(&g.cert, now) == Validity::Valid;
+        all.iter()
+            .filter(valid)
+            .max_by_key(|g| g.cert.not_before())
+            .or_else(|| all.iter().max_by_key(|g| g.cert.not_before()))
+    }
+}
+
 /// What import needs of one request of the folder's summary.
 #[derive(Debug)]
 struct Request {
@@ -168,7 +232,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let bundle = match &settings.import.ca_bundle {
         Some(path) => {
             let mut roots = Vec::new();
-            read_file_certs(path, &mut |part| {
+            read_file_certs(path, &mut |part, _| {
                 roots.extend(part.into_iter().map(|g| g.cert));
                 Ok(())
             })?;
@@ -202,8 +266,15 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let now = time::OffsetDateTime::now_utc();
     let mut pool = Vec::new();
     let mut chosen: HashMap<usize, Choice> = HashMap::new();
+    let mut encryption = Encryption::default();
     for file in &files {
-        read_file_certs(file, &mut |part| {
+        read_file_certs(file, &mut |part, keys| {
+            for key in keys {
+                let sha = key.key_sha2(settings.passphrase.as_ref()).map_err(|e| {
+                    Error::Usage(format!("{}: the key of an encryption certificate: {e}", key.file))
+                })?;
+                encryption.keys.insert(sha, key);
+            }
             for given in part {
                 if requests.is_issuer_only(&given.cert) {
                     pool.push(given.cert);
@@ -214,7 +285,12 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
                     // and an issuer too.
                     pool.push(given.cert.clone());
                 }
-                let Some(r) = requests.of(&given.cert) else { continue };
+                let Some(r) = requests.of(&given.cert) else {
+                    if is_encryption_cert(&given.cert) {
+                        encryption.certs.entry(given.cert.subject_der().to_vec()).or_default().push(given);
+                    }
+                    continue;
+                };
                 let request = &requests.list[r];
                 let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
                 let usable = cert::missing_names(&given.cert, &wanted).is_empty()
@@ -243,6 +319,9 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut writer = Writer { root, changes: HashMap::new(), batch: Vec::new() };
     let mut run = Run {
+        encryption: &encryption,
+        encryption_lines: Vec::new(),
+        encryption_used: HashMap::new(),
         requests: &requests,
         builder: &builder,
         chosen: &chosen,
@@ -250,11 +329,12 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         first_of: HashMap::new(),
         duplicates: Vec::new(),
         sm2_without_p12: std::sync::atomic::AtomicBool::new(false),
+        encrypt_keys: state.keys == Some(KeyProtection::Encrypted),
     };
     // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
     let mut chunk = Vec::new();
     for file in &files {
-        read_file_certs(file, &mut |part| {
+        read_file_certs(file, &mut |part, _| {
             chunk.extend(part.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
             if chunk.len() >= Run::CHUNK {
                 let leaves = std::mem::take(&mut chunk);
@@ -266,6 +346,16 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.put_batch(&mut report.certificates, &archive)?;
     report.sm2_without_p12 = run.sm2_without_p12.load(std::sync::atomic::Ordering::Relaxed);
+    for (line, fingerprint) in run.encryption_lines {
+        let (result, reason) = match run.encryption_used.get(&fingerprint) {
+            Some(&sign) => (report.certificates[sign].result, report.certificates[sign].reason.clone()),
+            None => (Outcome::Refused, Some(Refusal::EncryptionAlone)),
+        };
+        let sign_name =
+            run.encryption_used.get(&fingerprint).and_then(|&l| report.certificates[l].name.clone());
+        let entry = &mut report.certificates[line];
+        (entry.result, entry.reason, entry.name) = (result, reason, sign_name);
+    }
     for (line, first) in run.duplicates {
         let (result, reason) = (report.certificates[first].result, report.certificates[first].reason.clone());
         report.certificates[line].result = result;
@@ -301,8 +391,18 @@ impl Choice {
     }
 }
 
+/// A leaf to put live: its request, its chain, and (SM2) the encryption certificate
+/// that goes with it.
+type ToPut<'g> = (usize, Chain, Option<&'g Given>);
+
 /// The second pass over the leaves.
 struct Run<'a> {
+    encryption: &'a Encryption,
+    /// The lines of SM2 encryption certificates given, with their fingerprints: each gets
+    /// the result of the signing certificate it went with.
+    encryption_lines: Vec<(usize, [u8; 32])>,
+    /// Encryption certificate (fingerprint) -> the line of the signing certificate it went with.
+    encryption_used: HashMap<[u8; 32], usize>,
     requests: &'a Requests,
     builder: &'a ChainBuilder,
     /// Per request, the leaf it takes.
@@ -314,6 +414,8 @@ struct Run<'a> {
     duplicates: Vec<(usize, usize)>,
     /// An SM2 request got no .p12 (said once).
     sm2_without_p12: std::sync::atomic::AtomicBool,
+    /// New encryption keys are written encrypted (the folder's keys are).
+    encrypt_keys: bool,
 }
 
 impl Run<'_> {
@@ -343,7 +445,7 @@ impl Run<'_> {
             })
             .collect();
         // In order: what each leaf is (refused, a duplicate, superseded, or to be put live).
-        let mut todo: Vec<(Imported, Option<(usize, Chain)>)> = Vec::with_capacity(leaves.len());
+        let mut todo: Vec<(Imported, Option<ToPut<'_>>)> = Vec::with_capacity(leaves.len());
         for (leaf, j) in leaves.iter().zip(judged) {
             let line_index = report.certificates.len() + todo.len();
             let mut line = Imported {
@@ -355,6 +457,9 @@ impl Run<'_> {
             let fingerprint = leaf.cert.sha256_fingerprint();
             let mut put = None;
             match (j.request, j.chain) {
+                (None, _) if is_encryption_cert(&leaf.cert) => {
+                    self.encryption_lines.push((line_index, fingerprint));
+                }
                 (_, Err(why)) => line.reason = Some(why),
                 (None, Ok(_)) => line.reason = Some(Refusal::NoKey { subject: leaf.cert.subject_text() }),
                 (Some(_), Ok(_)) if self.first_of.contains_key(&fingerprint) => {
@@ -367,7 +472,13 @@ impl Run<'_> {
                 }
                 (Some(r), Ok(chain)) => {
                     self.first_of.insert(fingerprint, line_index);
-                    put = Some((r, chain));
+                    let enc = (requests[r].algorithm == "SM2")
+                        .then(|| self.encryption.for_signing(&leaf.cert, now))
+                        .flatten();
+                    if let Some(enc) = enc {
+                        self.encryption_used.insert(enc.cert.sha256_fingerprint(), line_index);
+                    }
+                    put = Some((r, chain, enc));
                 }
             }
             todo.push((line, put));
@@ -376,13 +487,15 @@ impl Run<'_> {
         // certificate); every request is planned once, so no two workers share a file.
         let root = writer.root;
         let sm2 = &self.sm2_without_p12;
+        let (encryption, encrypt_keys) = (self.encryption, self.encrypt_keys);
         let planned: Vec<(Imported, Option<Result<Step, Refusal>>)> = todo
             .into_par_iter()
             .zip(leaves.par_iter())
             .map(|((line, put), leaf)| {
-                let step = put.map(|(r, chain)| {
-                    let put = Put { root, layout, settings, sm2_without_p12: sm2 };
-                    put.plan(&requests[r], &leaf.cert, &chain, archive)
+                let step = put.map(|(r, chain, enc)| {
+                    let put = Put { root, layout, settings, sm2_without_p12: sm2, encrypt_keys, builder };
+                    let enc = enc.map(|e| (e, encryption.keys.get(&e.cert.spki_sha256_hex())));
+                    put.plan(&requests[r], &leaf.cert, &chain, enc, archive)
                 });
                 (line, step)
             })
@@ -652,6 +765,9 @@ struct Put<'a> {
     settings: &'a Settings,
     /// Set when an SM2 request gets no .p12.
     sm2_without_p12: &'a std::sync::atomic::AtomicBool,
+    /// The folder's keys are encrypted: so is a new encryption key.
+    encrypt_keys: bool,
+    builder: &'a ChainBuilder,
 }
 
 impl Put<'_> {
@@ -662,9 +778,11 @@ impl Put<'_> {
         request: &Request,
         cert: &Certificate,
         chain: &Chain,
+        enc: Option<(&Given, Option<&GivenKey>)>,
         archive: &Archive,
     ) -> Result<Step, Refusal> {
         let io = |e: IoError| Refusal::Io(e.to_string());
+        let enc_fingerprint = enc.map(|(e, _)| e.cert.sha256_fingerprint_hex());
         let paths = certified::Paths::new(self.root, self.layout, &request.name);
         let cert_key = cert.spki_sha256_hex();
         let fingerprint = cert.sha256_fingerprint_hex();
@@ -678,9 +796,16 @@ impl Put<'_> {
         let wants_p12 = |g: &certified::Generation| {
             self.settings.import.p12.is_some() && g.info.p12_file.is_none() && request.algorithm != "SM2"
         };
+        // An encryption pair given that is not the live one: a new generation with it.
+        let wants_enc = |g: &certified::Generation| {
+            enc_fingerprint.is_some()
+                && g.info.encryption.as_ref().map(|e| &e.sha256_fingerprint) != enc_fingerprint.as_ref()
+        };
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
-            Live::Certified(g) if g.info.sha256_fingerprint == fingerprint && !wants_p12(g) => {
+            Live::Certified(g)
+                if g.info.sha256_fingerprint == fingerprint && !wants_p12(g) && !wants_enc(g) =>
+            {
                 // Live already: a kill may have stopped the install after the switch.
                 if !certified::links_complete(&paths, g) {
                     certified::complete(&paths, g, archive).map_err(io)?;
@@ -716,10 +841,26 @@ impl Put<'_> {
             }
             Live::None => (Outcome::Imported, false),
         };
+        // Both pairs of an SM2 request switch together: never a new signing pair beside
+        // the live encryption pair.
+        if enc.is_none() && matches!(&live, Live::Certified(g) if g.info.encryption.is_some()) {
+            return Err(Refusal::EncryptionMissing(request.name.clone()));
+        }
         let key_path = self.key_source(request, &paths, &live, &cert_key)?;
         let info = self.info(&paths, cert, chain, &cert_key);
         let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
-        let info = CertificateInfo { p12_file: p12.as_ref().map(|_| paths.relative(LiveFile::P12)), ..info };
+        let (encryption, encryption_info) = match enc {
+            Some((given, key)) => {
+                let (pair, info) = self.encryption(request, &paths, key_path.as_deref(), given, key)?;
+                (Some(pair), Some(info))
+            }
+            None => (None, None),
+        };
+        let info = CertificateInfo {
+            p12_file: p12.as_ref().map(|_| paths.relative(LiveFile::P12)),
+            encryption: encryption_info,
+            ..info
+        };
         let new = NewGeneration {
             key: key_path,
             cert_pem: cert.to_pem(),
@@ -729,6 +870,7 @@ impl Put<'_> {
                 .map(Certificate::to_pem)
                 .collect(),
             p12,
+            encryption,
             info: info.clone(),
         };
         let replaced = match live {
@@ -840,7 +982,95 @@ impl Put<'_> {
             fullchain_file: paths.relative(LiveFile::Fullchain),
             p12_file: None,
             chain_verified: chain.anchored,
+            encryption: None,
         }
+    }
+
+    /// An SM2 request's encryption pair: its certificate judged as the signing one is
+    /// (validity, chain), its key from the PEM given or unwrapped from the envelope with the
+    /// request's signing key, and the key written as the folder stores keys.
+    fn encryption(
+        &self,
+        request: &Request,
+        paths: &certified::Paths,
+        signing_key: Option<&Path>,
+        given: &Given,
+        key: Option<&GivenKey>,
+    ) -> Result<(certified::EncryptionPair, EncryptionInfo), Refusal> {
+        let refuse = |file: &str, why: String| Refusal::Encryption { file: file.to_owned(), why };
+        let cert = &given.cert;
+        match cert::validity(cert, self.now()) {
+            Validity::Valid => {}
+            Validity::Expired => {
+                return Err(refuse(&given.file, format!("expired on {}", rfc3339(cert.not_after()))));
+            }
+            Validity::NotYetValid => {
+                return Err(refuse(
+                    &given.file,
+                    format!("not yet valid: valid from {}", rfc3339(cert.not_before())),
+                ));
+            }
+        }
+        let chain =
+            self.builder.build(cert).map_err(|e| refuse(&given.file, format!("chain broken: {e}")))?;
+        let Some(key) = key else {
+            return Err(refuse(&given.file, "no private key given for the encryption certificate".into()));
+        };
+        let passphrase = self.settings.passphrase.as_ref();
+        let private = match &key.key {
+            cert::KeyItem::Pem(pem) => PrivateKey::from_pkcs8_pem_any(pem, passphrase)
+                .map_err(|e| refuse(&key.file, e.to_string()))?,
+            cert::KeyItem::Envelope(der) => {
+                let envelope =
+                    Sm2EnvelopedKey::from_der(der).map_err(|e| refuse(&key.file, e.to_string()))?;
+                let path = signing_key
+                    .map(Path::to_path_buf)
+                    .or_else(|| request.key_file.as_ref().map(PathBuf::from));
+                let Some(path) = path else {
+                    return Err(refuse(
+                        &key.file,
+                        format!("{}: no signing key to open it with", request.name),
+                    ));
+                };
+                let pem = std::fs::read_to_string(&path)
+                    .map_err(|e| refuse(&key.file, format!("{}: {e}", path.display())))?;
+                let signing = PrivateKey::from_pkcs8_pem_any(&pem, passphrase)
+                    .map_err(|e| refuse(&key.file, format!("the signing key {}: {e}", path.display())))?;
+                envelope.unwrap(&signing, &request.name).map_err(|e| refuse(&key.file, e.to_string()))?
+            }
+        };
+        if private.public_key_der() != cert.spki_der() {
+            return Err(refuse(&key.file, "not the key of the encryption certificate".into()));
+        }
+        let key_pem = private
+            .to_file_pem(if self.encrypt_keys { passphrase } else { None })
+            .map_err(|e| refuse(&key.file, e.to_string()))?;
+        if self.encrypt_keys && passphrase.is_none() {
+            return Err(refuse(
+                &key.file,
+                "the folder's keys are encrypted: give --key-passphrase-env or -file".into(),
+            ));
+        }
+        let pair = certified::EncryptionPair {
+            key_pem,
+            cert_pem: cert.to_pem(),
+            fullchain_pem: std::iter::once(cert)
+                .chain(&chain.intermediates)
+                .map(Certificate::to_pem)
+                .collect(),
+        };
+        let info = EncryptionInfo {
+            serial: cert.serial_hex(),
+            not_after: rfc3339(cert.not_after()),
+            sha256_fingerprint: cert.sha256_fingerprint_hex(),
+            cert_file: paths.relative(LiveFile::EncCert),
+            key_file: paths.relative(LiveFile::EncKey),
+        };
+        Ok((pair, info))
+    }
+
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
     }
 
     /// The `.p12` of the request, with `--p12`: its key (opened with the folder's
@@ -907,7 +1137,10 @@ fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
 /// part parsed on the workers: a parsed certificate takes many times its DER, so one
 /// `.p7b` of every leaf is never held parsed whole. One that holds none, or cannot be
 /// read, is an error (exit 2).
-fn read_file_certs(path: &Path, each: &mut dyn FnMut(Vec<Given>) -> Result<(), Error>) -> Result<(), Error> {
+fn read_file_certs(
+    path: &Path,
+    each: &mut dyn FnMut(Vec<Given>, Vec<GivenKey>) -> Result<(), Error>,
+) -> Result<(), Error> {
     let unreadable = |e: cert::ReadError| Error::Usage(format!("{}: {e}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| IoError::new(path, e))?;
     let found = cert::find_certificates(&bytes).map_err(unreadable)?;
@@ -919,13 +1152,20 @@ fn read_file_certs(path: &Path, each: &mut dyn FnMut(Vec<Given>) -> Result<(), E
     let file =
         |i: usize| if several { format!("{}#{}", path.display(), i + 1) } else { path.display().to_string() };
     for (part, ders) in found.chunks(Run::CHUNK).enumerate() {
-        let parsed: Vec<Given> = ders
+        let parsed: Vec<(String, cert::Item)> = ders
             .par_iter()
             .enumerate()
-            .map(|(i, der)| der.parse().map(|cert| Given { file: file(part * Run::CHUNK + i), cert }))
+            .map(|(i, der)| der.parse().map(|item| (file(part * Run::CHUNK + i), item)))
             .collect::<Result<_, _>>()
             .map_err(unreadable)?;
-        each(parsed)?;
+        let (mut certs, mut keys) = (Vec::new(), Vec::new());
+        for (file, item) in parsed {
+            match item {
+                cert::Item::Certificate(cert) => certs.push(Given { file, cert: *cert }),
+                cert::Item::Key(key) => keys.push(GivenKey { file, key }),
+            }
+        }
+        each(certs, keys)?;
     }
     Ok(())
 }

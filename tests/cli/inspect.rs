@@ -392,7 +392,7 @@ fn certificates_and_chains_are_inspected_in_every_form_with_the_key() {
         "Issuer:            CN=Test Int,O=Test CA",
         "DaysLeft:",
         "Sha256Fingerprint: ",
-        "KeyMatches:        yes (--key)",
+        "KeyMatches:        yes (",
         "IssuedBy:          certificate #2",
     ] {
         assert!(text.contains(want), "{want}: {text}");
