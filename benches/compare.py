@@ -17,6 +17,13 @@ Usage:
     cargo build --release
     benches/compare.py [path/to/csrbatch]          (default: target/release/csrbatch)
 
+With a second build, made with `--features botan-sm2` (SM2 keys and signatures by Botan),
+the SM2 row runs both builds in the same rounds against the same peer runs, and the table
+has a row for each:
+    cargo build --release --features botan-sm2 && cp target/release/csrbatch /tmp/csrbatch-botan
+    cargo build --release
+    BOTAN_SM2=/tmp/csrbatch-botan benches/compare.py
+
 Environment:
     REPEAT=5       runs of each tool per row; the table shows the medians
     REPEAT_ONE_KEY runs of the one-key row, 8 x REPEAT by default (one RSA-4096 key takes
@@ -24,6 +31,7 @@ Environment:
     COUNT_SCALE=1  multiplies every row's count (COUNT_SCALE=0.01 for a quick check of the
                    script; the one-key RSA-4096 row stays at one key)
     ONLY="ECC SM2" runs only the rows of those algorithms (RSA, ECC, SM2)
+    BOTAN_SM2      a csrbatch built with --features botan-sm2 (its --version is checked)
     TMPDIR         where the outputs go (a folder on a quiet part of the disk)
     KEEP=1         keep the outputs (by default they are deleted when the script ends)
 
@@ -228,6 +236,14 @@ def main():
     openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()
     with open("/proc/cpuinfo") as f:
         cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "?")
+    botan = os.environ.get("BOTAN_SM2")
+    if botan:
+        botan = os.path.abspath(botan)
+        botan_version = " ".join(subprocess.run([botan, "--version"], capture_output=True, text=True).stdout.split())
+        if "SM2 keys: Botan" not in botan_version:
+            sys.exit(f"BOTAN_SM2={botan} is not a botan-sm2 build: {botan_version}")
+        if "SM2 keys: Botan" in version:
+            sys.exit(f"{binary} is a botan-sm2 build: give the default build first")
     peers = []
     if have["pyca"]:
         peers.append("pyca/cryptography " + subprocess.run([sys.executable, "-c", "import cryptography; print(cryptography.__version__)"], capture_output=True, text=True).stdout.strip())
@@ -235,6 +251,8 @@ def main():
         peers.append("tongsuopy " + subprocess.run([sys.executable, "-c", "import importlib.metadata as m; print(m.version('tongsuopy'))"], capture_output=True, text=True).stdout.strip())
     print(f"machine: {n} cores, {cpu}, {os.uname().sysname} {os.uname().release}")
     print(f"{version} ({backend} build); {openssl}; {', '.join(peers) or 'no Python peers'}")
+    if botan:
+        print(f"SM2 row also: {botan_version} (botan-sm2 build)")
     print(f"date: {time.strftime('%Y-%m-%dT%H:%MZ', time.gmtime())}; medians of {repeat} runs (the one-key row: {os.environ.get('REPEAT_ONE_KEY', 8 * repeat)}); outputs in {work}")
     print()
 
@@ -251,14 +269,16 @@ def main():
                 for i in range(1, count + 1):
                     f.write(f"{alg},{size},{host(i)},{host(i)},CN,Zhejiang,Hangzhou,compare\n")
             peer = "tongsuo" if alg == "SM2" else "pyca"
-            tools = ["csrbatch", "openssl"] + ([peer] if have[peer] else [])
+            # Our builds of this row: the default one, and the botan-sm2 one for SM2.
+            ours_all = {"csrbatch": binary} | ({"csrbatch-botan": botan} if botan and alg == "SM2" else {})
+            tools = list(ours_all) + ["openssl"] + ([peer] if have[peer] else [])
             times = {t: [] for t in tools}
             for rep in range(repeat if scaled else int(os.environ.get("REPEAT_ONE_KEY", str(8 * repeat)))):
                 for tool in tools[rep % len(tools):] + tools[: rep % len(tools)]:
                     out = os.path.join(work, f"{tool}-{index}-{alg}{size}-{rep}")
                     os.mkdir(out)
-                    if tool == "csrbatch":
-                        argv = [binary, "generate", manifest, "--out", out, "--quiet", "--jobs", str(n)]
+                    if tool in ours_all:
+                        argv = [ours_all[tool], "generate", manifest, "--out", out, "--quiet", "--jobs", str(n)]
                     elif tool == "openssl":
                         argv = ["sh", "-c", f"seq {count} | xargs -P {n} -I{{}} sh -c '{openssl_command(alg, size, out)} 2>/dev/null'"]
                     else:
@@ -266,20 +286,22 @@ def main():
                     times[tool].append(timed(argv))
                     if rep == 0:
                         check_output(tool, alg, out, count)
-            ours = statistics.median(times["csrbatch"])
-            row = [label, fmt_s(ours)]
-            spread = [label]
-            for tool, name in ((peer, {"pyca": "pyca pool", "tongsuo": "Tongsuo pool"}[peer]), ("openssl", None)):
-                if tool not in times:
-                    row += ["-", "-"]
-                    spread.append("-")
-                    continue
-                theirs = statistics.median(times[tool])
-                row += [f"{name} {fmt_s(theirs)}" if name else fmt_s(theirs), f"{theirs / ours:.2f}x"]
-                rounds = sorted(t / c for t, c in zip(times[tool], times["csrbatch"]))
-                spread.append(f"{rounds[0]:.2f}x-{rounds[-1]:.2f}x")
-            table.append(row)
-            spreads.append(spread)
+            for build in ours_all:
+                ours = statistics.median(times[build])
+                name_of_row = label if build == "csrbatch" else f"{label}, botan-sm2 build"
+                row = [name_of_row, fmt_s(ours)]
+                spread = [name_of_row]
+                for tool, name in ((peer, {"pyca": "pyca pool", "tongsuo": "Tongsuo pool"}[peer]), ("openssl", None)):
+                    if tool not in times:
+                        row += ["-", "-"]
+                        spread.append("-")
+                        continue
+                    theirs = statistics.median(times[tool])
+                    row += [f"{name} {fmt_s(theirs)}" if name else fmt_s(theirs), f"{theirs / ours:.2f}x"]
+                    rounds = sorted(t / c for t, c in zip(times[tool], times[build]))
+                    spread.append(f"{rounds[0]:.2f}x-{rounds[-1]:.2f}x")
+                table.append(row)
+                spreads.append(spread)
             print(f"done: {label}", file=sys.stderr)
     finally:
         if not os.environ.get("KEEP"):

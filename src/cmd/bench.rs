@@ -81,9 +81,10 @@ pub fn run(args: &BenchArgs) -> Result<ExitCode, Error> {
             "in memory, no files"
         };
         crate::progress::out(format_args!(
-            "csrbatch bench: {}, {mode}; RSA keys by {}",
+            "csrbatch bench: {}, {mode}; RSA keys by {}, SM2 by {}",
             plural(jobs, "job"),
-            crate::build_info::rsa_backend()
+            crate::build_info::rsa_backend(),
+            crate::build_info::sm2_backend()
         ))?;
         crate::progress::out(format_args!(
             "{:<9} {:>7} {:>8} {:>10}   {:>26}   {:>26}",

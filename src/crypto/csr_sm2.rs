@@ -8,7 +8,6 @@
 
 use der::asn1::BitString;
 use der::{Decode, Encode};
-use signature::Signer;
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::request::{CertReq, CertReqInfo, Version};
 
@@ -35,12 +34,11 @@ pub(crate) fn build(params: &Params, key: &PrivateKey) -> Result<Vec<u8>, Crypto
         attributes,
     };
     let to_be_signed = info.to_der().map_err(encode_err)?;
-    let signature: sm2::dsa::Signature =
-        signer.try_sign(&to_be_signed).map_err(|e| CryptoError::Sign(e.to_string()))?;
+    let signature = signer.sign_der(&to_be_signed).map_err(CryptoError::Sign)?;
     let request = CertReq {
         info,
         algorithm: AlgorithmIdentifierOwned { oid: oid::SM2_WITH_SM3, parameters: None },
-        signature: BitString::from_bytes(signature.to_der().as_bytes()).map_err(encode_err)?,
+        signature: BitString::from_bytes(&signature).map_err(encode_err)?,
     };
     request.to_der().map_err(encode_err)
 }

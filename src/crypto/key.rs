@@ -5,13 +5,13 @@
 use std::fmt;
 
 use der::pem::LineEnding;
-use getrandom::SysRng;
-use p256::elliptic_curve::{self, Generate};
+use p256::elliptic_curve;
 use pkcs8::{DecodePrivateKey, EncodePublicKey};
 use zeroize::Zeroizing;
 
 use super::key_pem::{self, KeyError, KeyFormat};
 use super::oid;
+use super::sm2_key::Sm2Key;
 use crate::crypto::CryptoError;
 use crate::request::KeyAlgorithm;
 
@@ -55,8 +55,8 @@ pub struct PrivateKey {
 enum Inner {
     /// RSA and P-256: rcgen's key pair (ring signs).
     Rcgen(Box<rcgen::KeyPair>),
-    /// SM2: the public key and distinguishing-ID hash are computed once.
-    Sm2(Box<sm2::dsa::SigningKey>),
+    /// SM2: the backend's signer (`sm2_key.rs`).
+    Sm2(Box<Sm2Key>),
 }
 
 impl PrivateKey {
@@ -76,10 +76,7 @@ impl PrivateKey {
                     rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(|e| keygen(&e))?;
                 Ok(PrivateKey::from_rcgen(algorithm, pair))
             }
-            KeyAlgorithm::Sm2 => {
-                let secret = sm2::SecretKey::try_generate_from_rng(&mut SysRng).map_err(|e| keygen(&e))?;
-                PrivateKey::from_sm2(sm2_signer(&secret).map_err(|e| keygen(&e))?)
-            }
+            KeyAlgorithm::Sm2 => PrivateKey::from_sm2(Sm2Key::generate().map_err(|e| keygen(&e))?),
         }
     }
 
@@ -151,7 +148,7 @@ impl PrivateKey {
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SM2_CURVE)) => {
                 let key = sm2::SecretKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
-                PrivateKey::from_sm2(sm2_signer(&key).map_err(|e| bad(&e))?).map_err(|e| bad(&e))
+                PrivateKey::from_sm2(Sm2Key::from_secret(&key).map_err(|e| bad(&e))?).map_err(|e| bad(&e))
             }
             (oid::EC_PUBLIC_KEY, Some(other)) => Err(KeyError::UnsupportedCurve(other)),
             (oid::EC_PUBLIC_KEY, None) => Err(KeyError::NoCurve),
@@ -180,14 +177,14 @@ impl PrivateKey {
 
     /// An SM2 key from its secret scalar (an encryption key unwrapped from its envelope).
     pub(crate) fn from_sm2_secret(secret: &sm2::SecretKey) -> Result<PrivateKey, CryptoError> {
-        PrivateKey::from_sm2(sm2_signer(secret).map_err(|e| CryptoError::Encode(e.to_string()))?)
+        PrivateKey::from_sm2(Sm2Key::from_secret(secret).map_err(|e| CryptoError::Encode(e.to_string()))?)
     }
 
-    fn from_sm2(signer: sm2::dsa::SigningKey) -> Result<PrivateKey, CryptoError> {
+    fn from_sm2(signer: Sm2Key) -> Result<PrivateKey, CryptoError> {
         let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
-        let public =
-            sm2::PublicKey::from_affine(*signer.verifying_key().as_affine()).map_err(|e| encode(&e))?;
-        let (spki, pkcs8) = ec_encodings(&signer.to_bytes(), &public).map_err(|e| encode(&e))?;
+        let public = signer.public_key().map_err(|e| encode(&e))?;
+        let secret = signer.secret_bytes();
+        let (spki, pkcs8) = ec_encodings(&secret[..], &public).map_err(|e| encode(&e))?;
         let pkcs8 = Zeroizing::new(pkcs8.as_bytes().to_vec());
         Ok(PrivateKey { algorithm: KeyAlgorithm::Sm2, inner: Inner::Sm2(Box::new(signer)), spki, pkcs8 })
     }
@@ -252,7 +249,7 @@ impl PrivateKey {
     }
 
     /// The SM2 signer (distinguishing ID `1234567812345678`); `None` for other key types.
-    pub(super) fn as_sm2(&self) -> Option<&sm2::dsa::SigningKey> {
+    pub(super) fn as_sm2(&self) -> Option<&Sm2Key> {
         match &self.inner {
             Inner::Sm2(k) => Some(k),
             Inner::Rcgen(_) => None,
@@ -273,7 +270,7 @@ impl PrivateKey {
 /// elliptic-curve writes: RFC 5915 ECPrivateKey with the public key, curve in the
 /// AlgorithmIdentifier.
 fn ec_encodings<C>(
-    secret: &elliptic_curve::FieldBytes<C>,
+    secret: &[u8],
     public: &elliptic_curve::PublicKey<C>,
 ) -> Result<(Vec<u8>, der::SecretDocument), pkcs8::Error>
 where
@@ -294,11 +291,6 @@ where
         pkcs8::AlgorithmIdentifierRef { oid: oid::EC_PUBLIC_KEY, parameters: Some((&C::OID).into()) };
     let info = pkcs8::PrivateKeyInfoRef::new(algorithm, der::asn1::OctetStringRef::new(&ec_private_key)?);
     Ok((spki, der::SecretDocument::encode_msg(&info)?))
-}
-
-/// The SM2 signer of a secret key, with the GM/T 0009 distinguishing ID.
-fn sm2_signer(secret: &sm2::SecretKey) -> Result<sm2::dsa::SigningKey, signature::Error> {
-    sm2::dsa::SigningKey::new(super::csr_sm2::DIST_ID, secret)
 }
 
 fn parse_err(e: &dyn fmt::Display) -> CryptoError {
@@ -340,7 +332,7 @@ mod tests {
         assert_eq!(back.pkcs8.as_slice(), key.pkcs8.as_slice());
         let key = PrivateKey::generate(KeyAlgorithm::Sm2).unwrap();
         let Inner::Sm2(k) = &key.inner else { unreachable!() };
-        let secret = sm2::SecretKey::from_bytes(&k.to_bytes()).unwrap();
+        let secret = sm2::SecretKey::from_bytes(&(*k.secret_bytes()).into()).unwrap();
         assert_eq!(key.pkcs8.as_slice(), secret.to_pkcs8_der().unwrap().as_bytes());
         assert_eq!(key.public_key_der(), secret.public_key().to_public_key_der().unwrap().as_bytes());
     }

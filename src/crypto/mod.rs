@@ -12,6 +12,7 @@ pub(crate) mod oid;
 pub(crate) mod pem;
 mod rsa_keygen;
 mod sm2_curve;
+mod sm2_key;
 mod subject;
 mod verify;
 
@@ -25,6 +26,7 @@ pub(crate) use foreign::{
 pub use key::{Passphrase, PrivateKey};
 pub use key_pem::{KeyError, KeyFormat};
 pub(crate) use rsa_keygen::BACKEND as RSA_BACKEND;
+pub(crate) use sm2_key::BACKEND as SM2_BACKEND;
 
 use der::pem::LineEnding;
 use sha2::{Digest, Sha256};
@@ -67,7 +69,7 @@ pub(crate) fn key_backend(key: KeyAlgorithm) -> &'static str {
     match key {
         KeyAlgorithm::Rsa2048 | KeyAlgorithm::Rsa3072 | KeyAlgorithm::Rsa4096 => RSA_BACKEND,
         KeyAlgorithm::Ecc => "ring",
-        KeyAlgorithm::Sm2 => "sm2",
+        KeyAlgorithm::Sm2 => SM2_BACKEND,
     }
 }
 

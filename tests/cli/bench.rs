@@ -38,10 +38,18 @@ fn rsa_backend_is_the_one_this_build_was_made_with() {
     let run = csrbatch(["bench", "--algorithm", "ECC", "--count", "2", "--jobs", "1"]);
     let text = String::from_utf8_lossy(&run.stdout).into_owned();
     assert!(text.starts_with("csrbatch bench: 1 job, in memory"), "{text}");
+    let sm2 = if cfg!(feature = "botan-sm2") { "Botan 3." } else { "sm2 crate 0." };
     assert!(text.contains(&format!("RSA keys by {library}")), "{text}");
+    assert!(text.contains(&format!(", SM2 by {sm2}")), "{text}");
     let version = String::from_utf8_lossy(&csrbatch(["--version"]).stdout).into_owned();
     let want_version = format!("csrbatch {}\nRSA keys: {library}", env!("CARGO_PKG_VERSION"));
     assert!(version.starts_with(&want_version), "{version}");
+
+    // SM2's backend is the one this build was made with, in --json too.
+    let run = csrbatch(["bench", "--algorithm", "SM2", "--count", "4", "--json"]);
+    assert!(run.status.success(), "{}", stderr(&run));
+    let figures: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(figures[0]["KeyBackend"], if cfg!(feature = "botan-sm2") { "botan" } else { "sm2" });
 }
 
 #[test]

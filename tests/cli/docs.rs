@@ -128,7 +128,7 @@ fn man_pages_render_without_warnings() {
 }
 
 #[test]
-fn version_names_the_rsa_backend() {
+fn version_names_the_rsa_and_sm2_backends() {
     let run = csrbatch(["--version"]);
     assert!(run.status.success());
     let text = String::from_utf8(run.stdout).unwrap();
@@ -137,6 +137,8 @@ fn version_names_the_rsa_backend() {
     let backend =
         if cfg!(feature = "openssl-rsa") { "RSA keys: OpenSSL 3." } else { "RSA keys: rsa crate 0." };
     assert!(lines[1].starts_with(backend), "{text}");
+    let sm2 = if cfg!(feature = "botan-sm2") { "SM2 keys: Botan 3." } else { "SM2 keys: sm2 crate 0." };
+    assert!(lines[2].starts_with(sm2), "{text}");
     // -V stays the one-line form scripts parse.
     let short = String::from_utf8(csrbatch(["-V"]).stdout).unwrap();
     assert_eq!(short.trim(), format!("csrbatch {}", env!("CARGO_PKG_VERSION")));

@@ -1,6 +1,7 @@
-//! A second outside judge for SM2: BouncyCastle (Java), whose SM3withSM2 verifier uses the
-//! GM/T 0009 default ID. CI installs it (`libbcprov-java libbcpkix-java`); on a machine
-//! without Java or the jars the test says so and is skipped (a failure in CI).
+//! More outside judges for SM2 CSRs, beside openssl: BouncyCastle (Java), whose SM3withSM2
+//! verifier uses the GM/T 0009 default ID, and Tongsuo. CI installs both
+//! (`libbcprov-java libbcpkix-java`, `pip install tongsuopy`); on a machine without one the
+//! test says so and is skipped (a failure in CI).
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -25,10 +26,9 @@ fn bouncycastle_verify(classpath: &str, csrs: &[PathBuf]) -> Output {
     Command::new("java").arg("-cp").arg(classpath).arg(judge).args(csrs).output().expect("run java")
 }
 
-#[test]
-fn bouncycastle_verifies_every_sm2_csr_with_the_standard_id() {
-    let Some(classpath) = bouncycastle() else { return };
-    let dir = Dir::new();
+/// Three SM2 CSRs csrbatch made (Chinese names, an IP SAN, a wildcard), then one OpenSSL
+/// signed with the empty ID, which a judge must refuse: it shows the judge can say no.
+fn sm2_csrs_and_an_empty_id_one(dir: &Dir) -> (Vec<PathBuf>, PathBuf) {
     let manifest = dir.write(
         "sm2.yaml",
         "defaults: {CountryCode: CN, Province: Zhejiang, Locality: Hangzhou, Algorithm: SM2}\n\
@@ -45,7 +45,6 @@ fn bouncycastle_verifies_every_sm2_csr_with_the_standard_id() {
         .map(|n| out.join(format!("{n}.csr.pem")))
         .collect();
 
-    // The judge must be able to say no: an OpenSSL CSR signed with the empty ID fails it.
     let key = dir.path("k.pem");
     let empty_id = dir.path("empty-id.csr");
     let k = openssl(&["genpkey", "-algorithm", "SM2", "-out", key.to_str().unwrap()]);
@@ -62,7 +61,14 @@ fn bouncycastle_verifies_every_sm2_csr_with_the_standard_id() {
         empty_id.to_str().unwrap(),
     ]);
     assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    (csrs, empty_id)
+}
 
+#[test]
+fn bouncycastle_verifies_every_sm2_csr_with_the_standard_id() {
+    let Some(classpath) = bouncycastle() else { return };
+    let dir = Dir::new();
+    let (csrs, empty_id) = sm2_csrs_and_an_empty_id_one(&dir);
     let mut all = csrs.clone();
     all.push(empty_id.clone());
     let judged = bouncycastle_verify(&classpath, &all);
@@ -74,6 +80,33 @@ fn bouncycastle_verifies_every_sm2_csr_with_the_standard_id() {
     assert!(
         text.lines().any(|l| l.starts_with(&format!("{}: INVALID", empty_id.display()))),
         "the empty-ID CSR must fail:\n{text}"
+    );
+    assert_eq!(judged.status.code(), Some(1), "one CSR in the batch is invalid");
+}
+
+/// A third SM2 judge: Tongsuo, Alibaba's OpenSSL fork (tongsuopy, from PyPI; CI installs
+/// it), through tests/judges/sm2_tongsuo_verify.py.
+#[test]
+fn tongsuo_verifies_every_sm2_csr_with_the_standard_id() {
+    let present =
+        Command::new("python3").args(["-c", "import tongsuopy"]).output().is_ok_and(|o| o.status.success());
+    if !judge("Tongsuo (python3 -c 'import tongsuopy')", present, "python3 -m pip install tongsuopy") {
+        return;
+    }
+    let dir = Dir::new();
+    let (csrs, empty_id) = sm2_csrs_and_an_empty_id_one(&dir);
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/judges/sm2_tongsuo_verify.py");
+    let judged =
+        Command::new("python3").arg(script).args(&csrs).arg(&empty_id).output().expect("run python3");
+    let text = String::from_utf8_lossy(&judged.stdout);
+    for csr in &csrs {
+        let line = format!("{}: valid", csr.display());
+        assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}{}", stderr(&judged));
+    }
+    assert!(
+        text.lines().any(|l| l.starts_with(&format!("{}: INVALID (", empty_id.display()))),
+        "the empty-ID CSR must fail:\n{text}{}",
+        stderr(&judged)
     );
     assert_eq!(judged.status.code(), Some(1), "one CSR in the batch is invalid");
 }
