@@ -77,5 +77,34 @@ fn whole_generate(c: &mut Criterion) {
     g.finish();
 }
 
+/// The self-check with Botan's SM2 verifier instead of ours (ARCHITECTURE, SM2 keys): a
+/// public key loaded and a verifier made per CSR, since each CSR has a key of its own.
+/// Compare with `csr/SM2-256/check-only`, which also decodes the PEM and checks every name.
+#[cfg(feature = "botan-sm2")]
+fn botan_verify(c: &mut Criterion) {
+    use botan::{Privkey, Pubkey, RandomNumberGenerator, Signer, Verifier};
+    const PARAMS: &str = "1234567812345678,SM3";
+    let mut rng = RandomNumberGenerator::new_system().expect("rng");
+    let key = Privkey::create("SM2", "sm2p256v1", &mut rng).expect("key");
+    let spki = key.pubkey().and_then(|p| p.der_encode()).expect("public key");
+    let private = PrivateKey::generate(KeyAlgorithm::Sm2).expect("keygen");
+    let message = crypto::sign_request(&request_for(KeyAlgorithm::Sm2).params, &private).expect("csr").pem;
+    let mut signer = Signer::new_with_der_formatted_signatures(&key, PARAMS).expect("signer");
+    signer.update(message.as_bytes()).expect("update");
+    let signature = signer.finish(&mut rng).expect("sign");
+    c.bench_function("csr/SM2-256/botan-verify", |b| {
+        b.iter(|| {
+            let public = Pubkey::load_der(&spki).expect("load");
+            let mut verifier =
+                Verifier::new_with_der_formatted_signatures(&public, PARAMS).expect("verifier");
+            verifier.update(message.as_bytes()).expect("update");
+            assert!(verifier.finish(&signature).expect("verify"));
+        })
+    });
+}
+
+#[cfg(not(feature = "botan-sm2"))]
 criterion_group!(benches, keygen, csr, whole_generate);
+#[cfg(feature = "botan-sm2")]
+criterion_group!(benches, keygen, csr, whole_generate, botan_verify);
 criterion_main!(benches);

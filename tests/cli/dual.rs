@@ -12,14 +12,14 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::ca::*;
 use crate::import2::{
-    DEFAULTS, assert_live_unchanged, bin, copy_folder, exists, folder_files, generate, generate_ok,
-    live_state, os, req, s, text,
+    DEFAULTS, assert_live_unchanged, bin, copy_folder, count_generations, exists, folder_files, generate,
+    generate_ok, kill_at, kill_points, live_state, os, req, s, text,
 };
 use crate::util::*;
 
@@ -794,11 +794,6 @@ fn assert_dual_pairs(out: &Path, sign_next: &[String], enc_next: &[String], what
     promoted
 }
 
-fn count_generations(out: &Path) -> usize {
-    let Ok(live) = std::fs::read_dir(out.join(".live")) else { return 0 };
-    live.flatten().map(|d| std::fs::read_dir(d.path()).map_or(0, Iterator::count)).sum()
-}
-
 #[test]
 fn dual_kill_9_during_a_promotion_keeps_both_pairs_together() {
     let dir = Dir::new();
@@ -841,29 +836,11 @@ fn dual_kill_9_during_a_promotion_keeps_both_pairs_together() {
 
     let generations = count_generations(&template);
     let mut part_way = 0;
-    let points: Vec<Option<Duration>> =
-        [None, None].into_iter().chain([0.2, 0.5, 0.8].map(|f| Some(whole.mul_f64(f)))).collect();
-    for point in points {
-        let what = match point {
-            None => "killed at the first new generation".to_owned(),
-            Some(d) => format!("killed after {d:?} of {whole:?}"),
-        };
+    let points = kill_points(whole, 2, &[0.2, 0.5, 0.8]);
+    for (point, what) in points {
         copy_folder(&template, &out);
         let mut child = spawn(&out);
-        let start = Instant::now();
-        match point {
-            None => {
-                while count_generations(&out) <= generations && start.elapsed() < Duration::from_secs(60) {
-                    if child.try_wait().unwrap().is_some() {
-                        break;
-                    }
-                    std::thread::yield_now();
-                }
-            }
-            Some(d) => std::thread::sleep(d),
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_at(&mut child, point, &out, generations);
         let promoted = assert_dual_pairs(&out, &sign_next, &enc_next, &what);
         let begun = count_generations(&out) > generations;
         let unfinished = (0..MANY).any(|i| out.join(format!("k{i}.next.csr.pem")).exists());

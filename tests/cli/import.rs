@@ -7,11 +7,12 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde_json::Value;
 
 use crate::ca::*;
+use crate::import2::{copy_folder, count_generations, kill_at, kill_points};
 use crate::nginx::{Nginx, nginx};
 use crate::util::*;
 
@@ -79,13 +80,6 @@ fn text(p: &Path) -> String {
 fn bundle(dir: &Dir, roots: &[&Path]) -> PathBuf {
     let all: String = roots.iter().map(|r| text(r)).collect();
     dir.write("bundle.pem", &all)
-}
-
-/// `cp -a`: a copy of a folder that keeps links, modes and times.
-fn copy_folder(from: &Path, to: &Path) {
-    let _ = std::fs::remove_dir_all(to);
-    let o = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
-    assert!(o.status.success(), "cp -a: {}", String::from_utf8_lossy(&o.stderr));
 }
 
 /// Everything a run may not change: every path of the folder with its bytes, modes and
@@ -719,11 +713,6 @@ fn assert_live_pairs_match(out: &Path, next_pubs: &[String], what: &str) -> usiz
     promoted
 }
 
-fn count_generations(out: &Path) -> usize {
-    let Ok(live) = std::fs::read_dir(out.join(".live")) else { return 0 };
-    live.flatten().map(|d| std::fs::read_dir(d.path()).map_or(0, Iterator::count)).sum()
-}
-
 #[test]
 fn kill_9_during_a_promotion_keeps_key_and_certificate_together() {
     let dir = Dir::new();
@@ -765,29 +754,11 @@ fn kill_9_during_a_promotion_keeps_key_and_certificate_together() {
 
     let generations = count_generations(&template);
     let mut part_way = 0;
-    let points: Vec<Option<Duration>> =
-        [None, None, None].into_iter().chain([0.1, 0.3, 0.5, 0.8].map(|f| Some(whole.mul_f64(f)))).collect();
-    for point in points {
-        let what = match point {
-            None => "killed at the first new generation".to_owned(),
-            Some(d) => format!("killed after {d:?} of {whole:?}"),
-        };
+    let points = kill_points(whole, 3, &[0.1, 0.3, 0.5, 0.8]);
+    for (point, what) in points {
         copy_folder(&template, &out);
         let mut child = spawn(&out);
-        let start = Instant::now();
-        match point {
-            None => {
-                while count_generations(&out) <= generations && start.elapsed() < Duration::from_secs(60) {
-                    if child.try_wait().unwrap().is_some() {
-                        break;
-                    }
-                    std::thread::yield_now();
-                }
-            }
-            Some(d) => std::thread::sleep(d),
-        }
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        kill_at(&mut child, point, &out, generations);
         let promoted = assert_live_pairs_match(&out, &next_pubs, &what);
         // Part-way: the import had begun writing (new generations there) and had not
         // finished (pairs not switched, or switched with their CSRs not yet promoted).

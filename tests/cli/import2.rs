@@ -9,7 +9,7 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -125,6 +125,47 @@ pub(crate) fn copy_folder(from: &Path, to: &Path) {
     let _ = std::fs::remove_dir_all(to);
     let o = Command::new("cp").arg("-a").arg(from).arg(to).output().unwrap();
     assert!(o.status.success(), "cp -a: {}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// How many generation folders `.live/NAME/` holds, over every request.
+pub(crate) fn count_generations(out: &Path) -> usize {
+    let Ok(live) = std::fs::read_dir(out.join(".live")) else { return 0 };
+    live.flatten().map(|d| std::fs::read_dir(d.path()).map_or(0, Iterator::count)).sum()
+}
+
+/// Where the kill -9 tests stop a promoting import: `at_first` times as soon as its first
+/// new generation appears, then at each fraction of an uninterrupted run's time, each with
+/// the words that name it in a failure.
+pub(crate) fn kill_points(
+    whole: Duration,
+    at_first: usize,
+    fractions: &[f64],
+) -> Vec<(Option<Duration>, String)> {
+    let first = (0..at_first).map(|_| (None, "killed at the first new generation".to_owned()));
+    let later = fractions
+        .iter()
+        .map(|f| whole.mul_f64(*f))
+        .map(|d| (Some(d), format!("killed after {d:?} of {whole:?}")));
+    first.chain(later).collect()
+}
+
+/// Lets `child` run to `point` (`None`: until `out/.live` holds more than `generations`
+/// generations, or the child ends, 60 s at most), then SIGKILLs and reaps it.
+pub(crate) fn kill_at(child: &mut Child, point: Option<Duration>, out: &Path, generations: usize) {
+    let start = Instant::now();
+    match point {
+        None => {
+            while count_generations(out) <= generations && start.elapsed() < Duration::from_secs(60) {
+                if child.try_wait().unwrap().is_some() {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+        }
+        Some(d) => std::thread::sleep(d),
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
 }
 
 /// A request's live files as they are, and the bytes each reads as (`None`: not there).
