@@ -230,7 +230,8 @@ def main():
     work = tempfile.mkdtemp(prefix="csrbatch-compare.", dir=os.environ.get("TMPDIR"))
     me = os.path.abspath(__file__)
 
-    # `--version` is two lines: `csrbatch X.Y.Z`, then `RSA keys: rsa crate A.B` or `... OpenSSL A.B.C`.
+    # `--version` is three lines: `csrbatch X.Y.Z`, `RSA keys: rsa crate A.B` or `... OpenSSL A.B.C`,
+    # `SM2 keys: sm2 crate A.B.C` or `... Botan A.B.C`.
     version = " ".join(subprocess.run([binary, "--version"], capture_output=True, text=True).stdout.split())
     backend = "openssl-rsa" if "RSA keys: OpenSSL" in version else "default"
     openssl = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout.strip()

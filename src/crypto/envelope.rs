@@ -124,8 +124,9 @@ impl Sm2EnvelopedKey {
     pub(crate) fn unwrap(&self, signing: &PrivateKey, name: &str) -> Result<PrivateKey, EnvelopeError> {
         use cipher::{BlockCipherDecrypt, KeyInit};
         let signer = signing.as_sm2().ok_or(EnvelopeError::NotSm2)?;
-        let decrypting = sm2::pke::DecryptingKey::from_bytes(&(*signer.secret_bytes()).into())
-            .map_err(|_| EnvelopeError::NotSm2)?;
+        let scalar = signer.secret_bytes().map_err(|_| EnvelopeError::NotSm2)?;
+        let decrypting =
+            sm2::pke::DecryptingKey::from_bytes(&(*scalar).into()).map_err(|_| EnvelopeError::NotSm2)?;
         let sym_key = Zeroizing::new(
             decrypting
                 .decrypt_der(&self.cipher)

@@ -183,7 +183,10 @@ impl PrivateKey {
     fn from_sm2(signer: Sm2Key) -> Result<PrivateKey, CryptoError> {
         let encode = |e: &dyn fmt::Display| CryptoError::Encode(e.to_string());
         let public = signer.public_key().map_err(|e| encode(&e))?;
-        let secret = signer.secret_bytes();
+        let secret = signer.secret_bytes().map_err(|e| encode(&e))?;
+        // In [1, n - 1], or no key file is written (no scalar multiplication: the CSR's
+        // self-check holds the public key to the signatures this scalar makes).
+        sm2::SecretKey::from_slice(&secret[..]).map_err(|e| encode(&e))?;
         let (spki, pkcs8) = ec_encodings(&secret[..], &public).map_err(|e| encode(&e))?;
         let pkcs8 = Zeroizing::new(pkcs8.as_bytes().to_vec());
         Ok(PrivateKey { algorithm: KeyAlgorithm::Sm2, inner: Inner::Sm2(Box::new(signer)), spki, pkcs8 })
@@ -332,7 +335,7 @@ mod tests {
         assert_eq!(back.pkcs8.as_slice(), key.pkcs8.as_slice());
         let key = PrivateKey::generate(KeyAlgorithm::Sm2).unwrap();
         let Inner::Sm2(k) = &key.inner else { unreachable!() };
-        let secret = sm2::SecretKey::from_bytes(&(*k.secret_bytes()).into()).unwrap();
+        let secret = sm2::SecretKey::from_bytes(&(*k.secret_bytes().unwrap()).into()).unwrap();
         assert_eq!(key.pkcs8.as_slice(), secret.to_pkcs8_der().unwrap().as_bytes());
         assert_eq!(key.public_key_der(), secret.public_key().to_public_key_der().unwrap().as_bytes());
     }

@@ -17,6 +17,17 @@ pub(crate) const BACKEND: &str = if cfg!(feature = "botan-sm2") { "botan" } else
 
 pub(super) use imp::Sm2Key;
 
+/// GM/T 0003.1 6.1: an SM2 private key is in [1, n - 2], since signing divides by 1 + d.
+/// The `sm2` crate takes n - 1 and fails only when it signs; Botan refuses it. Both builds
+/// refuse it here, with the same words.
+fn check_signing_scalar(secret: &sm2::SecretKey) -> Result<(), String> {
+    let d: sm2::Scalar = *secret.to_nonzero_scalar();
+    if bool::from((d + sm2::Scalar::ONE).is_zero()) {
+        return Err("an SM2 private key of n - 1 cannot sign (GM/T 0003.1: d is in [1, n - 2])".into());
+    }
+    Ok(())
+}
+
 #[cfg(not(feature = "botan-sm2"))]
 mod imp {
     use getrandom::SysRng;
@@ -35,6 +46,7 @@ mod imp {
         }
 
         pub(in crate::crypto) fn from_secret(secret: &sm2::SecretKey) -> Result<Sm2Key, String> {
+            super::check_signing_scalar(secret)?;
             sm2::dsa::SigningKey::new(DIST_ID, secret).map(Sm2Key).map_err(|e| e.to_string())
         }
 
@@ -42,10 +54,10 @@ mod imp {
             sm2::PublicKey::from_affine(*self.0.verifying_key().as_affine()).map_err(|e| e.to_string())
         }
 
-        pub(in crate::crypto) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
+        pub(in crate::crypto) fn secret_bytes(&self) -> Result<Zeroizing<[u8; 32]>, String> {
             let mut out = Zeroizing::new([0u8; 32]);
             out.copy_from_slice(&self.0.to_bytes());
-            out
+            Ok(out)
         }
 
         pub(in crate::crypto) fn sign_der(&self, message: &[u8]) -> Result<Vec<u8>, String> {
@@ -98,6 +110,7 @@ mod imp {
         /// The scalar goes over in a PKCS#8 of Botan's form (RFC 5915 ECPrivateKey without
         /// the public key, which Botan computes), held in zeroized memory.
         pub(in crate::crypto) fn from_secret(secret: &sm2::SecretKey) -> Result<Sm2Key, String> {
+            super::check_signing_scalar(secret)?;
             let encode = |e: der::Error| e.to_string();
             let mut scalar = Zeroizing::new([0u8; 32]);
             scalar.copy_from_slice(&secret.to_bytes());
@@ -113,7 +126,11 @@ mod imp {
             let der = Zeroizing::new(info.to_der().map_err(encode)?);
             // No second scalar multiplication to hold Botan's public key to the sm2 crate's:
             // a wrong one would fail the self-check of the CSR or the envelope's key check.
-            Sm2Key::from_botan(Privkey::load_der(&der).map_err(err)?)
+            let key = Sm2Key::from_botan(Privkey::load_der(&der).map_err(err)?)?;
+            if *key.secret_bytes()? != *scalar {
+                return Err("Botan holds another scalar than the one it was given".into());
+            }
+            Ok(key)
         }
 
         fn from_botan(key: Privkey) -> Result<Sm2Key, String> {
@@ -126,13 +143,16 @@ mod imp {
             Ok(self.public)
         }
 
-        pub(in crate::crypto) fn secret_bytes(&self) -> Zeroizing<[u8; 32]> {
-            // Botan's big integers live in memory it wipes; the copy out is wiped here.
-            let bytes = Zeroizing::new(self.key.get_field("x").and_then(|x| x.to_bin()).unwrap_or_default());
+        /// The scalar as Botan serializes it: always the 32 bytes of the field, big-endian.
+        /// Botan wipes its own copy; this one is wiped here.
+        pub(in crate::crypto) fn secret_bytes(&self) -> Result<Zeroizing<[u8; 32]>, String> {
+            let raw = Zeroizing::new(self.key.raw_bytes().map_err(err)?);
             let mut out = Zeroizing::new([0u8; 32]);
-            let start = 32usize.saturating_sub(bytes.len());
-            out[start..].copy_from_slice(&bytes[bytes.len().saturating_sub(32)..]);
-            out
+            if raw.len() != out.len() {
+                return Err(format!("Botan gave a {}-byte SM2 private key", raw.len()));
+            }
+            out.copy_from_slice(&raw);
+            Ok(out)
         }
 
         pub(in crate::crypto) fn sign_der(&self, message: &[u8]) -> Result<Vec<u8>, String> {
@@ -165,11 +185,44 @@ mod tests {
             let other = sm2::dsa::VerifyingKey::new("1234567812345679", public).unwrap();
             assert!(other.verify(&message, &signature).is_err(), "round {round}: another ID");
 
-            let secret = sm2::SecretKey::from_bytes(&(*key.secret_bytes()).into()).unwrap();
+            let secret = sm2::SecretKey::from_bytes(&(*key.secret_bytes().unwrap()).into()).unwrap();
             assert_eq!(secret.public_key(), public, "round {round}: the scalar is the key's");
             let back = Sm2Key::from_secret(&secret).unwrap();
             assert_eq!(back.public_key().unwrap(), public);
-            assert_eq!(*back.secret_bytes(), *key.secret_bytes());
+            assert_eq!(*back.secret_bytes().unwrap(), *key.secret_bytes().unwrap());
         }
+    }
+
+    /// Scalars with leading zero bytes (1, 2^8 - 1, 2^128 + 1) and the largest, n - 2, cross
+    /// to the backend and back whole, and the public key is the `sm2` crate's for each.
+    /// n - 1 is no SM2 signing key (GM/T 0003.1 6.1: d in [1, n - 2], as 1 + d must be
+    /// invertible), and both backends refuse it.
+    #[test]
+    fn small_and_edge_scalars_round_trip() {
+        let mut scalars = vec![[0u8; 32]; 4];
+        scalars[0][31] = 1;
+        scalars[1][31] = 0xff;
+        scalars[2][15] = 1;
+        scalars[2][31] = 1;
+        // n - 2 (n is GM/T 0003.5's order).
+        scalars[3] = hex::decode("fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54121")
+            .unwrap()
+            .try_into()
+            .unwrap();
+        for bytes in scalars {
+            let secret = sm2::SecretKey::from_bytes(&bytes.into()).unwrap();
+            let key = Sm2Key::from_secret(&secret).unwrap();
+            assert_eq!(*key.secret_bytes().unwrap(), bytes);
+            assert_eq!(key.public_key().unwrap(), secret.public_key());
+            let der = key.sign_der(b"edge").unwrap();
+            let signature = sm2::dsa::Signature::from_der(&der).unwrap();
+            let verifier = sm2::dsa::VerifyingKey::new(DIST_ID, secret.public_key()).unwrap();
+            assert!(verifier.verify(b"edge", &signature).is_ok());
+        }
+        let n_minus_1 =
+            hex::decode("fffffffeffffffffffffffffffffffff7203df6b21c6052b53bbf40939d54122").unwrap();
+        let secret = sm2::SecretKey::from_slice(&n_minus_1).unwrap();
+        let refused = Sm2Key::from_secret(&secret).err().unwrap_or_default();
+        assert!(refused.contains("n - 1 cannot sign"), "{refused}");
     }
 }
