@@ -247,10 +247,6 @@ pub(crate) struct KeyArgs {
     /// As --key-passphrase-env, with the passphrase in this file (one trailing newline ignored).
     #[arg(long, value_name = "FILE")]
     pub(crate) key_passphrase_file: Option<PathBuf>,
-    /// Allow this run to change how the folder's keys are stored: encrypt a folder's
-    /// unencrypted keys with the passphrase given (the originals go to the archive).
-    #[arg(long)]
-    pub(crate) reencrypt: bool,
 }
 
 /// What a run may do to files already in the output folder.
@@ -272,6 +268,10 @@ pub(crate) struct ReplaceArgs {
     /// Renewals sign the new CSR with the live key instead of making a new key.
     #[arg(long)]
     pub(crate) reuse_key: bool,
+    /// Allow this run to change how the folder's keys are stored: encrypt a folder's
+    /// unencrypted keys with the passphrase given (the originals go to the archive).
+    #[arg(long)]
+    pub(crate) reencrypt: bool,
 }
 
 /// What `generate` and `plan` share: the manifests, the output folder and how to treat it.

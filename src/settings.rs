@@ -231,7 +231,7 @@ impl Settings {
             flags: Flags {
                 rotate: args.replace.rotate,
                 repair: args.replace.repair,
-                reencrypt: args.keys.reencrypt,
+                reencrypt: args.replace.reencrypt,
                 reuse_key: args.replace.reuse_key,
             },
             renew_before: args.replace.renew_before,

@@ -121,3 +121,20 @@ fn two_when_the_folders_records_cannot_be_read() {
     assert_eq!(tree(&out), before, "nothing written");
     assert_eq!(std::fs::read(out.join(".csrbatch/state.json")).unwrap(), state, "state.json untouched");
 }
+
+#[test]
+fn import_refuses_reencrypt_which_only_generate_does() {
+    // import never rewrites keys: a flag it would ignore is a usage error, not a no-op.
+    let dir = Dir::new();
+    let cert = dir.write("c.pem", "");
+    let run = csrbatch([
+        "import".as_ref(),
+        cert.as_os_str(),
+        "--out".as_ref(),
+        dir.path("out").as_os_str(),
+        "--reencrypt".as_ref(),
+    ]);
+    assert_eq!(run.status.code(), Some(2), "{}", stderr(&run));
+    assert!(stderr(&run).contains("--reencrypt"), "{}", stderr(&run));
+    assert!(!dir.path("out").exists(), "nothing written");
+}
