@@ -142,7 +142,16 @@ impl PrivateKey {
                 // public key being present), checks a public key that is there against the
                 // private one, and writes the one form ring reads.
                 let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
-                let (_, pkcs8) = ec_encodings(&key.to_bytes(), &key.public_key()).map_err(|e| bad(&e))?;
+                // A public key in the file was just held to the scalar (one constant-time
+                // multiplication): take it rather than computing it again.
+                let embedded = sec1::EcPrivateKey::try_from(info.private_key.as_bytes())
+                    .ok()
+                    .and_then(|ec| ec.public_key.map(p256::PublicKey::from_sec1_bytes));
+                let public = match embedded {
+                    Some(point) => point.map_err(|e| bad(&e))?,
+                    None => key.public_key(),
+                };
+                let (_, pkcs8) = ec_encodings(&key.to_bytes(), &public).map_err(|e| bad(&e))?;
                 let pkcs8 = Zeroizing::new(pkcs8.as_bytes().to_vec());
                 PrivateKey::from_rcgen_pkcs8(KeyAlgorithm::Ecc, pkcs8, &rcgen::PKCS_ECDSA_P256_SHA256)
             }
