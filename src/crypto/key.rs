@@ -375,6 +375,28 @@ mod tests {
         assert_eq!(PrivateKey::from_pem(&pem, None).unwrap().algorithm(), KeyAlgorithm::Ecc);
     }
 
+    /// A P-256 key whose file holds its public point compressed, or no point at all, reads
+    /// as the same key: the SubjectPublicKeyInfo is the uncompressed one either way.
+    #[test]
+    fn a_p256_key_reads_with_its_point_compressed_or_absent() {
+        use der::Encode;
+        let key = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
+        let secret = p256::SecretKey::from_pkcs8_der(&key.pkcs8).unwrap();
+        let compressed = elliptic_curve::sec1::ToSec1Point::to_sec1_point(&secret.public_key(), true);
+        for point in [Some(compressed.as_bytes()), None] {
+            let sec1 = sec1::EcPrivateKey {
+                private_key: &secret.to_bytes(),
+                parameters: Some(sec1::EcParameters::NamedCurve(oid::SECP256R1)),
+                public_key: point,
+            };
+            let pem =
+                der::pem::encode_string("EC PRIVATE KEY", LineEnding::LF, &sec1.to_der().unwrap()).unwrap();
+            let back = PrivateKey::from_pem(&pem, None).unwrap();
+            assert_eq!(back.public_key_der(), key.public_key_der(), "point {:?}", point.map(<[u8]>::len));
+            assert_eq!(back.pkcs8.as_slice(), key.pkcs8.as_slice());
+        }
+    }
+
     #[test]
     fn keys_are_distinct() {
         let a = PrivateKey::generate(KeyAlgorithm::Ecc).unwrap();
