@@ -797,11 +797,7 @@ fn assert_dual_pairs(out: &Path, sign_next: &[String], enc_next: &[String], what
 #[test]
 fn dual_kill_9_during_a_promotion_keeps_both_pairs_together() {
     let dir = Dir::new();
-    let mut csv = String::from("Name,Algorithm,CommonName,CountryCode,Province,Locality\n");
-    for i in 0..MANY {
-        csv += &format!("k{i},SM2,k{i}.example.com,CN,Zhejiang,Hangzhou\n");
-    }
-    let m = dir.write("many.csv", &csv);
+    let m = many_named(&dir, "SM2", MANY);
     let template = dir.path("template");
     generate_ok(&m, &template, &["-q"]);
     let ca = Ca::sm2();

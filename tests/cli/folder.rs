@@ -8,14 +8,6 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
-fn many(dir: &Dir, count: usize) -> PathBuf {
-    let mut csv = String::from("Algorithm,CommonName,CountryCode,Province,Locality\n");
-    for i in 0..count {
-        csv.push_str(&format!("ECC,host{i}.example.com,CN,Zhejiang,Hangzhou\n"));
-    }
-    dir.write("many.csv", &csv)
-}
-
 fn run_in(m: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["generate".as_ref(), m.as_os_str(), "--out".as_ref(), out.as_os_str(), "-q".as_ref()];
     args.extend(extra.iter().map(std::ffi::OsStr::new));

@@ -716,11 +716,7 @@ fn assert_live_pairs_match(out: &Path, next_pubs: &[String], what: &str) -> usiz
 #[test]
 fn kill_9_during_a_promotion_keeps_key_and_certificate_together() {
     let dir = Dir::new();
-    let mut csv = String::from("Name,Algorithm,CommonName,CountryCode,Province,Locality\n");
-    for i in 0..MANY {
-        csv += &format!("k{i},ECC,k{i}.example.com,CN,Zhejiang,Hangzhou\n");
-    }
-    let m = dir.write("many.csv", &csv);
+    let m = many_named(&dir, "ECC", MANY);
     let template = dir.path("template");
     generate_ok(&m, &template);
     let ca = Ca::new();

@@ -2,7 +2,7 @@
 //! serde_json, so nothing else is there), with each request and each error, on good and
 //! bad manifests, on a re-run, a damaged pair, an interrupted run; exit codes unchanged.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -266,14 +266,6 @@ fn an_error_outside_the_manifests_has_a_message_and_no_place() {
         );
         assert!(stderr(&output).contains(&message), "{command}: stderr keeps the message");
     }
-}
-
-fn many(dir: &Dir, count: usize) -> PathBuf {
-    let mut csv = String::from("Algorithm,CommonName,CountryCode,Province,Locality\n");
-    for i in 0..count {
-        csv.push_str(&format!("ECC,host{i}.example.com,CN,Zhejiang,Hangzhou\n"));
-    }
-    dir.write("many.csv", &csv)
 }
 
 #[test]

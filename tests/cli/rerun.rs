@@ -182,11 +182,7 @@ fn read_dir_entry(p: &Path) -> String {
 fn a_killed_run_is_finished_by_the_next_one() {
     let dir = Dir::new();
     let out = dir.path("out");
-    let mut csv = String::from("Algorithm,CommonName,CountryCode,Province,Locality\n");
-    for i in 0..400 {
-        csv.push_str(&format!("ECC,host{i}.example.com,CN,Zhejiang,Hangzhou\n"));
-    }
-    let m = dir.write("many.csv", &csv);
+    let m = many(&dir, 400);
     let mut killed_part_way = false;
     for _ in 0..5 {
         let _ = std::fs::remove_dir_all(&out);

@@ -64,6 +64,24 @@ pub fn read_summary(out: &Path) -> Summary {
 /// Set (to anything but `0`) by `.ci/run`: a missing outside judge fails its test there.
 pub const REQUIRE_JUDGES: &str = "CSRBATCH_REQUIRE_JUDGES";
 
+/// `many.csv` in `dir`: `count` ECC requests, `host{i}.example.com`, no Name.
+pub fn many(dir: &Dir, count: usize) -> PathBuf {
+    let mut csv = String::from("Algorithm,CommonName,CountryCode,Province,Locality\n");
+    for i in 0..count {
+        csv.push_str(&format!("ECC,host{i}.example.com,CN,Zhejiang,Hangzhou\n"));
+    }
+    dir.write("many.csv", &csv)
+}
+
+/// `many.csv` in `dir`: `count` requests of `algorithm` named `k{i}`, for `k{i}.example.com`.
+pub fn many_named(dir: &Dir, algorithm: &str, count: usize) -> PathBuf {
+    let mut csv = String::from("Name,Algorithm,CommonName,CountryCode,Province,Locality\n");
+    for i in 0..count {
+        csv += &format!("k{i},{algorithm},k{i}.example.com,CN,Zhejiang,Hangzhou\n");
+    }
+    dir.write("many.csv", &csv)
+}
+
 /// Whether the outside judge `what` (a program, or files a program needs) is here. Where it
 /// is not, the test says so on the terminal, naming the judge and how to install it, and
 /// goes on without it (the caller returns, skipping what it judges), unless
