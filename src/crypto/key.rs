@@ -138,17 +138,21 @@ impl PrivateKey {
                 PrivateKey::from_rcgen_pkcs8(algorithm, pkcs8, &rcgen::PKCS_RSA_SHA256)
             }
             (oid::EC_PUBLIC_KEY, Some(oid::SECP256R1)) => {
-                // Through p256 first: it reads every RFC 5915 form (ring insists on the
-                // public key being present), checks a public key that is there against the
-                // private one, and writes the one form ring reads.
-                let key = p256::SecretKey::from_pkcs8_der(der).map_err(|e| bad(&e))?;
-                // A public key in the file was just held to the scalar (one constant-time
-                // multiplication): take it rather than computing it again.
-                let embedded = sec1::EcPrivateKey::try_from(info.private_key.as_bytes())
-                    .ok()
-                    .and_then(|ec| ec.public_key.map(p256::PublicKey::from_sec1_bytes));
-                let public = match embedded {
-                    Some(point) => point.map_err(|e| bad(&e))?,
+                // Every RFC 5915 form is read here (ring insists on the public key being
+                // present) and written as the one form ring reads. No scalar
+                // multiplication in p256 unless the file has no public key: ring, which
+                // signs, derives the public key from the scalar (with its P-256 code,
+                // several times faster) and refuses a file whose own one differs.
+                let ec = sec1::EcPrivateKey::try_from(info.private_key.as_bytes()).map_err(|e| bad(&e))?;
+                if let Some(sec1::EcParameters::NamedCurve(curve)) = ec.parameters
+                    && curve != oid::SECP256R1
+                {
+                    return Err(KeyError::UnsupportedCurve(curve));
+                }
+                let key = p256::SecretKey::from_slice(ec.private_key)
+                    .map_err(|_| KeyError::Malformed("the P-256 scalar is out of range".into()))?;
+                let public = match ec.public_key {
+                    Some(point) => p256::PublicKey::from_sec1_bytes(point).map_err(|e| bad(&e))?,
                     None => key.public_key(),
                 };
                 let (_, pkcs8) = ec_encodings(&key.to_bytes(), &public).map_err(|e| bad(&e))?;
