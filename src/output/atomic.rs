@@ -231,16 +231,11 @@ pub(crate) fn commit_with(
         .into_iter()
         .map(|s| {
             let dir = parent(&s.dest).to_path_buf();
-            let placed = match (s.tmp, s.replace) {
-                (Temp::Named(tmp), Replace::Never) => tmp.persist_noclobber(&s.dest).map_err(|e| e.error),
-                (Temp::Named(tmp), Replace::Allowed) => tmp.persist(&s.dest).map_err(|e| e.error),
-                #[cfg(target_os = "linux")]
-                (Temp::Unnamed(file), _) => unnamed::link(&file, &s.dest),
-            };
             if !dirs.contains(&dir) {
                 dirs.push(dir);
             }
-            placed.map(|()| s.dest.clone()).map_err(|e| IoError::new(&s.dest, e))
+            let dest = s.dest.clone();
+            place(s).map(|()| dest)
         })
         .collect();
     if folders == Folders::WithNextSync && cfg!(target_os = "linux") {
@@ -255,6 +250,19 @@ pub(crate) fn commit_with(
         }
     }
     results
+}
+
+/// Puts one staged file in place. Its data must be durable already: [`commit_with`]
+/// syncs a batch first, other callers a whole pass with [`sync_folders`]. The folder's
+/// new entry is the caller's to sync.
+pub(crate) fn place(s: Staged) -> Result<(), IoError> {
+    let placed = match (s.tmp, s.replace) {
+        (Temp::Named(tmp), Replace::Never) => tmp.persist_noclobber(&s.dest).map_err(|e| e.error),
+        (Temp::Named(tmp), Replace::Allowed) => tmp.persist(&s.dest).map_err(|e| e.error),
+        #[cfg(target_os = "linux")]
+        (Temp::Unnamed(file), _) => unnamed::link(&file, &s.dest),
+    };
+    placed.map_err(|e| IoError::new(&s.dest, e))
 }
 
 /// Writes one file atomically (stage + commit).

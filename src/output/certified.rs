@@ -2,8 +2,16 @@
 //! a renewal's certificate, and the promotion that puts a new generation live. The one
 //! reader ([`read`]) and the one writer ([`install`], [`promote_csr`]) of these files.
 //!
-//! Once a request has a certificate, its live files are symbolic links into one
-//! generation folder, switched as a whole:
+//! A request's first certificate is written as regular files beside its key and CSR
+//! (`NAME.crt.pem`, `NAME.chain.pem`, `NAME.fullchain.pem`, and `NAME.p12` with
+//! `--p12`): nothing was live before it, so nothing has to switch, and a first import
+//! makes no more files than the CA sent. The leaf goes in first: once `NAME.crt.pem` is
+//! there the request is certified, and a kill before its other files leaves it
+//! incomplete (plan says so; the import run again writes what is missing).
+//!
+//! Any later change of what is live (a renewal, a reissue, a `.p12` or an encryption
+//! pair added) first adopts those files into a generation folder (hard links, so every
+//! name keeps its bytes while it becomes a link), then switches generations as a whole:
 //!
 //! ```text
 //! NAME.key.pem       -> .live/NAME/current/key.pem
@@ -25,9 +33,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::atomic::{self, KEY_MODE, PUBLIC_MODE};
-use super::summary::CertificateInfo;
+use super::atomic::{self, KEY_MODE, PUBLIC_MODE, Replace, Staged};
+use super::summary::{CertificateInfo, EncryptionInfo};
 use super::{Archive, IoError, Layout, utc_stamp};
+use crate::cert::{Certificate, rfc3339};
 
 /// The folder, beside a request's files, that holds the generations of its certificates.
 pub(crate) const LIVE_DIR: &str = ".live";
@@ -149,9 +158,13 @@ impl Paths {
         self.pair_dir.join(format!("{}{NEXT_KEY}", self.name))
     }
 
-    /// Whether `.live/NAME` is there (as a folder): the request was certified.
-    pub(crate) fn has_live_dir(&self) -> bool {
-        has_live_dir(&self.pair_dir, &self.name)
+    /// Whether the request has a certificate (its `NAME.next.*` files are its own).
+    pub(crate) fn is_certified(&self) -> bool {
+        is_certified(&self.pair_dir, &self.name)
+    }
+
+    fn has_live_dir(&self) -> bool {
+        std::fs::symlink_metadata(&self.live).is_ok_and(|m| m.is_dir())
     }
 
     /// The next pair's files relative to the output folder: (CSR, key).
@@ -174,29 +187,59 @@ pub(crate) enum Live {
 /// The live generation of a certified request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Generation {
-    /// Its folder's name in `.live/NAME/`.
-    pub(crate) name: String,
+    pub(crate) form: Form,
     pub(crate) info: CertificateInfo,
     /// The generation holds the key (not a `KeyFile` request's).
     pub(crate) has_key: bool,
 }
 
+/// Where a live generation's files are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Form {
+    /// The first certificate: regular files beside the CSR.
+    Flat,
+    /// `.live/NAME/<this>`, which `current` points to; the names beside the CSR are links.
+    Linked(String),
+}
+
+impl Generation {
+    /// The live `file` itself: for links, read through `current` (never through the link
+    /// beside the CSR, which a user may have replaced).
+    pub(crate) fn file(&self, paths: &Paths, file: LiveFile) -> PathBuf {
+        match self.form {
+            Form::Flat => paths.link(file),
+            Form::Linked(_) => paths.live_file(file),
+        }
+    }
+
+    /// The generation folder's name, for the archive's records (`flat` for the first).
+    pub(crate) fn name(&self) -> &str {
+        match &self.form {
+            Form::Flat => "flat",
+            Form::Linked(name) => name,
+        }
+    }
+}
+
 /// Reads what the folder holds of a request's certificate, without changing anything.
-pub(crate) fn read(paths: &Paths) -> Live {
+/// `chain_verified` says whether the records hold the certificate of this fingerprint
+/// (hex) as verified to a `--ca-bundle` root (what a first certificate's files cannot say).
+pub(crate) fn read(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
     // `.live` and `.live/NAME` are folders csrbatch made: a link there could lead the
     // writes out of the output folder.
     for dir in [paths.pair_dir.join(LIVE_DIR), paths.live.clone()] {
         match std::fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Live::None,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_flat(paths, chain_verified),
             Ok(_) => return Live::Unusable(format!("{} is not a folder", dir.display())),
             Err(e) => return Live::Unusable(format!("{}: {e}", dir.display())),
         }
     }
     let current = paths.live.join(CURRENT);
     let target = match std::fs::read_link(&current) {
-        // A first import killed before it switched: nothing is live yet.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Live::None,
+        // Nothing switched yet: a first certificate's files are live, or none (an import
+        // killed before its switch).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_flat(paths, chain_verified),
         Err(e) => return Live::Unusable(format!("{}: {e}", current.display())),
         Ok(target) => target,
     };
@@ -232,7 +275,106 @@ pub(crate) fn read(paths: &Paths) -> Live {
     }
     let has_key =
         std::fs::symlink_metadata(dir.join(LiveFile::Key.in_generation())).is_ok_and(|m| m.is_file());
-    Live::Certified(Box::new(Generation { name, info, has_key }))
+    Live::Certified(Box::new(Generation { form: Form::Linked(name), info, has_key }))
+}
+
+/// A first certificate's files: `NAME.crt.pem` as a regular file says what is live (the
+/// certificate is its own record). A link or a folder there is no certificate of ours (a
+/// first import refuses it as in the way).
+fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
+    let regular = |file: LiveFile| std::fs::symlink_metadata(paths.link(file)).is_ok_and(|m| m.is_file());
+    let path = paths.link(LiveFile::Cert);
+    let cert = match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => match read_cert(&path) {
+            Ok(cert) => cert,
+            Err(why) => return Live::Unusable(why),
+        },
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Live::Unusable(format!("{}: {e}", path.display()));
+        }
+        _ => return Live::None,
+    };
+    // A certificate put there by hand is the live one all the same (unrecorded until an
+    // import records it), but only if it is for the live key: NAME.csr.pem is always that
+    // key's CSR (a KeyFile's too), and its public key is read without any crypto.
+    let csr = paths.csr();
+    match csr_key_sha2(&csr) {
+        Ok(key) if key == cert.spki_sha256_hex() => {}
+        Ok(_) => {
+            return Live::Unusable(format!(
+                "{} is not a certificate for the key of {} (changed by hand?)",
+                path.display(),
+                csr.display()
+            ));
+        }
+        Err(why) => return Live::Unusable(why),
+    }
+    let mut info = info_of(paths, &cert, chain_verified(&cert.sha256_fingerprint_hex()));
+    if regular(LiveFile::P12) {
+        info.p12_file = Some(paths.relative(LiveFile::P12));
+    }
+    let enc = paths.link(LiveFile::EncCert);
+    if std::fs::symlink_metadata(&enc).is_ok_and(|m| m.is_file()) {
+        match read_cert(&enc) {
+            Ok(cert) => info.encryption = Some(encryption_info_of(paths, &cert)),
+            Err(why) => return Live::Unusable(why),
+        }
+    }
+    Live::Certified(Box::new(Generation { form: Form::Flat, info, has_key: regular(LiveFile::Key) }))
+}
+
+/// The `KeySha2` of the CSR in a PEM file.
+fn csr_key_sha2(path: &Path) -> Result<String, String> {
+    use der::{Decode, Encode};
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::crypto::pem::blocks(&pem)
+        .filter_map(Result::ok)
+        .find(|b| b.label.ends_with("CERTIFICATE REQUEST"))
+        .and_then(|b| x509_cert::request::CertReq::from_der(&b.der).ok())
+        .and_then(|req| req.info.public_key.to_der().ok())
+        .map(|spki| crate::crypto::key_sha2(&spki))
+        .ok_or_else(|| format!("{} holds no CSR csrbatch can read", path.display()))
+}
+
+/// The first certificate of a PEM file.
+fn read_cert(path: &Path) -> Result<Certificate, String> {
+    let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    crate::crypto::pem::blocks(&pem)
+        .filter_map(Result::ok)
+        .find(|b| b.label == "CERTIFICATE")
+        .and_then(|b| Certificate::from_der(&b.der).ok())
+        .ok_or_else(|| {
+            format!("{} holds no certificate csrbatch can read (changed by hand?)", path.display())
+        })
+}
+
+/// What summary.json records of a request's certificate `cert`, live under `paths`.
+pub(crate) fn info_of(paths: &Paths, cert: &Certificate, chain_verified: bool) -> CertificateInfo {
+    CertificateInfo {
+        serial: cert.serial_hex(),
+        issuer: cert.issuer_text(),
+        not_before: rfc3339(cert.not_before()),
+        not_after: rfc3339(cert.not_after()),
+        sha256_fingerprint: cert.sha256_fingerprint_hex(),
+        key_sha2: cert.spki_sha256_hex(),
+        cert_file: paths.relative(LiveFile::Cert),
+        chain_file: paths.relative(LiveFile::Chain),
+        fullchain_file: paths.relative(LiveFile::Fullchain),
+        p12_file: None,
+        chain_verified,
+        encryption: None,
+    }
+}
+
+/// What summary.json records of an SM2 request's encryption certificate.
+pub(crate) fn encryption_info_of(paths: &Paths, cert: &Certificate) -> EncryptionInfo {
+    EncryptionInfo {
+        serial: cert.serial_hex(),
+        not_after: rfc3339(cert.not_after()),
+        sha256_fingerprint: cert.sha256_fingerprint_hex(),
+        cert_file: paths.relative(LiveFile::EncCert),
+        key_file: paths.relative(LiveFile::EncKey),
+    }
 }
 
 /// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.
@@ -281,6 +423,109 @@ impl NewGeneration {
             _ => true,
         }
     }
+
+    /// The files it writes (every one but the key, which is linked), the leaf first.
+    fn contents(&self) -> impl Iterator<Item = (LiveFile, &[u8])> {
+        let enc = self.encryption.as_ref();
+        [
+            (LiveFile::Cert, Some(self.cert_pem.as_bytes())),
+            (LiveFile::Chain, Some(self.chain_pem.as_bytes())),
+            (LiveFile::Fullchain, Some(self.fullchain_pem.as_bytes())),
+            (LiveFile::P12, self.p12.as_deref()),
+            (LiveFile::EncKey, enc.map(|e| e.key_pem.as_bytes())),
+            (LiveFile::EncCert, enc.map(|e| e.cert_pem.as_bytes())),
+            (LiveFile::EncFullchain, enc.map(|e| e.fullchain_pem.as_bytes())),
+        ]
+        .into_iter()
+        .filter_map(|(file, bytes)| Some((file, bytes?)))
+    }
+
+    /// After its flat files were adopted into a generation: a key that was `NAME.key.pem`
+    /// (a link now) is linked from that generation's `key.pem`.
+    pub(crate) fn adopted(&mut self, paths: &Paths) {
+        if self.key.as_ref() == Some(&paths.link(LiveFile::Key)) {
+            self.key = Some(paths.live_file(LiveFile::Key));
+        }
+    }
+}
+
+/// A first certificate's files, staged (written, not yet in place): [`place`] them after
+/// a sync of the file system. `None` when what is live cannot take them as new files
+/// beside the CSR (`.live/NAME` is there, or a file there holds other bytes, or a link,
+/// or the key is not `NAME.key.pem`): then the generation goes in through [`adopt`] (if
+/// what is live is flat) and [`prepare`], which refuses what is in the way. A file that
+/// is already there with the same bytes (a killed import) is kept.
+pub(crate) fn stage_flat(paths: &Paths, new: &NewGeneration) -> Result<Option<Vec<Staged>>, IoError> {
+    if paths.has_live_dir() || new.key.as_ref().is_some_and(|k| *k != paths.link(LiveFile::Key)) {
+        return Ok(None);
+    }
+    let mut wanted = Vec::new();
+    for (file, bytes) in new.contents() {
+        let path = paths.link(file);
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => wanted.push((file, path, bytes)),
+            Err(e) => return Err(IoError::new(&path, e)),
+            Ok(m) if m.is_file() && m.len() == bytes.len() as u64 => {
+                if std::fs::read(&path).map_err(|e| IoError::new(&path, e))? != bytes {
+                    return Ok(None);
+                }
+            }
+            Ok(_) => return Ok(None),
+        }
+    }
+    wanted
+        .into_iter()
+        .map(|(file, path, bytes)| atomic::stage(&path, bytes, file.mode(), Replace::Never))
+        .collect::<Result<_, _>>()
+        .map(Some)
+}
+
+/// Puts staged flat files in place, the leaf first (the caller synced the file system
+/// since they were staged, and syncs again after).
+pub(crate) fn place(staged: Vec<Staged>) -> Result<(), IoError> {
+    staged.into_iter().try_for_each(atomic::place)
+}
+
+/// The first step of changing a flat generation: the same files, hard-linked into a
+/// generation folder with its meta.json (nothing else changes). Then [`switch`] and
+/// [`link`], each after a sync, turn every name beside the CSR into the link to the very
+/// same inode, so the bytes a server reads never change; then the new generation goes in.
+pub(crate) fn adopt(paths: &Paths, flat: &Generation, archive: &Archive) -> Result<Prepared, IoError> {
+    let (dir, stamp, before) = new_generation_dir(paths, archive)?;
+    let mut files = [false; 8];
+    for (i, file) in LiveFile::ALL.into_iter().enumerate() {
+        let from = paths.link(file);
+        if !std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
+            continue;
+        }
+        let dest = dir.join(file.in_generation());
+        std::fs::hard_link(&from, &dest).map_err(|e| IoError::new(&dest, e))?;
+        files[i] = true;
+    }
+    let meta = serde_json::to_vec_pretty(&flat.info).map_err(|e| IoError::other(dir.join(META), e))?;
+    write_new(&dir.join(META), &meta, PUBLIC_MODE)?;
+    Ok(Prepared { paths: paths.clone(), stamp, before, files })
+}
+
+/// `.live/NAME/<stamp>`, made new: `.live` and `.live/NAME` checked to be folders (not
+/// links), leftovers of a killed install moved to the archive. Also what `current` points
+/// to now.
+fn new_generation_dir(
+    paths: &Paths,
+    archive: &Archive,
+) -> Result<(PathBuf, String, Option<PathBuf>), IoError> {
+    std::fs::create_dir_all(&paths.live).map_err(|e| IoError::new(&paths.live, e))?;
+    for dir in [paths.pair_dir.join(LIVE_DIR), paths.live.clone()] {
+        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            return Err(IoError::other(&dir, "not a folder (a link?): move it away first"));
+        }
+    }
+    let before = std::fs::read_link(paths.live.join(CURRENT)).ok();
+    sweep(paths, before.as_deref(), archive)?;
+    let stamp = utc_stamp();
+    let dir = paths.live.join(&stamp);
+    std::fs::create_dir(&dir).map_err(|e| IoError::new(&dir, e))?;
+    Ok((dir, stamp, before))
 }
 
 /// A generation written into its folder, not yet live: what [`switch`] and [`link`] need.
@@ -305,38 +550,25 @@ pub(crate) fn prepare(paths: &Paths, new: &NewGeneration, archive: &Archive) -> 
     for file in LiveFile::ALL.into_iter().filter(|f| new.has(*f)) {
         in_the_way(paths, file, new.key.as_deref())?;
     }
-    std::fs::create_dir_all(&paths.live).map_err(|e| IoError::new(&paths.live, e))?;
-    for dir in [paths.pair_dir.join(LIVE_DIR), paths.live.clone()] {
-        if !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
-            return Err(IoError::other(&dir, "not a folder (a link?): move it away first"));
-        }
-    }
-    let before = std::fs::read_link(paths.live.join(CURRENT)).ok();
-    sweep(paths, before.as_deref(), archive)?;
-    let stamp = utc_stamp();
-    let dir = paths.live.join(&stamp);
-    std::fs::create_dir(&dir).map_err(|e| IoError::new(&dir, e))?;
+    let (dir, stamp, before) = new_generation_dir(paths, archive)?;
     if let Some(key) = &new.key {
         let dest = dir.join(LiveFile::Key.in_generation());
         std::fs::hard_link(key, &dest).map_err(|e| IoError::new(&dest, e))?;
     }
     let meta = serde_json::to_vec_pretty(&new.info).map_err(|e| IoError::other(dir.join(META), e))?;
     write_new(&dir.join(META), &meta, PUBLIC_MODE)?;
-    for (file, bytes) in [
-        (LiveFile::Cert, new.cert_pem.as_bytes()),
-        (LiveFile::Chain, new.chain_pem.as_bytes()),
-        (LiveFile::Fullchain, new.fullchain_pem.as_bytes()),
-        (LiveFile::P12, new.p12.as_deref().unwrap_or_default()),
-        (LiveFile::EncKey, new.encryption.as_ref().map_or(&b""[..], |e| e.key_pem.as_bytes())),
-        (LiveFile::EncCert, new.encryption.as_ref().map_or(&b""[..], |e| e.cert_pem.as_bytes())),
-        (LiveFile::EncFullchain, new.encryption.as_ref().map_or(&b""[..], |e| e.fullchain_pem.as_bytes())),
-    ] {
-        if new.has(file) {
-            write_new(&dir.join(file.in_generation()), bytes, file.mode())?;
-        }
+    for (file, bytes) in new.contents() {
+        write_new(&dir.join(file.in_generation()), bytes, file.mode())?;
     }
     let files = LiveFile::ALL.map(|f| new.has(f));
     Ok(Prepared { paths: paths.clone(), stamp, before, files })
+}
+
+impl Prepared {
+    /// The new generation's folder name.
+    pub(crate) fn stamp(&self) -> &str {
+        &self.stamp
+    }
 }
 
 /// Makes the prepared generation the live one: one rename of a new `current` link. The
@@ -455,9 +687,10 @@ fn replace_link(dir: &Path, link: &str, target: &Path) -> Result<(), IoError> {
     Ok(())
 }
 
-/// Makes `NAME.X` the link into the live generation. A regular file there (the key before
-/// the first import) is linked into the archive first, then replaced by the link in one
-/// rename; anything else that is not the link is refused.
+/// Makes `NAME.X` the link into the live generation. A regular file there that is the
+/// live generation's (a flat file adopted, or the key before the first import) becomes the
+/// link in one rename, its bytes unchanged; another key file is linked into the archive
+/// first; anything else that is not the link is refused.
 fn ensure_link(paths: &Paths, file: LiveFile, archive: &Archive) -> Result<(), IoError> {
     let path = paths.link(file);
     let target = paths.target(file);
@@ -469,12 +702,15 @@ fn ensure_link(paths: &Paths, file: LiveFile, archive: &Archive) -> Result<(), I
             }
             return Err(IoError::other(&path, format!("a link to {}, not csrbatch's", now.display())));
         }
-        // The key before its first import: the generation holds the same inode (a hard
-        // link), so nothing is lost when its name becomes the link. Any other file is kept.
-        Ok(m) if m.is_file() && file == LiveFile::Key => {
+        // The generation holds the same inode (a hard link), so nothing is lost when its
+        // name becomes the link. Any other key file is kept.
+        Ok(m) if m.is_file() => {
             use std::os::unix::fs::MetadataExt;
             let generation = std::fs::metadata(paths.live_file(file)).map_err(|e| IoError::new(&path, e))?;
             if (m.dev(), m.ino()) != (generation.dev(), generation.ino()) {
+                if file != LiveFile::Key {
+                    return Err(IoError::other(&path, "is in the way of the certificate's file"));
+                }
                 archive.keep(&path)?;
             }
         }
@@ -501,22 +737,36 @@ fn remove_own_link(paths: &Paths, file: LiveFile) -> Result<(), IoError> {
 /// (keys and certificates) move into the archive as `NAME.live/`, a waiting `next` pair
 /// with them, and the links beside the CSR, which point into what moved, are removed.
 /// A kill part way leaves the CSR, so the next `--prune` finds the request again.
-pub(crate) fn retire(paths: &Paths, archive: &Archive) -> Result<(), IoError> {
+/// A first certificate's files (flat) move into the archive by their own names, the key
+/// with the CSR. Returns the archived `NAME.live` when there was one.
+pub(crate) fn retire(paths: &Paths, archive: &Archive) -> Result<Option<String>, IoError> {
     for file in LiveFile::ALL {
         remove_own_link(paths, file)?;
+        let path = paths.link(file);
+        if file != LiveFile::Key && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+            archive.take(&path)?;
+        }
     }
     for next in [paths.next_csr(), paths.next_key()] {
         if std::fs::symlink_metadata(&next).is_ok() {
             archive.take(&next)?;
         }
     }
-    archive.take_as(&paths.live, &format!("{}.live", paths.name))?;
-    atomic::sync_dir(&paths.pair_dir)
+    let live = paths.has_live_dir().then(|| format!("{}.live", paths.name));
+    if let Some(name) = &live {
+        archive.take_as(&paths.live, name)?;
+    }
+    atomic::sync_dir(&paths.pair_dir)?;
+    Ok(live)
 }
 
 /// Makes the links of the live generation that are missing (a first import killed
 /// between its switch and its links).
+/// Nothing for a flat generation: its missing files come from the certificate's import.
 pub(crate) fn complete(paths: &Paths, generation: &Generation, archive: &Archive) -> Result<(), IoError> {
+    if generation.form == Form::Flat {
+        return Ok(());
+    }
     for file in LiveFile::ALL {
         if wanted(generation, file) {
             ensure_link(paths, file, archive)?;
@@ -534,6 +784,15 @@ fn wanted(generation: &Generation, file: LiveFile) -> bool {
     }
 }
 
+/// Whether a flat generation's `files` are there as regular files holding these bytes.
+pub(crate) fn flat_files_are(paths: &Paths, files: &[(LiveFile, &str)]) -> bool {
+    files.iter().all(|(file, text)| {
+        let path = paths.link(*file);
+        std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+            && std::fs::read(&path).is_ok_and(|bytes| bytes == text.as_bytes())
+    })
+}
+
 /// Whether every link of the live generation is in place (a first import killed between
 /// the switch and the links leaves some missing; the next import makes them).
 pub(crate) fn links_complete(paths: &Paths, generation: &Generation) -> bool {
@@ -541,11 +800,14 @@ pub(crate) fn links_complete(paths: &Paths, generation: &Generation) -> bool {
 }
 
 /// The first file beside the CSR that is not the link into the live generation it should
-/// be (missing, or replaced by something else).
+/// be (missing, or replaced by something else), or for a flat one, not a regular file.
 pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<PathBuf> {
     LiveFile::ALL.into_iter().filter(|f| wanted(generation, *f)).map(|f| (f, paths.link(f))).find_map(
         |(f, path)| {
-            let ours = std::fs::read_link(&path).is_ok_and(|t| t == paths.target(f));
+            let ours = match generation.form {
+                Form::Flat => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()),
+                Form::Linked(_) => std::fs::read_link(&path).is_ok_and(|t| t == paths.target(f)),
+            };
             (!ours).then_some(path)
         },
     )
@@ -568,10 +830,13 @@ pub(crate) fn promote_csr(paths: &Paths, archive: &Archive) -> Result<(), IoErro
     Ok(())
 }
 
-/// Whether the folder `pair_dir` holds certificate generations for `name`: its
-/// `NAME.next.*` files are then that request's, not a request called `NAME.next`.
-pub(crate) fn has_live_dir(pair_dir: &Path, name: &str) -> bool {
+/// Whether the folder `pair_dir` holds a certificate for `name` (generations, or a first
+/// one's `NAME.crt.pem`): its `NAME.next.*` files are then that request's, not a request
+/// called `NAME.next`.
+pub(crate) fn is_certified(pair_dir: &Path, name: &str) -> bool {
     std::fs::symlink_metadata(pair_dir.join(LIVE_DIR).join(name)).is_ok_and(|m| m.is_dir())
+        || std::fs::symlink_metadata(pair_dir.join(format!("{name}{}", LiveFile::Cert.suffix())))
+            .is_ok_and(|m| m.is_file())
 }
 
 #[cfg(test)]
@@ -624,11 +889,11 @@ mod tests {
         let paths = Paths::new(dir.path(), Layout::Flat, "web");
         std::fs::write(paths.link(LiveFile::Key), "KEY-1").unwrap();
         std::fs::write(paths.csr(), "CSR-1").unwrap();
-        assert_eq!(read(&paths), Live::None);
+        assert_eq!(read(&paths, &|_| false), Live::None);
 
         let first = pem(b"cert one");
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &first), &archive).unwrap();
-        let Live::Certified(g) = read(&paths) else { panic!("not certified") };
+        let Live::Certified(g) = read(&paths, &|_| false) else { panic!("not certified") };
         assert!(g.has_key && links_complete(&paths, &g));
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-1");
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Fullchain)).unwrap(), first);
@@ -644,16 +909,78 @@ mod tests {
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), second);
         assert_eq!(std::fs::read_to_string(paths.csr()).unwrap(), "CSR-2");
         assert!(!paths.next_csr().exists() && !paths.next_key().exists());
-        let Live::Certified(g2) = read(&paths) else { panic!("not certified") };
-        assert_ne!(g.name, g2.name);
+        let Live::Certified(g2) = read(&paths, &|_| false) else { panic!("not certified") };
+        assert_ne!(g.name(), g2.name());
         // Nothing deleted: the old generation, CSR and the key's first name are archived.
         let archived: Vec<String> = std::fs::read_dir(dir.path().join(".archive/T"))
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
-        assert!(archived.iter().any(|n| n == &format!("web.{}", g.name)), "{archived:?}");
+        assert!(archived.iter().any(|n| n == &format!("web.{}", g.name())), "{archived:?}");
         assert!(archived.iter().any(|n| n == "web.csr.pem"), "{archived:?}");
         assert!(archived.iter().any(|n| n == "web.next.key.pem"), "{archived:?}");
+    }
+
+    /// A real certificate PEM and a CSR of its key (a first certificate is read back by
+    /// parsing it, and held to the CSR's key).
+    fn real_cert(name: &str) -> (String, String) {
+        let key = rcgen::KeyPair::generate().unwrap();
+        let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+        let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+        (params.self_signed(&key).unwrap().pem(), csr)
+    }
+
+    #[test]
+    fn a_first_certificate_is_flat_and_adopted_before_another_one_switches_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
+        let archive = Archive::new(&out, "T");
+        let paths = Paths::new(dir.path(), Layout::Flat, "web");
+        std::fs::write(paths.link(LiveFile::Key), "KEY-1").unwrap();
+        let regular = |f| std::fs::symlink_metadata(paths.link(f)).unwrap().file_type().is_file();
+        let no_record = |_: &str| false;
+
+        let (first, csr) = real_cert("web.example");
+        std::fs::write(paths.csr(), &csr).unwrap();
+        let new = generation(&paths, Some(&paths.link(LiveFile::Key)), &first);
+        let staged = stage_flat(&paths, &new).unwrap().expect("new files beside the CSR");
+        atomic::sync_folders(dir.path()).unwrap();
+        place(staged).unwrap();
+        let Live::Certified(g) = read(&paths, &no_record) else { panic!("not certified") };
+        assert_eq!(g.form, Form::Flat);
+        assert_eq!(g.info.sha256_fingerprint, pem_fingerprint(&first).unwrap());
+        assert!(g.has_key && links_complete(&paths, &g) && !paths.live.exists());
+        assert!(
+            [LiveFile::Key, LiveFile::Cert, LiveFile::Chain, LiveFile::Fullchain].into_iter().all(regular)
+        );
+        // The same files again are kept; other bytes are not written over.
+        assert!(stage_flat(&paths, &new).unwrap().is_some_and(|s| s.is_empty()));
+        let (second, _) = real_cert("web.example");
+        let other = generation(&paths, Some(&paths.link(LiveFile::Key)), &second);
+        assert!(stage_flat(&paths, &other).unwrap().is_none());
+        // A certificate for another key put there by hand is not the live one's.
+        std::fs::write(paths.link(LiveFile::Cert), &second).unwrap();
+        assert!(
+            matches!(read(&paths, &no_record), Live::Unusable(why) if why.contains("not a certificate for the key"))
+        );
+        std::fs::write(paths.link(LiveFile::Cert), &first).unwrap();
+
+        // Adopted: the same inodes, now reached through links into a generation.
+        let adopted = adopt(&paths, &g, &archive).unwrap();
+        atomic::sync_folders(dir.path()).unwrap();
+        switch(&adopted).unwrap();
+        link(&adopted, &archive).unwrap();
+        assert!(!regular(LiveFile::Cert) && !regular(LiveFile::Key));
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), first);
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-1");
+        let Live::Certified(linked) = read(&paths, &no_record) else { panic!("not certified") };
+        assert_eq!(linked.form, Form::Linked(adopted.stamp().to_owned()));
+
+        // Then the next pair's certificate switches key and certificate together.
+        std::fs::write(paths.next_key(), "KEY-2").unwrap();
+        install(&paths, &generation(&paths, Some(&paths.next_key()), &second), &archive).unwrap();
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-2");
+        assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Fullchain)).unwrap(), second);
     }
 
     #[test]
@@ -666,10 +993,12 @@ mod tests {
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &pem(b"one")), &archive)
             .unwrap();
         std::fs::write(paths.live_file(LiveFile::Cert), pem(b"other")).unwrap();
-        assert!(matches!(read(&paths), Live::Unusable(why) if why.contains("changed by hand")));
+        assert!(matches!(read(&paths, &|_| false), Live::Unusable(why) if why.contains("changed by hand")));
         std::fs::remove_file(paths.live.join(CURRENT)).unwrap();
         std::os::unix::fs::symlink("/etc", paths.live.join(CURRENT)).unwrap();
-        assert!(matches!(read(&paths), Live::Unusable(why) if why.contains("not to a generation")));
+        assert!(
+            matches!(read(&paths, &|_| false), Live::Unusable(why) if why.contains("not to a generation"))
+        );
     }
 
     #[test]
@@ -684,13 +1013,13 @@ mod tests {
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &archive).unwrap();
         // What a kill mid-install leaves: a generation folder nothing points to.
         std::fs::create_dir(paths.live.join("20990101T000000.000000000Z")).unwrap();
-        let Live::Certified(g) = read(&paths) else { panic!() };
+        let Live::Certified(g) = read(&paths, &|_| false) else { panic!() };
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), one);
         let two = pem(b"two");
         install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &archive).unwrap();
         let left: Vec<_> = std::fs::read_dir(&paths.live).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 2, "current and the new generation: {left:?}");
-        assert_ne!(read(&paths), Live::Certified(g));
+        assert_ne!(read(&paths, &|_| false), Live::Certified(g));
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY");
     }
 }

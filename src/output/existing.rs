@@ -142,8 +142,9 @@ pub(crate) struct Previous {
     /// Runs that stopped before writing a summary, oldest first.
     pub(crate) unfinished: Vec<UnfinishedRun>,
     /// By [`name_key`], the first 16 bytes of the `Sha256Fingerprint` recorded for
-    /// certified requests (only those: a folder without certificates pays nothing).
-    certificates: HashMap<u128, [u8; 16]>,
+    /// certified requests (only those: a folder without certificates pays nothing), and
+    /// its `ChainVerified`.
+    certificates: HashMap<u128, ([u8; 16], bool)>,
 }
 
 impl Previous {
@@ -174,7 +175,14 @@ impl Previous {
     /// summary.json put it live).
     pub(crate) fn records_certificate(&self, name: &str, fingerprint_hex: &str) -> bool {
         let recorded = self.certificates.get(&name_key(name));
-        recorded.is_some_and(|r| fingerprint_digest(fingerprint_hex) == Some(*r))
+        recorded.is_some_and(|(r, _)| fingerprint_digest(fingerprint_hex) == Some(*r))
+    }
+
+    /// Whether the records hold the certificate with this fingerprint (hex) as the
+    /// request's, verified to a `--ca-bundle` root.
+    pub(crate) fn chain_verified(&self, name: &str, fingerprint_hex: &str) -> bool {
+        let recorded = self.certificates.get(&name_key(name));
+        recorded.is_some_and(|(r, verified)| *verified && fingerprint_digest(fingerprint_hex) == Some(*r))
     }
 
     /// Whether a killed run was writing this request's files when it stopped.
@@ -190,8 +198,9 @@ impl Previous {
             self.strangers.insert(key, entry.name.clone());
         }
         // The last record read of a Name says whether it has a certificate.
-        match entry.certificate.as_ref().and_then(|c| fingerprint_digest(&c.sha256_fingerprint)) {
-            Some(digest) => self.certificates.insert(key, digest),
+        let certificate = entry.certificate.as_ref();
+        match certificate.and_then(|c| Some((fingerprint_digest(&c.sha256_fingerprint)?, c.chain_verified))) {
+            Some(recorded) => self.certificates.insert(key, recorded),
             None => self.certificates.remove(&key),
         };
         self.records.push((key, record));
@@ -294,7 +303,7 @@ pub(crate) fn pair_stems(root: &Path, keep: &dyn Fn(&str) -> bool) -> Result<Vec
         // A certified request's renewal pair or SM2 encryption key, not a request called
         // `NAME.next` or `NAME.enc`.
         let next_of = stem.and_then(|s| s.strip_suffix(".next").or_else(|| s.strip_suffix(".enc")));
-        if next_of.is_some_and(|n| super::certified::has_live_dir(root, n)) {
+        if next_of.is_some_and(|n| super::certified::is_certified(root, n)) {
             continue;
         }
         if let Some(stem) = stem.filter(|s| !s.is_empty() && keep(s) && !stems.iter().any(|t| t == s)) {

@@ -570,12 +570,9 @@ impl Writer<'_> {
     /// `--prune`: orphaned files are moved into the archive, never deleted.
     fn prune(&mut self, orphans: &mut [Orphan]) -> Result<(), IoError> {
         for orphan in orphans.iter_mut() {
-            // A certified one's key is in its generations (NAME.key.pem is a link).
+            // A certified one's key may be in its generations (NAME.key.pem is a link).
             let paths = certified::Paths::new(self.out.root(), self.out.layout(), &orphan.name);
-            let live = paths.has_live_dir().then(|| format!("{}.live", orphan.name));
-            if live.is_some() {
-                certified::retire(&paths, &self.archive)?;
-            }
+            let live = if paths.is_certified() { certified::retire(&paths, &self.archive)? } else { None };
             for file in [&orphan.csr_file, &orphan.key_file].into_iter().flatten() {
                 let path = self.out.root().join(file);
                 if std::fs::symlink_metadata(&path).is_ok() {

@@ -13,7 +13,8 @@ use serde::Serialize;
 use crate::cert::{self, Certificate, Chain, ChainBuilder, ChainError, Pool, Validity, rfc3339};
 use crate::crypto::{PrivateKey, Sm2EnvelopedKey};
 use crate::error::Error;
-use crate::output::certified::{self, Live, LiveFile, NewGeneration};
+use crate::output::atomic::Staged;
+use crate::output::certified::{self, Form, Live, LiveFile, NewGeneration};
 use crate::output::folder::{self, FolderState};
 use crate::output::summary::{self, CertificateInfo, EncryptionInfo, Entry, Item, State};
 use crate::output::{
@@ -317,7 +318,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     )?;
     let archive = Archive::new(&out, &stamp);
     let mut report = Report::default();
-    let mut writer = Writer { root, changes: HashMap::new(), batch: Vec::new() };
+    let mut writer = Writer::new(root);
     let mut run = Run {
         encryption: &encryption,
         encryption_lines: Vec::new(),
@@ -514,7 +515,7 @@ impl Run<'_> {
                 Some(Err(why)) => line.reason = Some(why),
             }
             report.certificates.push(line);
-            if writer.batch.len() >= Writer::BATCH {
+            if writer.batch.len() >= writer.batch_size {
                 writer.put_batch(&mut report.certificates, archive)?;
             }
         }
@@ -641,6 +642,11 @@ fn judge(
     builder.build(cert).map_err(Refusal::Chain)
 }
 
+/// The leaf, then the intermediates (`NAME.fullchain.pem`).
+fn fullchain_pem(cert: &Certificate, chain: &Chain) -> String {
+    std::iter::once(cert).chain(&chain.intermediates).map(Certificate::to_pem).collect()
+}
+
 /// What the writer does for one certificate.
 enum Step {
     /// Nothing (more) to write.
@@ -669,19 +675,83 @@ struct Writer<'a> {
     changes: HashMap<String, Change>,
     /// Installs waiting, with the index of their line in the report.
     batch: Vec<(usize, Install)>,
+    /// How many installs make a batch: a first certificate's files are held open (staged)
+    /// until the batch's sync, up to 7 of them.
+    batch_size: usize,
+}
+
+/// How an install goes in.
+enum Way {
+    /// A first certificate's files, staged: new files beside the CSR.
+    Flat(Vec<Staged>),
+    /// The flat files that are live, adopted into a generation (then as [`Way::Linked`]).
+    Adopt(certified::Prepared),
+    /// A generation switched in.
+    Linked,
 }
 
 impl Writer<'_> {
-    const BATCH: usize = 256;
+    fn new(root: &Path) -> Writer<'_> {
+        let open_files =
+            usize::try_from(crate::output::atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
+        let batch_size = (open_files.saturating_sub(256) / 8).clamp(8, 256);
+        Writer { root, changes: HashMap::new(), batch: Vec::new(), batch_size }
+    }
 
     fn put_batch(&mut self, lines: &mut [Imported], archive: &Archive) -> Result<(), IoError> {
+        use crate::output::atomic::sync_folders;
         if self.batch.is_empty() {
             return Ok(());
         }
         let refuse = |line: &mut Imported, e: IoError| line.reason = Some(Refusal::Io(e.to_string()));
         // Each pass runs on the workers (each request touches only its own files; file
         // creation is kernel time one thread could not keep up with), then one sync.
-        let prepared: Vec<_> = std::mem::take(&mut self.batch)
+        let ways: Vec<_> = std::mem::take(&mut self.batch)
+            .into_par_iter()
+            .map(|(line, install)| {
+                let way = way_in(&install, archive);
+                (line, install, way)
+            })
+            .collect();
+        let mut flat = Vec::new();
+        let mut adopting = Vec::new();
+        let mut linked = Vec::new();
+        for (line, install, way) in ways {
+            match way {
+                Ok(Way::Flat(staged)) => flat.push((line, install, staged)),
+                Ok(Way::Adopt(p)) => adopting.push((line, install, p)),
+                Ok(Way::Linked) => linked.push((line, install)),
+                Err(e) => refuse(&mut lines[line], e),
+            }
+        }
+        if !flat.is_empty() || !adopting.is_empty() {
+            // The staged files and adopted generations are durable before any name shows them.
+            sync_folders(self.root)?;
+            let placed: Vec<_> = flat
+                .into_par_iter()
+                .map(|(line, install, staged)| (line, install, certified::place(staged)))
+                .collect();
+            for (line, install, placed) in placed {
+                match placed {
+                    Ok(()) => {
+                        lines[line].result = install.outcome;
+                        self.changes.insert(install.name, install.change);
+                    }
+                    Err(e) => refuse(&mut lines[line], e),
+                }
+            }
+            let adopted = self.pass(adopting, lines, |_, p| certified::switch(p))?;
+            let adopted = self.pass(adopted, lines, |_, p| certified::link(p, archive))?;
+            for (line, mut install, p) in adopted {
+                install.new.adopted(&install.paths);
+                if let Some(old) = install.replaced.as_mut() {
+                    old.form = certified::Form::Linked(p.stamp().to_owned());
+                }
+                linked.push((line, install));
+            }
+            sync_folders(self.root)?;
+        }
+        let prepared: Vec<_> = linked
             .into_par_iter()
             .map(|(line, install)| {
                 let prepared = certified::prepare(&install.paths, &install.new, archive);
@@ -699,25 +769,8 @@ impl Writer<'_> {
             })
             .collect();
         // The new generations are durable before any `current` points to them.
-        crate::output::atomic::sync_folders(self.root)?;
-        let switched: Vec<_> = prepared
-            .into_par_iter()
-            .map(|(line, install, p)| {
-                let done = certified::switch(&p);
-                (line, install, p, done)
-            })
-            .collect();
-        let switched: Vec<_> = switched
-            .into_iter()
-            .filter_map(|(line, install, p, done)| match done {
-                Ok(()) => Some((line, install, p)),
-                Err(e) => {
-                    refuse(&mut lines[line], e);
-                    None
-                }
-            })
-            .collect();
-        crate::output::atomic::sync_folders(self.root)?;
+        sync_folders(self.root)?;
+        let switched = self.pass(prepared, lines, |_, p| certified::switch(p))?;
         let linked: Vec<_> = switched
             .into_par_iter()
             .map(|(line, install, p)| {
@@ -742,7 +795,7 @@ impl Writer<'_> {
                 notes.push(serde_json::json!({
                     "Name": install.name,
                     "Reason": install.outcome.as_str(),
-                    "Generation": old.name,
+                    "Generation": old.name(),
                     "Serial": old.info.serial,
                     "Sha256Fingerprint": old.info.sha256_fingerprint,
                     "NotAfter": old.info.not_after,
@@ -754,7 +807,56 @@ impl Writer<'_> {
         if !notes.is_empty() {
             archive.note_all(&notes)?;
         }
-        crate::output::atomic::sync_folders(self.root)
+        sync_folders(self.root)
+    }
+
+    /// One pass over prepared generations on the workers, then one sync: those it failed
+    /// for are refused, the others go on.
+    #[allow(clippy::type_complexity)]
+    fn pass(
+        &self,
+        items: Vec<(usize, Install, certified::Prepared)>,
+        lines: &mut [Imported],
+        step: impl Fn(&Install, &certified::Prepared) -> Result<(), IoError> + Sync,
+    ) -> Result<Vec<(usize, Install, certified::Prepared)>, IoError> {
+        if items.is_empty() {
+            return Ok(items);
+        }
+        let done: Vec<_> = items
+            .into_par_iter()
+            .map(|(line, install, p)| {
+                let done = step(&install, &p);
+                (line, install, p, done)
+            })
+            .collect();
+        let mut kept = Vec::new();
+        for (line, install, p, done) in done {
+            match done {
+                Ok(()) => kept.push((line, install, p)),
+                Err(e) => lines[line].reason = Some(Refusal::Io(e.to_string())),
+            }
+        }
+        crate::output::atomic::sync_folders(self.root)?;
+        Ok(kept)
+    }
+}
+
+/// How `install` goes in: a first certificate's files as new files; flat files that must
+/// change adopted first; links made complete before a generation replaces theirs.
+fn way_in(install: &Install, archive: &Archive) -> Result<Way, IoError> {
+    let replaced = install.replaced.as_ref();
+    if let Some(old) = replaced.filter(|g| g.form != certified::Form::Flat) {
+        if !certified::links_complete(&install.paths, old) {
+            certified::complete(&install.paths, old, archive)?;
+        }
+        return Ok(Way::Linked);
+    }
+    if let Some(staged) = certified::stage_flat(&install.paths, &install.new)? {
+        return Ok(Way::Flat(staged));
+    }
+    match replaced {
+        Some(flat) => certified::adopt(&install.paths, flat, archive).map(Way::Adopt),
+        None => Ok(Way::Linked),
     }
 }
 
@@ -786,7 +888,11 @@ impl Put<'_> {
         let paths = certified::Paths::new(self.root, self.layout, &request.name);
         let cert_key = cert.spki_sha256_hex();
         let fingerprint = cert.sha256_fingerprint_hex();
-        let live = certified::read(&paths);
+        let recorded = request.certificate.as_ref();
+        let chain_verified = |fingerprint: &str| {
+            recorded.is_some_and(|c| c.chain_verified && c.sha256_fingerprint == fingerprint)
+        };
+        let live = certified::read(&paths, &chain_verified);
         // A certificate for the key of the request's CSR while a `next` pair waits (or was
         // recorded as waiting, for a kill after the switch) promotes that pair.
         let next_pending = std::fs::symlink_metadata(paths.next_csr()).is_ok();
@@ -803,8 +909,23 @@ impl Put<'_> {
         };
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
+            // (A first certificate's files that a kill left incomplete, or a chain that
+            // differs, go in again, below.)
             Live::Certified(g)
-                if g.info.sha256_fingerprint == fingerprint && !wants_p12(g) && !wants_enc(g) =>
+                if g.info.sha256_fingerprint == fingerprint
+                    && !wants_p12(g)
+                    && !wants_enc(g)
+                    && (g.form != Form::Flat
+                        || certified::flat_files_are(
+                            &paths,
+                            &[
+                                (
+                                    LiveFile::Chain,
+                                    &chain.intermediates.iter().map(Certificate::to_pem).collect::<String>(),
+                                ),
+                                (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
+                            ],
+                        )) =>
             {
                 // Live already: a kill may have stopped the install after the switch.
                 if !certified::links_complete(&paths, g) {
@@ -822,7 +943,9 @@ impl Put<'_> {
                     (false, true) => Outcome::Renewed,
                     (false, false) => Outcome::Imported,
                 };
-                let info = g.info.clone();
+                // A first certificate's files do not record its chain: this run verified it.
+                let chain_verified = g.info.chain_verified || (g.form == Form::Flat && chain.anchored);
+                let info = CertificateInfo { chain_verified, ..g.info.clone() };
                 let change = (outcome != Outcome::Unchanged)
                     .then(|| self.change(&paths, request, outcome, renewal, info));
                 return Ok(Step::Done(outcome, change.map(Box::new)));
@@ -847,7 +970,7 @@ impl Put<'_> {
             return Err(Refusal::EncryptionMissing(request.name.clone()));
         }
         let key_path = self.key_source(request, &paths, &live, &cert_key)?;
-        let info = self.info(&paths, cert, chain, &cert_key);
+        let info = certified::info_of(&paths, cert, chain.anchored);
         let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
         let (encryption, encryption_info) = match enc {
             Some((given, key)) => {
@@ -865,10 +988,7 @@ impl Put<'_> {
             key: key_path,
             cert_pem: cert.to_pem(),
             chain_pem: chain.intermediates.iter().map(Certificate::to_pem).collect(),
-            fullchain_pem: std::iter::once(cert)
-                .chain(&chain.intermediates)
-                .map(Certificate::to_pem)
-                .collect(),
+            fullchain_pem: fullchain_pem(cert, chain),
             p12,
             encryption,
             info: info.clone(),
@@ -923,7 +1043,7 @@ impl Put<'_> {
             return Ok(None);
         }
         let path = match live {
-            Live::Certified(g) if g.info.key_sha2 == cert_key && g.has_key => paths.live_file(LiveFile::Key),
+            Live::Certified(g) if g.info.key_sha2 == cert_key && g.has_key => g.file(paths, LiveFile::Key),
             Live::Certified(_) => paths.next_key(),
             _ => paths.link(LiveFile::Key),
         };
@@ -960,29 +1080,6 @@ impl Put<'_> {
             Ok(())
         } else {
             Err(mismatch(format!("{} holds another key", path.display())))
-        }
-    }
-
-    fn info(
-        &self,
-        paths: &certified::Paths,
-        cert: &Certificate,
-        chain: &Chain,
-        cert_key: &str,
-    ) -> CertificateInfo {
-        CertificateInfo {
-            serial: cert.serial_hex(),
-            issuer: cert.issuer_text(),
-            not_before: rfc3339(cert.not_before()),
-            not_after: rfc3339(cert.not_after()),
-            sha256_fingerprint: cert.sha256_fingerprint_hex(),
-            key_sha2: cert_key.to_owned(),
-            cert_file: paths.relative(LiveFile::Cert),
-            chain_file: paths.relative(LiveFile::Chain),
-            fullchain_file: paths.relative(LiveFile::Fullchain),
-            p12_file: None,
-            chain_verified: chain.anchored,
-            encryption: None,
         }
     }
 
@@ -1054,19 +1151,9 @@ impl Put<'_> {
         let pair = certified::EncryptionPair {
             key_pem,
             cert_pem: cert.to_pem(),
-            fullchain_pem: std::iter::once(cert)
-                .chain(&chain.intermediates)
-                .map(Certificate::to_pem)
-                .collect(),
+            fullchain_pem: fullchain_pem(cert, &chain),
         };
-        let info = EncryptionInfo {
-            serial: cert.serial_hex(),
-            not_after: rfc3339(cert.not_after()),
-            sha256_fingerprint: cert.sha256_fingerprint_hex(),
-            cert_file: paths.relative(LiveFile::EncCert),
-            key_file: paths.relative(LiveFile::EncKey),
-        };
-        Ok((pair, info))
+        Ok((pair, certified::encryption_info_of(paths, cert)))
     }
 
     fn now(&self) -> time::OffsetDateTime {

@@ -226,7 +226,8 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
     };
     if !no_pem_at_start {
         let paths = certified::Paths::new(root, layout, request.name.as_str());
-        match certified::read(&paths) {
+        let chain_verified = |fingerprint: &str| previous.chain_verified(request.name.as_str(), fingerprint);
+        match certified::read(&paths, &chain_verified) {
             certified::Live::None => {}
             certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
                 None => return assess_certified(judge, request, &paths, *generation),
@@ -286,7 +287,7 @@ fn assess_certified(
     let name = request.name.as_str();
     let record = judge.previous.record(name);
     let interrupted = judge.previous.interrupted(name);
-    let live_key = || existing::read_file(&paths.live_file(certified::LiveFile::Key));
+    let live_key = || existing::read_file(&generation.file(paths, certified::LiveFile::Key));
     let next_csr = existing::read_file(&paths.next_csr());
     let next_key = existing::read_file(&paths.next_key());
     let pending = next_csr.exists() || next_key.exists();

@@ -671,6 +671,23 @@ fn certified_template(dir: &Dir, ca: &Ca) -> PathBuf {
     template
 }
 
+/// [`certified_template`] with a second certificate for the same key imported: its live
+/// files are links into a generation now (the first one's were regular files, adopted).
+fn linked_template(dir: &Dir, ca: &Ca) -> PathBuf {
+    let template = certified_template(dir, ca);
+    let crt = template.join("chg.crt.pem");
+    assert!(std::fs::symlink_metadata(&crt).unwrap().is_file(), "a first certificate is a regular file");
+    let reissued = ca.issue(&template.join("chg.csr.pem"), &Issue::default());
+    import_expect(&[reissued.fullchain()], &template, &ca.root, &[("chg", "imported")]);
+    for f in ["key.pem", "crt.pem", "chain.pem", "fullchain.pem"] {
+        let link = std::fs::read_link(template.join(format!("chg.{f}"))).unwrap();
+        assert!(link.starts_with(".live/chg/current"), "chg.{f} -> {}", link.display());
+    }
+    assert_pair(&crt, &template.join("chg.key.pem"), "the reissued certificate");
+    assert_eq!(cert_facts(&crt).fingerprint, cert_facts(&reissued.leaf).fingerprint);
+    template
+}
+
 /// Runs generate on a certified folder expecting `want` with the next pair written and the
 /// live files byte-identical; then a re-run says pending and writes nothing.
 fn assert_next_pair_only(m: &Path, out: &Path, extra: &[&str], want: &str, new_key: bool) {
@@ -791,7 +808,7 @@ fn promote_next(out: &Path, ca: &Ca, m: &Path) -> Issued {
 fn a_live_link_replaced_by_hand_is_damaged_and_repair_leaves_the_live_files() {
     let dir = Dir::new();
     let ca = Ca::new();
-    let out = certified_template(&dir, &ca);
+    let out = linked_template(&dir, &ca);
     let m = dir.path("m.yaml");
     // The certificate link replaced by a regular file with the same bytes (what `cp
     // --remove-destination` or an editor that saves by rename makes of a link).
@@ -821,15 +838,53 @@ fn a_live_link_replaced_by_hand_is_damaged_and_repair_leaves_the_live_files() {
 
 #[test]
 fn a_live_generation_changed_by_hand_is_damaged_and_repair_leaves_it() {
-    // The generation's certificate itself edited (what every live link resolves to):
-    // damaged, and not even --repair writes a live file or a next pair.
+    // The generation's certificate itself edited (what every live link resolves to), or a
+    // first certificate's file replaced by one for another key: damaged, and not even
+    // --repair writes a live file or a next pair.
+    for linked in [true, false] {
+        let dir = Dir::new();
+        let ca = Ca::new();
+        let out = if linked { linked_template(&dir, &ca) } else { certified_template(&dir, &ca) };
+        let reissued = ca.issue(&out.join("chg.csr.pem"), &Issue::default());
+        let (live_crt, by_hand) = if linked {
+            (out.join(".live/chg/current/crt.pem"), reissued.leaf_pem())
+        } else {
+            let m = manifest(&dir, &[req("chg", "ECC", "chg.example.com", "www.chg.example.com")]);
+            let elsewhere = dir.path("elsewhere");
+            generate_ok(&m, &elsewhere, &["-q"]);
+            (out.join("chg.crt.pem"), ca.issue(&elsewhere.join("chg.csr.pem"), &Issue::default()).leaf_pem())
+        };
+        std::fs::write(&live_crt, by_hand).unwrap();
+        changed_by_hand_is_damaged(&dir, &out, &ca, &reissued);
+    }
+}
+
+#[test]
+fn a_first_certificate_replaced_by_hand_with_one_for_its_key_is_unrecorded_until_imported() {
+    // The same key's certificate, copied in by hand: servers read a pair, so it is the live
+    // certificate, but not the recorded one: --check fails until import records it.
     let dir = Dir::new();
     let ca = Ca::new();
     let out = certified_template(&dir, &ca);
     let m = dir.path("m.yaml");
-    let other = ca.issue(&out.join("chg.csr.pem"), &Issue::default());
-    let current = out.join(".live/chg/current/crt.pem");
-    std::fs::write(&current, other.leaf_pem()).unwrap();
+    let reissued = ca.issue(&out.join("chg.csr.pem"), &Issue::default());
+    std::fs::write(out.join("chg.crt.pem"), reissued.leaf_pem()).unwrap();
+    let line = plan_line(&plan(&m, &out, &[]), "chg");
+    assert!(line.starts_with("imported"), "{line}");
+    assert_eq!(
+        generate(&m, &out, &["--check"]).status.code(),
+        Some(1),
+        "--check of an unrecorded certificate"
+    );
+    import_expect(&[reissued.fullchain()], &out, &ca.root, &[("chg", "imported")]);
+    assert_live_cert(&out, "chg", &reissued, &ca);
+    assert_eq!(entry(&out, "chg")["Certificate"]["ChainVerified"], Value::from(true));
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once recorded");
+}
+
+/// plan, generate (also --repair, --rotate) and import of `other` on a damaged `chg`.
+fn changed_by_hand_is_damaged(dir: &Dir, out: &Path, ca: &Ca, other: &Issued) {
+    let (out, m) = (out.to_path_buf(), dir.path("m.yaml"));
 
     let live = live_state(&out, "chg");
     let before = folder_files(&out);
@@ -855,9 +910,9 @@ fn a_live_generation_changed_by_hand_is_damaged_and_repair_leaves_it() {
 
 #[test]
 fn a_renewal_import_never_leaves_the_live_key_with_another_certificate() {
-    // A live link replaced by a regular file by hand while a renewal's next pair waits:
-    // whatever import does with the new certificate, a server reading NAME.key.pem and
-    // NAME.crt.pem (or .fullchain.pem) must find one key's pair.
+    // A first certificate's file rewritten by hand (same bytes) while a renewal's next
+    // pair waits: whatever import does with the new certificate, a server reading
+    // NAME.key.pem and NAME.crt.pem (or .fullchain.pem) must find one key's pair.
     let dir = Dir::new();
     let m = manifest(&dir, &[req("hand", "ECC", "hand.example.com", "")]);
     let out = dir.path("out");

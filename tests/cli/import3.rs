@@ -5,7 +5,7 @@
 //! certificate already live; `--prune` of a certified request; a `.live` that is a link.
 //! Judged by openssl on what the real binary wrote.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
@@ -197,21 +197,24 @@ fn p12_asked_of_a_certificate_already_live_makes_a_generation_with_one() {
 
 #[test]
 fn prune_of_a_certified_request_moves_its_generations_into_the_archive() {
+    // web has its first certificate (regular files), lnk a second one (links into its
+    // generations); both are pruned, api stays.
     let dir = Dir::new();
-    let m =
-        manifest(&dir, &[req("web", "ECC", "web.example.com", ""), req("api", "ECC", "api.example.com", "")]);
+    let names = ["web", "lnk", "api"];
+    let m = manifest(&dir, &names.map(|n| req(n, "ECC", &format!("{n}.example.com"), "")));
     let out = dir.path("out");
     generate_ok(&m, &out, &[]);
     let ca = Ca::new();
-    let web = ca.issue(&out.join("web.csr.pem"), &Issue::default());
-    let api = ca.issue(&out.join("api.csr.pem"), &Issue::default());
-    import_expect(
-        &[web.fullchain(), api.fullchain()],
-        &out,
-        &ca.root,
-        &[("web", "imported"), ("api", "imported")],
-    );
-    let key_pub = key_pubkey(&out.join("web.key.pem"), None);
+    let issued: Vec<PathBuf> = names
+        .iter()
+        .map(|n| ca.issue(&out.join(format!("{n}.csr.pem")), &Issue::default()).fullchain())
+        .collect();
+    import_expect(&issued, &out, &ca.root, &[("web", "imported"), ("lnk", "imported"), ("api", "imported")]);
+    let again = ca.issue(&out.join("lnk.csr.pem"), &Issue::default());
+    import_expect(&[again.fullchain()], &out, &ca.root, &[("lnk", "imported")]);
+    assert!(std::fs::symlink_metadata(out.join("lnk.crt.pem")).unwrap().file_type().is_symlink());
+    let key_pub = |n: &str| key_pubkey(&out.join(format!("{n}.key.pem")), None);
+    let (web_pub, lnk_pub) = (key_pub("web"), key_pub("lnk"));
     let api_before = live_state(&out, "api");
 
     let m = manifest(&dir, &[req("api", "ECC", "api.example.com", "")]);
@@ -219,18 +222,24 @@ fn prune_of_a_certified_request_moves_its_generations_into_the_archive() {
     assert!(said.contains("pruned"), "{said}");
     let left: Vec<String> = snapshot(&out)
         .into_keys()
-        .filter(|p| !p.starts_with(".archive") && (p.starts_with("web.") || p.starts_with(".live/web")))
+        .filter(|p| !p.starts_with(".archive") && ["web", "lnk"].iter().any(|n| p.contains(n)))
         .collect();
-    assert_eq!(left, Vec::<String>::new(), "nothing of web is left beside api");
-    // Its key is in the archive, in its generation, and is the certificate's key.
+    assert_eq!(left, Vec::<String>::new(), "nothing of web or lnk is left beside api");
     let archived: Vec<String> = snapshot(&out).into_keys().filter(|p| p.starts_with(".archive")).collect();
-    let gen_key = archived
-        .iter()
-        .find(|p| p.contains("web.live/") && p.ends_with("/key.pem") && !p.contains("current"));
-    let gen_key = out.join(gen_key.unwrap_or_else(|| panic!("no archived generation key in {archived:?}")));
-    assert_eq!(key_pubkey(&gen_key, None), key_pub);
-    assert_pair(&gen_key.with_file_name("crt.pem"), &gen_key, "the archived generation");
-    assert_live_unchanged(&out, "api", &api_before, "--prune of web");
+    let find = |want: &dyn Fn(&str) -> bool, what: &str| {
+        let found = archived.iter().find(|p| want(p));
+        out.join(found.unwrap_or_else(|| panic!("no archived {what} in {archived:?}")))
+    };
+    // web's key and certificate in the archive by their own names, still a pair.
+    let web_key = find(&|p| p.ends_with("/web.key.pem"), "web.key.pem");
+    assert_eq!(key_pubkey(&web_key, None), web_pub);
+    assert_pair(&web_key.with_file_name("web.crt.pem"), &web_key, "web's archived pair");
+    // lnk's key in its archived generation, with that generation's certificate.
+    let lnk_key =
+        find(&|p| p.contains("lnk.live/") && p.ends_with("/key.pem") && !p.contains("current"), "lnk key");
+    assert_eq!(key_pubkey(&lnk_key, None), lnk_pub);
+    assert_pair(&lnk_key.with_file_name("crt.pem"), &lnk_key, "lnk's archived generation");
+    assert_live_unchanged(&out, "api", &api_before, "--prune of web and lnk");
     assert_eq!(check(&m, &out), Some(0));
 }
 
