@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Import benchmark: COUNT (10,000) ECC requests are generated, a throwaway CA (root and
 # intermediate, P-256) issues a certificate for every CSR (pyca/cryptography, so that
-# issuing is not what is timed), then `csrbatch import` is timed twice, each into a fresh
-# copy of the generated folder: once from one .p7b holding every leaf and the
-# intermediate, once from a folder of one PEM file per certificate, both with
-# --ca-bundle (every chain verified to the root). Beside them, the `generate` that made
-# the COUNT CSRs, the yardstick the issue sets. Peak memory (max RSS) from /usr/bin/time.
+# issuing is not what is timed), then in each of REPEAT rounds, in turn: the `generate`
+# of COUNT CSRs into a new folder (the yardstick the issue sets), `csrbatch import` from
+# one .p7b holding every leaf and the intermediate, and from a folder of one PEM file per
+# certificate, each into its own copy of the generated folder (copies made before any
+# timed run), both with --ca-bundle (every chain verified to the root). `sync` before
+# each timed run, nothing deleted until the end. Medians, and the median of each round's
+# ratio import/generate. Peak memory (max RSS) from /usr/bin/time.
 #
-#   benches/import-bench.sh [BIN]      COUNT=10000 REPEAT=3 TMPDIR=/quiet/disk KEEP=1
+#   benches/import-bench.sh [BIN]      COUNT=10000 REPEAT=5 TMPDIR=/quiet/disk KEEP=1
 set -euo pipefail
 bin=${1:-target/release/csrbatch}
 bin=$(realpath "$bin")
 count=${COUNT:-10000}
-repeat=${REPEAT:-3}
+repeat=${REPEAT:-5}
 work=$(mktemp -d "${TMPDIR:-/tmp}/csrbatch-import-bench.XXXXXX")
 [ "${KEEP:-}" = 1 ] || trap 'rm -rf "$work"' EXIT
 cd "$work"
@@ -26,11 +28,11 @@ with open("m.csv", "w") as f:
         f.write(f"h{i},ECC,h{i}.example.com,www.h{i}.example.com,CN,Zhejiang,Hangzhou\n")
 EOF
 
-timed() { # label, command...: prints "label seconds max_rss_kib"
+timed() { # label, command...: prints "label seconds max_rss_kib user sys"
     local label=$1
     shift
     sync
-    /usr/bin/time -f "%e %M" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
+    /usr/bin/time -f "%e %M %U %S" -o "$work/time.txt" "$@" >/dev/null 2>"$work/stderr.txt" || {
         cat "$work/stderr.txt" >&2
         return 1
     }
@@ -38,10 +40,7 @@ timed() { # label, command...: prints "label seconds max_rss_kib"
 }
 
 results=()
-for round in $(seq 1 "$repeat"); do
-    results+=("$(timed generate "$bin" generate m.csv --out "gen$round" -q)")
-done
-
+"$bin" generate m.csv --out gen1 -q
 python3 - "$count" <<'EOF'
 import datetime, glob, os, sys
 from cryptography import x509
@@ -81,14 +80,13 @@ open("all.p7b", "wb").write(pkcs7.serialize_certificates(leaves + [inter], seria
 EOF
 
 for round in $(seq 1 "$repeat"); do
-    for form in p7b folder; do
-        cp -a gen1 "imp-$form-$round"
-        case $form in
-            p7b) input=all.p7b ;;
-            folder) input=issued ;;
-        esac
-        results+=("$(timed "import-$form" "$bin" import "$input" --out "imp-$form-$round" --ca-bundle root.pem -q)")
-    done
+    cp -a gen1 "imp-p7b-$round"
+    cp -a gen1 "imp-folder-$round"
+done
+for round in $(seq 1 "$repeat"); do
+    results+=("$(timed "generate-$round" "$bin" generate m.csv --out "gen-timed-$round" -q)")
+    results+=("$(timed "import-p7b-$round" "$bin" import all.p7b --out "imp-p7b-$round" --ca-bundle root.pem -q)")
+    results+=("$(timed "import-folder-$round" "$bin" import issued --out "imp-folder-$round" --ca-bundle root.pem -q)")
 done
 
 python3 - "$count" "${results[@]}" <<'EOF'
@@ -96,13 +94,15 @@ import statistics, sys
 count = int(sys.argv[1])
 rows = {}
 for line in sys.argv[2:]:
-    label, seconds, rss = line.split()
-    rows.setdefault(label, []).append((float(seconds), int(rss)))
-print(f"| {count:,} ECC requests | median s | per second | max RSS MiB |")
-print("|---|---|---|---|")
+    label, seconds, rss, user, system = line.split()
+    kind, _, round_ = label.rpartition("-")
+    rows.setdefault(kind, {})[round_] = (float(seconds), int(rss), float(user), float(system))
+print(f"| {count:,} ECC requests | median s | per second | user s | sys s | max RSS MiB | / generate (median of rounds) |")
+print("|---|---|---|---|---|---|---|")
 for label in ("generate", "import-p7b", "import-folder"):
     runs = rows[label]
-    s = statistics.median(r[0] for r in runs)
-    rss = max(r[1] for r in runs) / 1024
-    print(f"| {label} | {s:.2f} | {count / s:,.0f} | {rss:.0f} |")
+    med = lambda i: statistics.median(r[i] for r in runs.values())
+    rss = max(r[1] for r in runs.values()) / 1024
+    ratio = statistics.median(runs[k][0] / rows["generate"][k][0] for k in runs)
+    print(f"| {label} | {med(0):.2f} | {count / med(0):,.0f} | {med(2):.2f} | {med(3):.2f} | {rss:.0f} | {ratio:.2f} |")
 EOF

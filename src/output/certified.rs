@@ -1,6 +1,7 @@
 //! A request's certificate in the folder: its live files, the `next` pair that waits for
 //! a renewal's certificate, and the promotion that puts a new generation live. The one
-//! reader ([`read`]) and the one writer ([`install`], [`promote_csr`]) of these files.
+//! reader ([`read`]) and the one writer ([`stage_flat`] and [`place`], [`adopt`],
+//! [`prepare`], [`switch`] and [`link`], [`promote_csr`]) of these files.
 //!
 //! A request's first certificate is written as regular files beside its key and CSR
 //! (`NAME.crt.pem`, `NAME.chain.pem`, `NAME.fullchain.pem`, and `NAME.p12` with

@@ -617,21 +617,18 @@ fn write_tail(out: &mut dyn Write, orphans: &[Orphan]) -> std::io::Result<()> {
 }
 
 /// Rewrites summary.json with each entry passed through `change`, atomically; every
-/// other field is kept. Streamed, so memory does not grow with the summary: one pass reads
-/// the top-level fields (they may come in any order), the second copies the entries.
-pub(crate) fn rewrite(path: &Path, change: &mut dyn FnMut(&mut Entry)) -> Result<(), IoError> {
-    let open = || File::open(path).map(BufReader::new).map_err(|e| IoError::new(path, e));
-    let mut orphans = Vec::new();
-    let header = read_summary(open()?, &mut |item| {
-        if let Item::Orphan(o) = item {
-            orphans.push(o);
-        }
-        Ok(())
-    })
-    .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
-    let reader = open()?;
+/// other field is kept. Streamed, so memory does not grow with the summary: the header and
+/// orphans (the top-level fields, which may come in any order) were read already, under
+/// the same lock, by the caller's pass over the summary; this pass copies the entries.
+pub(crate) fn rewrite(
+    path: &Path,
+    header: &Header,
+    orphans: &[Orphan],
+    change: &mut dyn FnMut(&mut Entry),
+) -> Result<(), IoError> {
+    let reader = File::open(path).map(BufReader::new).map_err(|e| IoError::new(path, e))?;
     let staged = atomic::stage_from(path, PUBLIC_MODE, Replace::Allowed, |out| {
-        write_head(out, &header)?;
+        write_head(out, header)?;
         let mut count = 0;
         read_summary(reader, &mut |item| {
             if let Item::Entry(mut entry) = item {
@@ -643,7 +640,7 @@ pub(crate) fn rewrite(path: &Path, change: &mut dyn FnMut(&mut Entry)) -> Result
             Ok(())
         })
         .map_err(std::io::Error::other)?;
-        write_tail(out, &orphans)
+        write_tail(out, orphans)
     })?;
     atomic::commit(vec![staged]).into_iter().try_for_each(|r| r.map(drop))
 }

@@ -252,8 +252,9 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     }
 
     let lock = OutputDir::lock(root)?;
-    let requests = read_requests(&summary_path).map_err(|e| folder_error(FolderProblem::Records(e)))?;
-    let unfinished = folder::journals_after(root, &written(&summary_path)?)?;
+    let (requests, header, orphans) =
+        read_requests(&summary_path).map_err(|e| folder_error(FolderProblem::Records(e)))?;
+    let unfinished = folder::journals_after(root, &header.written)?;
     if !unfinished.is_empty() {
         return Err(Error::Usage(format!(
             "{}: a generate run did not finish there; run it again first, then import",
@@ -368,7 +369,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let changes = writer.changes;
     archive.sync()?;
     if !changes.is_empty() {
-        summary::rewrite(&summary_path, &mut |entry: &mut Entry| {
+        summary::rewrite(&summary_path, &header, &orphans, &mut |entry: &mut Entry| {
             if let Some(change) = changes.get(&entry.name) {
                 change.apply(entry);
             }
@@ -547,14 +548,6 @@ impl Change {
     }
 }
 
-/// The `Written` stamp of a summary (journals after it are unfinished runs).
-fn written(path: &Path) -> Result<String, Error> {
-    let file = std::fs::File::open(path).map_err(|e| IoError::new(path, e))?;
-    let header = summary::read_summary(std::io::BufReader::new(file), &mut |_| Ok(()))
-        .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
-    Ok(header.written)
-}
-
 /// The requests of the summary that have a key, and which requests each key is of (the
 /// CSR's key and, for a certified request, its live key; `KeyFile` requests may share one).
 struct Requests {
@@ -588,12 +581,19 @@ impl Requests {
     }
 }
 
-fn read_requests(path: &Path) -> Result<Requests, IoError> {
+fn read_requests(path: &Path) -> Result<(Requests, summary::Header, Vec<summary::Orphan>), IoError> {
     let file = std::fs::File::open(path).map_err(|e| IoError::new(path, e))?;
     let mut requests = Vec::new();
+    let mut orphans = Vec::new();
     let mut by_key: HashMap<String, Vec<usize>> = HashMap::new();
-    summary::read_summary(std::io::BufReader::new(file), &mut |item| {
-        let Item::Entry(e) = item else { return Ok(()) };
+    let header = summary::read_summary(std::io::BufReader::new(file), &mut |item| {
+        let e = match item {
+            Item::Entry(e) => e,
+            Item::Orphan(o) => {
+                orphans.push(o);
+                return Ok(());
+            }
+        };
         let Some(key_sha2) = e.key_sha2.clone().filter(|_| e.has_private_key) else { return Ok(()) };
         // The Name is the stem of every file written: a summary edited by hand must not
         // lead the writes out of the folder.
@@ -619,7 +619,7 @@ fn read_requests(path: &Path) -> Result<Requests, IoError> {
         Ok(())
     })
     .map_err(|e| IoError::other(path, format!("unreadable summary: {e}")))?;
-    Ok(Requests { list: requests, by_key })
+    Ok((Requests { list: requests, by_key }, header, orphans))
 }
 
 /// Checks a leaf paired with its request: names, validity, chain.
@@ -749,7 +749,13 @@ impl Writer<'_> {
                 }
                 linked.push((line, install));
             }
-            sync_folders(self.root)?;
+        }
+        if linked.is_empty() {
+            // The flat files' new names become durable with the next sync of the file
+            // system (on Linux a `syncfs`: the next batch's, or summary.json's commit), before
+            // summary.json says they are there; a crash before it only loses names that
+            // nothing records yet, the leaf's last.
+            return if cfg!(target_os = "linux") { Ok(()) } else { sync_folders(self.root) };
         }
         let prepared: Vec<_> = linked
             .into_par_iter()
