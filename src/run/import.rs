@@ -753,8 +753,8 @@ impl Writer<'_> {
         if linked.is_empty() {
             // The flat files' new names become durable with the next sync of the file
             // system (on Linux a `syncfs`: the next batch's, or summary.json's commit), before
-            // summary.json says they are there; a crash before it only loses names that
-            // nothing records yet, the leaf's last.
+            // summary.json says they are there: a crash before it loses only names that
+            // nothing records yet, and the import run again writes them.
             return if cfg!(target_os = "linux") { Ok(()) } else { sync_folders(self.root) };
         }
         let prepared: Vec<_> = linked
