@@ -17,7 +17,7 @@ pub(crate) use chain::{Chain, ChainBuilder, ChainError, Pool, Validity, validity
 pub(crate) use names::missing_names;
 pub(crate) use p12::build_p12;
 pub(crate) use parsed::{Certificate, directory_string, general_name, key_usage_names, rfc3339};
-pub(crate) use read::{Item, KeyItem, ReadError, find_certificates, read_certificates};
+pub(crate) use read::{Found, Item, KeyItem, ReadError, find_certificates, read_certificates};
 
 #[cfg(test)]
 mod tests;

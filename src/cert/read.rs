@@ -213,6 +213,11 @@ impl Found {
         Found { kind, ..Found::new(der, at) }
     }
 
+    /// How many bytes of DER it holds.
+    pub(crate) fn der_len(&self) -> usize {
+        self.der.len()
+    }
+
     /// The certificate (its DER kept exactly as read), or the key.
     pub(crate) fn parse(&self) -> Result<Item, ReadError> {
         match self.kind {

@@ -269,46 +269,65 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let mut pool = Vec::new();
     let mut chosen: HashMap<usize, Choice> = HashMap::new();
     let mut encryption = Encryption::default();
+    // What the first pass found, kept for the second while it is small (the DER only):
+    // a folder of many small files is then read once.
+    let mut kept: Option<Vec<(String, cert::Found)>> = Some(Vec::new());
+    let mut kept_bytes = 0;
+    let mut first = |part: Vec<Given>, keys: Vec<GivenKey>| {
+        for key in keys {
+            let sha = key.key_sha2(settings.passphrase.as_ref()).map_err(|e| {
+                Error::Usage(format!("{}: the key of an encryption certificate: {e}", key.file))
+            })?;
+            encryption.keys.insert(sha, key);
+        }
+        for given in part {
+            if requests.is_issuer_only(&given.cert) {
+                pool.push(given.cert);
+                continue;
+            }
+            if given.cert.is_ca() {
+                // A CA certificate for a request's key (a sub-CA's CSR): that request's,
+                // and an issuer too.
+                pool.push(given.cert.clone());
+            }
+            let Some(r) = requests.of(&given.cert) else {
+                if is_encryption_cert(&given.cert) {
+                    encryption.certs.entry(given.cert.subject_der().to_vec()).or_default().push(given);
+                }
+                continue;
+            };
+            let request = &requests.list[r];
+            let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
+            let usable = cert::missing_names(&given.cert, &wanted).is_empty()
+                && cert::validity(&given.cert, now) == Validity::Valid;
+            let candidate = Choice {
+                for_csr_key: given.cert.spki_sha256_hex() == request.key_sha2,
+                not_before: given.cert.not_before(),
+                fingerprint: given.cert.sha256_fingerprint(),
+            };
+            if usable && chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
+                chosen.insert(r, candidate);
+            }
+        }
+        Ok(())
+    };
+    // Small files (a folder of one certificate each) are parsed many to a part.
+    let mut pending = Vec::new();
     for file in &files {
-        read_file_certs(file, &mut |part, keys| {
-            for key in keys {
-                let sha = key.key_sha2(settings.passphrase.as_ref()).map_err(|e| {
-                    Error::Usage(format!("{}: the key of an encryption certificate: {e}", key.file))
-                })?;
-                encryption.keys.insert(sha, key);
-            }
-            for given in part {
-                if requests.is_issuer_only(&given.cert) {
-                    pool.push(given.cert);
-                    continue;
-                }
-                if given.cert.is_ca() {
-                    // A CA certificate for a request's key (a sub-CA's CSR): that request's,
-                    // and an issuer too.
-                    pool.push(given.cert.clone());
-                }
-                let Some(r) = requests.of(&given.cert) else {
-                    if is_encryption_cert(&given.cert) {
-                        encryption.certs.entry(given.cert.subject_der().to_vec()).or_default().push(given);
-                    }
-                    continue;
-                };
-                let request = &requests.list[r];
-                let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
-                let usable = cert::missing_names(&given.cert, &wanted).is_empty()
-                    && cert::validity(&given.cert, now) == Validity::Valid;
-                let candidate = Choice {
-                    for_csr_key: given.cert.spki_sha256_hex() == request.key_sha2,
-                    not_before: given.cert.not_before(),
-                    fingerprint: given.cert.sha256_fingerprint(),
-                };
-                if usable && chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
-                    chosen.insert(r, candidate);
-                }
-            }
-            Ok(())
-        })?;
+        let found = found_in(file)?;
+        kept_bytes += found.iter().map(|(_, f)| f.der_len()).sum::<usize>();
+        if kept_bytes > KEPT_DER_BYTES {
+            kept = None;
+        }
+        if let Some(kept) = kept.as_mut() {
+            kept.extend(found.iter().cloned());
+        }
+        pending.extend(found);
+        if pending.len() >= Run::CHUNK {
+            parse_parts(std::mem::take(&mut pending), &mut first)?;
+        }
     }
+    parse_parts(pending, &mut first)?;
     let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
 
     let stamp = utc_stamp();
@@ -335,15 +354,21 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     };
     // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
     let mut chunk = Vec::new();
-    for file in &files {
-        read_file_certs(file, &mut |part, _| {
-            chunk.extend(part.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
-            if chunk.len() >= Run::CHUNK {
-                let leaves = std::mem::take(&mut chunk);
-                run.chunk(leaves, settings, state.layout, &mut report, &mut writer, &archive)?;
+    let mut second = |part: Vec<Given>, _| {
+        chunk.extend(part.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
+        if chunk.len() >= Run::CHUNK {
+            let leaves = std::mem::take(&mut chunk);
+            run.chunk(leaves, settings, state.layout, &mut report, &mut writer, &archive)?;
+        }
+        Ok(())
+    };
+    match kept {
+        Some(kept) => parse_parts(kept, &mut second)?,
+        None => {
+            for file in &files {
+                read_file_certs(file, &mut second)?;
             }
-            Ok(())
-        })?;
+        }
     }
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.put_batch(&mut report.certificates, &archive)?;
@@ -377,6 +402,10 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     }
     Ok(report)
 }
+
+/// How much DER the first pass over the inputs keeps for the second (32 MiB: some 50,000
+/// certificates); more is read again.
+const KEPT_DER_BYTES: usize = 32 << 20;
 
 /// The leaf given that a request takes, of those that cover its names and are valid now:
 /// one for the key of its CSR (a first import, or a renewal's `next` key) before one for
@@ -1234,6 +1263,12 @@ fn read_file_certs(
     path: &Path,
     each: &mut dyn FnMut(Vec<Given>, Vec<GivenKey>) -> Result<(), Error>,
 ) -> Result<(), Error> {
+    parse_parts(found_in(path)?, each)
+}
+
+/// The DER of every certificate (and key) of one input, each named by its file (`F#3`
+/// when the file holds several).
+fn found_in(path: &Path) -> Result<Vec<(String, cert::Found)>, Error> {
     let unreadable = |e: cert::ReadError| Error::Usage(format!("{}: {e}", path.display()));
     let bytes = std::fs::read(path).map_err(|e| IoError::new(path, e))?;
     let found = cert::find_certificates(&bytes).map_err(unreadable)?;
@@ -1244,13 +1279,26 @@ fn read_file_certs(
     let several = found.len() > 1;
     let file =
         |i: usize| if several { format!("{}#{}", path.display(), i + 1) } else { path.display().to_string() };
-    for (part, ders) in found.chunks(Run::CHUNK).enumerate() {
-        let parsed: Vec<(String, cert::Item)> = ders
+    Ok(found.into_iter().enumerate().map(|(i, f)| (file(i), f)).collect())
+}
+
+/// Parses what was found, [`Run::CHUNK`] at a time on the workers, and hands each part
+/// to `each`.
+fn parse_parts(
+    found: Vec<(String, cert::Found)>,
+    each: &mut dyn FnMut(Vec<Given>, Vec<GivenKey>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    for part in found.chunks(Run::CHUNK) {
+        let parsed: Vec<(String, cert::Item)> = part
             .par_iter()
-            .enumerate()
-            .map(|(i, der)| der.parse().map(|item| (file(part * Run::CHUNK + i), item)))
-            .collect::<Result<_, _>>()
-            .map_err(unreadable)?;
+            .map(|(file, der)| {
+                der.parse().map(|item| (file.clone(), item)).map_err(|e| {
+                    // The file, without the `#n` of its n-th certificate.
+                    let n = file.rsplit_once('#').filter(|(_, n)| n.bytes().all(|b| b.is_ascii_digit()));
+                    Error::Usage(format!("{}: {e}", n.map_or(file.as_str(), |(path, _)| path)))
+                })
+            })
+            .collect::<Result<_, _>>()?;
         let (mut certs, mut keys) = (Vec::new(), Vec::new());
         for (file, item) in parsed {
             match item {
