@@ -298,17 +298,17 @@ fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
     // A certificate put there by hand is the live one all the same (unrecorded until an
     // import records it), but only if it is for the live key: NAME.csr.pem is always that
     // key's CSR (a KeyFile's too), and its public key is read without any crypto.
+    // (A CSR that is missing or unreadable is the request's own damage, which generate
+    // judges and repairs with a next pair, as for any certified request.)
     let csr = paths.csr();
-    match csr_key_sha2(&csr) {
-        Ok(key) if key == cert.spki_sha256_hex() => {}
-        Ok(_) => {
-            return Live::Unusable(format!(
-                "{} is not a certificate for the key of {} (changed by hand?)",
-                path.display(),
-                csr.display()
-            ));
-        }
-        Err(why) => return Live::Unusable(why),
+    if let Some(key) = csr_key_sha2(&csr)
+        && key != cert.spki_sha256_hex()
+    {
+        return Live::Unusable(format!(
+            "{} is not a certificate for the key of {} (changed by hand?)",
+            path.display(),
+            csr.display()
+        ));
     }
     let mut info = info_of(paths, &cert, chain_verified(&cert.sha256_fingerprint_hex()));
     if regular(LiveFile::P12) {
@@ -324,17 +324,16 @@ fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
     Live::Certified(Box::new(Generation { form: Form::Flat, info, has_key: regular(LiveFile::Key) }))
 }
 
-/// The `KeySha2` of the CSR in a PEM file.
-fn csr_key_sha2(path: &Path) -> Result<String, String> {
+/// The `KeySha2` of the CSR in a PEM file, if it holds one.
+fn csr_key_sha2(path: &Path) -> Option<String> {
     use der::{Decode, Encode};
-    let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let pem = std::fs::read_to_string(path).ok()?;
     crate::crypto::pem::blocks(&pem)
         .filter_map(Result::ok)
         .find(|b| b.label.ends_with("CERTIFICATE REQUEST"))
         .and_then(|b| x509_cert::request::CertReq::from_der(&b.der).ok())
         .and_then(|req| req.info.public_key.to_der().ok())
         .map(|spki| crate::crypto::key_sha2(&spki))
-        .ok_or_else(|| format!("{} holds no CSR csrbatch can read", path.display()))
 }
 
 /// The first certificate of a PEM file.
@@ -491,10 +490,20 @@ pub(crate) fn place(staged: Vec<Staged>) -> Result<(), IoError> {
 /// generation folder with its meta.json (nothing else changes). Then [`switch`] and
 /// [`link`], each after a sync, turn every name beside the CSR into the link to the very
 /// same inode, so the bytes a server reads never change; then the new generation goes in.
-pub(crate) fn adopt(paths: &Paths, flat: &Generation, archive: &Archive) -> Result<Prepared, IoError> {
+/// `with_key`: `NAME.key.pem` is the request's key (not a `KeyFile` that names it, which
+/// stays the user's regular file).
+pub(crate) fn adopt(
+    paths: &Paths,
+    flat: &Generation,
+    with_key: bool,
+    archive: &Archive,
+) -> Result<Prepared, IoError> {
     let (dir, stamp, before) = new_generation_dir(paths, archive)?;
     let mut files = [false; 8];
     for (i, file) in LiveFile::ALL.into_iter().enumerate() {
+        if file == LiveFile::Key && !with_key {
+            continue;
+        }
         let from = paths.link(file);
         if !std::fs::symlink_metadata(&from).is_ok_and(|m| m.is_file()) {
             continue;
@@ -741,7 +750,10 @@ fn remove_own_link(paths: &Paths, file: LiveFile) -> Result<(), IoError> {
 /// A first certificate's files (flat) move into the archive by their own names, the key
 /// with the CSR. Returns the archived `NAME.live` when there was one.
 pub(crate) fn retire(paths: &Paths, archive: &Archive) -> Result<Option<String>, IoError> {
-    for file in LiveFile::ALL {
+    // NAME.crt.pem last: while it is there, a killed prune is found again.
+    let mut files = LiveFile::ALL.into_iter().filter(|f| *f != LiveFile::Cert).collect::<Vec<_>>();
+    files.push(LiveFile::Cert);
+    for file in files {
         remove_own_link(paths, file)?;
         let path = paths.link(file);
         if file != LiveFile::Key && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
@@ -785,6 +797,16 @@ fn wanted(generation: &Generation, file: LiveFile) -> bool {
     }
 }
 
+/// Whether every file of the live generation is there (the names beside the CSR may still
+/// be missing links: [`complete`] makes them). A generation adopted from a first import
+/// that a kill left incomplete lacks some, until a whole one replaces it.
+pub(crate) fn whole(paths: &Paths, generation: &Generation) -> bool {
+    LiveFile::ALL
+        .into_iter()
+        .filter(|f| wanted(generation, *f))
+        .all(|f| std::fs::metadata(generation.file(paths, f)).is_ok_and(|m| m.is_file()))
+}
+
 /// Whether a flat generation's `files` are there as regular files holding these bytes.
 pub(crate) fn flat_files_are(paths: &Paths, files: &[(LiveFile, &str)]) -> bool {
     files.iter().all(|(file, text)| {
@@ -805,9 +827,14 @@ pub(crate) fn links_complete(paths: &Paths, generation: &Generation) -> bool {
 pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<PathBuf> {
     LiveFile::ALL.into_iter().filter(|f| wanted(generation, *f)).map(|f| (f, paths.link(f))).find_map(
         |(f, path)| {
+            // A link must lead to a file (an adopted generation may lack one that a kill
+            // kept from the first import).
             let ours = match generation.form {
                 Form::Flat => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()),
-                Form::Linked(_) => std::fs::read_link(&path).is_ok_and(|t| t == paths.target(f)),
+                Form::Linked(_) => {
+                    std::fs::read_link(&path).is_ok_and(|t| t == paths.target(f))
+                        && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+                }
             };
             (!ours).then_some(path)
         },
@@ -967,7 +994,7 @@ mod tests {
         std::fs::write(paths.link(LiveFile::Cert), &first).unwrap();
 
         // Adopted: the same inodes, now reached through links into a generation.
-        let adopted = adopt(&paths, &g, &archive).unwrap();
+        let adopted = adopt(&paths, &g, true, &archive).unwrap();
         atomic::sync_folders(dir.path()).unwrap();
         switch(&adopted).unwrap();
         link(&adopted, &archive).unwrap();

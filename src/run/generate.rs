@@ -233,6 +233,7 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     if cx.reencrypt
         && request.key_file.is_none()
         && slot == Slot::Live
+        && certificate.is_none()
         && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_)))
     {
         match rewrap(cx, &request) {

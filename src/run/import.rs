@@ -371,7 +371,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         }
     }
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
-    writer.put_batch(&mut report.certificates, &archive)?;
+    writer.finish(&mut report.certificates, &archive)?;
     report.sm2_without_p12 = run.sm2_without_p12.load(std::sync::atomic::Ordering::Relaxed);
     for (line, fingerprint) in run.encryption_lines {
         let (result, reason) = match run.encryption_used.get(&fingerprint) {
@@ -705,8 +705,19 @@ struct Writer<'a> {
     /// Installs waiting, with the index of their line in the report.
     batch: Vec<(usize, Install)>,
     /// How many installs make a batch: a first certificate's files are held open (staged)
-    /// until the batch's sync, up to 7 of them.
+    /// until the batch's sync, up to 7 of them, for two batches.
     batch_size: usize,
+    /// First certificates staged, waiting for their sync (see [`Staging`]).
+    staging: Option<Staging>,
+}
+
+/// A batch of first certificates whose files are staged, while the sync that makes them
+/// durable runs on its own thread and the workers judge the next chunk (a sync waits for
+/// the disk, which the workers need not do). The next batch, or the end, puts them in
+/// place once it is done.
+struct Staging {
+    flat: Vec<(usize, Install, Vec<Staged>)>,
+    sync: std::thread::JoinHandle<Result<(), IoError>>,
 }
 
 /// How an install goes in.
@@ -723,8 +734,39 @@ impl Writer<'_> {
     fn new(root: &Path) -> Writer<'_> {
         let open_files =
             usize::try_from(crate::output::atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
-        let batch_size = (open_files.saturating_sub(256) / 8).clamp(8, 256);
-        Writer { root, changes: HashMap::new(), batch: Vec::new(), batch_size }
+        let batch_size = (open_files.saturating_sub(256) / 16).clamp(8, 256);
+        Writer { root, changes: HashMap::new(), batch: Vec::new(), batch_size, staging: None }
+    }
+
+    /// Puts the staged batch in place once its sync is done.
+    fn place_staged(&mut self, lines: &mut [Imported]) -> Result<(), IoError> {
+        let Some(Staging { flat, sync }) = self.staging.take() else { return Ok(()) };
+        sync.join().unwrap_or_else(|_| Err(IoError::other(self.root, "the sync's thread panicked")))?;
+        self.place_flat(flat, lines);
+        Ok(())
+    }
+
+    /// Staged first certificates put in place (their data synced since), the leaf first.
+    fn place_flat(&mut self, flat: Vec<(usize, Install, Vec<Staged>)>, lines: &mut [Imported]) {
+        let placed: Vec<_> = flat
+            .into_par_iter()
+            .map(|(line, install, staged)| (line, install, certified::place(staged)))
+            .collect();
+        for (line, install, placed) in placed {
+            match placed {
+                Ok(()) => {
+                    lines[line].result = install.outcome;
+                    self.changes.insert(install.name, install.change);
+                }
+                Err(e) => lines[line].reason = Some(Refusal::Io(e.to_string())),
+            }
+        }
+    }
+
+    /// After the last batch: what is staged goes in place.
+    fn finish(&mut self, lines: &mut [Imported], archive: &Archive) -> Result<(), IoError> {
+        self.put_batch(lines, archive)?;
+        self.place_staged(lines)
     }
 
     fn put_batch(&mut self, lines: &mut [Imported], archive: &Archive) -> Result<(), IoError> {
@@ -753,22 +795,20 @@ impl Writer<'_> {
                 Err(e) => refuse(&mut lines[line], e),
             }
         }
+        // The batch before goes in place first: its sync ran meanwhile.
+        self.place_staged(lines)?;
+        if adopting.is_empty() && linked.is_empty() {
+            if !flat.is_empty() {
+                let root = self.root.to_path_buf();
+                let sync = std::thread::spawn(move || sync_folders(&root));
+                self.staging = Some(Staging { flat, sync });
+            }
+            return Ok(());
+        }
         if !flat.is_empty() || !adopting.is_empty() {
             // The staged files and adopted generations are durable before any name shows them.
             sync_folders(self.root)?;
-            let placed: Vec<_> = flat
-                .into_par_iter()
-                .map(|(line, install, staged)| (line, install, certified::place(staged)))
-                .collect();
-            for (line, install, placed) in placed {
-                match placed {
-                    Ok(()) => {
-                        lines[line].result = install.outcome;
-                        self.changes.insert(install.name, install.change);
-                    }
-                    Err(e) => refuse(&mut lines[line], e),
-                }
-            }
+            self.place_flat(flat, lines);
             let adopted = self.pass(adopting, lines, |_, p| certified::switch(p))?;
             let adopted = self.pass(adopted, lines, |_, p| certified::link(p, archive))?;
             for (line, mut install, p) in adopted {
@@ -890,7 +930,9 @@ fn way_in(install: &Install, archive: &Archive) -> Result<Way, IoError> {
         return Ok(Way::Flat(staged));
     }
     match replaced {
-        Some(flat) => certified::adopt(&install.paths, flat, archive).map(Way::Adopt),
+        Some(flat) => {
+            certified::adopt(&install.paths, flat, install.new.key.is_some(), archive).map(Way::Adopt)
+        }
         None => Ok(Way::Linked),
     }
 }
@@ -950,6 +992,7 @@ impl Put<'_> {
                 if g.info.sha256_fingerprint == fingerprint
                     && !wants_p12(g)
                     && !wants_enc(g)
+                    && certified::whole(&paths, g)
                     && (g.form != Form::Flat
                         || certified::flat_files_are(
                             &paths,
@@ -978,8 +1021,9 @@ impl Put<'_> {
                     (false, true) => Outcome::Renewed,
                     (false, false) => Outcome::Imported,
                 };
-                // A first certificate's files do not record its chain: this run verified it.
-                let chain_verified = g.info.chain_verified || (g.form == Form::Flat && chain.anchored);
+                // A first certificate's files do not record its chain, nor does an adopted
+                // one's meta.json after a kill: this run verified it.
+                let chain_verified = g.info.chain_verified || chain.anchored;
                 let info = CertificateInfo { chain_verified, ..g.info.clone() };
                 let change = (outcome != Outcome::Unchanged)
                     .then(|| self.change(&paths, request, outcome, renewal, info));

@@ -932,3 +932,24 @@ fn dual_inspect_with_both_keys_says_which_key_is_whose() {
         "the encryption certificate's: {el}\n{said}"
     );
 }
+
+#[test]
+fn dual_an_import_killed_before_its_last_encryption_file_is_finished_by_the_next() {
+    // What a kill between NAME.enc.crt.pem and NAME.enc.fullchain.pem leaves: the same
+    // delivery again writes the missing file, and --check is clean only then.
+    let dir = Dir::new();
+    let (m, out) = sm2_folder(&dir, &["cut"], &[], &[]);
+    let ca = Ca::sm2();
+    let csr = out.join("cut.csr.pem");
+    let dual = issue_dual(&ca, &dir, &csr, &Issue::default(), "1");
+    let files = deliver(&dir, "1", &dual, Form::Pkcs8, &csr);
+    import_dual_ok(&files, &out, &ca.root, &["cut"], "imported", &[], &[]);
+    let fullchain = out.join("cut.enc.fullchain.pem");
+    let bytes = std::fs::read(&fullchain).unwrap();
+    std::fs::remove_file(&fullchain).unwrap();
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1), "--check with a file missing");
+    import_dual_ok(&files, &out, &ca.root, &["cut"], "imported", &[], &[]);
+    assert_eq!(std::fs::read(&fullchain).unwrap(), bytes, "the missing file, written again");
+    assert_dual_live(&out, "cut", &dual, &ca, None);
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once finished");
+}

@@ -261,3 +261,58 @@ fn a_live_folder_that_is_a_link_out_of_the_folder_is_refused_and_nothing_is_writ
     assert!(reason.contains(".live") && reason.contains("not a folder"), "{doc}");
     assert_eq!(snapshot_diff(&before, &snapshot(dir.tmp.path())), Vec::<String>::new());
 }
+
+#[test]
+fn reencrypt_leaves_a_first_certificates_live_key_as_it_is() {
+    // A first certificate's key is a regular file, and live: --reencrypt never rewrites it
+    // (a server would read a key it cannot open).
+    let dir = Dir::new();
+    let m =
+        manifest(&dir, &[req("web", "ECC", "web.example.com", ""), req("new", "ECC", "new.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let web = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    import_expect(&[web.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    let (live_key, other_key) = (std::fs::read(out.join("web.key.pem")).unwrap(), out.join("new.key.pem"));
+    let pass = dir.write("pass.txt", "a passphrase of the folder\n");
+    generate_ok(&m, &out, &["-q", "--reencrypt", "--key-passphrase-file", pass.to_str().unwrap()]);
+    assert_eq!(std::fs::read(out.join("web.key.pem")).unwrap(), live_key, "the live key is as it was");
+    assert!(
+        std::fs::read_to_string(&other_key).unwrap().contains("ENCRYPTED PRIVATE KEY"),
+        "the uncertified request's key is rewritten encrypted"
+    );
+    assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "after --reencrypt");
+}
+
+#[test]
+fn a_key_file_in_the_folder_stays_the_users_through_a_reissue() {
+    // A KeyFile naming the folder's own NAME.key.pem: the first certificate's files go
+    // beside it, and a reissue's generation leaves that key where it is, a regular file.
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("kf", "ECC", "kf.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let key_path = out.join("kf.key.pem");
+    let key = std::fs::read(&key_path).unwrap();
+    let text = std::fs::read_to_string(&m).unwrap();
+    let with_key_file =
+        text.replacen("{Name: kf,", &format!("{{Name: kf, KeyFile: {},", key_path.display()), 1);
+    assert_ne!(with_key_file, text, "the manifest names kf: {text}");
+    std::fs::write(&m, with_key_file).unwrap();
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    for round in 1..=2 {
+        let issued = ca.issue(&out.join("kf.csr.pem"), &Issue::default());
+        import_expect(&[issued.fullchain()], &out, &ca.root, &[("kf", "imported")]);
+        let meta = std::fs::symlink_metadata(&key_path).unwrap();
+        assert!(meta.is_file(), "round {round}: the KeyFile is still a regular file");
+        assert_eq!(std::fs::read(&key_path).unwrap(), key, "round {round}: the KeyFile's bytes");
+        assert_pair(&out.join("kf.crt.pem"), &key_path, &format!("round {round}"));
+    }
+    assert!(
+        std::fs::symlink_metadata(out.join("kf.crt.pem")).unwrap().file_type().is_symlink(),
+        "the reissue went in as a generation"
+    );
+    assert_eq!(check(&m, &out), Some(0));
+}
