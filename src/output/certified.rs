@@ -314,9 +314,8 @@ fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
     if regular(LiveFile::P12) {
         info.p12_file = Some(paths.relative(LiveFile::P12));
     }
-    let enc = paths.link(LiveFile::EncCert);
-    if std::fs::symlink_metadata(&enc).is_ok_and(|m| m.is_file()) {
-        match read_cert(&enc) {
+    if regular(LiveFile::EncCert) {
+        match read_cert(&paths.link(LiveFile::EncCert)) {
             Ok(cert) => info.encryption = Some(encryption_info_of(paths, &cert)),
             Err(why) => return Live::Unusable(why),
         }
@@ -328,10 +327,8 @@ fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
 fn csr_key_sha2(path: &Path) -> Option<String> {
     use der::{Decode, Encode};
     let pem = std::fs::read_to_string(path).ok()?;
-    crate::crypto::pem::blocks(&pem)
-        .filter_map(Result::ok)
-        .find(|b| b.label.ends_with("CERTIFICATE REQUEST"))
-        .and_then(|b| x509_cert::request::CertReq::from_der(&b.der).ok())
+    first_der(&pem, |label| label.ends_with("CERTIFICATE REQUEST"))
+        .and_then(|der| x509_cert::request::CertReq::from_der(&der).ok())
         .and_then(|req| req.info.public_key.to_der().ok())
         .map(|spki| crate::crypto::key_sha2(&spki))
 }
@@ -339,10 +336,8 @@ fn csr_key_sha2(path: &Path) -> Option<String> {
 /// The first certificate of a PEM file.
 fn read_cert(path: &Path) -> Result<Certificate, String> {
     let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    crate::crypto::pem::blocks(&pem)
-        .filter_map(Result::ok)
-        .find(|b| b.label == "CERTIFICATE")
-        .and_then(|b| Certificate::from_der(&b.der).ok())
+    first_der(&pem, |label| label == "CERTIFICATE")
+        .and_then(|der| Certificate::from_der(&der).ok())
         .ok_or_else(|| {
             format!("{} holds no certificate csrbatch can read (changed by hand?)", path.display())
         })
@@ -380,8 +375,12 @@ pub(crate) fn encryption_info_of(paths: &Paths, cert: &Certificate) -> Encryptio
 /// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.
 fn pem_fingerprint(pem: &str) -> Option<String> {
     use sha2::Digest;
-    let block = crate::crypto::pem::blocks(pem).filter_map(Result::ok).find(|b| b.label == "CERTIFICATE")?;
-    Some(hex::encode(sha2::Sha256::digest(&block.der)))
+    first_der(pem, |label| label == "CERTIFICATE").map(|der| hex::encode(sha2::Sha256::digest(&der)))
+}
+
+/// The DER of the first well-formed PEM block whose label `wanted` takes.
+fn first_der(pem: &str, wanted: impl Fn(&str) -> bool) -> Option<zeroize::Zeroizing<Vec<u8>>> {
+    crate::crypto::pem::blocks(pem).filter_map(Result::ok).find(|b| wanted(&b.label)).map(|b| b.der)
 }
 
 /// The names csrbatch gives generations: [`utc_stamp`]s.
@@ -751,9 +750,7 @@ fn remove_own_link(paths: &Paths, file: LiveFile) -> Result<(), IoError> {
 /// with the CSR. Returns the archived `NAME.live` when there was one.
 pub(crate) fn retire(paths: &Paths, archive: &Archive) -> Result<Option<String>, IoError> {
     // NAME.crt.pem last: while it is there, a killed prune is found again.
-    let mut files = LiveFile::ALL.into_iter().filter(|f| *f != LiveFile::Cert).collect::<Vec<_>>();
-    files.push(LiveFile::Cert);
-    for file in files {
+    for file in LiveFile::ALL.into_iter().filter(|f| *f != LiveFile::Cert).chain([LiveFile::Cert]) {
         remove_own_link(paths, file)?;
         let path = paths.link(file);
         if file != LiveFile::Key && std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {

@@ -319,15 +319,14 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         if kept_bytes > KEPT_DER_BYTES {
             kept = None;
         }
-        if let Some(kept) = kept.as_mut() {
-            kept.extend(found.iter().cloned());
-        }
         pending.extend(found);
         if pending.len() >= Run::CHUNK {
-            parse_parts(std::mem::take(&mut pending), &mut first)?;
+            parse_parts(&pending, &mut first)?;
+            keep(&mut kept, &mut pending);
         }
     }
-    parse_parts(pending, &mut first)?;
+    parse_parts(&pending, &mut first)?;
+    keep(&mut kept, &mut pending);
     let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
 
     let stamp = utc_stamp();
@@ -363,7 +362,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         Ok(())
     };
     match kept {
-        Some(kept) => parse_parts(kept, &mut second)?,
+        Some(kept) => parse_parts(&kept, &mut second)?,
         None => {
             for file in &files {
                 read_file_certs(file, &mut second)?;
@@ -669,6 +668,11 @@ fn judge(
         Validity::NotYetValid => return Err(Refusal::NotYetValid(rfc3339(cert.not_before()))),
     }
     builder.build(cert).map_err(Refusal::Chain)
+}
+
+/// The intermediates, the leaf's issuer first (`NAME.chain.pem`).
+fn chain_pem(chain: &Chain) -> String {
+    chain.intermediates.iter().map(Certificate::to_pem).collect()
 }
 
 /// The leaf, then the intermediates (`NAME.fullchain.pem`).
@@ -997,10 +1001,7 @@ impl Put<'_> {
                         || certified::flat_files_are(
                             &paths,
                             &[
-                                (
-                                    LiveFile::Chain,
-                                    &chain.intermediates.iter().map(Certificate::to_pem).collect::<String>(),
-                                ),
+                                (LiveFile::Chain, &chain_pem(chain)),
                                 (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
                             ],
                         )) =>
@@ -1066,7 +1067,7 @@ impl Put<'_> {
         let new = NewGeneration {
             key: key_path,
             cert_pem: cert.to_pem(),
-            chain_pem: chain.intermediates.iter().map(Certificate::to_pem).collect(),
+            chain_pem: chain_pem(chain),
             fullchain_pem: fullchain_pem(cert, chain),
             p12,
             encryption,
@@ -1307,7 +1308,15 @@ fn read_file_certs(
     path: &Path,
     each: &mut dyn FnMut(Vec<Given>, Vec<GivenKey>) -> Result<(), Error>,
 ) -> Result<(), Error> {
-    parse_parts(found_in(path)?, each)
+    parse_parts(&found_in(path)?, each)
+}
+
+/// What the first pass parsed goes on to the second, unless there is too much to keep.
+fn keep(kept: &mut Option<Vec<(String, cert::Found)>>, parsed: &mut Vec<(String, cert::Found)>) {
+    match kept {
+        Some(kept) => kept.append(parsed),
+        None => parsed.clear(),
+    }
 }
 
 /// The DER of every certificate (and key) of one input, each named by its file (`F#3`
@@ -1329,7 +1338,7 @@ fn found_in(path: &Path) -> Result<Vec<(String, cert::Found)>, Error> {
 /// Parses what was found, [`Run::CHUNK`] at a time on the workers, and hands each part
 /// to `each`.
 fn parse_parts(
-    found: Vec<(String, cert::Found)>,
+    found: &[(String, cert::Found)],
     each: &mut dyn FnMut(Vec<Given>, Vec<GivenKey>) -> Result<(), Error>,
 ) -> Result<(), Error> {
     for part in found.chunks(Run::CHUNK) {
