@@ -243,16 +243,18 @@ fn assert_one_generation(out: &Path, name: &str, files: &[&str], what: &str) {
             );
         } else {
             assert!(meta.is_file(), "{what}: {name}.{f} is neither a file nor a link");
-            // A regular file is the generation that holds its inode (an adoption killed
-            // part way), or the first certificate's.
+            // A regular file is the first certificate's, or (a promotion killed after
+            // `current` went to the adopted generation) the live generation that holds its
+            // inode. A generation that is not `current` may hold some of them only (an
+            // adoption killed part way): its files are still the first certificate's.
             use std::os::unix::fs::MetadataExt;
             let same =
                 |p: &Path| std::fs::metadata(p).is_ok_and(|m| (m.dev(), m.ino()) == (meta.dev(), meta.ino()));
-            let generations = std::fs::read_dir(out.join(".live").join(name)).into_iter().flatten();
-            let holder = generations
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .find(|g| !g.ends_with("current") && same(&g.join(f)));
+            let current = out.join(".live").join(name).join("current");
+            let holder = std::fs::read_link(&current)
+                .ok()
+                .map(|g| out.join(".live").join(name).join(g))
+                .filter(|g| same(&g.join(f)));
             folders.push((
                 f.to_string(),
                 std::fs::canonicalize(holder.unwrap_or_else(|| out.to_path_buf())).unwrap(),
