@@ -312,9 +312,9 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         Ok(())
     };
     // Small files (a folder of one certificate each) are parsed many to a part.
+    let io = io_pool()?;
     let mut pending = Vec::new();
-    for file in &files {
-        let found = found_in(file)?;
+    read_inputs(&io, &files, &mut |found| {
         kept_bytes += found.iter().map(|(_, f)| f.der_len()).sum::<usize>();
         if kept_bytes > KEPT_DER_BYTES {
             kept = None;
@@ -324,7 +324,8 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
             parse_parts(&pending, &mut first)?;
             keep(&mut kept, &mut pending);
         }
-    }
+        Ok(())
+    })?;
     parse_parts(&pending, &mut first)?;
     keep(&mut kept, &mut pending);
     let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
@@ -339,6 +340,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let mut report = Report::default();
     let mut writer = Writer::new(root);
     let mut run = Run {
+        io: &io,
         encryption: &encryption,
         encryption_lines: Vec::new(),
         encryption_used: HashMap::new(),
@@ -363,11 +365,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     };
     match kept {
         Some(kept) => parse_parts(&kept, &mut second)?,
-        None => {
-            for file in &files {
-                read_file_certs(file, &mut second)?;
-            }
-        }
+        None => read_inputs(&io, &files, &mut |found| parse_parts(&found, &mut second))?,
     }
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.finish(&mut report.certificates, &archive)?;
@@ -427,6 +425,7 @@ type ToPut<'g> = (usize, Chain, Option<&'g Given>);
 
 /// The second pass over the leaves.
 struct Run<'a> {
+    io: &'a rayon::ThreadPool,
     encryption: &'a Encryption,
     /// The lines of SM2 encryption certificates given, with their fingerprints: each gets
     /// the result of the signing certificate it went with.
@@ -518,18 +517,21 @@ impl Run<'_> {
         let root = writer.root;
         let sm2 = &self.sm2_without_p12;
         let (encryption, encrypt_keys) = (self.encryption, self.encrypt_keys);
-        let planned: Vec<(Imported, Option<Result<Step, Refusal>>)> = todo
-            .into_par_iter()
-            .zip(leaves.par_iter())
-            .map(|((line, put), leaf)| {
-                let step = put.map(|(r, chain, enc)| {
-                    let put = Put { root, layout, settings, sm2_without_p12: sm2, encrypt_keys, builder };
-                    let enc = enc.map(|e| (e, encryption.keys.get(&e.cert.spki_sha256_hex())));
-                    put.plan(&requests[r], &leaf.cert, &chain, enc, archive)
-                });
-                (line, step)
-            })
-            .collect();
+        // On the I/O threads: each plan reads the request's key, which waits on the disk in
+        // a folder written long ago.
+        let planned: Vec<(Imported, Option<Result<Step, Refusal>>)> = self.io.install(|| {
+            todo.into_par_iter()
+                .zip(leaves.par_iter())
+                .map(|((line, put), leaf)| {
+                    let step = put.map(|(r, chain, enc)| {
+                        let put = Put { root, layout, settings, sm2_without_p12: sm2, encrypt_keys, builder };
+                        let enc = enc.map(|e| (e, encryption.keys.get(&e.cert.spki_sha256_hex())));
+                        put.plan(&requests[r], &leaf.cert, &chain, enc, archive)
+                    });
+                    (line, step)
+                })
+                .collect()
+        });
         for (mut line, step) in planned {
             let line_index = report.certificates.len();
             match step {
@@ -1298,6 +1300,39 @@ fn input_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
         }
     }
     Ok(files)
+}
+
+/// Threads that read files: a folder written long ago is read from the disk, where one
+/// file at a time would leave the workers waiting on each read in turn; many reads at
+/// once keep the disk busy, and take little CPU.
+const IO_THREADS: usize = 16;
+
+/// Input files read at once, ahead of the one being parsed (each is held whole while it
+/// waits).
+const READ_AHEAD: usize = 64;
+
+fn io_pool() -> Result<rayon::ThreadPool, Error> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(IO_THREADS)
+        .thread_name(|i| format!("csrbatch-io-{i}"))
+        .build()
+        .map_err(|e| Error::Threads { jobs: IO_THREADS, detail: e.to_string() })
+}
+
+/// Reads the inputs on the I/O threads, [`READ_AHEAD`] at a time, and hands what each
+/// holds to `each`, in order; the first that cannot be read (in order) is the error.
+fn read_inputs(
+    io: &rayon::ThreadPool,
+    files: &[PathBuf],
+    each: &mut dyn FnMut(Vec<(String, cert::Found)>) -> Result<(), Error>,
+) -> Result<(), Error> {
+    crate::parallel::ordered_map(
+        io,
+        files.iter(),
+        READ_AHEAD,
+        |file| found_in(file),
+        |read| read.into_iter().try_for_each(|found| each(found?)),
+    )
 }
 
 /// Every certificate of one input, handed to `each` in parts of [`Run::CHUNK`], each
