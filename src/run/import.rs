@@ -312,7 +312,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         Ok(())
     };
     // Small files (a folder of one certificate each) are parsed many to a part.
-    let io = io_pool()?;
+    let io = super::thread_pool(IO_THREADS)?;
     let mut pending = Vec::new();
     read_inputs(&io, &files, &mut |found| {
         kept_bytes += found.iter().map(|(_, f)| f.der_len()).sum::<usize>();
@@ -1310,14 +1310,6 @@ const IO_THREADS: usize = 16;
 /// Input files read at once, ahead of the one being parsed (each is held whole while it
 /// waits).
 const READ_AHEAD: usize = 64;
-
-fn io_pool() -> Result<rayon::ThreadPool, Error> {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(IO_THREADS)
-        .thread_name(|i| format!("csrbatch-io-{i}"))
-        .build()
-        .map_err(|e| Error::Threads { jobs: IO_THREADS, detail: e.to_string() })
-}
 
 /// Reads the inputs on the I/O threads, [`READ_AHEAD`] at a time, and hands what each
 /// holds to `each`, in order; the first that cannot be read (in order) is the error.
