@@ -37,6 +37,11 @@ fn print_text(report: &Report) {
         let reason = line.reason.as_ref().map(ToString::to_string).unwrap_or_default();
         progress::err(format_args!("csrbatch: {}: refused: {reason}", line.file));
     }
+    for file in &report.unused_keys {
+        progress::err(format_args!(
+            "csrbatch: {file}: a private key that no encryption certificate given is for: not used"
+        ));
+    }
     if report.sm2_without_p12 {
         progress::err(format_args!("csrbatch: SM2 requests get no .p12: nothing reads an SM2 PKCS#12"));
     }

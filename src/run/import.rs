@@ -119,6 +119,10 @@ pub(crate) struct Report {
     /// SM2 requests got no .p12 (nothing reads an SM2 PKCS#12).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub(crate) sm2_without_p12: bool,
+    /// The files of private keys given that no encryption certificate given is for:
+    /// nothing was done with them (a wrong file, or its certificate left out).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub(crate) unused_keys: Vec<String>,
 }
 
 impl Report {
@@ -183,6 +187,21 @@ struct Encryption {
 }
 
 impl Encryption {
+    /// The files of the keys given that are for none of the encryption certificates
+    /// given, in order.
+    fn unused_keys(&self) -> Vec<String> {
+        let wanted: std::collections::HashSet<String> =
+            self.certs.values().flatten().map(|g| g.cert.spki_sha256_hex()).collect();
+        let mut unused: Vec<String> = self
+            .keys
+            .iter()
+            .filter(|(key, _)| !wanted.contains(*key))
+            .map(|(_, given)| given.file.clone())
+            .collect();
+        unused.sort();
+        unused
+    }
+
     /// The encryption certificate that goes with a signing certificate: of its subject,
     /// valid now and the newest, else the newest of its subject (refused when judged).
     fn for_signing(&self, signing: &Certificate, now: time::OffsetDateTime) -> Option<&Given> {
@@ -328,6 +347,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     })?;
     parse_parts(&pending, &mut first)?;
     keep(&mut kept, &mut pending);
+    let unused_keys = encryption.unused_keys();
     let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
 
     let stamp = utc_stamp();
@@ -370,6 +390,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.finish(&mut report.certificates, &archive)?;
     report.sm2_without_p12 = run.sm2_without_p12.load(std::sync::atomic::Ordering::Relaxed);
+    report.unused_keys = unused_keys;
     for (line, fingerprint) in run.encryption_lines {
         let (result, reason) = match run.encryption_used.get(&fingerprint) {
             Some(&sign) => (report.certificates[sign].result, report.certificates[sign].reason.clone()),

@@ -592,6 +592,42 @@ fn dual_delivered_in_folders_with_other_requests() {
 }
 
 #[test]
+fn dual_a_key_given_for_no_certificate_is_named_and_not_used() {
+    // A second SM2 key among the deliveries, for no certificate given (a wrong file): the
+    // import goes on as without it, and the run names the file it did nothing with.
+    let dir = Dir::new();
+    let name = "stray";
+    let (_, out) = sm2_folder(&dir, &[name], &[], &[]);
+    let ca = Ca::sm2();
+    let csr = out.join(format!("{name}.csr.pem"));
+    let dual = issue_dual(&ca, &dir, &csr, &Issue::default(), "1");
+    let mut files = deliver(&dir, "1", &dual, Form::Pkcs8, &csr);
+    let other = dir.path("other.key.pem");
+    sm2_key(&other);
+    files.push(other.clone());
+    let doc = import_dual_ok(&files, &out, &ca.root, &[name], "imported", &[], &[]);
+    assert_eq!(doc["UnusedKeys"], serde_json::json!([s(&other)]), "{doc}");
+    assert_dual_live(&out, name, &dual, &ca, None);
+    let other_pub = key_pubkey(&other, None);
+    for rel in folder_files(&out).keys().filter(|rel| rel.ends_with(".key.pem")) {
+        assert_ne!(key_pubkey(&out.join(rel), None), other_pub, "{rel} is the unused key");
+    }
+    // Again, as text: every certificate unchanged, exit 0, the key named on stderr.
+    let mut args = vec![os("import")];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    args.extend([os("--out"), out.as_os_str(), os("--ca-bundle"), ca.root.as_os_str()]);
+    let run = csrbatch_env(&args, &[]);
+    let said = stderr(&run);
+    assert_eq!(run.status.code(), Some(0), "{said}");
+    let want = format!(
+        "csrbatch: {}: a private key that no encryption certificate given is for: not used",
+        s(&other)
+    );
+    assert!(said.lines().any(|l| l == want), "want {want:?} in:\n{said}");
+    assert!(said.contains("0 imported, 2 unchanged"), "{said}");
+}
+
+#[test]
 fn dual_encrypted_folder_writes_an_encrypted_encryption_key() {
     let dir = Dir::new();
     let env = [(PASS_ENV, PASS)];
