@@ -402,15 +402,30 @@ fn assert_dual_live(out: &Path, name: &str, dual: &Dual, ca: &Ca, pass: Option<&
     assert_signs(&crt, &key, pass, &enc_crt, name);
 }
 
-/// One request certified with a dual pair delivered in `form`.
-fn happy_path(form: Form) {
+/// A folder of one SM2 request `name`, and the dual pair the SM2 CA issued for it,
+/// delivered in `form`.
+struct Delivered {
+    dir: Dir,
+    out: PathBuf,
+    ca: Ca,
+    dual: Dual,
+    files: Vec<PathBuf>,
+}
+
+fn delivered(name: &str, form: Form) -> Delivered {
     let dir = Dir::new();
-    let name = "dual";
     let (_, out) = sm2_folder(&dir, &[name], &[], &[]);
     let ca = Ca::sm2();
     let csr = out.join(format!("{name}.csr.pem"));
     let dual = issue_dual(&ca, &dir, &csr, &Issue::default(), "1");
     let files = deliver(&dir, "1", &dual, form, &csr);
+    Delivered { dir, out, ca, dual, files }
+}
+
+/// One request certified with a dual pair delivered in `form`.
+fn happy_path(form: Form) {
+    let name = "dual";
+    let Delivered { dir: _dir, out, ca, dual, files } = delivered(name, form);
     let doc = import_dual_ok(&files, &out, &ca.root, &[name], "imported", &[], &[]);
     let lines = lines_for(&doc, name);
     if !matches!(form, Form::CsrResponse) {
@@ -595,13 +610,8 @@ fn dual_delivered_in_folders_with_other_requests() {
 fn dual_a_key_given_for_no_certificate_is_named_and_not_used() {
     // A second SM2 key among the deliveries, for no certificate given (a wrong file): the
     // import goes on as without it, and the run names the file it did nothing with.
-    let dir = Dir::new();
     let name = "stray";
-    let (_, out) = sm2_folder(&dir, &[name], &[], &[]);
-    let ca = Ca::sm2();
-    let csr = out.join(format!("{name}.csr.pem"));
-    let dual = issue_dual(&ca, &dir, &csr, &Issue::default(), "1");
-    let mut files = deliver(&dir, "1", &dual, Form::Pkcs8, &csr);
+    let Delivered { dir, out, ca, dual, mut files } = delivered(name, Form::Pkcs8);
     let other = dir.path("other.key.pem");
     sm2_key(&other);
     files.push(other.clone());
