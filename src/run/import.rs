@@ -188,7 +188,7 @@ struct Encryption {
 
 impl Encryption {
     /// The files of the keys given that are for none of the encryption certificates
-    /// given, in order.
+    /// given, sorted.
     fn unused_keys(&self) -> Vec<String> {
         let wanted: std::collections::HashSet<String> =
             self.certs.values().flatten().map(|g| g.cert.spki_sha256_hex()).collect();
@@ -347,7 +347,6 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     })?;
     parse_parts(&pending, &mut first)?;
     keep(&mut kept, &mut pending);
-    let unused_keys = encryption.unused_keys();
     let builder = ChainBuilder::new(Pool::new(pool), bundle.map(Pool::new), now);
 
     let stamp = utc_stamp();
@@ -390,7 +389,7 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.finish(&mut report.certificates, &archive)?;
     report.sm2_without_p12 = run.sm2_without_p12.load(std::sync::atomic::Ordering::Relaxed);
-    report.unused_keys = unused_keys;
+    report.unused_keys = encryption.unused_keys();
     for (line, fingerprint) in run.encryption_lines {
         let (result, reason) = match run.encryption_used.get(&fingerprint) {
             Some(&sign) => (report.certificates[sign].result, report.certificates[sign].reason.clone()),

@@ -19,7 +19,7 @@ use serde_json::Value;
 use crate::ca::*;
 use crate::import2::{
     DEFAULTS, assert_live_unchanged, bin, copy_folder, count_generations, exists, folder_files, generate,
-    generate_ok, kill_at, kill_points, live_state, os, req, s, text,
+    generate_ok, import_args, kill_at, kill_points, live_state, os, req, s, text,
 };
 use crate::util::*;
 
@@ -179,9 +179,8 @@ fn import_run(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> (Option<i32>, Value, String) {
-    let mut args = vec![os("import")];
-    args.extend(files.iter().map(|f| f.as_os_str()));
-    args.extend([os("--out"), out.as_os_str(), os("--ca-bundle"), root.as_os_str(), os("--json")]);
+    let mut args = import_args(files, out, root);
+    args.push(os("--json"));
     args.extend(extra.iter().map(|e| os(e)));
     let run = csrbatch_env(&args, env);
     let doc: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
@@ -623,10 +622,7 @@ fn dual_a_key_given_for_no_certificate_is_named_and_not_used() {
         assert_ne!(key_pubkey(&out.join(rel), None), other_pub, "{rel} is the unused key");
     }
     // Again, as text: every certificate unchanged, exit 0, the key named on stderr.
-    let mut args = vec![os("import")];
-    args.extend(files.iter().map(|f| f.as_os_str()));
-    args.extend([os("--out"), out.as_os_str(), os("--ca-bundle"), ca.root.as_os_str()]);
-    let run = csrbatch_env(&args, &[]);
+    let run = csrbatch_env(&import_args(&files, &out, &ca.root), &[]);
     let said = stderr(&run);
     assert_eq!(run.status.code(), Some(0), "{said}");
     let want = format!(

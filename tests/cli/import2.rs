@@ -72,11 +72,22 @@ pub(crate) fn plan_line(plan: &str, name: &str) -> String {
         .to_owned()
 }
 
-/// `csrbatch import FILES... --out OUT --ca-bundle ROOT --json`: (exit code, document).
-pub(crate) fn import_json(files: &[PathBuf], out: &Path, root: &Path) -> (Option<i32>, Value, String) {
+/// `import FILES... --out OUT --ca-bundle ROOT`, as arguments.
+pub(crate) fn import_args<'a>(
+    files: &'a [PathBuf],
+    out: &'a Path,
+    root: &'a Path,
+) -> Vec<&'a std::ffi::OsStr> {
     let mut args = vec![os("import")];
     args.extend(files.iter().map(|f| f.as_os_str()));
-    args.extend([os("--out"), out.as_os_str(), os("--ca-bundle"), root.as_os_str(), os("--json")]);
+    args.extend([os("--out"), out.as_os_str(), os("--ca-bundle"), root.as_os_str()]);
+    args
+}
+
+/// `csrbatch import FILES... --out OUT --ca-bundle ROOT --json`: (exit code, document).
+pub(crate) fn import_json(files: &[PathBuf], out: &Path, root: &Path) -> (Option<i32>, Value, String) {
+    let mut args = import_args(files, out, root);
+    args.push(os("--json"));
     let run = bin(&args);
     let doc: Value = serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
         panic!("import --json: {e}: {}\n{}", String::from_utf8_lossy(&run.stdout), stderr(&run))
