@@ -87,6 +87,24 @@ pub(crate) enum Reason {
          did not finish; run it again"
     )]
     CertificateUnrecorded { serial: String },
+    /// A certified request's live files are not as csrbatch left them (the reason): left
+    /// alone, even by `--repair` (a server may be reading them).
+    #[error("{0}")]
+    CertificateDamaged(String),
+    /// summary.json records a certificate whose file is not there.
+    #[error(
+        "summary.json records its certificate (serial {serial}), but {} is not there (removed, or \
+         the folder copied without it): import the certificate again",
+        path.display()
+    )]
+    CertificateLost { serial: String, path: std::path::PathBuf },
+}
+
+impl Reason {
+    /// Damage to a certified request's live files, which no run of generate repairs.
+    pub(crate) fn is_live_certificate(&self) -> bool {
+        matches!(self, Reason::CertificateDamaged(_) | Reason::CertificateLost { .. })
+    }
 }
 
 /// Whether a live certificate is due for renewal at `now`: expired past its NotAfter;
@@ -110,6 +128,17 @@ pub(crate) fn expiry(
     due.then(|| (State::Expiring, Reason::Expiring { not_after: info.not_after.clone(), days_left }))
 }
 
+/// Whole days from `now` to the certificate's NotAfter (negative once it expired);
+/// `None` for a date csrbatch cannot read (which it never writes).
+pub(crate) fn days_left(
+    info: &crate::output::summary::CertificateInfo,
+    now: time::OffsetDateTime,
+) -> Option<i64> {
+    use time::format_description::well_known::Rfc3339;
+    let not_after = time::OffsetDateTime::parse(&info.not_after, &Rfc3339).ok()?;
+    Some((not_after - now).whole_days())
+}
+
 /// A reason is its sentence in JSON.
 impl serde::Serialize for Reason {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
@@ -128,6 +157,10 @@ pub(crate) struct Flags {
     pub(crate) reencrypt: bool,
     /// `--reuse-key`: a renewal's CSR is signed with the live key.
     pub(crate) reuse_key: bool,
+    /// The key judged is a certified request's live key: it stays as it is protected (no
+    /// run of generate rewrites a live file; its renewal's key is stored as the folder's
+    /// keys are), so an unencrypted one in an encrypted folder is no damage.
+    pub(crate) live_key: bool,
 }
 
 /// What the run does for one request.
@@ -217,7 +250,7 @@ pub(crate) fn decide(
     };
     // A folder with a passphrase holds encrypted keys only; a plain one is not up to date.
     let plain = KeyProtection::of_pem(key_pem) != Some(KeyProtection::Encrypted);
-    if passphrase.is_some() && plain && !flags.reencrypt {
+    if passphrase.is_some() && plain && !flags.reencrypt && !flags.live_key {
         return damaged(Reason::NotEncrypted(name.clone()));
     }
     let changed_by_hand = facts.record.is_some_and(|r| r.has_csr() && !r.is_csr(csr_pem));

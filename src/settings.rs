@@ -233,6 +233,7 @@ impl Settings {
                 repair: args.replace.repair,
                 reencrypt: args.replace.reencrypt,
                 reuse_key: args.replace.reuse_key,
+                live_key: false,
             },
             renew_before: args.replace.renew_before,
             prune: args.replace.prune,

@@ -97,6 +97,17 @@ impl Exporter for Lines {
             .map(|(s, n)| format!("{s} {n}"))
             .collect();
         self.say(format_args!("{}", line.join(", ")));
+        if let Some((name, due)) = &plan.soonest {
+            let when = match due.days_left {
+                d if d < 0 => format!("expired {} ago", plural(d.unsigned_abs() as usize, "day")),
+                d => format!("expires in {}", plural(d as usize, "day")),
+            };
+            self.say(format_args!(
+                "{}; the first to end: {name}, {when} (NotAfter {})",
+                plural(plan.certified, "live certificate"),
+                due.not_after
+            ));
+        }
     }
 
     fn generated(&mut self, _: &Origin, _: &Entry) {}

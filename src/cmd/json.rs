@@ -88,6 +88,9 @@ pub(crate) struct JsonRequest {
     /// `plan`: why the request is in its state, when that needs saying.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<crate::decide::Reason>,
+    /// `plan`: the live certificate's `NotAfter` and `DaysLeft`.
+    #[serde(flatten)]
+    pub(crate) due: Option<crate::run::preview::Due>,
     /// `generate`: why the request failed or is damaged.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) error: Option<String>,
@@ -153,6 +156,7 @@ impl JsonRequest {
             state: None,
             csr_id: None,
             reason: None,
+            due: None,
             error: None,
         }
     }
@@ -166,6 +170,7 @@ impl JsonRequest {
             state: Some(p.state),
             csr_id: p.csr_id,
             reason: p.reason.clone(),
+            due: p.due.clone(),
             ..JsonRequest::at(&p.origin, p.name.clone())
         }
     }

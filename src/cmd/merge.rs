@@ -5,7 +5,7 @@
 use crate::cli::MergeArgs;
 use crate::error::{Error, ExitCode};
 use crate::progress::err;
-use crate::run::merge::{self, MergeOutcome};
+use crate::run::merge::{self, MergeOutcome, MergeProblem};
 use crate::settings::Settings;
 use crate::words::plural;
 
@@ -32,12 +32,21 @@ pub fn run(args: &MergeArgs) -> Result<ExitCode, Error> {
         }
         MergeOutcome::OutChanged(problem) => (vec![problem], "nothing was merged".to_owned()),
         MergeOutcome::Clashes(clashes) => {
-            let closing = format!(
-                "{} in {} already, not the shards' own: nothing was merged",
-                plural(clashes.len(), "file"),
-                settings.out.display()
-            );
-            (clashes, closing)
+            let uncopyable =
+                clashes.iter().filter(|p| matches!(p, MergeProblem::CertificateNotAsRecorded { .. })).count();
+            let files = clashes.len() - uncopyable;
+            let mut said = Vec::new();
+            if files > 0 {
+                said.push(format!(
+                    "{} in {} already, not the shards' own",
+                    plural(files, "file"),
+                    settings.out.display()
+                ));
+            }
+            if uncopyable > 0 {
+                said.push(format!("{} not whole in its shard", plural(uncopyable, "certificate")));
+            }
+            (clashes, format!("{}: nothing was merged", said.join("; ")))
         }
     };
     for problem in &problems {

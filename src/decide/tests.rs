@@ -47,7 +47,7 @@ fn state(d: &Decision) -> (State, &'static str) {
     (d.state, action)
 }
 
-const NO: Flags = Flags { rotate: false, repair: false, reencrypt: false, reuse_key: false };
+const NO: Flags = Flags { rotate: false, repair: false, reencrypt: false, reuse_key: false, live_key: false };
 
 #[test]
 fn unchanged_keeps_its_csr_id() {
@@ -80,7 +80,7 @@ fn rekey_when_the_algorithm_changed_or_rotate() {
     let d = decide(&request("SM2", "Hangzhou"), facts(&key, &csr, Some(&record)), NO, None);
     assert_eq!(state(&d), (State::Rekey, "generate"));
     assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("ECC-256 -> SM2-256"));
-    let rotate = Flags { rotate: true, repair: false, reencrypt: false, reuse_key: false };
+    let rotate = Flags { rotate: true, repair: false, reencrypt: false, reuse_key: false, live_key: false };
     assert_eq!(
         state(&decide(&req, facts(&key, &csr, Some(&record)), rotate, None)),
         (State::Rekey, "generate")
@@ -107,7 +107,7 @@ fn damaged_cases_are_left_alone_unless_repair() {
         assert_eq!(state(&d), (State::Damaged, "leave"), "{shown}: {:?}", d.reason);
         assert!(d.reason.is_some());
     }
-    let repair = Flags { rotate: false, repair: true, reencrypt: false, reuse_key: false };
+    let repair = Flags { rotate: false, repair: true, reencrypt: false, reuse_key: false, live_key: false };
     assert_eq!(
         state(&decide(&req, facts(&other_key, &csr, Some(&record)), repair, None)),
         (State::Damaged, "generate")
@@ -203,7 +203,7 @@ fn key_file_requests_never_generate_a_key() {
     // Nothing there yet: a CSR for the user's key.
     assert_eq!(state(&key_file_decision(&req, &key, "", None, NO)), (State::New, "resign"));
     // Same key, same request: unchanged, even with --rotate (the key is the user's).
-    let rotate = Flags { rotate: true, repair: false, reencrypt: false, reuse_key: false };
+    let rotate = Flags { rotate: true, repair: false, reencrypt: false, reuse_key: false, live_key: false };
     assert_eq!(
         state(&key_file_decision(&req, &key, &csr, Some(&record), rotate)),
         (State::Unchanged, "keep")
@@ -226,7 +226,7 @@ fn key_file_requests_never_generate_a_key() {
     edited[at] = if edited[at] == b'A' { b'B' } else { b'A' };
     let edited = String::from_utf8(edited).unwrap();
     assert_eq!(state(&key_file_decision(&req, &key, &edited, None, NO)), (State::Damaged, "leave"));
-    let repair = Flags { rotate: false, repair: true, reencrypt: false, reuse_key: false };
+    let repair = Flags { rotate: false, repair: true, reencrypt: false, reuse_key: false, live_key: false };
     assert_eq!(state(&key_file_decision(&req, &key, &edited, None, repair)), (State::Damaged, "resign"));
     // The recorded CSR is missing: damage, as for any request.
     assert_eq!(state(&key_file_decision(&req, &key, "", Some(&record), NO)), (State::Damaged, "leave"));

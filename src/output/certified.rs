@@ -794,6 +794,43 @@ fn wanted(generation: &Generation, file: LiveFile) -> bool {
     }
 }
 
+/// What a copy of a request's certificate into another folder (`merge --collect`) takes:
+/// the live generation's files as `from` holds them (read through `current`, never
+/// through a name beside the CSR), each with where it goes in the copy as a regular file
+/// (a first certificate's form: the copy has no generations of its own) and whether it
+/// is secret (mode 0600). Refused, with the reason, unless the live certificate is the
+/// one `recorded` and every file of it is in place, so that a copy is never of a half.
+pub(crate) fn copies(
+    from: &Paths,
+    to: &Paths,
+    recorded: &CertificateInfo,
+) -> Result<Vec<(PathBuf, PathBuf, bool)>, String> {
+    let chain_verified =
+        |fingerprint: &str| recorded.chain_verified && recorded.sha256_fingerprint == fingerprint;
+    let generation = match read(from, &chain_verified) {
+        Live::Certified(g) => g,
+        Live::None => return Err(format!("{} is not there", from.link(LiveFile::Cert).display())),
+        Live::Unusable(why) => return Err(why),
+    };
+    if generation.info.sha256_fingerprint != recorded.sha256_fingerprint {
+        return Err(format!(
+            "the live certificate (serial {}) is not the one its summary.json records (serial {})",
+            generation.info.serial, recorded.serial
+        ));
+    }
+    if let Some(path) = broken_link(from, &generation) {
+        return Err(format!("{} is not the live certificate's file", path.display()));
+    }
+    if !whole(from, &generation) {
+        return Err("its live generation lacks files (an import was killed: run it again)".into());
+    }
+    Ok(LiveFile::ALL
+        .into_iter()
+        .filter(|f| wanted(&generation, *f))
+        .map(|f| (generation.file(from, f), to.link(f), f.mode() == KEY_MODE))
+        .collect())
+}
+
 /// Whether every file of the live generation is there (the names beside the CSR may still
 /// be missing links: [`complete`] makes them). A generation adopted from a first import
 /// that a kill left incomplete lacks some, until a whole one replaces it.

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::SUMMARY;
 use super::folder::{self, UnfinishedRun};
-use super::summary::{self, Entry, Item, JournalLine, State};
+use super::summary::{self, CertificateInfo, Entry, Item, JournalLine, State};
 use crate::output::IoError;
 use crate::request::name_key;
 
@@ -145,6 +145,10 @@ pub(crate) struct Previous {
     /// certified requests (only those: a folder without certificates pays nothing), and
     /// its `ChainVerified`.
     certificates: HashMap<u128, ([u8; 16], bool)>,
+    /// By [`name_key`], the certificates recorded whose `CertFile` was not there when the
+    /// records were read (removed by hand, or a copy of the folder without it): the
+    /// request is damaged, and its entry keeps the record until the certificate is back.
+    lost: HashMap<u128, CertificateInfo>,
 }
 
 impl Previous {
@@ -185,12 +189,17 @@ impl Previous {
         recorded.is_some_and(|(r, verified)| *verified && fingerprint_digest(fingerprint_hex) == Some(*r))
     }
 
+    /// The certificate the records hold for the request, if its `CertFile` was not there.
+    pub(crate) fn lost_certificate(&self, name: &str) -> Option<&CertificateInfo> {
+        self.lost.get(&name_key(name))
+    }
+
     /// Whether a killed run was writing this request's files when it stopped.
     pub(crate) fn interrupted(&self, name: &str) -> bool {
         self.interrupted.contains(&name_key(name))
     }
 
-    fn add(&mut self, entry: &Entry, record: Record, wants: &dyn Fn(&str) -> bool) {
+    fn add(&mut self, root: &Path, entry: &Entry, record: Record, wants: &dyn Fn(&str) -> bool) {
         let sequence = record.csr_id & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
         self.max_csr_id = self.max_csr_id.max(sequence);
         let key = name_key(&entry.name);
@@ -202,6 +211,14 @@ impl Previous {
         match certificate.and_then(|c| Some((fingerprint_digest(&c.sha256_fingerprint)?, c.chain_verified))) {
             Some(recorded) => self.certificates.insert(key, recorded),
             None => self.certificates.remove(&key),
+        };
+        // One lstat a certified request (a folder without certificates pays nothing).
+        match certificate.filter(|c| {
+            std::fs::symlink_metadata(root.join(&c.cert_file))
+                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        }) {
+            Some(c) => self.lost.insert(key, c.clone()),
+            None => self.lost.remove(&key),
         };
         self.records.push((key, record));
     }
@@ -216,7 +233,7 @@ pub(crate) fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result
         Ok(file) => {
             let header = summary::read_summary(BufReader::new(file), &mut |item| {
                 if let Item::Entry(entry) = item {
-                    previous.add(&entry, Record::of(&entry), wants);
+                    previous.add(root, &entry, Record::of(&entry), wants);
                 }
                 Ok(())
             })
@@ -241,7 +258,7 @@ pub(crate) fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result
                 let key = name_key(&entry.name);
                 pending.remove(&key);
                 previous.interrupted.remove(&key);
-                previous.add(&entry, record, wants);
+                previous.add(root, &entry, record, wants);
             }
             JournalLine::Pending(p) => pending.extend(p.pending.iter().map(|n| name_key(n))),
         })?;

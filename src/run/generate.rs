@@ -9,7 +9,7 @@ use super::report::Report;
 use super::{Assessed, Judge, Slot, assess, orphans, request_id, thread_pool};
 use crate::crypto::CryptoError;
 use crate::crypto::{self, Generated, KeyFormat, Passphrase, SignedCsr};
-use crate::decide::{Action, Flags};
+use crate::decide::{Action, Flags, Reason};
 use crate::error::Error;
 use crate::manifest::Origin;
 use crate::output::atomic::Folders;
@@ -169,6 +169,9 @@ struct Outcome {
     made: Result<Work, Failure>,
     /// `--reencrypt` rewrote the key of a pair that stays (staged first, before its CSR).
     rewrapped: bool,
+    /// `--reencrypt` left a certified request's live key unencrypted (no run of generate
+    /// rewrites a live file: its renewal's key is encrypted).
+    live_key_left: bool,
     /// The new files, already written and closed by the worker (key, then CSR), for the
     /// writer to put in place.
     staged: Vec<atomic::Staged>,
@@ -250,6 +253,12 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         }
     };
     let rewrapped = rewrapped.is_some() && made.is_ok();
+    let live_key_left = cx.reencrypt
+        && request.key_file.is_none()
+        && slot == Slot::Live
+        && certificate.is_some()
+        && matches!(made, Ok(Work::Kept { .. }))
+        && live_key_unencrypted(cx, &request);
     Outcome {
         request,
         state: decision.state,
@@ -258,6 +267,7 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
         csr_exists,
         made,
         rewrapped,
+        live_key_left,
         staged,
         files,
         certificate,
@@ -310,6 +320,14 @@ fn rewrap(cx: &Context<'_>, request: &CsrRequest) -> Result<Option<Zeroizing<Str
     }
     let key = crypto::PrivateKey::from_pkcs8_pem_any(&pem, cx.passphrase)?;
     Ok(Some(key.to_file_pem(cx.passphrase)?))
+}
+
+/// Whether a certified request's live key (`NAME.key.pem`, as a server reads it) is
+/// unencrypted.
+fn live_key_unencrypted(cx: &Context<'_>, request: &CsrRequest) -> bool {
+    let (_, key_path) = cx.out.pair_paths(request.name.as_str());
+    std::fs::read_to_string(key_path)
+        .is_ok_and(|pem| KeyProtection::of_pem(&pem) == Some(KeyProtection::Unencrypted))
 }
 
 /// Writes a new pair (key, then CSR) or a new CSR into temporary files beside their
@@ -402,6 +420,7 @@ impl Writer<'_> {
                 outcome.made = Err(Failure::Io(e));
             }
             let origin = outcome.request.origin.clone();
+            self.report.live_keys_left += usize::from(outcome.live_key_left);
             let entry = self.entry(outcome)?;
             self.report.count(&entry);
             self.summary.push(&entry)?;
@@ -532,8 +551,13 @@ impl Writer<'_> {
                 return Ok(e);
             }
             Ok(Work::Nothing) => {
+                let repair = if o.reason.as_ref().is_some_and(Reason::is_live_certificate) {
+                    "--repair leaves a certificate's live files alone"
+                } else {
+                    "--repair regenerates it"
+                };
                 let why = o.reason.map(|r| r.to_string()).unwrap_or_default();
-                left_as_it_was(&mut e, format!("damaged, left alone (--repair regenerates it): {why}"));
+                left_as_it_was(&mut e, format!("damaged, left alone ({repair}): {why}"));
                 return Ok(e);
             }
             Ok(Work::Kept { csr, csr_id, request_id }) => {

@@ -644,7 +644,13 @@ fn read_requests(path: &Path) -> Result<(Requests, summary::Header, Vec<summary:
                 return Ok(());
             }
         };
-        let Some(key_sha2) = e.key_sha2.clone().filter(|_| e.has_private_key) else { return Ok(()) };
+        let key_sha2 = match (e.key_sha2.as_ref().filter(|_| e.has_private_key), &e.certificate) {
+            (Some(key), _) => key.clone(),
+            // A certified request that generate found damaged and left alone (its entry
+            // names no pair) still has its live key: the one its certificate is for.
+            (None, Some(c)) => c.key_sha2.clone(),
+            (None, None) => return Ok(()),
+        };
         // The Name is the stem of every file written: a summary edited by hand must not
         // lead the writes out of the folder.
         if crate::request::CsrName::parse(&e.name).map_or(true, |n| n.as_str() != e.name) {

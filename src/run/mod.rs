@@ -228,7 +228,13 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         let paths = certified::Paths::new(root, layout, request.name.as_str());
         let chain_verified = |fingerprint: &str| previous.chain_verified(request.name.as_str(), fingerprint);
         match certified::read(&paths, &chain_verified) {
-            certified::Live::None => {}
+            certified::Live::None => {
+                if let Some(info) = previous.lost_certificate(request.name.as_str()) {
+                    let path = paths.link(certified::LiveFile::Cert);
+                    let why = Reason::CertificateLost { serial: info.serial.clone(), path };
+                    return damaged_certificate(why, Some(info.clone()));
+                }
+            }
             certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
                 None => return assess_certified(judge, request, &paths, *generation),
                 Some(path) => {
@@ -237,10 +243,12 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
                          import was killed: run it again)",
                         path.display()
                     );
-                    return damaged_certificate(why, Some(generation.info));
+                    return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
                 }
             },
-            certified::Live::Unusable(why) => return damaged_certificate(why, None),
+            certified::Live::Unusable(why) => {
+                return damaged_certificate(Reason::CertificateDamaged(why), None);
+            }
         }
     }
     let live = |decision, key_exists, csr_exists| Assessed {
@@ -303,9 +311,10 @@ fn assess_certified(
             crate::decide::decide_key_file(request, Facts { key, csr, record, interrupted }, judge.flags)
         }
         None => {
-            let key = if next_key.exists() { next_key } else { live_key() };
             // The next pair is made new by --rotate only once: a pending pair is kept.
-            let flags = Flags { rotate: judge.flags.rotate && !pending, ..judge.flags };
+            let flags =
+                Flags { rotate: judge.flags.rotate && !pending, live_key: !next_key.exists(), ..judge.flags };
+            let key = if next_key.exists() { next_key } else { live_key() };
             crate::decide::decide(request, Facts { key, csr, record, interrupted }, flags, judge.passphrase)
         }
     };
@@ -368,9 +377,8 @@ fn assess_certified(
 
 /// A certified request whose live files are not as csrbatch left them: damaged, and left
 /// alone even by --repair (a server may be reading them).
-fn damaged_certificate(why: String, certificate: Option<CertificateInfo>) -> Assessed {
-    let decision =
-        Decision { state: State::Damaged, action: Action::Leave, reason: Some(Reason::Unusable(why)) };
+fn damaged_certificate(why: Reason, certificate: Option<CertificateInfo>) -> Assessed {
+    let decision = Decision { state: State::Damaged, action: Action::Leave, reason: Some(why) };
     Assessed { decision, key_exists: true, csr_exists: true, slot: Slot::Live, certificate }
 }
 

@@ -27,9 +27,22 @@ pub(crate) struct Planned {
     /// The CsrId the request keeps (unchanged; a new CSR gets a new one).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) csr_id: Option<u64>,
+    /// The request's live certificate: when it ends.
+    #[serde(flatten)]
+    pub(crate) due: Option<Due>,
     /// The request's place, typed (`--json` gives file and line apart).
     #[serde(skip)]
     pub(crate) origin: crate::manifest::Origin,
+}
+
+/// When a live certificate ends, as `plan` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "PascalCase")]
+pub(crate) struct Due {
+    /// RFC 3339, UTC.
+    pub(crate) not_after: String,
+    /// Whole days from now to NotAfter; negative once it expired.
+    pub(crate) days_left: i64,
 }
 
 /// The plan as a whole: counts per state, orphans, and the runs that did not finish.
@@ -41,6 +54,9 @@ pub(crate) struct Plan {
     /// Runs that stopped before writing their summary: until one finishes, summary.json
     /// does not describe the folder.
     pub(crate) unfinished: Vec<UnfinishedRun>,
+    /// Requests with a live certificate, and the one of them that ends first.
+    pub(crate) certified: usize,
+    pub(crate) soonest: Option<(String, Due)>,
 }
 
 impl Plan {
@@ -77,7 +93,12 @@ where
         renew_before: settings.renew_before,
     };
     let judge = |r: CsrRequest| {
-        let decision = assess(&on, &r).decision;
+        let assessed = assess(&on, &r);
+        let due = assessed.certificate.as_ref().and_then(|c| {
+            let days_left = crate::decide::days_left(c, on.now)?;
+            Some(Due { not_after: c.not_after.clone(), days_left })
+        });
+        let decision = assessed.decision;
         let csr_id = match &decision.action {
             crate::decide::Action::Keep { csr_id, .. } => *csr_id,
             _ => None,
@@ -88,12 +109,20 @@ where
             state: decision.state,
             reason: decision.reason,
             csr_id,
+            due,
             origin: r.origin,
         }
     };
+    let (mut certified, mut soonest): (usize, Option<(String, Due)>) = (0, None);
     let sink = |batch: Vec<Planned>| -> Result<(), Error> {
         for planned in batch {
             *counts.entry(planned.state).or_default() += 1;
+            if let Some(due) = &planned.due {
+                certified += 1;
+                if soonest.as_ref().is_none_or(|(_, s)| due.not_after < s.not_after) {
+                    soonest = Some((planned.name.clone(), due.clone()));
+                }
+            }
             each(&planned);
         }
         Ok(())
@@ -105,5 +134,5 @@ where
     }
     let orphans: Vec<String> = orphans(out, layout, wants, &previous)?.into_iter().map(|o| o.name).collect();
     *counts.entry(State::Orphaned).or_default() += orphans.len();
-    Ok(Plan { counts, orphans, unfinished: previous.unfinished })
+    Ok(Plan { counts, orphans, unfinished: previous.unfinished, certified, soonest })
 }

@@ -62,7 +62,15 @@ pub struct Report {
     pub(crate) orphans: usize,
     /// `true` when `--prune` moved the orphans into the archive.
     pub(crate) pruned: bool,
+    /// `--reencrypt`: certified requests whose live key stays unencrypted until their
+    /// renewal (no run of generate rewrites a live file).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub(crate) live_keys_left: usize,
     pub(crate) seconds: f64,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl Report {
@@ -137,6 +145,12 @@ impl Report {
         if self.orphans > 0 {
             let what = if self.pruned { State::Pruned } else { State::Orphaned };
             line.push_str(&format!("; {} {what}", self.orphans));
+        }
+        if self.live_keys_left > 0 {
+            line.push_str(&format!(
+                "; {} of certified requests left unencrypted until renewed (generate never rewrites a live file)",
+                plural(self.live_keys_left, "live key")
+            ));
         }
         if self.damaged > 0 {
             line.push_str(&format!("; {} damaged", self.damaged));

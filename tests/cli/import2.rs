@@ -37,7 +37,14 @@ pub(crate) fn manifest(dir: &Dir, requests: &[String]) -> PathBuf {
 }
 
 pub(crate) fn bin(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_csrbatch")).args(args).output().expect("run csrbatch")
+    bin_env(args, &[])
+}
+
+/// `csrbatch ARGS...` with these variables set (passphrases).
+pub(crate) fn bin_env(args: &[&std::ffi::OsStr], env: &[(&str, &str)]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_csrbatch"));
+    command.args(args).envs(env.iter().copied());
+    command.output().expect("run csrbatch")
 }
 
 pub(crate) fn os(s: &str) -> &std::ffi::OsStr {

@@ -17,6 +17,7 @@ mod json;
 mod judges;
 mod keyfile;
 mod keys;
+mod merge_certs;
 mod nginx;
 mod rerun;
 mod shards;

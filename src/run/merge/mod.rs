@@ -38,7 +38,8 @@ pub(crate) enum MergeOutcome {
     /// there, which this merge waited for, changed it): nothing was written.
     OutChanged(MergeProblem),
     /// `--collect` found files in `out` at pairs' paths that are not those pairs
-    /// ([`MergeProblem::Clash`]): nothing was copied or written.
+    /// ([`MergeProblem::Clash`]), or certificates it cannot copy whole
+    /// ([`MergeProblem::CertificateNotAsRecorded`]): nothing was copied or written.
     Clashes(Vec<MergeProblem>),
 }
 

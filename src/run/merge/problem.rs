@@ -80,6 +80,14 @@ pub(crate) enum MergeProblem {
     /// (another request's pair of the same Name, say); found before anything is copied.
     #[error("clash: {name} ({place}): {} holds another file", path.display())]
     Clash { name: String, place: ManifestPlace, dir: PathBuf, path: PathBuf },
+    /// `--collect`: a certified request whose live files in its shard are not as the
+    /// shard's summary.json records them (`why`): a copy would not be a whole certificate
+    /// for its key.
+    #[error(
+        "certificate: {name} ({place}) in {}: {why} (`csrbatch generate --check` there says more)",
+        dir.display()
+    )]
+    CertificateNotAsRecorded { name: String, place: ManifestPlace, dir: PathBuf, why: String },
 }
 
 /// Why a merge checks only what the shard folders prove: the manifests they recorded
@@ -224,6 +232,16 @@ mod tests {
                     path: "m/www.key.pem".into(),
                 },
                 "clash: www (m/web.yaml:12): m/www.key.pem holds another file",
+            ),
+            (
+                MergeProblem::CertificateNotAsRecorded {
+                    name: name(),
+                    place: place(),
+                    dir: dir(),
+                    why: "s/1/www.crt.pem is not there".into(),
+                },
+                "certificate: www (m/web.yaml:12) in s/1: s/1/www.crt.pem is not there \
+                 (`csrbatch generate --check` there says more)",
             ),
         ];
         for (problem, text) in cases {

@@ -10,6 +10,7 @@ use super::shards::{Loc, ShardFolder};
 use super::{FolderKind, MergeOutcome, MergeProblem, Merged};
 use crate::error::Error;
 use crate::output::atomic::{self, Folders, Replace, Staged};
+use crate::output::certified;
 use crate::output::summary::{Entry, SummaryWriter};
 use crate::output::{FolderError, FolderState, IoError, Layout, Opening, OutProblem, OutputDir, utc_stamp};
 use crate::settings::Settings;
@@ -173,9 +174,54 @@ fn own_files(entry: &mut Entry) -> impl Iterator<Item = (&mut String, bool)> {
     entry.csr_file.as_mut().map(|c| (c, false)).into_iter().chain(key.map(|k| (k, true)))
 }
 
-/// The files `--collect` would copy over: a file at a pair's path in `out` that is not
-/// that pair's file (another request's pair of the same Name, say). Found before anything
-/// is copied, so that a refused merge leaves no partial copy behind.
+/// A file `--collect` copies: from the shard, to its place in `out`, and whether it is
+/// secret (mode 0600).
+struct Carried {
+    from: PathBuf,
+    to: PathBuf,
+    secret: bool,
+}
+
+/// What `--collect` copies of an entry, each to its place for the entry's Name in `out`
+/// (never a path from the entry's text): the pair it names; for a certified request
+/// (issue 21) its live CSR, its live generation (key, certificate, chain, `.p12`, SM2
+/// encryption pair) as the copy's first certificate, and the `next` pair when the entry
+/// names one (a renewal waiting for its certificate), so that in the copy too the live
+/// key and certificate belong together. The reason, when the shard's live certificate is
+/// not the one its summary records or not whole.
+fn carried(out: &Path, layout: Layout, shard: &Path, entry: &Entry) -> Result<Vec<Carried>, String> {
+    let name = entry.name.as_str();
+    let Some(recorded) = &entry.certificate else {
+        let (csr_to, key_to) = layout.pair_paths(out, name);
+        let mut entry = entry.clone();
+        let files = own_files(&mut entry)
+            .map(|(rel, key)| Carried {
+                from: shard.join(&*rel),
+                to: if key { key_to.clone() } else { csr_to.clone() },
+                secret: key,
+            })
+            .collect();
+        return Ok(files);
+    };
+    let (from, to) = (certified::Paths::new(shard, layout, name), certified::Paths::new(out, layout, name));
+    let mut files = vec![Carried { from: from.csr(), to: to.csr(), secret: false }];
+    for (from, to, secret) in certified::copies(&from, &to, recorded)? {
+        files.push(Carried { from, to, secret });
+    }
+    let (next_csr, next_key) = from.next_relative();
+    if entry.csr_file.as_deref() == Some(next_csr.as_str()) {
+        files.push(Carried { from: from.next_csr(), to: to.next_csr(), secret: false });
+    }
+    if entry.key_file.as_deref() == Some(next_key.as_str()) {
+        files.push(Carried { from: from.next_key(), to: to.next_key(), secret: true });
+    }
+    Ok(files)
+}
+
+/// What keeps `--collect` from copying: a file at a copy's path in `out` that is not the
+/// shard's file (another request's pair of the same Name, say), or a certified request
+/// whose live files in its shard are not as its summary records them. Found before
+/// anything is copied, so that a refused merge leaves no partial copy behind.
 fn clashes(
     out: &Path,
     layout: Layout,
@@ -185,66 +231,91 @@ fn clashes(
     let mut clashes = Vec::new();
     for loc in order {
         let shard = shards.of(loc);
-        let mut entry = shard.entry(*loc)?;
-        let (csr_to, key_to) = layout.pair_paths(out, &entry.name);
-        let mut found = Vec::new();
-        for (rel, key) in own_files(&mut entry) {
-            let (from, to) = (shard.dir.join(&*rel), if key { &key_to } else { &csr_to });
-            let same = match std::fs::symlink_metadata(to) {
+        let entry = shard.entry(*loc)?;
+        let files = match carried(out, layout, &shard.dir, &entry) {
+            Ok(files) => files,
+            Err(why) => {
+                clashes.push(MergeProblem::CertificateNotAsRecorded {
+                    name: entry.name.clone(),
+                    place: entry.manifest.clone(),
+                    dir: shard.dir.clone(),
+                    why,
+                });
+                continue;
+            }
+        };
+        for Carried { from, to, .. } in files {
+            let same = match std::fs::symlink_metadata(&to) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-                Err(e) => return Err(IoError::new(to, e)),
+                Err(e) => return Err(IoError::new(&to, e)),
                 Ok(m) => {
                     m.is_file()
-                        && std::fs::read(to).ok()
+                        && std::fs::read(&to).ok()
                             == Some(std::fs::read(&from).map_err(|e| IoError::new(&from, e))?)
                 }
             };
             if !same {
-                found.push(to.clone());
+                clashes.push(MergeProblem::Clash {
+                    name: entry.name.clone(),
+                    place: entry.manifest.clone(),
+                    dir: shard.dir.clone(),
+                    path: to,
+                });
             }
         }
-        clashes.extend(found.into_iter().map(|path| MergeProblem::Clash {
-            name: entry.name.clone(),
-            place: entry.manifest.clone(),
-            dir: shard.dir.clone(),
-            path,
-        }));
     }
     Ok(clashes)
 }
 
-/// Stages copies of the entry's pair into `out` at its pair's paths and points the entry
-/// at them; whether anything was staged (a merge run again over the same folder finds its
-/// own copies there, which [`clashes`] found to be the same files).
+/// Stages copies of what the entry carries (see [`carried`]) into `out` and points the
+/// entry at its pair there; whether anything was staged (a merge run again over the same
+/// folder finds its own copies there, which [`clashes`] found to be the same files).
 fn copy_pair(
     out: &OutputDir,
     shard: &Path,
     entry: &mut Entry,
     staged: &mut Vec<Staged>,
 ) -> Result<bool, IoError> {
-    let name = entry.name.clone();
-    let (csr_to, key_to) = out.pair_paths(&name);
-    let (csr_rel, key_rel) = out.relative_files(&name);
+    let files = carried(out.root(), out.layout(), shard, entry).map_err(|why| IoError::other(shard, why))?;
     let mut any = false;
-    for (rel, key) in own_files(entry) {
-        let from = shard.join(&*rel);
-        let (to, now) = if key { (&key_to, &key_rel) } else { (&csr_to, &csr_rel) };
+    for Carried { from, to, secret } in files {
         let bytes = std::fs::read(&from).map_err(|e| IoError::new(&from, e))?;
-        if !std::fs::read(to).is_ok_and(|b| b == bytes) {
-            staged.push(out.stage_bytes(to, &bytes, key, Replace::Never)?);
+        if !std::fs::read(&to).is_ok_and(|b| b == bytes) {
+            staged.push(out.stage_bytes(&to, &bytes, secret, Replace::Never)?);
             any = true;
         }
-        rel.clone_from(now);
+    }
+    // A certified entry names its files as the shard does (one layout): the live ones,
+    // or the `next` pair.
+    if entry.certificate.is_none() {
+        let (csr_rel, key_rel) = out.relative_files(&entry.name);
+        for (rel, key) in own_files(entry) {
+            rel.clone_from(if key { &key_rel } else { &csr_rel });
+        }
     }
     Ok(any)
 }
 
 /// Points the entry's files at where they are in the shard's folder, by a path relative
-/// to the merged folder `out`.
+/// to the merged folder `out`: its pair, and its certificate's files.
 fn point_at_shard(entry: &mut Entry, shard: &Path, out: &Path) -> Result<(), IoError> {
-    for (rel, _) in own_files(entry) {
+    let point = |rel: &mut String| -> Result<(), IoError> {
         let from = shard.join(&*rel);
         *rel = relative_path(out, &from).map_err(|e| IoError::new(&from, e))?.to_string_lossy().into_owned();
+        Ok(())
+    };
+    if let Some(c) = entry.certificate.as_mut() {
+        for rel in [&mut c.cert_file, &mut c.chain_file, &mut c.fullchain_file] {
+            point(rel)?;
+        }
+        c.p12_file.iter_mut().try_for_each(point)?;
+        if let Some(e) = c.encryption.as_mut() {
+            point(&mut e.cert_file)?;
+            point(&mut e.key_file)?;
+        }
+    }
+    for (rel, _) in own_files(entry) {
+        point(rel)?;
     }
     Ok(())
 }

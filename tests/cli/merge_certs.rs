@@ -1,0 +1,293 @@
+//! Certified requests under the commands that move or rewrite a folder's files: `merge`
+//! of shards whose requests have certificates (live, renewed into generations, renewals
+//! waiting for theirs), a recorded certificate whose files are gone (`--check` must not
+//! call that folder up to date), and `--reencrypt` of a folder with live keys. Judged by
+//! openssl on what the real binary wrote.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::ca::*;
+use crate::import2::*;
+use crate::util::*;
+
+/// Two shards of four ECC requests, every request certified in its shard with two
+/// thirds of its lifetime spent, then renewed there (`generate` wrote each a next pair):
+/// the first request of each shard got its renewal's certificate (a generation, the names
+/// beside the CSR links), the others wait for theirs. The first shard's certificates
+/// came with a `.p12`. (manifest, shard folders, CA, the waiting requests' Names.)
+fn certified_shards(dir: &Dir) -> (PathBuf, [PathBuf; 2], Ca, Vec<String>) {
+    let requests: Vec<String> =
+        (0..4).map(|i| req(&format!("web{i}"), "ECC", &format!("web{i}.example.com"), "")).collect();
+    let m = manifest(dir, &requests);
+    let ca = Ca::new();
+    let shards = [dir.path("s/0"), dir.path("s/1")];
+    let mut waiting = Vec::new();
+    for (k, shard) in shards.iter().enumerate() {
+        generate_ok(&m, shard, &["--shard", &format!("{k}/2"), "-q"]);
+        let mut names: Vec<String> = std::fs::read_dir(shard)
+            .unwrap()
+            .filter_map(|e| e.unwrap().file_name().to_str()?.strip_suffix(".csr.pem").map(str::to_owned))
+            .collect();
+        names.sort();
+        assert!(!names.is_empty(), "shard {k} holds no request");
+        let p12: &[&str] = if k == 0 { &["--p12", "--p12-passphrase-env", "P12_PASS"] } else { &[] };
+        let first: Vec<PathBuf> = names
+            .iter()
+            .map(|n| {
+                ca.issue(&shard.join(format!("{n}.csr.pem")), &Issue::valid(Validity::two_thirds_spent()))
+                    .fullchain()
+            })
+            .collect();
+        import_ok_with(&first, shard, &ca.root, p12);
+        generate_ok(&m, shard, &["--shard", &format!("{k}/2"), "-q"]);
+        let renewed = ca.issue(&shard.join(format!("{}.next.csr.pem", names[0])), &Issue::default());
+        import_ok_with(&[renewed.fullchain()], shard, &ca.root, p12);
+        assert_eq!(entry(shard, &names[0])["State"], "renewed");
+        waiting.extend(names[1..].iter().cloned());
+    }
+    (m, shards, ca, waiting)
+}
+
+/// `import FILES --out OUT --ca-bundle ROOT EXTRA...` (the `.p12` passphrase in
+/// `P12_PASS`), expecting exit 0.
+fn import_ok_with(files: &[PathBuf], out: &Path, root: &Path, extra: &[&str]) {
+    let mut args = import_args(files, out, root);
+    args.extend(extra.iter().map(|e| os(e)));
+    let run = bin_env(&args, &[("P12_PASS", "p12 secret")]);
+    assert_eq!(run.status.code(), Some(0), "import {files:?}: {}", stderr(&run));
+}
+
+fn merge(shards: &[PathBuf], out: &Path, collect: bool) -> std::process::Output {
+    let mut args = vec![os("merge")];
+    args.extend(shards.iter().map(|s| s.as_os_str()));
+    args.extend([os("--out"), out.as_os_str()]);
+    if collect {
+        args.push(os("--collect"));
+    }
+    bin(&args)
+}
+
+/// The shard whose summary holds request `name`.
+fn shard_of<'a>(shards: &'a [PathBuf], name: &str) -> &'a PathBuf {
+    let holds = |s: &PathBuf| summary_json(s)["Csrs"].as_array().unwrap().iter().any(|e| e["Name"] == name);
+    shards.iter().find(|s| holds(s)).unwrap_or_else(|| panic!("no shard holds {name}"))
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
+
+fn regular(p: &Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| m.is_file())
+}
+
+fn names_of(m: &Path) -> Vec<String> {
+    let text = text(m);
+    (0..4).map(|i| format!("web{i}")).filter(|n| text.contains(&format!("Name: {n},"))).collect()
+}
+
+#[test]
+fn merge_collect_carries_live_certificates_and_waiting_renewals() {
+    let dir = Dir::new();
+    let (m, shards, ca, waiting) = certified_shards(&dir);
+    let merged = dir.path("merged");
+    let run = merge(&shards, &merged, true);
+    assert_eq!(run.status.code(), Some(0), "merge --collect: {}", stderr(&run));
+    for name in names_of(&m) {
+        let shard = shard_of(&shards, &name);
+        let f = |root: &Path, suffix: &str| root.join(format!("{name}.{suffix}"));
+        // The live pair belongs together in the copy, as regular files of the shard's bytes.
+        for file in ["key.pem", "crt.pem", "chain.pem", "fullchain.pem", "csr.pem"] {
+            assert!(regular(&f(&merged, file)), "{name}.{file} is a regular file in the copy");
+            assert_eq!(text(&f(&merged, file)), text(&f(shard, file)), "{name}.{file}");
+        }
+        assert_pair(&f(&merged, "crt.pem"), &f(&merged, "key.pem"), &name);
+        let (ok, said) =
+            openssl_verify_chain(&ca.root, &f(&merged, "chain.pem"), &f(&merged, "crt.pem"), false);
+        assert!(ok, "{name}: openssl verify: {said}");
+        assert_eq!(mode(&f(&merged, "key.pem")), 0o600, "{name}.key.pem");
+        if exists(&f(shard, "p12")) {
+            assert_eq!(std::fs::read(f(&merged, "p12")).unwrap(), std::fs::read(f(shard, "p12")).unwrap());
+            assert_eq!(mode(&f(&merged, "p12")), 0o600, "{name}.p12");
+        }
+        // The summary says what the shard's did.
+        let (ours, theirs) = (entry(&merged, &name), entry(shard, &name));
+        for field in ["State", "Certificate", "CsrFile", "KeyFile", "CsrId", "KeySha2"] {
+            assert_eq!(ours[field], theirs[field], "{name}: {field}");
+        }
+        // A renewal waiting for its certificate waits in the copy: its next pair is there,
+        // and is not the live one.
+        let next = (f(&merged, "next.key.pem"), f(&merged, "next.csr.pem"));
+        assert_eq!(exists(&next.0), waiting.contains(&name), "{name}.next.key.pem");
+        if waiting.contains(&name) {
+            assert_eq!(key_pubkey(&next.0, None), csr_pubkey(&next.1), "{name}: the next pair");
+            assert_ne!(key_pubkey(&next.0, None), cert_pubkey(&f(&merged, "crt.pem")), "{name}: a new key");
+            assert_eq!(mode(&next.0), 0o600, "{name}.next.key.pem");
+        }
+    }
+    // The copy is a folder of its own: plan finds nothing damaged, the waiting renewals
+    // pending; the certificate of one promotes it there.
+    let said = plan(&m, &merged, &[]);
+    assert!(said.contains(" damaged 0,") && !said.lines().any(|l| l.starts_with("damaged")), "{said}");
+    for name in &waiting {
+        assert!(plan_line(&said, name).starts_with("pending"), "{said}");
+    }
+    let name = &waiting[0];
+    let renewal = ca.issue(&merged.join(format!("{name}.next.csr.pem")), &Issue::default());
+    import_expect(&[renewal.fullchain()], &merged, &ca.root, &[(name, "renewed")]);
+    assert_live_cert(&merged, name, &renewal, &ca);
+    assert_pair(&merged.join(format!("{name}.crt.pem")), &merged.join(format!("{name}.key.pem")), name);
+    // Merged again over its own copy: the same files (the shards' own), nothing refused.
+    let run = merge(&shards, &dir.path("merged2"), true);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+}
+
+#[test]
+fn merge_without_collect_points_at_the_shards_certificate_files() {
+    let dir = Dir::new();
+    let (m, shards, _ca, _) = certified_shards(&dir);
+    let merged = dir.path("merged");
+    let run = merge(&shards, &merged, false);
+    assert_eq!(run.status.code(), Some(0), "merge: {}", stderr(&run));
+    for name in names_of(&m) {
+        let shard = shard_of(&shards, &name);
+        let (ours, theirs) = (entry(&merged, &name), entry(shard, &name));
+        for field in ["CertFile", "ChainFile", "FullchainFile", "P12File"] {
+            let Some(rel) = theirs["Certificate"][field].as_str() else { continue };
+            let pointed = merged.join(ours["Certificate"][field].as_str().unwrap());
+            assert_eq!(
+                std::fs::read(&pointed).unwrap_or_default(),
+                std::fs::read(shard.join(rel)).unwrap(),
+                "{name}: {field} {} is the shard's file",
+                pointed.display()
+            );
+        }
+    }
+}
+
+#[test]
+fn a_recorded_certificate_whose_files_are_gone_is_damaged_until_imported_again() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "www.web.example.com")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    let recorded = entry(&out, "web")["Certificate"].clone();
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
+    // plan shows when it ends (issued for 90 days, an hour ago).
+    let said = plan(&m, &out, &[]);
+    assert!(said.contains("1 live certificate; the first to end: web, expires in 89 days"), "{said}");
+    let json = bin(&[os("plan"), m.as_os_str(), os("--out"), out.as_os_str(), os("--json")]);
+    let doc: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(doc["Requests"][0]["NotAfter"], recorded["NotAfter"], "{doc}");
+    assert_eq!(doc["Requests"][0]["DaysLeft"], 89, "{doc}");
+
+    // Gone: a copy of the folder will not be collected from it, --check and plan say so,
+    // and generate keeps the record (a run that forgot it would make the next --check say
+    // up to date).
+    std::fs::remove_file(out.join("web.crt.pem")).unwrap();
+    let copy = dir.path("copy");
+    let run = merge(std::slice::from_ref(&out), &copy, true);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("certificate: web") && stderr(&run).contains("web.crt.pem"),
+        "{}",
+        stderr(&run)
+    );
+    assert!(!exists(&copy.join("web.key.pem")), "nothing collected");
+    for round in 0..2 {
+        let check = generate(&m, &out, &["--check"]);
+        assert_eq!(check.status.code(), Some(1), "round {round}: --check: {}", stderr(&check));
+        let line = plan_line(&plan(&m, &out, &[]), "web");
+        assert!(line.starts_with("damaged") && line.contains("web.crt.pem is not there"), "{line}");
+        let run = generate(&m, &out, &["-q"]);
+        assert_eq!(run.status.code(), Some(1), "round {round}: generate: {}", stderr(&run));
+        assert_eq!(entry(&out, "web")["Certificate"], recorded, "round {round}: the record stays");
+        assert!(
+            entry(&out, "web")["Error"].as_str().unwrap_or_default().contains("web.crt.pem is not there"),
+            "{}",
+            entry(&out, "web")
+        );
+    }
+    // --repair does not touch a certified request's live files either.
+    let before = folder_files(&out);
+    generate(&m, &out, &["--repair", "-q"]);
+    assert_eq!(snapshot_diff(&before, &folder_files(&out)), Vec::<String>::new());
+
+    // Recorded as damaged now: merge names it as a failed request.
+    let run = merge(std::slice::from_ref(&out), &copy, true);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(
+        stderr(&run).contains("failed: web") && stderr(&run).contains("web.crt.pem is not there"),
+        "{}",
+        stderr(&run)
+    );
+
+    // The certificate imported again: whole, and up to date.
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    assert_live_cert(&out, "web", &issued, &ca);
+    assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "web");
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once it is back");
+    generate_ok(&m, &out, &["-q"]);
+    assert_eq!(entry(&out, "web")["State"], "unchanged");
+    assert!(entry(&out, "web")["Error"].is_null(), "{}", entry(&out, "web"));
+}
+
+/// `csrbatch ARGS...` with the key passphrase in `KP`.
+fn with_passphrase(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    bin_env(args, &[("KP", "a passphrase of the folder")])
+}
+
+#[test]
+fn reencrypt_leaves_a_certified_live_key_as_it_is_until_its_renewal() {
+    let dir = Dir::new();
+    let m = manifest(
+        &dir,
+        &[req("live", "ECC", "live.example.com", ""), req("plain", "ECC", "plain.example.com", "")],
+    );
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let first = ca.issue(&out.join("live.csr.pem"), &Issue::default());
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("live", "imported")]);
+    let live_key = std::fs::read(out.join("live.key.pem")).unwrap();
+    let pass = ["--key-passphrase-env", "KP"].map(os);
+    let generate_args = |extra: &[&'static str]| {
+        let mut args = vec![os("generate"), m.as_os_str(), os("--out"), out.as_os_str()];
+        args.extend(pass);
+        args.extend(extra.iter().map(|e| os(e)));
+        args
+    };
+
+    // The live key is what a server reads: left as it is, and said so; the other key is
+    // encrypted.
+    let run = with_passphrase(&generate_args(&["--reencrypt"]));
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert!(stderr(&run).contains("1 live key of certified requests left unencrypted"), "{}", stderr(&run));
+    assert_eq!(std::fs::read(out.join("live.key.pem")).unwrap(), live_key, "the live key is untouched");
+    assert!(text(&out.join("plain.key.pem")).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    // Not damage: --check passes (it would tell the user to --reencrypt again, forever).
+    let check = with_passphrase(&generate_args(&["--check"]));
+    assert_eq!(check.status.code(), Some(0), "--check: {}", stderr(&check));
+
+    // Its renewal's key is encrypted, and becomes the live key once its certificate comes.
+    let run = with_passphrase(&generate_args(&["--renew-before", "100d", "-q"]));
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(entry(&out, "live")["State"], "renew");
+    let next_key = out.join("live.next.key.pem");
+    assert!(text(&next_key).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let renewal = ca.issue(&out.join("live.next.csr.pem"), &Issue::default());
+    import_expect(&[renewal.fullchain()], &out, &ca.root, &[("live", "renewed")]);
+    let key = out.join("live.key.pem");
+    assert!(text(&key).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "the live key now");
+    assert_eq!(
+        key_pubkey(&key, Some("a passphrase of the folder")),
+        cert_pubkey(&out.join("live.crt.pem")),
+        "the live pair belongs together"
+    );
+    let check = with_passphrase(&generate_args(&["--check"]));
+    assert_eq!(check.status.code(), Some(0), "--check: {}", stderr(&check));
+}
