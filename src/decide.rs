@@ -128,15 +128,16 @@ pub(crate) fn expiry(
     due.then(|| (State::Expiring, Reason::Expiring { not_after: info.not_after.clone(), days_left }))
 }
 
-/// Whole days from `now` to the certificate's NotAfter (negative once it expired);
-/// `None` for a date csrbatch cannot read (which it never writes).
+/// The certificate's NotAfter, and the whole days from `now` to it (rounded down: -1 on
+/// the day after it expired); `None` for a date csrbatch cannot read (which it never
+/// writes).
 pub(crate) fn days_left(
     info: &crate::output::summary::CertificateInfo,
     now: time::OffsetDateTime,
-) -> Option<i64> {
+) -> Option<(time::OffsetDateTime, i64)> {
     use time::format_description::well_known::Rfc3339;
     let not_after = time::OffsetDateTime::parse(&info.not_after, &Rfc3339).ok()?;
-    Some((not_after - now).whole_days())
+    Some((not_after, (not_after - now).whole_seconds().div_euclid(86_400)))
 }
 
 /// A reason is its sentence in JSON.

@@ -98,9 +98,9 @@ impl Exporter for Lines {
             .collect();
         self.say(format_args!("{}", line.join(", ")));
         if let Some((name, due)) = &plan.soonest {
-            let when = match due.days_left {
-                d if d < 0 => format!("expired {} ago", plural(d.unsigned_abs() as usize, "day")),
-                d => format!("expires in {}", plural(d as usize, "day")),
+            let when = match usize::try_from(due.days_left) {
+                Ok(days) => format!("expires in {}", plural(days, "day")),
+                Err(_) => "expired".to_owned(),
             };
             self.say(format_args!(
                 "{}; the first to end: {name}, {when} (NotAfter {})",

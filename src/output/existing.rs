@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::SUMMARY;
+use super::certified::LiveFile;
 use super::folder::{self, UnfinishedRun};
 use super::summary::{self, CertificateInfo, Entry, Item, JournalLine, State};
-use crate::output::IoError;
+use crate::output::{IoError, Layout};
 use crate::request::name_key;
 
 /// What an earlier run recorded about one request, in 48 bytes, so that a folder of a
@@ -199,7 +200,7 @@ impl Previous {
         self.interrupted.contains(&name_key(name))
     }
 
-    fn add(&mut self, root: &Path, entry: &Entry, record: Record, wants: &dyn Fn(&str) -> bool) {
+    fn add(&mut self, at: &Place<'_>, entry: &Entry, record: Record, wants: &dyn Fn(&str) -> bool) {
         let sequence = record.csr_id & ((1 << crate::shard::ID_SHARD_SHIFT) - 1);
         self.max_csr_id = self.max_csr_id.max(sequence);
         let key = name_key(&entry.name);
@@ -212,10 +213,11 @@ impl Previous {
             Some(recorded) => self.certificates.insert(key, recorded),
             None => self.certificates.remove(&key),
         };
-        // One lstat a certified request (a folder without certificates pays nothing).
-        match certificate.filter(|c| {
-            std::fs::symlink_metadata(root.join(&c.cert_file))
-                .is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
+        // One lstat a certified request (a folder without certificates pays nothing), of
+        // the name its Name gives (never a path from the records' text).
+        let cert_file = || super::certified::Paths::new(at.root, at.layout, &entry.name).link(LiveFile::Cert);
+        match certificate.filter(|_| {
+            std::fs::symlink_metadata(cert_file()).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
         }) {
             Some(c) => self.lost.insert(key, c.clone()),
             None => self.lost.remove(&key),
@@ -224,16 +226,27 @@ impl Previous {
     }
 }
 
+/// The folder the records are read from, and its layout (where each Name's files are).
+struct Place<'a> {
+    root: &'a Path,
+    layout: Layout,
+}
+
 /// Reads summary.json, then the journals written after it, in order: what the runs that
 /// did not finish did (a journal's last line may be cut short by a kill; it is skipped).
-pub(crate) fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result<Previous, IoError> {
+pub(crate) fn load_previous(
+    root: &Path,
+    layout: Layout,
+    wants: &dyn Fn(&str) -> bool,
+) -> Result<Previous, IoError> {
+    let at = Place { root, layout };
     let mut previous = Previous::default();
     let path = root.join(SUMMARY);
     match File::open(&path) {
         Ok(file) => {
             let header = summary::read_summary(BufReader::new(file), &mut |item| {
                 if let Item::Entry(entry) = item {
-                    previous.add(root, &entry, Record::of(&entry), wants);
+                    previous.add(&at, &entry, Record::of(&entry), wants);
                 }
                 Ok(())
             })
@@ -258,7 +271,7 @@ pub(crate) fn load_previous(root: &Path, wants: &dyn Fn(&str) -> bool) -> Result
                 let key = name_key(&entry.name);
                 pending.remove(&key);
                 previous.interrupted.remove(&key);
-                previous.add(root, &entry, record, wants);
+                previous.add(&at, &entry, record, wants);
             }
             JournalLine::Pending(p) => pending.extend(p.pending.iter().map(|n| name_key(n))),
         })?;
@@ -365,7 +378,7 @@ mod tests {
              "CountryCode":"CN","Province":"P","Locality":"L","HasPrivateKey":false,"Manifest":"m:2","Error":"e"}]}"#;
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join(SUMMARY), text).unwrap();
-        let p = load_previous(dir.path(), &|n| n != "bad").unwrap();
+        let p = load_previous(dir.path(), Layout::Flat, &|n| n != "bad").unwrap();
         assert_eq!(p.max_csr_id, 5);
         let web = p.record("web").unwrap();
         assert_eq!(web.csr_id(), Some(5));
@@ -375,7 +388,7 @@ mod tests {
         assert_eq!(p.strangers.values().collect::<Vec<_>>(), ["bad"]);
         assert!(p.unfinished.is_empty());
         std::fs::write(dir.path().join(SUMMARY), "{\"Csrs\": [1]}").unwrap();
-        assert!(load_previous(dir.path(), &|_| true).is_err());
+        assert!(load_previous(dir.path(), Layout::Flat, &|_| true).is_err());
     }
 
     fn entry(name: &str, csr_id: u64, state: State, csr: &str) -> String {
@@ -411,7 +424,7 @@ mod tests {
             "20260103T000000.000000000Z",
             format!("{}{{\"Pending\":[\"d\"]}}\n", entry("c", 5, State::Unchanged, "C1")),
         );
-        let p = load_previous(dir.path(), &|_| true).unwrap();
+        let p = load_previous(dir.path(), Layout::Flat, &|_| true).unwrap();
         assert_eq!(p.unfinished.len(), 2);
         assert_eq!((p.unfinished[0].recorded, p.unfinished[0].changed, p.unfinished[0].in_flight), (1, 1, 2));
         assert_eq!((p.unfinished[1].recorded, p.unfinished[1].changed, p.unfinished[1].in_flight), (1, 0, 1));

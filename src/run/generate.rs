@@ -81,7 +81,7 @@ where
         manifests,
     };
     // The records are read before anything is written: unreadable ones stop the run here.
-    let previous = super::load_previous(settings, wants)?;
+    let previous = super::load_previous(settings, layout, wants)?;
     let out = OutputDir::open_locked(&settings.out, &opening, lock)?;
     let started = utc_stamp();
     let mut writer = Writer {
@@ -231,20 +231,19 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     }
     .map_err(Failure::from);
     let mut rewrapped = None;
+    let files = Files::of(cx.out, request.name.as_str(), slot);
     // A KeyFile request's key is the user's, and a certified request's is live: never
-    // rewritten.
+    // rewritten. A renewal's waiting key is not live (its slot is the next pair).
     if cx.reencrypt
         && request.key_file.is_none()
-        && slot == Slot::Live
-        && certificate.is_none()
+        && (slot == Slot::Next || certificate.is_none())
         && matches!(made, Ok(Work::Kept { .. } | Work::Csr(_)))
     {
-        match rewrap(cx, &request) {
+        match rewrap(cx, &files.key) {
             Ok(key) => rewrapped = key,
             Err(e) => made = Err(e),
         }
     }
-    let files = Files::of(cx.out, request.name.as_str(), slot);
     let staged = match stage(cx.out, &files, &made, rewrapped.as_ref(), key_exists, csr_exists) {
         Ok(staged) => staged,
         Err(e) => {
@@ -255,7 +254,6 @@ fn produce(cx: &Context<'_>, request: CsrRequest) -> Outcome {
     let rewrapped = rewrapped.is_some() && made.is_ok();
     let live_key_left = cx.reencrypt
         && request.key_file.is_none()
-        && slot == Slot::Live
         && certificate.is_some()
         && matches!(made, Ok(Work::Kept { .. }))
         && live_key_unencrypted(cx, &request);
@@ -312,9 +310,8 @@ impl Files {
 
 /// `--reencrypt`: the key of a pair that stays (kept or re-signed), rewritten as this run
 /// stores keys when it is stored otherwise (the same key: its CSR stays valid).
-fn rewrap(cx: &Context<'_>, request: &CsrRequest) -> Result<Option<Zeroizing<String>>, Failure> {
-    let (_, key_path) = cx.out.pair_paths(request.name.as_str());
-    let existing::OnDisk::Present(pem) = existing::read_file(&key_path) else { return Ok(None) };
+fn rewrap(cx: &Context<'_>, key_path: &Path) -> Result<Option<Zeroizing<String>>, Failure> {
+    let existing::OnDisk::Present(pem) = existing::read_file(key_path) else { return Ok(None) };
     if KeyProtection::of_pem(&pem) == Some(KeyProtection::of_run(cx.passphrase)) {
         return Ok(None);
     }

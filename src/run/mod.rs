@@ -224,31 +224,38 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
     let read = |file: String| {
         if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
     };
-    if !no_pem_at_start {
-        let paths = certified::Paths::new(root, layout, request.name.as_str());
-        let chain_verified = |fingerprint: &str| previous.chain_verified(request.name.as_str(), fingerprint);
-        match certified::read(&paths, &chain_verified) {
-            certified::Live::None => {
-                if let Some(info) = previous.lost_certificate(request.name.as_str()) {
-                    let path = paths.link(certified::LiveFile::Cert);
-                    let why = Reason::CertificateLost { serial: info.serial.clone(), path };
-                    return damaged_certificate(why, Some(info.clone()));
-                }
+    let paths = certified::Paths::new(root, layout, request.name.as_str());
+    let chain_verified = |fingerprint: &str| previous.chain_verified(request.name.as_str(), fingerprint);
+    let live = if no_pem_at_start { certified::Live::None } else { certified::read(&paths, &chain_verified) };
+    match live {
+        certified::Live::None => {
+            // The certificate's files are gone while its key is there (a user's key, or
+            // NAME.key.pem): what a server reads is broken, and the import again mends
+            // it. With the key gone too nothing is live any more: the request is
+            // damaged as any pair without its key is, and --repair makes it a new one.
+            let key_there = || {
+                request.key_file.is_some()
+                    || !no_pem_at_start && std::fs::symlink_metadata(root.join(&key)).is_ok()
+            };
+            if let Some(info) = previous.lost_certificate(request.name.as_str()).filter(|_| key_there()) {
+                let path = paths.link(certified::LiveFile::Cert);
+                let why = Reason::CertificateLost { serial: info.serial.clone(), path };
+                return damaged_certificate(why, Some(info.clone()));
             }
-            certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
-                None => return assess_certified(judge, request, &paths, *generation),
-                Some(path) => {
-                    let why = format!(
-                        "{} is not the link into the live certificate's generation (changed by hand, or an \
-                         import was killed: run it again)",
-                        path.display()
-                    );
-                    return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
-                }
-            },
-            certified::Live::Unusable(why) => {
-                return damaged_certificate(Reason::CertificateDamaged(why), None);
+        }
+        certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
+            None => return assess_certified(judge, request, &paths, *generation),
+            Some(path) => {
+                let why = format!(
+                    "{} is not the link into the live certificate's generation (changed by hand, or an \
+                     import was killed: run it again)",
+                    path.display()
+                );
+                return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
             }
+        },
+        certified::Live::Unusable(why) => {
+            return damaged_certificate(Reason::CertificateDamaged(why), None);
         }
     }
     let live = |decision, key_exists, csr_exists| Assessed {
@@ -421,8 +428,12 @@ pub(crate) fn orphans(
 
 /// What earlier runs recorded in the output folder; records that cannot be read are a
 /// problem of the folder (exit 2: nothing is done with it).
-pub(crate) fn load_previous(settings: &Settings, wants: &dyn Fn(&str) -> bool) -> Result<Previous, Error> {
-    existing::load_previous(&settings.out, wants).map_err(|e| {
+pub(crate) fn load_previous(
+    settings: &Settings,
+    layout: Layout,
+    wants: &dyn Fn(&str) -> bool,
+) -> Result<Previous, Error> {
+    existing::load_previous(&settings.out, layout, wants).map_err(|e| {
         FolderError::Folder { given: settings.out.clone(), problem: FolderProblem::Records(e) }.into()
     })
 }

@@ -41,8 +41,11 @@ pub(crate) struct Planned {
 pub(crate) struct Due {
     /// RFC 3339, UTC.
     pub(crate) not_after: String,
-    /// Whole days from now to NotAfter; negative once it expired.
+    /// Whole days from now to NotAfter, rounded down: negative once it expired.
     pub(crate) days_left: i64,
+    /// NotAfter, to tell which ends first.
+    #[serde(skip)]
+    pub(crate) at: time::OffsetDateTime,
 }
 
 /// The plan as a whole: counts per state, orphans, and the runs that did not finish.
@@ -79,7 +82,7 @@ where
 {
     let checked = super::check_folder(settings)?;
     let (out, layout) = (settings.out.as_path(), checked.layout);
-    let previous = super::load_previous(settings, wants)?;
+    let previous = super::load_previous(settings, layout, wants)?;
     let pool = thread_pool(settings.jobs)?;
     let mut counts: BTreeMap<State, usize> = State::PLANNED.iter().map(|s| (*s, 0)).collect();
     let on = Judge {
@@ -94,9 +97,11 @@ where
     };
     let judge = |r: CsrRequest| {
         let assessed = assess(&on, &r);
-        let due = assessed.certificate.as_ref().and_then(|c| {
-            let days_left = crate::decide::days_left(c, on.now)?;
-            Some(Due { not_after: c.not_after.clone(), days_left })
+        // A damaged certificate is not counted as live (its files are not as recorded).
+        let due = assessed.certificate.as_ref().filter(|_| assessed.decision.state != State::Damaged);
+        let due = due.and_then(|c| {
+            let (at, days_left) = crate::decide::days_left(c, on.now)?;
+            Some(Due { not_after: c.not_after.clone(), days_left, at })
         });
         let decision = assessed.decision;
         let csr_id = match &decision.action {
@@ -119,7 +124,7 @@ where
             *counts.entry(planned.state).or_default() += 1;
             if let Some(due) = &planned.due {
                 certified += 1;
-                if soonest.as_ref().is_none_or(|(_, s)| due.not_after < s.not_after) {
+                if soonest.as_ref().is_none_or(|(_, s)| due.at < s.at) {
                     soonest = Some((planned.name.clone(), due.clone()));
                 }
             }

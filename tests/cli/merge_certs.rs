@@ -246,14 +246,29 @@ fn reencrypt_leaves_a_certified_live_key_as_it_is_until_its_renewal() {
     let dir = Dir::new();
     let m = manifest(
         &dir,
-        &[req("live", "ECC", "live.example.com", ""), req("plain", "ECC", "plain.example.com", "")],
+        &[
+            req("live", "ECC", "live.example.com", ""),
+            req("waiting", "ECC", "waiting.example.com", ""),
+            req("plain", "ECC", "plain.example.com", ""),
+        ],
     );
     let out = dir.path("out");
     generate_ok(&m, &out, &["-q"]);
     let ca = Ca::new();
     let first = ca.issue(&out.join("live.csr.pem"), &Issue::default());
-    import_expect(&[first.fullchain()], &out, &ca.root, &[("live", "imported")]);
-    let live_key = std::fs::read(out.join("live.key.pem")).unwrap();
+    let old = ca.issue(&out.join("waiting.csr.pem"), &Issue::valid(Validity::two_thirds_spent()));
+    import_expect(
+        &[first.fullchain(), old.fullchain()],
+        &out,
+        &ca.root,
+        &[("live", "imported"), ("waiting", "imported")],
+    );
+    // `waiting` is renewed: its next pair (unencrypted, as the folder is) waits.
+    generate_ok(&m, &out, &["-q"]);
+    assert_eq!(entry(&out, "waiting")["State"], "renew");
+    let next_key = out.join("waiting.next.key.pem");
+    let next_public = key_pubkey(&next_key, None);
+    let live_keys = ["live", "waiting"].map(|n| std::fs::read(out.join(format!("{n}.key.pem"))).unwrap());
     let pass = ["--key-passphrase-env", "KP"].map(os);
     let generate_args = |extra: &[&'static str]| {
         let mut args = vec![os("generate"), m.as_os_str(), os("--out"), out.as_os_str()];
@@ -262,32 +277,104 @@ fn reencrypt_leaves_a_certified_live_key_as_it_is_until_its_renewal() {
         args
     };
 
-    // The live key is what a server reads: left as it is, and said so; the other key is
-    // encrypted.
+    // The live keys are what servers read: left as they are, and said so; the other key
+    // and the waiting next key (the same key) are encrypted.
     let run = with_passphrase(&generate_args(&["--reencrypt"]));
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    assert!(stderr(&run).contains("1 live key of certified requests left unencrypted"), "{}", stderr(&run));
-    assert_eq!(std::fs::read(out.join("live.key.pem")).unwrap(), live_key, "the live key is untouched");
+    assert!(stderr(&run).contains("2 live keys of certified requests left unencrypted"), "{}", stderr(&run));
+    for (name, bytes) in ["live", "waiting"].iter().zip(&live_keys) {
+        assert_eq!(&std::fs::read(out.join(format!("{name}.key.pem"))).unwrap(), bytes, "{name}: untouched");
+    }
     assert!(text(&out.join("plain.key.pem")).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
-    // Not damage: --check passes (it would tell the user to --reencrypt again, forever).
+    assert!(text(&next_key).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "the next key");
+    assert_eq!(key_pubkey(&next_key, Some("a passphrase of the folder")), next_public, "the same next key");
+    // Not damage (it would tell the user to --reencrypt again, forever): the renewal waits.
     let check = with_passphrase(&generate_args(&["--check"]));
-    assert_eq!(check.status.code(), Some(0), "--check: {}", stderr(&check));
+    let said = String::from_utf8_lossy(&check.stdout).into_owned() + &stderr(&check);
+    assert!(said.contains(" damaged 0,") && said.contains("pending    waiting"), "--check: {said}");
 
-    // Its renewal's key is encrypted, and becomes the live key once its certificate comes.
+    // The live request's renewal key is encrypted too, and each becomes the live key once
+    // its certificate comes.
     let run = with_passphrase(&generate_args(&["--renew-before", "100d", "-q"]));
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
     assert_eq!(entry(&out, "live")["State"], "renew");
-    let next_key = out.join("live.next.key.pem");
-    assert!(text(&next_key).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
-    let renewal = ca.issue(&out.join("live.next.csr.pem"), &Issue::default());
-    import_expect(&[renewal.fullchain()], &out, &ca.root, &[("live", "renewed")]);
-    let key = out.join("live.key.pem");
-    assert!(text(&key).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "the live key now");
-    assert_eq!(
-        key_pubkey(&key, Some("a passphrase of the folder")),
-        cert_pubkey(&out.join("live.crt.pem")),
-        "the live pair belongs together"
-    );
+    assert!(text(&out.join("live.next.key.pem")).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"));
+    let renewals =
+        ["live", "waiting"].map(|n| ca.issue(&out.join(format!("{n}.next.csr.pem")), &Issue::default()));
+    let files: Vec<PathBuf> = renewals.iter().map(Issued::fullchain).collect();
+    import_expect(&files, &out, &ca.root, &[("live", "renewed"), ("waiting", "renewed")]);
+    for name in ["live", "waiting"] {
+        let key = out.join(format!("{name}.key.pem"));
+        assert!(text(&key).starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"), "{name}: the live key now");
+        assert_eq!(
+            key_pubkey(&key, Some("a passphrase of the folder")),
+            cert_pubkey(&out.join(format!("{name}.crt.pem"))),
+            "{name}: the live pair belongs together"
+        );
+    }
     let check = with_passphrase(&generate_args(&["--check"]));
     assert_eq!(check.status.code(), Some(0), "--check: {}", stderr(&check));
+}
+
+#[test]
+fn merge_collect_keeps_within_a_low_open_file_limit_and_copies_what_is_there() {
+    // 40 certified requests with a .p12 and a waiting renewal: eight files each to copy,
+    // under a limit of 256 open files (batches of 128 would hold 1,024 open).
+    let dir = Dir::new();
+    let requests: Vec<String> =
+        (0..40).map(|i| req(&format!("r{i}"), "ECC", &format!("r{i}.example.com"), "")).collect();
+    let m = manifest(&dir, &requests);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let names: Vec<String> = (0..40).map(|i| format!("r{i}")).collect();
+    let csrs: Vec<PathBuf> = names.iter().map(|n| out.join(format!("{n}.csr.pem"))).collect();
+    let issued = ca.issue_many(&csrs, Validity::two_thirds_spent());
+    import_ok_with(&[issued], &out, &ca.root, &["--p12", "--p12-passphrase-env", "P12_PASS"]);
+    generate_ok(&m, &out, &["-q"]);
+    // A waiting renewal whose live CSR is gone (the next pair replaces it at promotion).
+    std::fs::remove_file(out.join("r7.csr.pem")).unwrap();
+    let said = plan(&m, &out, &[]);
+    assert!(plan_line(&said, "r7").starts_with("pending"), "{said}");
+
+    let merged = dir.path("merged");
+    let run = std::process::Command::new("sh")
+        .args(["-c", "ulimit -n 256 && exec \"$0\" merge \"$1\" --out \"$2\" --collect"])
+        .args([env!("CARGO_BIN_EXE_csrbatch"), s(&out), s(&merged)])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "merge --collect under ulimit -n 256: {}", stderr(&run));
+    for name in &names {
+        let f = |suffix: &str| merged.join(format!("{name}.{suffix}"));
+        assert_pair(&f("crt.pem"), &f("key.pem"), name);
+        assert!(regular(&f("p12")) && regular(&f("next.key.pem")) && regular(&f("next.csr.pem")), "{name}");
+        assert_eq!(exists(&f("csr.pem")), name != "r7", "{name}.csr.pem");
+    }
+    let said = plan(&m, &merged, &[]);
+    assert!(said.contains(" damaged 0,") && said.contains("pending 40"), "{said}");
+}
+
+#[test]
+fn a_certificate_gone_with_its_key_is_a_pair_that_repair_makes_new() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    for file in ["crt.pem", "chain.pem", "fullchain.pem", "key.pem"] {
+        std::fs::remove_file(out.join(format!("web.{file}"))).unwrap();
+    }
+    // Nothing a server could use is left: damaged as a pair without its key is.
+    let line = plan_line(&plan(&m, &out, &[]), "web");
+    assert!(line.starts_with("damaged") && line.contains("web.key.pem is missing"), "{line}");
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1));
+    let said = generate_ok(&m, &out, &["--repair", "-q"]);
+    assert_eq!(entry(&out, "web")["State"], "repaired", "{said}");
+    assert!(entry(&out, "web")["Certificate"].is_null(), "a new pair has no certificate yet");
+    let (key, csr) = (out.join("web.key.pem"), out.join("web.csr.pem"));
+    assert_eq!(key_pubkey(&key, None), csr_pubkey(&csr), "the new pair");
+    assert_ne!(csr_pubkey(&csr), cert_pubkey(&issued.leaf), "a new key");
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
 }

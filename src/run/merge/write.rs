@@ -15,9 +15,20 @@ use crate::output::summary::{Entry, SummaryWriter};
 use crate::output::{FolderError, FolderState, IoError, Layout, Opening, OutProblem, OutputDir, utc_stamp};
 use crate::settings::Settings;
 
-/// Entries written per batch: with `--collect`, their pairs' files are held open (staged)
-/// until the batch's one sync, two a pair, well within the usual limit of 1024.
+/// Entries written per batch, at most: with `--collect`, their files are held open
+/// (staged) until the batch's one sync: two a pair, up to ten a certified request (an SM2
+/// pair with its encryption pair and a waiting renewal), so a low open-file limit makes
+/// batches smaller (see [`batch_size`]).
 const BATCH: usize = 128;
+
+/// Files a collected entry may hold open, at most (see [`BATCH`]).
+const FILES_AN_ENTRY: usize = 10;
+
+/// Entries a batch, under the open-file limit (raised to its maximum first).
+fn batch_size() -> usize {
+    let open_files = usize::try_from(atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
+    (open_files.saturating_sub(64) / FILES_AN_ENTRY).clamp(1, BATCH)
+}
 
 /// `--collect` makes one folder of the shards' pairs: they must agree on layout, key
 /// protection and key format, and so must a folder already at `out` (an encrypted folder
@@ -102,7 +113,8 @@ pub(super) fn write_merged(
         started,
         order.len(),
     )?;
-    for batch in order.chunks(BATCH) {
+    let size = if settings.merge.collect { batch_size() } else { BATCH };
+    for batch in order.chunks(size) {
         write_batch(&out, &mut summary, batch, settings.merge.collect, &mut shards)?;
     }
     let csrs = summary.counts().0;
@@ -204,7 +216,11 @@ fn carried(out: &Path, layout: Layout, shard: &Path, entry: &Entry) -> Result<Ve
         return Ok(files);
     };
     let (from, to) = (certified::Paths::new(shard, layout, name), certified::Paths::new(out, layout, name));
-    let mut files = vec![Carried { from: from.csr(), to: to.csr(), secret: false }];
+    // The live CSR, unless a repair left only the next pair's (promoted with it).
+    let mut files = Vec::new();
+    if std::fs::symlink_metadata(from.csr()).is_ok() {
+        files.push(Carried { from: from.csr(), to: to.csr(), secret: false });
+    }
     for (from, to, secret) in certified::copies(&from, &to, recorded)? {
         files.push(Carried { from, to, secret });
     }
@@ -245,6 +261,8 @@ fn clashes(
             }
         };
         for Carried { from, to, .. } in files {
+            // Every file to copy is there to read before anything is copied.
+            std::fs::metadata(&from).map_err(|e| IoError::new(&from, e))?;
             let same = match std::fs::symlink_metadata(&to) {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
                 Err(e) => return Err(IoError::new(&to, e)),
