@@ -99,6 +99,7 @@ impl Exporter for Lines {
         self.say(format_args!("{}", line.join(", ")));
         if let Some((name, due)) = &plan.soonest {
             let when = match usize::try_from(due.days_left) {
+                Ok(0) => "expires within a day".to_owned(),
                 Ok(days) => format!("expires in {}", plural(days, "day")),
                 Err(_) => "expired".to_owned(),
             };

@@ -97,8 +97,11 @@ where
     };
     let judge = |r: CsrRequest| {
         let assessed = assess(&on, &r);
-        // A damaged certificate is not counted as live (its files are not as recorded).
-        let due = assessed.certificate.as_ref().filter(|_| assessed.decision.state != State::Damaged);
+        // A damaged certificate is not counted as live (its files are not as recorded);
+        // a live one beside a damaged next pair is.
+        let damaged =
+            assessed.decision.reason.as_ref().is_some_and(crate::decide::Reason::is_live_certificate);
+        let due = assessed.certificate.as_ref().filter(|_| !damaged);
         let due = due.and_then(|c| {
             let (at, days_left) = crate::decide::days_left(c, on.now)?;
             Some(Due { not_after: c.not_after.clone(), days_left, at })

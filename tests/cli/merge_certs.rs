@@ -201,8 +201,10 @@ fn a_recorded_certificate_whose_files_are_gone_is_damaged_until_imported_again()
     for round in 0..2 {
         let check = generate(&m, &out, &["--check"]);
         assert_eq!(check.status.code(), Some(1), "round {round}: --check: {}", stderr(&check));
-        let line = plan_line(&plan(&m, &out, &[]), "web");
+        let said = plan(&m, &out, &[]);
+        let line = plan_line(&said, "web");
         assert!(line.starts_with("damaged") && line.contains("web.crt.pem is not there"), "{line}");
+        assert!(!said.contains("live certificate"), "a lost certificate is not live: {said}");
         let run = generate(&m, &out, &["-q"]);
         assert_eq!(run.status.code(), Some(1), "round {round}: generate: {}", stderr(&run));
         assert_eq!(entry(&out, "web")["Certificate"], recorded, "round {round}: the record stays");

@@ -24,10 +24,12 @@ const BATCH: usize = 128;
 /// Files a collected entry may hold open, at most (see [`BATCH`]).
 const FILES_AN_ENTRY: usize = 10;
 
-/// Entries a batch, under the open-file limit (raised to its maximum first).
-fn batch_size() -> usize {
+/// Entries a batch, under the open-file limit (raised to its maximum first), less what
+/// the run holds open anyway: its own, and each shard's lock and scratch file.
+fn batch_size(shards: usize) -> usize {
     let open_files = usize::try_from(atomic::raise_open_file_limit()).unwrap_or(usize::MAX);
-    (open_files.saturating_sub(64) / FILES_AN_ENTRY).clamp(1, BATCH)
+    let held = 64 + 2 * shards;
+    (open_files.saturating_sub(held) / FILES_AN_ENTRY).clamp(1, BATCH)
 }
 
 /// `--collect` makes one folder of the shards' pairs: they must agree on layout, key
@@ -113,7 +115,7 @@ pub(super) fn write_merged(
         started,
         order.len(),
     )?;
-    let size = if settings.merge.collect { batch_size() } else { BATCH };
+    let size = if settings.merge.collect { batch_size(settings.merge.shards.len()) } else { BATCH };
     for batch in order.chunks(size) {
         write_batch(&out, &mut summary, batch, settings.merge.collect, &mut shards)?;
     }
