@@ -234,8 +234,7 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
             // it. With the key gone too nothing is live any more: the request is
             // damaged as any pair without its key is, and --repair makes it a new one.
             let key_there = || {
-                request.key_file.is_some()
-                    || !no_pem_at_start && std::fs::symlink_metadata(root.join(&key)).is_ok()
+                request.key_file.is_some() || !no_pem_at_start && std::fs::metadata(root.join(&key)).is_ok()
             };
             if let Some(info) = previous.lost_certificate(request.name.as_str()).filter(|_| key_there()) {
                 let path = paths.link(certified::LiveFile::Cert);
