@@ -146,8 +146,8 @@ pub(crate) struct Previous {
     /// certified requests (only those: a folder without certificates pays nothing), and
     /// its `ChainVerified`.
     certificates: HashMap<u128, ([u8; 16], bool)>,
-    /// By [`name_key`], the certificates recorded whose `CertFile` was not there when the
-    /// records were read (removed by hand, or a copy of the folder without it): the
+    /// By [`name_key`], the certificates recorded whose `NAME.crt.pem` was not there when
+    /// the records were read (removed by hand, or a copy of the folder without it): the
     /// request is damaged, and its entry keeps the record until the certificate is back.
     lost: HashMap<u128, CertificateInfo>,
 }
@@ -190,7 +190,7 @@ impl Previous {
         recorded.is_some_and(|(r, verified)| *verified && fingerprint_digest(fingerprint_hex) == Some(*r))
     }
 
-    /// The certificate the records hold for the request, if its `CertFile` was not there.
+    /// The certificate the records hold for the request, if its `NAME.crt.pem` was not there.
     pub(crate) fn lost_certificate(&self, name: &str) -> Option<&CertificateInfo> {
         self.lost.get(&name_key(name))
     }
