@@ -128,16 +128,15 @@ pub(crate) fn expiry(
     due.then(|| (State::Expiring, Reason::Expiring { not_after: info.not_after.clone(), days_left }))
 }
 
-/// The certificate's NotAfter, and the whole days from `now` to it (rounded down: -1 on
-/// the day after it expired); `None` for a date csrbatch cannot read (which it never
-/// writes).
+/// The certificate's NotAfter, and the whole days from `now` to it ([`crate::cert::days_left`]);
+/// `None` for a date csrbatch cannot read (which it never writes).
 pub(crate) fn days_left(
     info: &crate::output::summary::CertificateInfo,
     now: time::OffsetDateTime,
 ) -> Option<(time::OffsetDateTime, i64)> {
     use time::format_description::well_known::Rfc3339;
     let not_after = time::OffsetDateTime::parse(&info.not_after, &Rfc3339).ok()?;
-    Some((not_after, (not_after - now).whole_seconds().div_euclid(86_400)))
+    Some((not_after, crate::cert::days_left(not_after, now)))
 }
 
 /// A reason is its sentence in JSON.

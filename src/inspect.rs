@@ -410,8 +410,7 @@ fn inspect_certificate(c: &Certificate, file: &[Certificate], now: OffsetDateTim
         serial: c.serial_hex(),
         not_before: cert::rfc3339(c.not_before()),
         not_after: cert::rfc3339(c.not_after()),
-        // Rounded down, as plan has it: -1 the day after NotAfter.
-        days_left: (c.not_after() - now).whole_seconds().div_euclid(86_400),
+        days_left: cert::days_left(c.not_after(), now),
         validity: cert::validity(c, now).as_str().to_owned(),
         is_ca: c.is_ca(),
         algorithm: key_type.map_or_else(|| "unreadable public key".to_owned(), PublicKeyType::algorithm),

@@ -16,7 +16,7 @@ mod read;
 pub(crate) use chain::{Chain, ChainBuilder, ChainError, Pool, Validity, validity};
 pub(crate) use names::missing_names;
 pub(crate) use p12::build_p12;
-pub(crate) use parsed::{Certificate, directory_string, general_name, key_usage_names, rfc3339};
+pub(crate) use parsed::{Certificate, days_left, directory_string, general_name, key_usage_names, rfc3339};
 pub(crate) use read::{Found, Item, KeyItem, ReadError, find_certificates, read_certificates};
 
 #[cfg(test)]

@@ -249,6 +249,12 @@ fn to_offset(t: x509_cert::time::Time) -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(secs).unwrap_or(OffsetDateTime::UNIX_EPOCH)
 }
 
+/// Whole days from `now` to `not_after`, rounded down: -1 on the day after it (what
+/// `plan` and `inspect` show as `DaysLeft`).
+pub(crate) fn days_left(not_after: OffsetDateTime, now: OffsetDateTime) -> i64 {
+    (not_after - now).whole_seconds().div_euclid(86_400)
+}
+
 /// RFC 3339 in UTC, to the second: `2026-12-03T05:00:00Z`.
 pub(crate) fn rfc3339(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

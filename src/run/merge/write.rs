@@ -184,8 +184,13 @@ fn write_batch(
 /// and the key unless it is absolute (an absolute KeyFile is the user's own key, from the
 /// `KeyFile` field: it stays where it is and is never copied).
 fn own_files(entry: &mut Entry) -> impl Iterator<Item = (&mut String, bool)> {
-    let key = entry.key_file.as_mut().filter(|k| !Path::new(k.as_str()).is_absolute());
+    let key = entry.key_file.as_mut().filter(|k| is_own_key(k));
     entry.csr_file.as_mut().map(|c| (c, false)).into_iter().chain(key.map(|k| (k, true)))
+}
+
+/// Whether the entry's `KeyFile` is the shard's own (relative), not the user's.
+fn is_own_key(key_file: &str) -> bool {
+    !Path::new(key_file).is_absolute()
 }
 
 /// A file `--collect` copies: from the shard, to its place in `out`, and whether it is
@@ -207,15 +212,10 @@ fn carried(out: &Path, layout: Layout, shard: &Path, entry: &Entry) -> Result<Ve
     let name = entry.name.as_str();
     let Some(recorded) = &entry.certificate else {
         let (csr_to, key_to) = layout.pair_paths(out, name);
-        let mut entry = entry.clone();
-        let files = own_files(&mut entry)
-            .map(|(rel, key)| Carried {
-                from: shard.join(&*rel),
-                to: if key { key_to.clone() } else { csr_to.clone() },
-                secret: key,
-            })
-            .collect();
-        return Ok(files);
+        let csr = entry.csr_file.as_ref().map(|c| Carried { from: shard.join(c), to: csr_to, secret: false });
+        let key = entry.key_file.as_ref().filter(|k| is_own_key(k));
+        let key = key.map(|k| Carried { from: shard.join(k), to: key_to, secret: true });
+        return Ok(csr.into_iter().chain(key).collect());
     };
     let (from, to) = (certified::Paths::new(shard, layout, name), certified::Paths::new(out, layout, name));
     // The live CSR, unless a repair left only the next pair's (promoted with it).
