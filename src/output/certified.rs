@@ -325,9 +325,13 @@ fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
 
 /// The `KeySha2` of the CSR in a PEM file, if it holds one.
 fn csr_key_sha2(path: &Path) -> Option<String> {
+    csr_pem_key_sha2(&std::fs::read_to_string(path).ok()?)
+}
+
+/// The `KeySha2` of the CSR in PEM text, if it holds one.
+pub(crate) fn csr_pem_key_sha2(pem: &str) -> Option<String> {
     use der::{Decode, Encode};
-    let pem = std::fs::read_to_string(path).ok()?;
-    first_der(&pem, |label| label.ends_with("CERTIFICATE REQUEST"))
+    first_der(pem, |label| label.ends_with("CERTIFICATE REQUEST"))
         .and_then(|der| x509_cert::request::CertReq::from_der(&der).ok())
         .and_then(|req| req.info.public_key.to_der().ok())
         .map(|spki| crate::crypto::key_sha2(&spki))
@@ -888,6 +892,33 @@ pub(crate) fn promote_csr(paths: &Paths, archive: &Archive) -> Result<(), IoErro
     }
     if std::fs::symlink_metadata(&next_key).is_ok() {
         archive.take(&next_key)?;
+    }
+    Ok(())
+}
+
+/// Moves into the archive the certificate files left of a request whose new pair
+/// replaces one that had lost its key (`--repair`): they are of the old key (a `.p12` holds
+/// it: moved, never deleted), and a first import of the new pair's certificate would find
+/// them in its way. The key itself is the caller's to keep (it is replaced, a dangling
+/// link too). The SM2 encryption files only with `encryption` (the request had them; they
+/// are otherwise a request called `NAME.enc`'s). Adds the names moved, relative to the
+/// output folder, to `moved`, so that a failure part way still records those.
+pub(crate) fn retire_stale(
+    paths: &Paths,
+    archive: &Archive,
+    encryption: bool,
+    moved: &mut Vec<String>,
+) -> Result<(), IoError> {
+    for file in LiveFile::ALL {
+        let enc = matches!(file, LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain);
+        if file == LiveFile::Key || (enc && !encryption) {
+            continue;
+        }
+        let path = paths.link(file);
+        if std::fs::symlink_metadata(&path).is_ok() {
+            archive.take(&path)?;
+            moved.push(paths.relative(file));
+        }
     }
     Ok(())
 }

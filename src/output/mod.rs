@@ -332,7 +332,8 @@ impl OutputDir {
 }
 
 /// Removes `.csrbatch-tmp-*` files (never folders or links) left by a killed run; says
-/// whether the folder holds anything named `*.pem` (of whatever type).
+/// whether the folder holds anything named `*.pem` (of whatever type), or certificate
+/// generations (`.live/`): its top-level links deleted, those are still a request's files.
 fn remove_strays(folder: &Path) -> Result<bool, IoError> {
     let entries = std::fs::read_dir(folder).map_err(|e| IoError::new(folder, e))?;
     let mut pem = false;
@@ -340,7 +341,7 @@ fn remove_strays(folder: &Path) -> Result<bool, IoError> {
         let entry = entry.map_err(|e| IoError::new(folder, e))?;
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        pem |= name.ends_with(".pem");
+        pem |= name.ends_with(".pem") || name == certified::LIVE_DIR;
         if name.starts_with(atomic::TMP_PREFIX) && entry.file_type().is_ok_and(|t| t.is_file()) {
             std::fs::remove_file(entry.path()).map_err(|e| IoError::new(entry.path(), e))?;
         }
@@ -627,27 +628,26 @@ mod tests {
 
     #[test]
     fn only_a_folder_without_any_pem_counts_as_empty() {
-        let dir = tempfile::tempdir().unwrap();
-        let open = |layout| {
+        let open = |dir: &tempfile::TempDir, layout| {
             OutputDir::open(dir.path(), &Opening { layout, ..Opening::default() }).unwrap().no_pem_at_start()
         };
-        assert!(open(Layout::Flat));
+        let dir = tempfile::tempdir().unwrap();
+        assert!(open(&dir, Layout::Flat));
         std::fs::write(dir.path().join(format!("{}x", atomic::TMP_PREFIX)), b"stray").unwrap();
         std::fs::write(dir.path().join("notes.txt"), b"").unwrap();
-        assert!(open(Layout::Flat), "strays (removed) and other files do not count");
+        assert!(open(&dir, Layout::Flat), "strays (removed) and other files do not count");
         assert!(!dir.path().join(format!("{}x", atomic::TMP_PREFIX)).exists());
         std::fs::create_dir(dir.path().join("web.key.pem")).unwrap();
-        assert!(!open(Layout::Flat), "anything named *.pem does, even a folder");
+        assert!(!open(&dir, Layout::Flat), "anything named *.pem does, even a folder");
 
         let dir = tempfile::tempdir().unwrap();
-        let open = || {
-            OutputDir::open(dir.path(), &Opening { layout: Layout::Fanout, ..Opening::default() })
-                .unwrap()
-                .no_pem_at_start()
-        };
-        assert!(open());
+        std::fs::create_dir_all(dir.path().join(certified::LIVE_DIR).join("web")).unwrap();
+        assert!(!open(&dir, Layout::Flat), "certificate generations count, their links gone");
+
+        let dir = tempfile::tempdir().unwrap();
+        assert!(open(&dir, Layout::Fanout));
         std::fs::write(dir.path().join("7f/web.csr.pem"), b"").unwrap();
-        assert!(!open(), "fanout looks in every subfolder");
+        assert!(!open(&dir, Layout::Fanout), "fanout looks in every subfolder");
     }
 
     #[test]

@@ -439,7 +439,22 @@ impl Writer<'_> {
             Ok(Work::Pair(_)) => {
                 self.keep(&key_path, o.key_exists)?;
                 self.keep(&csr_path, o.csr_exists)?;
-                self.note_archived(o, o.key_exists, o.csr_exists)
+                // A damaged pair made anew (`--repair`, its key lost): what is left of a
+                // certificate for it is of the old key. Judged by the files, not the
+                // records (a run before may have recorded it without its certificate).
+                let name = o.request.name.as_str();
+                let mut stale = Vec::new();
+                let retired = if o.files.slot == Slot::Live && o.state == State::Damaged {
+                    let paths = certified::Paths::new(self.out.root(), self.out.layout(), name);
+                    let encryption =
+                        self.previous.lost_certificate(name).is_some_and(|c| c.encryption.is_some())
+                            && self.previous.record(&format!("{name}.enc")).is_none();
+                    certified::retire_stale(&paths, &self.archive, encryption, &mut stale)
+                } else {
+                    Ok(())
+                };
+                self.note_archived(o, o.key_exists, o.csr_exists, &stale)?;
+                retired
             }
             Ok(Work::Csr(_)) => {
                 self.keep(&key_path, o.rewrapped)?;
@@ -454,11 +469,11 @@ impl Writer<'_> {
                     self.archive.take(&key_path)?;
                 }
                 self.keep(&csr_path, o.csr_exists)?;
-                self.note_archived(o, o.rewrapped || stale_key, o.csr_exists)
+                self.note_archived(o, o.rewrapped || stale_key, o.csr_exists, &[])
             }
             Ok(Work::Kept { .. }) if o.rewrapped => {
                 self.keep(&key_path, true)?;
-                self.note_archived(o, true, false)
+                self.note_archived(o, true, false, &[])
             }
             Ok(Work::Kept { .. } | Work::Nothing) | Err(_) => Ok(()),
         }
@@ -469,8 +484,15 @@ impl Writer<'_> {
         if exists { self.archive.keep(path) } else { Ok(()) }
     }
 
-    fn note_archived(&mut self, o: &Outcome, key: bool, csr: bool) -> Result<(), IoError> {
-        if !key && !csr {
+    /// `certificate_files`: a lost certificate's files moved in (relative).
+    fn note_archived(
+        &mut self,
+        o: &Outcome,
+        key: bool,
+        csr: bool,
+        certificate_files: &[String],
+    ) -> Result<(), IoError> {
+        if !key && !csr && certificate_files.is_empty() {
             return Ok(());
         }
         let name = o.request.name.as_str();
@@ -483,6 +505,7 @@ impl Writer<'_> {
             "Detail": o.reason,
             "KeyFile": key.then_some(key_file),
             "CsrFile": csr.then_some(csr_file),
+            "CertificateFiles": (!certificate_files.is_empty()).then_some(certificate_files),
         }))
     }
 
@@ -533,9 +556,19 @@ impl Writer<'_> {
         // whole or not at all): its entry keeps what was recorded of it. Unless a killed
         // run changed that pair and no complete summary has shown the change: then the CSR
         // stays unrecorded, so that the run which next finds it intact reports it `new`.
+        // A KeyFile request's key is the user's file, which stays where it is: absolute,
+        // so that it reads the same from anywhere (and `merge` knows it is not one of the
+        // folder's files, which are relative).
+        let user_key = o
+            .request
+            .key_file
+            .as_ref()
+            .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string());
         let left_as_it_was = |e: &mut Entry, error: String| {
             let record = self.previous.record(o.request.name.as_str());
             e.error = Some(error);
+            // Still the user's key (an import of a lost certificate again reads it).
+            e.key_file.clone_from(&user_key);
             e.csr_id = record.and_then(|r| r.csr_id());
             if let Some(id) = record.and_then(|r| r.request_id_text()) {
                 e.request_id = id;
@@ -579,12 +612,7 @@ impl Writer<'_> {
         e.key_sha2 = Some(csr.key_sha2);
         e.has_private_key = true;
         e.csr_file = Some(csr_file);
-        // A KeyFile request's key is the user's file, which stays where it is: absolute,
-        // so that it reads the same from anywhere (and `merge` knows it is not one of the
-        // folder's files, which are relative).
-        e.key_file = Some(o.request.key_file.as_ref().map_or(key_file, |path| {
-            std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string()
-        }));
+        e.key_file = Some(user_key.unwrap_or(key_file));
         e.csr = Some(csr.pem);
         Ok(e)
     }

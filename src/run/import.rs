@@ -15,6 +15,7 @@ use crate::crypto::{PrivateKey, Sm2EnvelopedKey};
 use crate::error::Error;
 use crate::output::atomic::Staged;
 use crate::output::certified::{self, Form, Live, LiveFile, NewGeneration};
+use crate::output::existing::{self, OnDisk};
 use crate::output::folder::{self, FolderState};
 use crate::output::summary::{self, CertificateInfo, EncryptionInfo, Entry, Item, State};
 use crate::output::{
@@ -226,6 +227,10 @@ struct Request {
     /// `KeyFile` requests: the user's key, absolute.
     key_file: Option<String>,
     certificate: Option<CertificateInfo>,
+    /// A certified request that generate found damaged (its certificate's files gone) and
+    /// recorded without its pair: the digest of the CSR it had recorded
+    /// (`RecordedCsrDigest`), by which the import that mends it records the pair again.
+    unrecorded_csr: Option<String>,
 }
 
 /// A leaf judged (in parallel, no I/O): the request it is for, if any, and its chain, or
@@ -583,12 +588,32 @@ struct Change {
     certificate: CertificateInfo,
     /// After a promotion: the CSR and key files are the live ones (relative).
     files: Option<(String, Option<String>)>,
+    /// The pair of an entry generate recorded without it, read again (see [`Restored`]).
+    restored: Option<Restored>,
+}
+
+/// The pair record of a request whose entry generate left without it while its
+/// certificate's files were gone: once the import put them back, the entry is whole again,
+/// its `Error` gone. Only from a CSR file whose digest is the one recorded before and whose
+/// key is the certificate's, beside a key file that passed [`Put::check_key`] (an
+/// encrypted one without its passphrase held to the records, as everywhere).
+#[derive(Debug)]
+struct Restored {
+    csr_file: String,
+    key_file: String,
+    key_sha2: String,
+    csr: String,
 }
 
 impl Change {
     fn apply(&self, entry: &mut Entry) {
         entry.state = Some(self.state);
         entry.certificate = Some(self.certificate.clone());
+        if let Some(r) = &self.restored {
+            (entry.csr_file, entry.key_file) = (Some(r.csr_file.clone()), Some(r.key_file.clone()));
+            (entry.key_sha2, entry.csr) = (Some(r.key_sha2.clone()), Some(r.csr.clone()));
+            (entry.has_private_key, entry.error, entry.recorded_csr_digest) = (true, None, None);
+        }
         if let Some((csr, key)) = &self.files {
             entry.csr_file = Some(csr.clone());
             if let Some(key) = key {
@@ -671,6 +696,10 @@ fn read_requests(path: &Path) -> Result<(Requests, summary::Header, Vec<summary:
             key_sha2,
             key_file,
             certificate: e.certificate.clone(),
+            unrecorded_csr: e
+                .recorded_csr_digest
+                .clone()
+                .filter(|_| e.csr.is_none() && e.certificate.is_some()),
         });
         Ok(())
     })
@@ -1054,8 +1083,15 @@ impl Put<'_> {
                 // one's meta.json after a kill: this run verified it.
                 let chain_verified = g.info.chain_verified || chain.anchored;
                 let info = CertificateInfo { chain_verified, ..g.info.clone() };
-                let change = (outcome != Outcome::Unchanged)
-                    .then(|| self.change(&paths, request, outcome, renewal, info));
+                // An entry generate left without its pair (a link was gone) gets it back,
+                // its key checked first; a key that fails the check leaves it as it is.
+                let restored = request
+                    .unrecorded_csr
+                    .as_ref()
+                    .filter(|_| self.key_source(request, &paths, &live, &cert_key).is_ok())
+                    .and_then(|_| self.restored(&paths, request, &cert_key));
+                let change = (outcome != Outcome::Unchanged || restored.is_some())
+                    .then(|| Change { restored, ..self.change(&paths, request, outcome, renewal, info) });
                 return Ok(Step::Done(outcome, change.map(Box::new)));
             }
             Live::Certified(g) if g.info.sha256_fingerprint == fingerprint => (Outcome::Imported, false),
@@ -1105,7 +1141,10 @@ impl Put<'_> {
             Live::Certified(old) => Some(*old),
             _ => None,
         };
-        let change = self.change(&paths, request, outcome, promoted, info);
+        let mut change = self.change(&paths, request, outcome, promoted, info);
+        if !promoted {
+            change.restored = self.restored(&paths, request, &cert_key);
+        }
         let name = request.name.clone();
         Ok(Step::Install(Box::new(Install {
             name,
@@ -1133,7 +1172,22 @@ impl Put<'_> {
             let key = request.key_file.is_none().then(|| paths.relative(LiveFile::Key));
             (self.layout.relative(&request.name).0, key)
         });
-        Change { name: request.name.clone(), state, certificate, files }
+        Change { name: request.name.clone(), state, certificate, files, restored: None }
+    }
+
+    /// The pair record of an entry generate left without it (see [`Restored`]); called once
+    /// the key file is checked to be the certificate's key.
+    fn restored(&self, paths: &certified::Paths, request: &Request, cert_key: &str) -> Option<Restored> {
+        let digest = request.unrecorded_csr.as_deref()?;
+        let OnDisk::Present(csr) = existing::read_file(&paths.csr()) else { return None };
+        if hex::encode(existing::csr_digest(&csr)) != digest
+            || certified::csr_pem_key_sha2(&csr).as_deref() != Some(cert_key)
+        {
+            return None;
+        }
+        let (csr_file, key_file) = self.layout.relative(&request.name);
+        let key_file = request.key_file.clone().unwrap_or(key_file);
+        Some(Restored { csr_file, key_file, key_sha2: cert_key.to_owned(), csr })
     }
 
     /// The key file the new generation links: the live generation's (same key), the

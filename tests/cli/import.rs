@@ -215,7 +215,14 @@ fn imported_folder(m: &Path, out: &Path, ca: &Ca, names: &[&str]) {
 }
 
 /// The key and certificates in a `.p12`, judged by openssl, pyca and keytool.
-fn assert_p12(p12: &Path, pass: &str, crt: &Path, key: &Path, key_pass: Option<&str>, legacy: bool) {
+pub(crate) fn assert_p12(
+    p12: &Path,
+    pass: &str,
+    crt: &Path,
+    key: &Path,
+    key_pass: Option<&str>,
+    legacy: bool,
+) {
     let what = p12.display().to_string();
     assert_eq!(std::fs::metadata(p12).unwrap().permissions().mode() & 0o777, 0o600, "{what}: mode");
     let want_pub = key_pubkey(key, key_pass);

@@ -480,6 +480,26 @@ fn a_key_file_request_is_imported_and_renewed_with_the_users_key() {
     );
     let check = generate(&m, &out, &["--check"]);
     assert_eq!(check.status.code(), Some(0), "--check after the renewal: {}", stderr(&check));
+
+    // Its certificate's link lost: damaged, the entry still names the user's key, and the
+    // certificate imported again links it back and makes the entry whole.
+    std::fs::remove_file(f("crt.pem")).unwrap();
+    assert_eq!(generate(&m, &out, &["-q"]).status.code(), Some(1));
+    let e = entry(&out, "kf");
+    assert_eq!((&e["State"], &e["KeyFile"]), (&Value::from("damaged"), &Value::from(s(&abs_key))), "{e}");
+    import_expect(&[second.fullchain()], &out, &ca.root, &[("kf", "unchanged")]);
+    assert_live_cert(&out, "kf", &second, &ca);
+    let e = entry(&out, "kf");
+    assert!(e["Error"].is_null(), "{e}");
+    assert_eq!(
+        (&e["KeyFile"], &e["CsrFile"]),
+        (&Value::from(s(&abs_key)), &Value::from("kf.csr.pem")),
+        "{e}"
+    );
+    assert_eq!(e["KeySha2"], e["Certificate"]["KeySha2"], "{e}");
+    assert_eq!(key_file_facts(&user_key), facts, "the import left the key file alone");
+    let check = generate(&m, &out, &["--check"]);
+    assert_eq!(check.status.code(), Some(0), "--check once it is back: {}", stderr(&check));
 }
 
 // 3 ------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
 //! Certified requests under the commands that move or rewrite a folder's files: `merge`
 //! of shards whose requests have certificates (live, renewed into generations, renewals
 //! waiting for theirs), a recorded certificate whose files are gone (`--check` must not
-//! call that folder up to date), and `--reencrypt` of a folder with live keys. Judged by
-//! openssl on what the real binary wrote.
+//! call that folder up to date; with its key gone too, `--repair` makes a new pair whose
+//! first certificate goes in cleanly; a renewed one whose every top-level file was deleted
+//! keeps its record until import links its generation again), and `--reencrypt` of a
+//! folder with live keys. Judged by openssl on what the real binary wrote.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -175,7 +177,8 @@ fn a_recorded_certificate_whose_files_are_gone_is_damaged_until_imported_again()
     let ca = Ca::new();
     let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
     import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
-    let recorded = entry(&out, "web")["Certificate"].clone();
+    let first_entry = entry(&out, "web");
+    let recorded = first_entry["Certificate"].clone();
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
     // plan shows when it ends (issued for 90 days, an hour ago).
     let said = plan(&m, &out, &[]);
@@ -233,6 +236,18 @@ fn a_recorded_certificate_whose_files_are_gone_is_damaged_until_imported_again()
     assert_live_cert(&out, "web", &issued, &ca);
     assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "web");
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once it is back");
+    // The entry is whole again (generate left it without its pair): before any generate,
+    // it is the entry of the first import, and merge collects it.
+    let back = entry(&out, "web");
+    assert!(back["Error"].is_null(), "{back}");
+    assert_eq!(back["Certificate"], recorded, "{back}");
+    for field in ["KeySha2", "CsrFile", "KeyFile", "Csr", "HasPrivateKey", "CsrId"] {
+        assert_eq!(back[field], first_entry[field], "{field}: {back}");
+    }
+    let again = dir.path("again");
+    let run = merge(std::slice::from_ref(&out), &again, true);
+    assert_eq!(run.status.code(), Some(0), "merge once it is back: {}", stderr(&run));
+    assert_pair(&again.join("web.crt.pem"), &again.join("web.key.pem"), "web in the copy");
     generate_ok(&m, &out, &["-q"]);
     assert_eq!(entry(&out, "web")["State"], "unchanged");
     assert!(entry(&out, "web")["Error"].is_null(), "{}", entry(&out, "web"));
@@ -359,24 +374,125 @@ fn merge_collect_keeps_within_a_low_open_file_limit_and_copies_what_is_there() {
 #[test]
 fn a_certificate_gone_with_its_key_is_a_pair_that_repair_makes_new() {
     let dir = Dir::new();
-    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let m =
+        manifest(&dir, &[req("web", "ECC", "web.example.com", ""), req("api", "ECC", "api.example.com", "")]);
     let out = dir.path("out");
     generate_ok(&m, &out, &["-q"]);
     let ca = Ca::new();
-    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
-    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
-    for file in ["crt.pem", "chain.pem", "fullchain.pem", "key.pem"] {
-        std::fs::remove_file(out.join(format!("web.{file}"))).unwrap();
-    }
+    let issued: Vec<Issued> = ["web", "api"]
+        .iter()
+        .map(|n| ca.issue(&out.join(format!("{n}.csr.pem")), &Issue::default()))
+        .collect();
+    let fullchains: Vec<PathBuf> = issued.iter().map(Issued::fullchain).collect();
+    let p12_args = ["--p12", "--p12-passphrase-env", "P12_PASS"];
+    import_ok_with(&fullchains, &out, &ca.root, &p12_args);
+    let old_p12 = std::fs::read(out.join("web.p12")).unwrap();
+    std::fs::remove_file(out.join("web.crt.pem")).unwrap();
+    std::fs::remove_file(out.join("web.key.pem")).unwrap();
+    let others =
+        |out: &Path| folder_files(out).into_iter().filter(|(f, _)| f.starts_with("api.")).collect::<Vec<_>>();
+    let api_before = others(&out);
+
     // Nothing a server could use is left: damaged as a pair without its key is.
     let line = plan_line(&plan(&m, &out, &[]), "web");
     assert!(line.starts_with("damaged") && line.contains("web.key.pem is missing"), "{line}");
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1));
+    // A plain run first (it records the pair as damaged, without the certificate): what
+    // --repair clears away is judged by the files, not by that record.
+    assert_eq!(generate(&m, &out, &["-q"]).status.code(), Some(1));
+    assert!(entry(&out, "web")["Certificate"].is_null(), "{}", entry(&out, "web"));
     let said = generate_ok(&m, &out, &["--repair", "-q"]);
     assert_eq!(entry(&out, "web")["State"], "repaired", "{said}");
     assert!(entry(&out, "web")["Certificate"].is_null(), "a new pair has no certificate yet");
     let (key, csr) = (out.join("web.key.pem"), out.join("web.csr.pem"));
     assert_eq!(key_pubkey(&key, None), csr_pubkey(&csr), "the new pair");
-    assert_ne!(csr_pubkey(&csr), cert_pubkey(&issued.leaf), "a new key");
+    assert_ne!(csr_pubkey(&csr), cert_pubkey(&issued[0].leaf), "a new key");
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
+    // What was left of the old certificate (of the old key: the .p12 holds it) went into
+    // the archive, not away; the other request is untouched.
+    for gone in ["web.chain.pem", "web.fullchain.pem", "web.p12"] {
+        assert!(!exists(&out.join(gone)), "{gone} of the old key is still beside the new pair");
+    }
+    let archive = std::fs::read_dir(out.join(".archive")).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read(archive.join("web.p12")).unwrap(), old_p12, "the old .p12 is kept");
+    let noted = std::fs::read_to_string(archive.join("archived.jsonl")).unwrap();
+    assert!(
+        noted.contains(r#""CertificateFiles":["web.chain.pem","web.fullchain.pem","web.p12"]"#),
+        "{noted}"
+    );
+    assert_eq!(api_before, others(&out), "the other request is untouched");
+
+    // The new pair's first certificate goes in, with its own .p12, judged by openssl.
+    let new = ca.issue(&csr, &Issue::default());
+    import_ok_with(&[new.fullchain()], &out, &ca.root, &p12_args);
+    assert_eq!(entry(&out, "web")["State"], "imported");
+    assert_pair(&out.join("web.crt.pem"), &key, "web");
+    let (ok, said) =
+        openssl_verify_chain(&ca.root, &out.join("web.chain.pem"), &out.join("web.crt.pem"), false);
+    assert!(ok, "{said}");
+    crate::import::assert_p12(
+        &out.join("web.p12"),
+        "p12 secret",
+        &out.join("web.crt.pem"),
+        &key,
+        None,
+        false,
+    );
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn a_renewed_request_whose_top_level_files_were_all_deleted_keeps_its_certificate() {
+    let dir = Dir::new();
+    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let first = ca.issue(&out.join("web.csr.pem"), &Issue::valid(Validity::two_thirds_spent()));
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    generate_ok(&m, &out, &["-q"]);
+    let renewed = ca.issue(&out.join("web.next.csr.pem"), &Issue::default());
+    import_expect(&[renewed.fullchain()], &out, &ca.root, &[("web", "renewed")]);
+    let whole = entry(&out, "web");
+    let recorded = whole["Certificate"].clone();
+
+    // Its links deleted, the CSR left: damaged, and the import that links the generation
+    // again makes the entry whole, as it was.
+    for file in ["key", "crt", "chain", "fullchain"] {
+        std::fs::remove_file(out.join(format!("web.{file}.pem"))).unwrap();
+    }
+    assert_eq!(generate(&m, &out, &["-q"]).status.code(), Some(1));
+    assert_eq!(entry(&out, "web")["State"], "damaged");
+    import_expect(&[renewed.fullchain()], &out, &ca.root, &[("web", "unchanged")]);
+    assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "web");
+    let back = entry(&out, "web");
+    assert!(back["Error"].is_null(), "{back}");
+    for field in ["Certificate", "KeySha2", "CsrFile", "KeyFile", "Csr", "HasPrivateKey", "CsrId"] {
+        assert_eq!(back[field], whole[field], "{field}: {back}");
+    }
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
+
+    // Every *.pem beside the generations deleted (the links and the CSR): the folder is
+    // not a new one, and generate keeps the certificate's record and says why it is damaged.
+    for e in std::fs::read_dir(&out).unwrap() {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|x| x == "pem") {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let link = "web.key.pem is not the link into the live certificate's generation";
+    let run = generate(&m, &out, &["-q"]);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(!exists(&out.join("web.key.pem")), "no new key beside the generation's");
+    let now = entry(&out, "web");
+    assert_eq!(now["Certificate"], recorded, "{now}");
+    assert!(now["Error"].as_str().unwrap_or_default().contains(link), "{now}");
+    assert!(plan_line(&plan(&m, &out, &[]), "web").contains(link));
+
+    // Import puts the links back, to the generation's key and certificate.
+    import_expect(&[renewed.fullchain()], &out, &ca.root, &[("web", "unchanged")]);
+    assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "web");
+    assert_eq!(cert_pubkey(&out.join("web.crt.pem")), cert_pubkey(&renewed.leaf));
+    let line = plan_line(&plan(&m, &out, &[]), "web");
+    assert!(line.starts_with("damaged") && line.contains("web.csr.pem is missing"), "{line}");
 }
