@@ -552,10 +552,6 @@ impl Writer<'_> {
             certificate: o.certificate.clone(),
             csr: None,
         };
-        // A request that failed or was left alone has the pair it had (files are replaced
-        // whole or not at all): its entry keeps what was recorded of it. Unless a killed
-        // run changed that pair and no complete summary has shown the change: then the CSR
-        // stays unrecorded, so that the run which next finds it intact reports it `new`.
         // A KeyFile request's key is the user's file, which stays where it is: absolute,
         // so that it reads the same from anywhere (and `merge` knows it is not one of the
         // folder's files, which are relative).
@@ -564,6 +560,10 @@ impl Writer<'_> {
             .key_file
             .as_ref()
             .map(|path| std::path::absolute(path).unwrap_or_else(|_| path.clone()).display().to_string());
+        // A request that failed or was left alone has the pair it had (files are replaced
+        // whole or not at all): its entry keeps what was recorded of it. Unless a killed
+        // run changed that pair and no complete summary has shown the change: then the CSR
+        // stays unrecorded, so that the run which next finds it intact reports it `new`.
         let left_as_it_was = |e: &mut Entry, error: String| {
             let record = self.previous.record(o.request.name.as_str());
             e.error = Some(error);
