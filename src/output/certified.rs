@@ -106,6 +106,11 @@ impl LiveFile {
     fn mode(self) -> u32 {
         if matches!(self, LiveFile::Key | LiveFile::P12 | LiveFile::EncKey) { KEY_MODE } else { PUBLIC_MODE }
     }
+
+    /// An SM2 request's encryption pair's files, there only when it has one.
+    fn is_encryption(self) -> bool {
+        matches!(self, LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain)
+    }
 }
 
 /// Where one request's certificate files are.
@@ -422,7 +427,7 @@ impl NewGeneration {
         match file {
             LiveFile::Key => self.key.is_some(),
             LiveFile::P12 => self.p12.is_some(),
-            LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain => self.encryption.is_some(),
+            f if f.is_encryption() => self.encryption.is_some(),
             _ => true,
         }
     }
@@ -793,7 +798,7 @@ fn wanted(generation: &Generation, file: LiveFile) -> bool {
     match file {
         LiveFile::Key => generation.has_key,
         LiveFile::P12 => generation.info.p12_file.is_some(),
-        LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain => generation.info.encryption.is_some(),
+        f if f.is_encryption() => generation.info.encryption.is_some(),
         _ => true,
     }
 }
@@ -910,8 +915,7 @@ pub(crate) fn retire_stale(
     moved: &mut Vec<String>,
 ) -> Result<(), IoError> {
     for file in LiveFile::ALL {
-        let enc = matches!(file, LiveFile::EncKey | LiveFile::EncCert | LiveFile::EncFullchain);
-        if file == LiveFile::Key || (enc && !encryption) {
+        if file == LiveFile::Key || (file.is_encryption() && !encryption) {
             continue;
         }
         let path = paths.link(file);
