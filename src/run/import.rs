@@ -1045,6 +1045,29 @@ impl Put<'_> {
             enc_fingerprint.is_some()
                 && g.info.encryption.as_ref().map(|e| &e.sha256_fingerprint) != enc_fingerprint.as_ref()
         };
+        // The live key is gone (only a `KeyFile` request's generation has none of its own):
+        // its certificate can serve nothing, and "unchanged" would hide that. A new pair
+        // (`generate --repair`) is the way on, and its certificate promotes it as a renewal.
+        if let Live::Certified(g) = &live
+            && g.info.key_sha2 == cert_key
+            && !g.has_key
+            && request.key_file.is_none()
+        {
+            let next = paths.next_csr();
+            let way = if next_pending {
+                format!("import the certificate for {}", next.display())
+            } else {
+                format!(
+                    "`generate --repair` makes a new key and CSR ({}) for a new certificate",
+                    next.display()
+                )
+            };
+            return Err(Refusal::Damaged(format!(
+                "{}: {} is missing, so the live certificate has no key: {way}",
+                request.name,
+                g.file(&paths, LiveFile::Key).display(),
+            )));
+        }
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
             // (A first certificate's files that a kill left incomplete, or a chain that

@@ -3,7 +3,8 @@
 //! waiting for theirs), a recorded certificate whose files are gone (`--check` must not
 //! call that folder up to date; with its key gone too, `--repair` makes a new pair whose
 //! first certificate goes in cleanly; a renewed one whose every top-level file was deleted
-//! keeps its record until import links its generation again), and `--reencrypt` of a
+//! keeps its record until import links its generation again; one whose key alone is gone
+//! is refused by import until a new pair replaces it), and `--reencrypt` of a
 //! folder with live keys. Judged by openssl on what the real binary wrote.
 
 use std::os::unix::fs::PermissionsExt;
@@ -495,4 +496,80 @@ fn a_renewed_request_whose_top_level_files_were_all_deleted_keeps_its_certificat
     assert_eq!(cert_pubkey(&out.join("web.crt.pem")), cert_pubkey(&renewed.leaf));
     let line = plan_line(&plan(&m, &out, &[]), "web");
     assert!(line.starts_with("damaged") && line.contains("web.csr.pem is missing"), "{line}");
+}
+
+/// A live certificate whose key was deleted (the first certificate's `NAME.key.pem`, and a
+/// renewed generation's `key.pem`) serves nothing: import of it again is refused, naming
+/// the missing key and the way on (it said "unchanged", exit 0, before), with nothing
+/// written; `--repair` makes a new pair, and its certificate goes in as a renewal.
+#[test]
+fn a_live_certificate_whose_key_is_gone_is_refused_until_a_new_pair_replaces_it() {
+    let dir = Dir::new();
+    let m =
+        manifest(&dir, &[req("web", "ECC", "web.example.com", ""), req("api", "RSA", "api.example.com", "")]);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &["-q"]);
+    let ca = Ca::new();
+    let web = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    let api_first = ca.issue(&out.join("api.csr.pem"), &Issue::valid(Validity::two_thirds_spent()));
+    import_expect(
+        &[web.fullchain(), api_first.fullchain()],
+        &out,
+        &ca.root,
+        &[("web", "imported"), ("api", "imported")],
+    );
+    generate_ok(&m, &out, &["-q"]);
+    let api = ca.issue(&out.join("api.next.csr.pem"), &Issue::default());
+    import_expect(&[api.fullchain()], &out, &ca.root, &[("api", "renewed")]);
+    assert!(std::fs::symlink_metadata(out.join("api.key.pem")).unwrap().file_type().is_symlink());
+
+    std::fs::remove_file(out.join("web.key.pem")).unwrap();
+    std::fs::remove_file(out.join(".live/api/current/key.pem")).unwrap();
+    let lives = [web.fullchain(), api.fullchain()];
+    let before = folder_files(&out);
+    let (code, doc, said) = import_json(&lives, &out, &ca.root);
+    assert_eq!(code, Some(1), "{said}\n{doc}");
+    let refusals: Vec<(String, String)> = doc["Certificates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["Name"].is_string())
+        .map(|c| {
+            (c["Result"].as_str().unwrap().to_owned(), c["Reason"].as_str().unwrap_or_default().to_owned())
+        })
+        .collect();
+    assert_eq!(refusals.len(), 2, "{doc}");
+    for ((result, reason), key) in refusals.iter().zip(["web.key.pem", ".live/api/current/key.pem"]) {
+        assert_eq!(result, "refused", "{doc}");
+        assert!(reason.contains(key) && reason.contains("is missing"), "{reason}");
+        assert!(reason.contains("generate --repair"), "{reason}");
+    }
+    assert_eq!(snapshot_diff(&before, &folder_files(&out)), Vec::<String>::new(), "nothing written");
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1));
+
+    // --repair: a new pair for each; the old certificate again now names it.
+    generate(&m, &out, &["--repair", "-q"]);
+    for name in ["web", "api"] {
+        assert!(exists(&out.join(format!("{name}.next.key.pem"))), "{name}: {:?}", tree(&out));
+    }
+    let (code, doc, said) = import_json(&lives, &out, &ca.root);
+    assert_eq!(code, Some(1), "{said}\n{doc}");
+    let reasons = doc.to_string();
+    assert!(reasons.contains("import the certificate for") && reasons.contains("web.next.csr.pem"), "{doc}");
+    let next: Vec<PathBuf> = ["web", "api"]
+        .iter()
+        .map(|n| ca.issue(&out.join(format!("{n}.next.csr.pem")), &Issue::default()).fullchain())
+        .collect();
+    import_expect(&next, &out, &ca.root, &[("web", "renewed"), ("api", "renewed")]);
+    for name in ["web", "api"] {
+        assert_pair(&out.join(format!("{name}.crt.pem")), &out.join(format!("{name}.key.pem")), name);
+        let (ok, said) = openssl_verify_chain(
+            &ca.root,
+            &out.join(format!("{name}.chain.pem")),
+            &out.join(format!("{name}.crt.pem")),
+            false,
+        );
+        assert!(ok, "{name}: {said}");
+    }
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
 }
