@@ -22,6 +22,7 @@
 use crate::crypto::CryptoError;
 use crate::crypto::{self, PairCheck, Passphrase, PrivateKey, SignedCsr};
 use crate::manifest::Problem;
+use crate::output::certified::{NEXT_CSR, NEXT_KEY};
 use crate::output::existing::{OnDisk, Record};
 use crate::output::folder::KeyProtection;
 pub(crate) use crate::output::summary::State;
@@ -35,23 +36,26 @@ pub(crate) enum Reason {
     /// A file there that csrbatch could not have written (a link, a folder, unreadable).
     #[error("{0}")]
     Unusable(String),
-    #[error("{0}.key.pem and {0}.csr.pem are missing")]
-    BothMissing(CsrName),
-    #[error("{0}.key.pem is missing")]
-    KeyMissing(CsrName),
-    #[error("{0}.csr.pem is missing")]
-    CsrMissing(CsrName),
+    #[error("{key} and {csr} are missing")]
+    BothMissing { key: String, csr: String },
+    /// The key file (its name).
+    #[error("{0} is missing")]
+    KeyMissing(String),
+    /// The CSR file (its name).
+    #[error("{0} is missing")]
+    CsrMissing(String),
     /// The key file does not read as a key (with this passphrase).
-    #[error("{name}.key.pem: {error}")]
-    Key { name: CsrName, error: CryptoError },
+    #[error("{file}: {error}")]
+    Key { file: String, error: CryptoError },
     /// The pair could not be checked.
     #[error("{name}: {error}")]
     Check { name: CsrName, error: CryptoError },
     /// The CSR is not a valid CSR of the key.
-    #[error("{name}.csr.pem: {why}")]
-    Broken { name: CsrName, why: String },
-    #[error("{0}.csr.pem is not the CSR recorded in summary.json (changed by hand?)")]
-    ChangedByHand(CsrName),
+    #[error("{file}: {why}")]
+    Broken { file: String, why: String },
+    /// The CSR file (its name).
+    #[error("{0} is not the CSR recorded in summary.json (changed by hand?)")]
+    ChangedByHand(String),
     #[error("--rotate")]
     Rotate,
     #[error("{from} -> {to}")]
@@ -66,8 +70,8 @@ pub(crate) enum Reason {
     KeyFileChanged,
     /// An unencrypted key in a folder whose keys are encrypted (a `--reencrypt` that did
     /// not finish, or a key put there by hand).
-    #[error("{0}.key.pem is not encrypted, as this folder's keys are: run again with --reencrypt")]
-    NotEncrypted(CsrName),
+    #[error("{0} is not encrypted, as this folder's keys are: run again with --reencrypt")]
+    NotEncrypted(String),
     /// What a run that did not finish did to the pair.
     #[error("by a run that did not finish")]
     Unfinished,
@@ -199,6 +203,26 @@ pub(crate) struct Facts<'a, K = OnDisk> {
     pub(crate) record: Option<&'a Record>,
     /// csrbatch was writing this request's files when a run was killed.
     pub(crate) interrupted: bool,
+    /// Whose files these are, for the names the reasons give.
+    pub(crate) files: Files,
+}
+
+/// Which files a decision judges: the request's own pair, or a certified request's
+/// waiting renewal (`NAME.next.csr.pem`, and `NAME.next.key.pem` unless a `--reuse-key`
+/// renewal's CSR is for the live key).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Files {
+    pub(crate) next_key: bool,
+    pub(crate) next_csr: bool,
+}
+
+impl Files {
+    /// The names of the key and CSR files judged for request `name`.
+    pub(crate) fn names(self, name: &CsrName) -> (String, String) {
+        let file =
+            |next: bool, live: &str, waiting: &str| format!("{name}{}", if next { waiting } else { live });
+        (file(self.next_key, ".key.pem", NEXT_KEY), file(self.next_csr, ".csr.pem", NEXT_CSR))
+    }
 }
 
 /// Decides a request's state and action from the facts. Reads no file; parses and
@@ -210,6 +234,7 @@ pub(crate) fn decide(
     passphrase: Option<&Passphrase>,
 ) -> Decision {
     let name = &request.name;
+    let (key_file, csr_file) = facts.files.names(name);
     let recorded = facts.record.is_some_and(Record::has_csr);
     let damaged = |reason: Reason| {
         if facts.interrupted {
@@ -227,10 +252,10 @@ pub(crate) fn decide(
             return damaged(Reason::Unusable(why.clone()));
         }
         (OnDisk::Missing, OnDisk::Missing) if recorded && !facts.interrupted => {
-            return damaged(Reason::BothMissing(name.clone()));
+            return damaged(Reason::BothMissing { key: key_file, csr: csr_file });
         }
         (OnDisk::Missing, OnDisk::Missing) => return Decision::new(State::New, Action::Generate, None),
-        (OnDisk::Missing, OnDisk::Present(_)) => return damaged(Reason::KeyMissing(name.clone())),
+        (OnDisk::Missing, OnDisk::Present(_)) => return damaged(Reason::KeyMissing(key_file)),
         (OnDisk::Present(key), OnDisk::Missing) => {
             // A killed run renames the key first: its key without a CSR was never reported.
             let ours = facts.interrupted && !recorded;
@@ -239,19 +264,19 @@ pub(crate) fn decide(
             {
                 return Decision::new(State::New, Action::Resign(key), None);
             }
-            return damaged(Reason::CsrMissing(name.clone()));
+            return damaged(Reason::CsrMissing(csr_file));
         }
         (OnDisk::Present(key), OnDisk::Present(csr)) => (key, csr),
     };
 
     let key = match PrivateKey::from_pkcs8_pem_any(key_pem, passphrase) {
         Ok(key) => key,
-        Err(error) => return damaged(Reason::Key { name: name.clone(), error }),
+        Err(error) => return damaged(Reason::Key { file: key_file, error }),
     };
     // A folder with a passphrase holds encrypted keys only; a plain one is not up to date.
     let plain = KeyProtection::of_pem(key_pem) != Some(KeyProtection::Encrypted);
     if passphrase.is_some() && plain && !flags.reencrypt && !flags.live_key {
-        return damaged(Reason::NotEncrypted(name.clone()));
+        return damaged(Reason::NotEncrypted(key_file));
     }
     let changed_by_hand = facts.record.is_some_and(|r| r.has_csr() && !r.is_csr(csr_pem));
     let check = match crypto::check_pair(csr_pem, &key, &request.params) {
@@ -259,10 +284,10 @@ pub(crate) fn decide(
         Err(error) => return damaged(Reason::Check { name: name.clone(), error }),
     };
     match check {
-        PairCheck::Broken(why) => damaged(Reason::Broken { name: name.clone(), why }),
+        PairCheck::Broken(why) => damaged(Reason::Broken { file: csr_file, why }),
         // A CSR that differs from the one recorded was changed after it was written,
         // unless a killed run wrote it and never recorded it.
-        _ if changed_by_hand && !facts.interrupted => damaged(Reason::ChangedByHand(name.clone())),
+        _ if changed_by_hand && !facts.interrupted => damaged(Reason::ChangedByHand(csr_file)),
         PairCheck::Matches(_) if flags.rotate => {
             Decision::new(State::Rekey, Action::Generate, Reason::Rotate)
         }
@@ -288,8 +313,9 @@ pub(crate) fn decide_key_file(
     facts: Facts<'_, Result<PrivateKey, Problem>>,
     flags: Flags,
 ) -> Decision {
-    let Facts { key, csr, record, interrupted } = facts;
+    let Facts { key, csr, record, interrupted, files } = facts;
     let name = &request.name;
+    let (_, csr_file) = files.names(name);
     let key = match key {
         Ok(key) => key,
         Err(why) => return Decision::new(State::Damaged, Action::Leave, Reason::KeyFile(why)),
@@ -301,14 +327,14 @@ pub(crate) fn decide_key_file(
     };
     let csr_pem = match csr {
         OnDisk::Unusable(why) => return damaged(Reason::Unusable(why), key),
-        OnDisk::Missing if recorded && !interrupted => return damaged(Reason::CsrMissing(name.clone()), key),
+        OnDisk::Missing if recorded && !interrupted => return damaged(Reason::CsrMissing(csr_file), key),
         OnDisk::Missing if recorded => return Decision::new(State::Rekey, Action::Resign(key), None),
         OnDisk::Missing => return Decision::new(State::New, Action::Resign(key), None),
         OnDisk::Present(pem) => pem,
     };
     let changed_by_hand = record.is_some_and(|r| r.has_csr() && !r.is_csr(&csr_pem));
     if changed_by_hand && !interrupted {
-        return damaged(Reason::ChangedByHand(name.clone()), key);
+        return damaged(Reason::ChangedByHand(csr_file), key);
     }
     match crypto::check_pair(&csr_pem, &key, &request.params) {
         Ok(PairCheck::Matches(csr)) => kept(record.filter(|_| !changed_by_hand), record, csr),
@@ -319,7 +345,7 @@ pub(crate) fn decide_key_file(
             if intact {
                 Decision::new(State::Rekey, Action::Resign(key), Reason::KeyFileChanged)
             } else {
-                damaged(Reason::Broken { name: name.clone(), why }, key)
+                damaged(Reason::Broken { file: csr_file, why }, key)
             }
         }
         Err(error) => damaged(Reason::Check { name: name.clone(), error }, key),

@@ -34,7 +34,7 @@ fn pair(req: &CsrRequest) -> (String, String, Record) {
 
 fn facts<'a>(key: &str, csr: &str, record: Option<&'a Record>) -> Facts<'a> {
     let file = |t: &str| if t.is_empty() { OnDisk::Missing } else { OnDisk::Present(t.to_owned()) };
-    Facts { key: file(key), csr: file(csr), record, interrupted: false }
+    Facts { key: file(key), csr: file(csr), record, interrupted: false, files: Files::default() }
 }
 
 fn state(d: &Decision) -> (State, &'static str) {
@@ -193,7 +193,7 @@ fn key_file_decision(
     let key = PrivateKey::from_pkcs8_pem(key, req.params.key, None)
         .map_err(|e| Problem::KeyFile { path: "key.pem".into(), reason: e.to_string() });
     let csr = if csr.is_empty() { OnDisk::Missing } else { OnDisk::Present(csr.to_owned()) };
-    decide_key_file(req, Facts { key, csr, record, interrupted: false }, flags)
+    decide_key_file(req, Facts { key, csr, record, interrupted: false, files: Files::default() }, flags)
 }
 
 #[test]
@@ -232,8 +232,44 @@ fn key_file_requests_never_generate_a_key() {
     assert_eq!(state(&key_file_decision(&req, &key, "", Some(&record), NO)), (State::Damaged, "leave"));
     // The key file cannot be read (it changed during the run): the request fails, nothing is made.
     let unreadable = Problem::KeyFile { path: "key.pem".into(), reason: "cannot read it".into() };
-    let facts = Facts { key: Err(unreadable), csr: OnDisk::Missing, record: None, interrupted: false };
+    let facts = Facts {
+        key: Err(unreadable),
+        csr: OnDisk::Missing,
+        record: None,
+        interrupted: false,
+        files: Files::default(),
+    };
     let d = decide_key_file(&req, facts, NO);
     assert_eq!(state(&d), (State::Damaged, "leave"));
     assert_eq!(d.reason.map(|r| r.to_string()).as_deref(), Some("KeyFile: key.pem: cannot read it"));
+}
+
+/// A certified request's waiting renewal is judged by its own files, and the reasons name
+/// them (`NAME.next.*`), not the live files beside them, which generate never touches.
+#[test]
+fn the_reasons_name_the_files_judged() {
+    let req = request("ECC", "Hangzhou");
+    let (key, csr, record) = pair(&req);
+    let (other_key, _, _) = pair(&req);
+    let pass = crate::crypto::Passphrase::new("pw".into()).unwrap();
+    let name = req.name.as_str();
+    let (own, next) = (Files::default(), Files { next_key: true, next_csr: true });
+    // A --reuse-key renewal: the next CSR, the live key.
+    let reused = Files { next_key: false, next_csr: true };
+    let cases: [(Files, &str, &str, Option<&crate::crypto::Passphrase>, String); 7] = [
+        (own, "", &csr, None, format!("{name}.key.pem is missing")),
+        (next, "", &csr, None, format!("{name}.next.key.pem is missing")),
+        (next, &key, "", None, format!("{name}.next.csr.pem is missing")),
+        (next, "", "", None, format!("{name}.next.key.pem and {name}.next.csr.pem are missing")),
+        (next, &key, &csr, Some(&pass), format!("{name}.next.key.pem is not encrypted")),
+        (next, "not a key", &csr, None, format!("{name}.next.key.pem: ")),
+        (reused, &other_key, &csr, None, format!("{name}.next.csr.pem: ")),
+    ];
+    for (files, key, csr, pass, want) in cases {
+        let f = Facts { files, ..facts(key, csr, Some(&record)) };
+        let d = decide(&req, f, NO, pass);
+        assert_eq!(state(&d), (State::Damaged, "leave"), "{files:?} {want}");
+        let said = d.reason.map(|r| r.to_string()).unwrap_or_default();
+        assert!(said.starts_with(&want), "{files:?}: {said:?}, not {want:?}");
+    }
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use crate::crypto::Passphrase;
 use crate::crypto::PrivateKey;
-use crate::decide::{Action, Decision, Facts, Flags, Reason};
+use crate::decide::{Action, Decision, Facts, Files, Flags, Reason};
 use crate::error::Error;
 use crate::keyfile::{InsideOut, KeyFileCheck};
 use crate::manifest::{Change, Fingerprint, ManifestError};
@@ -271,7 +271,7 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         let csr_exists = csr.exists();
         let record = previous.record(request.name.as_str());
         let interrupted = previous.interrupted(request.name.as_str());
-        let facts = Facts { key: user_key, csr, record, interrupted };
+        let facts = Facts { key: user_key, csr, record, interrupted, files: Files::default() };
         let decision = crate::decide::decide_key_file(request, facts, flags);
         // A NAME.key.pem left from before the request had a KeyFile: `generate` archives it
         // when it writes the new CSR.
@@ -283,6 +283,7 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         csr: read(csr),
         record: previous.record(request.name.as_str()),
         interrupted: previous.interrupted(request.name.as_str()),
+        files: Files::default(),
     };
     let (key_exists, csr_exists) = (facts.key.exists(), facts.csr.exists());
     live(crate::decide::decide(request, facts, flags, passphrase), key_exists, csr_exists)
@@ -305,6 +306,8 @@ fn assess_certified(
     let next_csr = existing::read_file(&paths.next_csr());
     let next_key = existing::read_file(&paths.next_key());
     let pending = next_csr.exists() || next_key.exists();
+    // The reasons name the next pair's files when they are judged.
+    let files = Files { next_key: next_key.exists(), next_csr: pending };
     let (csr, key_exists, csr_exists) = if pending {
         let exists = (next_key.exists(), next_csr.exists());
         (next_csr, exists.0, exists.1)
@@ -314,14 +317,24 @@ fn assess_certified(
     let decision = match &request.key_file {
         Some(path) => {
             let key = crate::keyfile::open(path, request.params.key, judge.passphrase);
-            crate::decide::decide_key_file(request, Facts { key, csr, record, interrupted }, judge.flags)
+            let files = Files { next_key: false, ..files };
+            crate::decide::decide_key_file(
+                request,
+                Facts { key, csr, record, interrupted, files },
+                judge.flags,
+            )
         }
         None => {
             // The next pair is made new by --rotate only once: a pending pair is kept.
             let flags =
                 Flags { rotate: judge.flags.rotate && !pending, live_key: !next_key.exists(), ..judge.flags };
             let key = if next_key.exists() { next_key } else { live_key() };
-            crate::decide::decide(request, Facts { key, csr, record, interrupted }, flags, judge.passphrase)
+            crate::decide::decide(
+                request,
+                Facts { key, csr, record, interrupted, files },
+                flags,
+                judge.passphrase,
+            )
         }
     };
     let decision = match decision {
@@ -339,8 +352,9 @@ fn assess_certified(
                                 .map_err(Reason::KeyFile),
                         ),
                         None if judge.flags.reuse_key => Some(
-                            PrivateKey::from_pkcs8_pem_any(&text_of(live_key()), judge.passphrase)
-                                .map_err(|error| Reason::Key { name: request.name.clone(), error }),
+                            PrivateKey::from_pkcs8_pem_any(&text_of(live_key()), judge.passphrase).map_err(
+                                |error| Reason::Key { file: Files::default().names(&request.name).0, error },
+                            ),
                         ),
                         None => None,
                     };

@@ -2,7 +2,8 @@
 //! import PATH (nested, hidden entries skipped) and PEM of any layout; `KeyFile` requests
 //! imported and renewed with the user's key; `--renew-before` and expired live
 //! certificates in plan and `--check`; `--reuse-key`; a certified request's manifest
-//! changing, `--rotate` and `--repair` writing the `next` pair only; a certificate for the
+//! changing, `--rotate` and `--repair` writing the `next` pair only (and a damaged one
+//! named by its own files); a certificate for the
 //! old live key while a renewal waits; `inspect` of the live files with `--key`; a hostile
 //! zip. Every outcome is judged by openssl (and python's zipfile) on what the real binary
 //! wrote.
@@ -816,6 +817,35 @@ fn a_changed_manifest_or_rotate_of_a_certified_request_writes_the_next_pair_only
     let m = manifest(&dir, &[req("chg", "ECC", "chg.example.com", "www.chg.example.com")]);
     assert_next_pair_only(&m, &out, &["-q", "--rotate"], "rekey", true);
     promote_next(&out, &ca, &m);
+}
+
+/// A waiting renewal that is damaged is judged by its own files, and plan names them
+/// (it named the live `chg.key.pem`/`chg.csr.pem`, which generate never touches).
+#[test]
+fn a_damaged_waiting_renewal_names_its_next_files() {
+    let dir = Dir::new();
+    let ca = Ca::new();
+    let out = certified_template(&dir, &ca);
+    let m = manifest(&dir, &[req("chg", "ECC", "chg.example.com", "www.chg.example.com")]);
+    generate_ok(&m, &out, &["-q", "--rotate"]);
+    let (next_csr, next_key) = (out.join("chg.next.csr.pem"), out.join("chg.next.key.pem"));
+    let (csr, key) = (std::fs::read(&next_csr).unwrap(), std::fs::read(&next_key).unwrap());
+    let damaged = |what: &str, want: &str| {
+        let line = plan_line(&plan(&m, &out, &[]), "chg");
+        assert!(line.starts_with("damaged") && line.contains(want), "{what}: {line}");
+        assert!(!line.contains("chg.key.pem") && !line.contains("chg.csr.pem"), "{what}: {line}");
+        assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1), "{what}");
+    };
+    std::fs::write(&next_csr, "not a CSR\n").unwrap();
+    damaged("the next CSR overwritten", "chg.next.csr.pem: ");
+    std::fs::remove_file(&next_csr).unwrap();
+    damaged("the next CSR deleted", "chg.next.csr.pem is missing");
+    std::fs::write(&next_key, "not a key\n").unwrap();
+    std::fs::write(&next_csr, &csr).unwrap();
+    damaged("the next key overwritten", "chg.next.key.pem: ");
+    std::fs::write(&next_key, &key).unwrap();
+    let line = plan_line(&plan(&m, &out, &[]), "chg");
+    assert!(line.starts_with("pending"), "the next pair back: {line}");
 }
 
 /// The CA issues for `chg.next.csr.pem`: import says renewed, the next pair is the live
