@@ -1,6 +1,6 @@
 //! Certified requests under the commands that move or rewrite a folder's files: `merge`
 //! of shards whose requests have certificates (live, renewed into generations, renewals
-//! waiting for theirs), a recorded certificate whose files are gone (`--check` must not
+//! waiting for theirs; `--collect` carries the shards' archives), a recorded certificate whose files are gone (`--check` must not
 //! call that folder up to date; with its key gone too, `--repair` makes a new pair whose
 //! first certificate goes in cleanly; a renewed one whose every top-level file was deleted
 //! keeps its record until import links its generation again; one whose key alone is gone
@@ -129,6 +129,21 @@ fn merge_collect_carries_live_certificates_and_waiting_renewals() {
             assert_eq!(mode(&next.0), 0o600, "{name}.next.key.pem");
         }
     }
+    // Each shard's archive (the first certificates' files, their keys among them, that
+    // the renewals replaced) is in the copy's, at the same paths, with its modes: the
+    // shards can go.
+    let copied = snapshot(&merged.join(".archive"));
+    let mut keys = 0;
+    for shard in &shards {
+        for (rel, file) in snapshot(&shard.join(".archive")) {
+            if let Entry::File { mode, .. } = &file {
+                assert_eq!(copied.get(&rel), Some(&file), "{}: {rel}", shard.display());
+                keys += usize::from(rel.ends_with("key.pem") && *mode == 0o600);
+            }
+        }
+    }
+    assert!(keys >= 2, "the first certificates' keys: {:?}", tree(&merged.join(".archive")));
+
     // The copy is a folder of its own: plan finds nothing damaged, the waiting renewals
     // pending; the certificate of one promotes it there.
     let said = plan(&m, &merged, &[]);
@@ -144,6 +159,22 @@ fn merge_collect_carries_live_certificates_and_waiting_renewals() {
     // Merged again over its own copy: the same files (the shards' own), nothing refused.
     let run = merge(&shards, &dir.path("merged2"), true);
     assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let run = merge(&shards, &dir.path("merged2"), true);
+    assert_eq!(run.status.code(), Some(0), "again into the same folder: {}", stderr(&run));
+
+    // A file of the copy's archive changed: the next collect there is refused, naming it,
+    // with nothing written.
+    let again = dir.path("merged2");
+    let (rel, _) = snapshot(&shards[0].join(".archive"))
+        .into_iter()
+        .find(|(_, e)| matches!(e, Entry::File { .. }))
+        .unwrap();
+    std::fs::write(again.join(".archive").join(&rel), "other bytes\n").unwrap();
+    let before = snapshot(&again);
+    let run = merge(&shards, &again, true);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(stderr(&run).contains("clash:") && stderr(&run).contains(&rel), "{}", stderr(&run));
+    assert_eq!(snapshot_diff(&before, &snapshot(&again)), Vec::<String>::new(), "nothing written");
 }
 
 #[test]

@@ -80,6 +80,10 @@ pub(crate) enum MergeProblem {
     /// (another request's pair of the same Name, say); found before anything is copied.
     #[error("clash: {name} ({place}): {} holds another file", path.display())]
     Clash { name: String, place: ManifestPlace, dir: PathBuf, path: PathBuf },
+    /// `--collect`: a file of a shard's archive whose place in `out`'s archive holds
+    /// another file; found before anything is copied.
+    #[error("clash: {} (from the archive of {}) holds another file", path.display(), dir.display())]
+    ArchiveClash { dir: PathBuf, path: PathBuf },
     /// `--collect`: a certified request whose live files in its shard are not as the
     /// shard's summary.json records them (`why`): a copy would not be a whole certificate
     /// for its key.

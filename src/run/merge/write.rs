@@ -1,7 +1,8 @@
 //! Writing the merged folder through the folder type `generate` writes with: `--out`
 //! locked and opened as an [`OutputDir`], the summary journaled by a [`SummaryWriter`],
 //! and with `--collect` the pairs copied as `generate` writes its own (staged, one sync a
-//! batch, a journal line naming the batch before any file is put in place).
+//! batch, a journal line naming the batch before any file is put in place), and the
+//! shards' archives with them.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -12,7 +13,9 @@ use crate::error::Error;
 use crate::output::atomic::{self, Folders, Replace, Staged};
 use crate::output::certified;
 use crate::output::summary::{Entry, SummaryWriter};
-use crate::output::{FolderError, FolderState, IoError, Layout, Opening, OutProblem, OutputDir, utc_stamp};
+use crate::output::{
+    ARCHIVE_DIR, FolderError, FolderState, IoError, Layout, Opening, OutProblem, OutputDir, utc_stamp,
+};
 use crate::settings::Settings;
 
 /// Entries written per batch, at most: with `--collect`, their files are held open
@@ -101,7 +104,8 @@ pub(super) fn write_merged(
         .collect();
     let mut shards = ByIndex { shards, at };
     if settings.merge.collect {
-        let clashes = clashes(given, opening.layout, &order, &mut shards)?;
+        let mut clashes = clashes(given, opening.layout, &order, &mut shards)?;
+        clashes.extend(archive_clashes(given, shards.shards)?);
         if !clashes.is_empty() {
             return Ok(MergeOutcome::Clashes(clashes));
         }
@@ -118,6 +122,11 @@ pub(super) fn write_merged(
     let size = if settings.merge.collect { batch_size(settings.merge.shards.len()) } else { BATCH };
     for batch in order.chunks(size) {
         write_batch(&out, &mut summary, batch, settings.merge.collect, &mut shards)?;
+    }
+    if settings.merge.collect {
+        for shard in shards.shards.iter() {
+            copy_archive(&out, &shard.dir, size)?;
+        }
     }
     let csrs = summary.counts().0;
     summary.finish(&[])?;
@@ -263,18 +272,7 @@ fn clashes(
             }
         };
         for Carried { from, to, .. } in files {
-            // Every file to copy is there to read before anything is copied.
-            std::fs::metadata(&from).map_err(|e| IoError::new(&from, e))?;
-            let same = match std::fs::symlink_metadata(&to) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
-                Err(e) => return Err(IoError::new(&to, e)),
-                Ok(m) => {
-                    m.is_file()
-                        && std::fs::read(&to).ok()
-                            == Some(std::fs::read(&from).map_err(|e| IoError::new(&from, e))?)
-                }
-            };
-            if !same {
+            if !may_copy(&from, &to)? {
                 clashes.push(MergeProblem::Clash {
                     name: entry.name.clone(),
                     place: entry.manifest.clone(),
@@ -285,6 +283,80 @@ fn clashes(
         }
     }
     Ok(clashes)
+}
+
+/// Whether `from` may be copied to `to`: nothing is there, or the same bytes (a merge run
+/// again). `from` is read, so that every file to copy is there before anything is copied.
+fn may_copy(from: &Path, to: &Path) -> Result<bool, IoError> {
+    std::fs::metadata(from).map_err(|e| IoError::new(from, e))?;
+    match std::fs::symlink_metadata(to) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+        Err(e) => Err(IoError::new(to, e)),
+        Ok(m) => Ok(m.is_file()
+            && std::fs::read(to).ok() == Some(std::fs::read(from).map_err(|e| IoError::new(from, e))?)),
+    }
+}
+
+/// What `--collect` copies of a shard's archive (`.archive/`: what its runs replaced or
+/// pruned, old keys among them, and each run's `archived.jsonl`): every regular file, to
+/// the same path in `out`'s archive, so that each run's folder stays as that run left it
+/// and the collected folder holds all its shards hold. Secret (mode 0600) when only its
+/// owner may read it. Links are not followed: csrbatch puts none there.
+fn archived(out: &Path, shard: &Path) -> Result<Vec<Carried>, IoError> {
+    use std::os::unix::fs::PermissionsExt;
+    let root = shard.join(ARCHIVE_DIR);
+    match std::fs::symlink_metadata(&root) {
+        Ok(m) if m.is_dir() => {}
+        Ok(_) => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(IoError::new(&root, e)),
+    }
+    let mut files = Vec::new();
+    for item in walkdir::WalkDir::new(&root).sort_by_file_name() {
+        let item = item.map_err(|e| IoError::other(&root, e))?;
+        if !item.file_type().is_file() {
+            continue;
+        }
+        let mode = item.metadata().map_err(|e| IoError::other(item.path(), e))?.permissions().mode();
+        let rel = item.path().strip_prefix(&root).map_err(|e| IoError::other(item.path(), e))?;
+        let to = out.join(ARCHIVE_DIR).join(rel);
+        files.push(Carried { from: item.path().to_path_buf(), to, secret: mode & 0o077 == 0 });
+    }
+    Ok(files)
+}
+
+/// The files of the shards' archives that a file in `out`'s archive keeps from copying.
+fn archive_clashes(out: &Path, shards: &[ShardFolder]) -> Result<Vec<MergeProblem>, IoError> {
+    let mut clashes = Vec::new();
+    for shard in shards {
+        for Carried { from, to, .. } in archived(out, &shard.dir)? {
+            if !may_copy(&from, &to)? {
+                clashes.push(MergeProblem::ArchiveClash { dir: shard.dir.clone(), path: to });
+            }
+        }
+    }
+    Ok(clashes)
+}
+
+/// Copies a shard's archive into `out`'s (see [`archived`]), `size` files a sync; what is
+/// there already (a merge run again) is the same file ([`archive_clashes`] found).
+fn copy_archive(out: &OutputDir, shard: &Path, size: usize) -> Result<(), IoError> {
+    for part in archived(out.root(), shard)?.chunks(size.max(1)) {
+        let mut staged = Vec::new();
+        for Carried { from, to, secret } in part {
+            let bytes = std::fs::read(from).map_err(|e| IoError::new(from, e))?;
+            if std::fs::read(to).is_ok_and(|b| b == bytes) {
+                continue;
+            }
+            let dir = to.parent().unwrap_or(out.root());
+            std::fs::create_dir_all(dir).map_err(|e| IoError::new(dir, e))?;
+            staged.push(out.stage_bytes(to, &bytes, *secret, Replace::Never)?);
+        }
+        for landed in atomic::commit_with(staged, &[], Folders::WithNextSync) {
+            landed?;
+        }
+    }
+    Ok(())
 }
 
 /// Stages copies of what the entry carries (see [`carried`]) into `out` and points the
