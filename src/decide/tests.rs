@@ -272,4 +272,9 @@ fn the_reasons_name_the_files_judged() {
         let said = d.reason.map(|r| r.to_string()).unwrap_or_default();
         assert!(said.starts_with(&want), "{files:?}: {said:?}, not {want:?}");
     }
+    // The next CSR is not the one recorded.
+    let (_, _, other) = pair(&req);
+    let d = decide(&req, Facts { files: next, ..facts(&key, &csr, Some(&other)) }, NO, None);
+    let said = d.reason.map(|r| r.to_string()).unwrap_or_default();
+    assert!(said.starts_with(&format!("{name}.next.csr.pem is not the CSR recorded")), "{said}");
 }

@@ -1054,7 +1054,8 @@ impl Put<'_> {
             && request.key_file.is_none()
         {
             let next = paths.next_csr();
-            let way = if next_pending {
+            // (A --reuse-key renewal's next CSR is for the key that is gone.)
+            let way = if next_pending && request.key_sha2 != g.info.key_sha2 {
                 format!("import the certificate for {}", next.display())
             } else {
                 format!(

@@ -306,8 +306,13 @@ fn assess_certified(
     let next_csr = existing::read_file(&paths.next_csr());
     let next_key = existing::read_file(&paths.next_key());
     let pending = next_csr.exists() || next_key.exists();
+    // A next CSR without a next key is a --reuse-key renewal's when it is for the live key
+    // (judged with it); for another key, the next key it wants is missing.
+    let reuses_live_key = !next_key.exists()
+        && matches!(&next_csr, OnDisk::Present(pem)
+            if certified::csr_pem_key_sha2(pem).as_deref() == Some(generation.info.key_sha2.as_str()));
     // The reasons name the next pair's files when they are judged.
-    let files = Files { next_key: next_key.exists(), next_csr: pending };
+    let files = Files { next_key: pending && !reuses_live_key, next_csr: pending };
     let (csr, key_exists, csr_exists) = if pending {
         let exists = (next_key.exists(), next_csr.exists());
         (next_csr, exists.0, exists.1)
@@ -327,8 +332,8 @@ fn assess_certified(
         None => {
             // The next pair is made new by --rotate only once: a pending pair is kept.
             let flags =
-                Flags { rotate: judge.flags.rotate && !pending, live_key: !next_key.exists(), ..judge.flags };
-            let key = if next_key.exists() { next_key } else { live_key() };
+                Flags { rotate: judge.flags.rotate && !pending, live_key: !files.next_key, ..judge.flags };
+            let key = if files.next_key { next_key } else { live_key() };
             crate::decide::decide(
                 request,
                 Facts { key, csr, record, interrupted, files },

@@ -680,6 +680,16 @@ fn reuse_key_renews_with_the_live_key() {
         );
     }
 
+    // In a copy, the live key deleted: the waiting CSR is for that key too, so the refusal
+    // points to --repair, not to that CSR's certificate.
+    let copy = dir.path("copy");
+    copy_folder(&out, &copy);
+    std::fs::remove_file(copy.join("reuse.key.pem")).unwrap();
+    let (code, doc, said) = import_json(&[old.fullchain()], &copy, &ca.root);
+    assert_eq!(code, Some(1), "{said}\n{doc}");
+    let reason = doc["Certificates"][0]["Reason"].as_str().unwrap_or_default().to_owned();
+    assert!(reason.contains("reuse.key.pem is missing") && reason.contains("generate --repair"), "{doc}");
+
     let next_csr = std::fs::read(f("next.csr.pem")).unwrap();
     let new = ca.issue(&f("next.csr.pem"), &Issue::default());
     import_expect(&[new.leaf.clone(), new.chain.clone()], &out, &ca.root, &[("reuse", "renewed")]);
@@ -843,6 +853,9 @@ fn a_damaged_waiting_renewal_names_its_next_files() {
     std::fs::write(&next_key, "not a key\n").unwrap();
     std::fs::write(&next_csr, &csr).unwrap();
     damaged("the next key overwritten", "chg.next.key.pem: ");
+    // (A next CSR alone is a --reuse-key renewal's only when it is for the live key.)
+    std::fs::remove_file(&next_key).unwrap();
+    damaged("the next key deleted", "chg.next.key.pem is missing");
     std::fs::write(&next_key, &key).unwrap();
     let line = plan_line(&plan(&m, &out, &[]), "chg");
     assert!(line.starts_with("pending"), "the next pair back: {line}");

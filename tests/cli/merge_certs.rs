@@ -94,9 +94,18 @@ fn names_of(m: &Path) -> Vec<String> {
 fn merge_collect_carries_live_certificates_and_waiting_renewals() {
     let dir = Dir::new();
     let (m, shards, ca, waiting) = certified_shards(&dir);
+    // An archived key a group may read (0640), and a link as `--prune` archives a
+    // request's `.live/NAME/current`: copied as they are.
+    let archive0 = shards[0].join(".archive");
+    let group_key = snapshot(&archive0).into_keys().find(|p| p.ends_with("key.pem")).unwrap();
+    std::fs::set_permissions(archive0.join(&group_key), std::fs::Permissions::from_mode(0o640)).unwrap();
+    std::fs::create_dir_all(archive0.join("T/gone.live/G")).unwrap();
+    std::os::unix::fs::symlink("G", archive0.join("T/gone.live/current")).unwrap();
     let merged = dir.path("merged");
     let run = merge(&shards, &merged, true);
     assert_eq!(run.status.code(), Some(0), "merge --collect: {}", stderr(&run));
+    assert_eq!(mode(&merged.join(".archive").join(&group_key)), 0o640);
+    assert_eq!(std::fs::read_link(merged.join(".archive/T/gone.live/current")).unwrap(), Path::new("G"));
     for name in names_of(&m) {
         let shard = shard_of(&shards, &name);
         let f = |root: &Path, suffix: &str| root.join(format!("{name}.{suffix}"));
@@ -175,6 +184,18 @@ fn merge_collect_carries_live_certificates_and_waiting_renewals() {
     assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
     assert!(stderr(&run).contains("clash:") && stderr(&run).contains(&rel), "{}", stderr(&run));
     assert_eq!(snapshot_diff(&before, &snapshot(&again)), Vec::<String>::new(), "nothing written");
+
+    // Two shards' archives with other bytes at the same path: refused before anything is
+    // written, into a new folder too.
+    for (k, shard) in shards.iter().enumerate() {
+        std::fs::create_dir_all(shard.join(".archive/T")).unwrap();
+        std::fs::write(shard.join(".archive/T/same-name.txt"), format!("shard {k}\n")).unwrap();
+    }
+    let fresh = dir.path("fresh");
+    let run = merge(&shards, &fresh, true);
+    assert_eq!(run.status.code(), Some(1), "{}", stderr(&run));
+    assert!(stderr(&run).contains("clash:") && stderr(&run).contains("same-name.txt"), "{}", stderr(&run));
+    assert!(!exists(&fresh.join("summary.json")) && !exists(&fresh.join(".archive")), "{:?}", tree(&fresh));
 }
 
 #[test]
@@ -560,20 +581,15 @@ fn a_live_certificate_whose_key_is_gone_is_refused_until_a_new_pair_replaces_it(
     let before = folder_files(&out);
     let (code, doc, said) = import_json(&lives, &out, &ca.root);
     assert_eq!(code, Some(1), "{said}\n{doc}");
-    let refusals: Vec<(String, String)> = doc["Certificates"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["Name"].is_string())
-        .map(|c| {
-            (c["Result"].as_str().unwrap().to_owned(), c["Reason"].as_str().unwrap_or_default().to_owned())
-        })
-        .collect();
-    assert_eq!(refusals.len(), 2, "{doc}");
-    for ((result, reason), key) in refusals.iter().zip(["web.key.pem", ".live/api/current/key.pem"]) {
-        assert_eq!(result, "refused", "{doc}");
-        assert!(reason.contains(key) && reason.contains("is missing"), "{reason}");
-        assert!(reason.contains("generate --repair"), "{reason}");
+    let refused: Vec<_> =
+        doc["Certificates"].as_array().unwrap().iter().filter(|c| c["Name"].is_string()).collect();
+    assert_eq!(refused.len(), 2, "{doc}");
+    for c in refused {
+        let (name, reason) = (c["Name"].as_str().unwrap(), c["Reason"].as_str().unwrap_or_default());
+        let key = if name == "web" { "web.key.pem" } else { ".live/api/current/key.pem" };
+        assert_eq!(c["Result"], "refused", "{doc}");
+        assert!(reason.contains(key) && reason.contains("is missing"), "{name}: {reason}");
+        assert!(reason.contains("generate --repair"), "{name}: {reason}");
     }
     assert_eq!(snapshot_diff(&before, &folder_files(&out)), Vec::<String>::new(), "nothing written");
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1));
@@ -585,8 +601,13 @@ fn a_live_certificate_whose_key_is_gone_is_refused_until_a_new_pair_replaces_it(
     }
     let (code, doc, said) = import_json(&lives, &out, &ca.root);
     assert_eq!(code, Some(1), "{said}\n{doc}");
-    let reasons = doc.to_string();
-    assert!(reasons.contains("import the certificate for") && reasons.contains("web.next.csr.pem"), "{doc}");
+    for c in doc["Certificates"].as_array().unwrap().iter().filter(|c| c["Name"].is_string()) {
+        let (name, reason) = (c["Name"].as_str().unwrap(), c["Reason"].as_str().unwrap_or_default());
+        assert_eq!(c["Result"], "refused", "{doc}");
+        let next =
+            format!("import the certificate for {}", out.join(format!("{name}.next.csr.pem")).display());
+        assert!(reason.contains(&next), "{name}: {reason}");
+    }
     let next: Vec<PathBuf> = ["web", "api"]
         .iter()
         .map(|n| ca.issue(&out.join(format!("{n}.next.csr.pem")), &Issue::default()).fullchain())

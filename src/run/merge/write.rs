@@ -297,12 +297,26 @@ fn may_copy(from: &Path, to: &Path) -> Result<bool, IoError> {
     }
 }
 
+/// A file or link of a shard's archive and its place in `out`'s archive.
+struct Archived {
+    from: PathBuf,
+    to: PathBuf,
+    /// A file's mode (kept as it is: a key's 0600, or the 0640 of a group's), or a link.
+    what: ArchivedKind,
+}
+
+enum ArchivedKind {
+    File(u32),
+    /// A link, made again with the same target (never followed: a pruned request's
+    /// `.live/NAME/current` points to its generation beside it).
+    Link(PathBuf),
+}
+
 /// What `--collect` copies of a shard's archive (`.archive/`: what its runs replaced or
-/// pruned, old keys among them, and each run's `archived.jsonl`): every regular file, to
+/// pruned, old keys among them, and each run's `archived.jsonl`): every file and link, to
 /// the same path in `out`'s archive, so that each run's folder stays as that run left it
-/// and the collected folder holds all its shards hold. Secret (mode 0600) when only its
-/// owner may read it. Links are not followed: csrbatch puts none there.
-fn archived(out: &Path, shard: &Path) -> Result<Vec<Carried>, IoError> {
+/// and the collected folder holds all its shards hold.
+fn archived(out: &Path, shard: &Path) -> Result<Vec<Archived>, IoError> {
     use std::os::unix::fs::PermissionsExt;
     let root = shard.join(ARCHIVE_DIR);
     match std::fs::symlink_metadata(&root) {
@@ -311,49 +325,92 @@ fn archived(out: &Path, shard: &Path) -> Result<Vec<Carried>, IoError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(IoError::new(&root, e)),
     }
-    let mut files = Vec::new();
+    let mut found = Vec::new();
+    // (walkdir follows no link unless told to.)
     for item in walkdir::WalkDir::new(&root).sort_by_file_name() {
         let item = item.map_err(|e| IoError::other(&root, e))?;
-        if !item.file_type().is_file() {
+        let from = item.path().to_path_buf();
+        let what = if item.file_type().is_file() {
+            let mode = item.metadata().map_err(|e| IoError::other(&from, e))?.permissions().mode();
+            ArchivedKind::File(mode & 0o777)
+        } else if item.file_type().is_symlink() {
+            ArchivedKind::Link(std::fs::read_link(&from).map_err(|e| IoError::new(&from, e))?)
+        } else {
             continue;
-        }
-        let mode = item.metadata().map_err(|e| IoError::other(item.path(), e))?.permissions().mode();
-        let rel = item.path().strip_prefix(&root).map_err(|e| IoError::other(item.path(), e))?;
+        };
+        let rel = from.strip_prefix(&root).map_err(|e| IoError::other(&from, e))?;
         let to = out.join(ARCHIVE_DIR).join(rel);
-        files.push(Carried { from: item.path().to_path_buf(), to, secret: mode & 0o077 == 0 });
+        found.push(Archived { from, to, what });
     }
-    Ok(files)
+    Ok(found)
 }
 
-/// The files of the shards' archives that a file in `out`'s archive keeps from copying.
+/// Whether `to` holds the archived item already: the same bytes, or a link to the same
+/// target. `None`: nothing is there.
+fn holds(to: &Path, item: &Archived) -> Result<Option<bool>, IoError> {
+    let meta = match std::fs::symlink_metadata(to) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(IoError::new(to, e)),
+        Ok(m) => m,
+    };
+    Ok(Some(match &item.what {
+        ArchivedKind::File(_) => {
+            meta.is_file()
+                && std::fs::read(to).ok()
+                    == Some(std::fs::read(&item.from).map_err(|e| IoError::new(&item.from, e))?)
+        }
+        ArchivedKind::Link(target) => {
+            meta.is_symlink() && std::fs::read_link(to).ok().as_ref() == Some(target)
+        }
+    }))
+}
+
+/// What keeps the shards' archives from being copied: a file or link in `out`'s archive,
+/// or of another shard's archive at the same path, that is not the same.
 fn archive_clashes(out: &Path, shards: &[ShardFolder]) -> Result<Vec<MergeProblem>, IoError> {
     let mut clashes = Vec::new();
+    let mut first: HashMap<PathBuf, Archived> = HashMap::new();
     for shard in shards {
-        for Carried { from, to, .. } in archived(out, &shard.dir)? {
-            if !may_copy(&from, &to)? {
-                clashes.push(MergeProblem::ArchiveClash { dir: shard.dir.clone(), path: to });
+        for item in archived(out, &shard.dir)? {
+            let same = match first.get(&item.to) {
+                Some(earlier) => holds(&earlier.from, &item)?.unwrap_or(false),
+                None => holds(&item.to, &item)?.unwrap_or(true),
+            };
+            if !same {
+                clashes.push(MergeProblem::ArchiveClash { dir: shard.dir.clone(), path: item.to.clone() });
             }
+            first.entry(item.to.clone()).or_insert(item);
         }
     }
     Ok(clashes)
 }
 
 /// Copies a shard's archive into `out`'s (see [`archived`]), `size` files a sync; what is
-/// there already (a merge run again) is the same file ([`archive_clashes`] found).
+/// there already (a merge run again, or another shard's same file) is the same, as
+/// [`archive_clashes`] found.
 fn copy_archive(out: &OutputDir, shard: &Path, size: usize) -> Result<(), IoError> {
     for part in archived(out.root(), shard)?.chunks(size.max(1)) {
         let mut staged = Vec::new();
-        for Carried { from, to, secret } in part {
-            let bytes = std::fs::read(from).map_err(|e| IoError::new(from, e))?;
-            if std::fs::read(to).is_ok_and(|b| b == bytes) {
+        let mut links = Vec::new();
+        for item in part {
+            if holds(&item.to, item)?.is_some() {
                 continue;
             }
-            let dir = to.parent().unwrap_or(out.root());
+            let dir = item.to.parent().unwrap_or(out.root());
             std::fs::create_dir_all(dir).map_err(|e| IoError::new(dir, e))?;
-            staged.push(out.stage_bytes(to, &bytes, *secret, Replace::Never)?);
+            match &item.what {
+                ArchivedKind::File(mode) => {
+                    let bytes = std::fs::read(&item.from).map_err(|e| IoError::new(&item.from, e))?;
+                    staged.push(atomic::stage(&item.to, &bytes, *mode, Replace::Never)?);
+                }
+                ArchivedKind::Link(target) => links.push((target, &item.to)),
+            }
         }
         for landed in atomic::commit_with(staged, &[], Folders::WithNextSync) {
             landed?;
+        }
+        for (target, to) in links {
+            std::os::unix::fs::symlink(target, to).map_err(|e| IoError::new(to, e))?;
         }
     }
     Ok(())
