@@ -307,10 +307,11 @@ fn assess_certified(
     let next_key = existing::read_file(&paths.next_key());
     let pending = next_csr.exists() || next_key.exists();
     // A next CSR without a next key is a --reuse-key renewal's when it is for the live key
-    // (judged with it); for another key, the next key it wants is missing.
+    // (judged with it, as is one whose key cannot be read: the CSR is the damage); for
+    // another key, the next key it wants is missing.
     let reuses_live_key = !next_key.exists()
         && matches!(&next_csr, OnDisk::Present(pem)
-            if certified::csr_pem_key_sha2(pem).as_deref() == Some(generation.info.key_sha2.as_str()));
+            if certified::csr_pem_key_sha2(pem).is_none_or(|k| k == generation.info.key_sha2));
     // The reasons name the next pair's files when they are judged.
     let files = Files { next_key: pending && !reuses_live_key, next_csr: pending };
     let (csr, key_exists, csr_exists) = if pending {

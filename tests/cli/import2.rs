@@ -689,6 +689,13 @@ fn reuse_key_renews_with_the_live_key() {
     assert_eq!(code, Some(1), "{said}\n{doc}");
     let reason = doc["Certificates"][0]["Reason"].as_str().unwrap_or_default().to_owned();
     assert!(reason.contains("reuse.key.pem is missing") && reason.contains("generate --repair"), "{doc}");
+    // In another, the waiting CSR overwritten: it is the damage (this renewal has no next key).
+    let copy = dir.path("copy2");
+    copy_folder(&out, &copy);
+    std::fs::write(copy.join("reuse.next.csr.pem"), "not a CSR\n").unwrap();
+    let line = plan_line(&plan(&m, &copy, &[]), "reuse");
+    assert!(line.starts_with("damaged") && line.contains("reuse.next.csr.pem: "), "{line}");
+    assert!(!line.contains("next.key.pem"), "{line}");
 
     let next_csr = std::fs::read(f("next.csr.pem")).unwrap();
     let new = ca.issue(&f("next.csr.pem"), &Issue::default());

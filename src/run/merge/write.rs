@@ -372,6 +372,10 @@ fn archive_clashes(out: &Path, shards: &[ShardFolder]) -> Result<Vec<MergeProble
     let mut first: HashMap<PathBuf, Archived> = HashMap::new();
     for shard in shards {
         for item in archived(out, &shard.dir)? {
+            // Every file to copy can be read before anything is copied.
+            if let ArchivedKind::File(_) = item.what {
+                std::fs::File::open(&item.from).map_err(|e| IoError::new(&item.from, e))?;
+            }
             let same = match first.get(&item.to) {
                 Some(earlier) => holds(&earlier.from, &item)?.unwrap_or(false),
                 None => holds(&item.to, &item)?.unwrap_or(true),
