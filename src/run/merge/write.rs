@@ -289,12 +289,25 @@ fn clashes(
 /// again). `from` is read, so that every file to copy is there before anything is copied.
 fn may_copy(from: &Path, to: &Path) -> Result<bool, IoError> {
     std::fs::metadata(from).map_err(|e| IoError::new(from, e))?;
-    match std::fs::symlink_metadata(to) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(IoError::new(to, e)),
-        Ok(m) => Ok(m.is_file()
-            && std::fs::read(to).ok() == Some(std::fs::read(from).map_err(|e| IoError::new(from, e))?)),
+    match there(to)? {
+        None => Ok(true),
+        Some(meta) => same_bytes(&meta, to, from),
     }
+}
+
+/// What is at `to` (not followed, if a link), or `None`: nothing.
+fn there(to: &Path) -> Result<Option<std::fs::Metadata>, IoError> {
+    match std::fs::symlink_metadata(to) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(IoError::new(to, e)),
+        Ok(meta) => Ok(Some(meta)),
+    }
+}
+
+/// Whether `to` (of metadata `meta`) is a file of `from`'s bytes.
+fn same_bytes(meta: &std::fs::Metadata, to: &Path, from: &Path) -> Result<bool, IoError> {
+    Ok(meta.is_file()
+        && std::fs::read(to).ok() == Some(std::fs::read(from).map_err(|e| IoError::new(from, e))?))
 }
 
 /// A file or link of a shard's archive and its place in `out`'s archive.
@@ -348,17 +361,9 @@ fn archived(out: &Path, shard: &Path) -> Result<Vec<Archived>, IoError> {
 /// Whether `to` holds the archived item already: the same bytes, or a link to the same
 /// target. `None`: nothing is there.
 fn holds(to: &Path, item: &Archived) -> Result<Option<bool>, IoError> {
-    let meta = match std::fs::symlink_metadata(to) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(IoError::new(to, e)),
-        Ok(m) => m,
-    };
+    let Some(meta) = there(to)? else { return Ok(None) };
     Ok(Some(match &item.what {
-        ArchivedKind::File(_) => {
-            meta.is_file()
-                && std::fs::read(to).ok()
-                    == Some(std::fs::read(&item.from).map_err(|e| IoError::new(&item.from, e))?)
-        }
+        ArchivedKind::File(_) => same_bytes(&meta, to, &item.from)?,
         ArchivedKind::Link(target) => {
             meta.is_symlink() && std::fs::read_link(to).ok().as_ref() == Some(target)
         }
