@@ -105,12 +105,20 @@ pub(crate) fn import_json(files: &[PathBuf], out: &Path, root: &Path) -> (Option
 
 /// The results of an import, per request Name (leaves only: chain material has no Name).
 pub(crate) fn results(doc: &Value) -> Vec<(String, String)> {
+    outcomes(doc).into_iter().map(|(name, result, _)| (name, result)).collect()
+}
+
+/// The leaves of an import with a Name: (Name, Result, Reason).
+pub(crate) fn outcomes(doc: &Value) -> Vec<(String, String, String)> {
     doc["Certificates"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|c| c["Name"].is_string())
-        .map(|c| (c["Name"].as_str().unwrap().to_owned(), c["Result"].as_str().unwrap().to_owned()))
+        .map(|c| {
+            let text = |field: &str| c[field].as_str().unwrap_or_default().to_owned();
+            (text("Name"), text("Result"), text("Reason"))
+        })
         .collect()
 }
 

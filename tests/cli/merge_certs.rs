@@ -581,13 +581,11 @@ fn a_live_certificate_whose_key_is_gone_is_refused_until_a_new_pair_replaces_it(
     let before = folder_files(&out);
     let (code, doc, said) = import_json(&lives, &out, &ca.root);
     assert_eq!(code, Some(1), "{said}\n{doc}");
-    let refused: Vec<_> =
-        doc["Certificates"].as_array().unwrap().iter().filter(|c| c["Name"].is_string()).collect();
+    let refused = outcomes(&doc);
     assert_eq!(refused.len(), 2, "{doc}");
-    for c in refused {
-        let (name, reason) = (c["Name"].as_str().unwrap(), c["Reason"].as_str().unwrap_or_default());
+    for (name, result, reason) in refused {
         let key = if name == "web" { "web.key.pem" } else { ".live/api/current/key.pem" };
-        assert_eq!(c["Result"], "refused", "{doc}");
+        assert_eq!(result, "refused", "{doc}");
         assert!(reason.contains(key) && reason.contains("is missing"), "{name}: {reason}");
         assert!(reason.contains("generate --repair"), "{name}: {reason}");
     }
@@ -601,9 +599,8 @@ fn a_live_certificate_whose_key_is_gone_is_refused_until_a_new_pair_replaces_it(
     }
     let (code, doc, said) = import_json(&lives, &out, &ca.root);
     assert_eq!(code, Some(1), "{said}\n{doc}");
-    for c in doc["Certificates"].as_array().unwrap().iter().filter(|c| c["Name"].is_string()) {
-        let (name, reason) = (c["Name"].as_str().unwrap(), c["Reason"].as_str().unwrap_or_default());
-        assert_eq!(c["Result"], "refused", "{doc}");
+    for (name, result, reason) in outcomes(&doc) {
+        assert_eq!(result, "refused", "{doc}");
         let next =
             format!("import the certificate for {}", out.join(format!("{name}.next.csr.pem")).display());
         assert!(reason.contains(&next), "{name}: {reason}");
