@@ -60,6 +60,41 @@ pub(crate) fn stage(dest: &Path, bytes: &[u8], mode: u32, replace: Replace) -> R
     stage_from(dest, mode, replace, |w| w.write_all(bytes))
 }
 
+/// Stages a copy of a file of `mode` and group `gid` (an archived key kept 0640 for a
+/// server's group, say), never readable by anyone who could not read the source. A new
+/// file takes this user's group, so the copy is written without the group's bits, given
+/// `gid`, and only then given them; where this user may not give that group (not one of
+/// theirs: `EPERM`), they stay off.
+pub(crate) fn stage_copy(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    gid: u32,
+    replace: Replace,
+) -> Result<Staged, IoError> {
+    let staged = stage(dest, bytes, mode & !0o070, replace)?;
+    if mode & 0o070 == 0 {
+        return Ok(staged);
+    }
+    let given = match &staged.tmp {
+        Temp::Named(path) => std::os::unix::fs::lchown(path, None, Some(gid)),
+        #[cfg(target_os = "linux")]
+        Temp::Unnamed(file) => std::os::unix::fs::fchown(file, None, Some(gid)),
+    };
+    match given {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Ok(staged),
+        Err(e) => return Err(IoError::new(dest, e)),
+    }
+    let widened = match &staged.tmp {
+        Temp::Named(path) => std::fs::set_permissions(path, Permissions::from_mode(mode)),
+        #[cfg(target_os = "linux")]
+        Temp::Unnamed(file) => file.set_permissions(Permissions::from_mode(mode)),
+    };
+    widened.map_err(|e| IoError::new(dest, e))?;
+    Ok(staged)
+}
+
 /// Like [`stage`], with the content written by `fill` through a buffer.
 pub(crate) fn stage_from(
     dest: &Path,
@@ -332,6 +367,33 @@ mod tests {
         // No temporary file is left behind after the failure.
         let names: Vec<_> = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn a_copy_keeps_its_group_or_loses_the_groups_bits() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        // A group this user is not in (root may give any group, others only their own).
+        let foreign = 4242;
+        let root = rustix::process::geteuid().is_root();
+        for (name, replace) in [("new.key.pem", Replace::Never), ("named.key.pem", Replace::Allowed)] {
+            let dest = dir.path().join(name);
+            let staged = stage_copy(&dest, b"secret", 0o640, foreign, replace).unwrap();
+            commit(vec![staged]).pop().unwrap().unwrap();
+            let meta = std::fs::metadata(&dest).unwrap();
+            if root {
+                assert_eq!((meta.gid(), meta.mode() & 0o777), (foreign, 0o640), "{name}");
+            } else {
+                assert_ne!(meta.gid(), foreign, "{name}");
+                assert_eq!(meta.mode() & 0o777, 0o600, "{name}: the group's bits are off");
+            }
+            assert_eq!(std::fs::read(&dest).unwrap(), b"secret");
+        }
+        let own = rustix::process::getegid().as_raw();
+        let dest = dir.path().join("own.crt.pem");
+        commit(vec![stage_copy(&dest, b"cert", 0o664, own, Replace::Never).unwrap()]).pop().unwrap().unwrap();
+        let meta = std::fs::metadata(&dest).unwrap();
+        assert_eq!((meta.gid(), meta.mode() & 0o777), (own, 0o664));
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! is refused by import until a new pair replaces it), and `--reencrypt` of a
 //! folder with live keys. Judged by openssl on what the real binary wrote.
 
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::ca::*;
@@ -99,12 +99,21 @@ fn merge_collect_carries_live_certificates_and_waiting_renewals() {
     let archive0 = shards[0].join(".archive");
     let group_key = snapshot(&archive0).into_keys().find(|p| p.ends_with("key.pem")).unwrap();
     std::fs::set_permissions(archive0.join(&group_key), std::fs::Permissions::from_mode(0o640)).unwrap();
+    // Of a server's group, which the copy keeps (root may give it; others keep the
+    // group's bits off, as a unit test of `stage_copy` checks).
+    let group = if rustix::process::geteuid().is_root() {
+        4242
+    } else {
+        std::fs::metadata(archive0.join(&group_key)).unwrap().gid()
+    };
+    std::os::unix::fs::lchown(archive0.join(&group_key), None, Some(group)).unwrap();
     std::fs::create_dir_all(archive0.join("T/gone.live/G")).unwrap();
     std::os::unix::fs::symlink("G", archive0.join("T/gone.live/current")).unwrap();
     let merged = dir.path("merged");
     let run = merge(&shards, &merged, true);
     assert_eq!(run.status.code(), Some(0), "merge --collect: {}", stderr(&run));
     assert_eq!(mode(&merged.join(".archive").join(&group_key)), 0o640);
+    assert_eq!(std::fs::metadata(merged.join(".archive").join(&group_key)).unwrap().gid(), group);
     assert_eq!(std::fs::read_link(merged.join(".archive/T/gone.live/current")).unwrap(), Path::new("G"));
     for name in names_of(&m) {
         let shard = shard_of(&shards, &name);

@@ -314,12 +314,15 @@ fn same_bytes(meta: &std::fs::Metadata, to: &Path, from: &Path) -> Result<bool, 
 struct Archived {
     from: PathBuf,
     to: PathBuf,
-    /// A file's mode (kept as it is: a key's 0600, or the 0640 of a group's), or a link.
+    /// A file's mode and group, or a link.
     what: ArchivedKind,
 }
 
 enum ArchivedKind {
-    File(u32),
+    /// Kept as they are (a key's 0600, or the 0640 of a server's group), with the
+    /// group's bits off where the merging user may not give that group
+    /// ([`atomic::stage_copy`]): a copy is never readable by more than its source.
+    File { mode: u32, gid: u32 },
     /// A link, made again with the same target (never followed: a pruned request's
     /// `.live/NAME/current` points to its generation beside it).
     Link(PathBuf),
@@ -330,7 +333,7 @@ enum ArchivedKind {
 /// the same path in `out`'s archive, so that each run's folder stays as that run left it
 /// and the collected folder holds all its shards hold.
 fn archived(out: &Path, shard: &Path) -> Result<Vec<Archived>, IoError> {
-    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     let root = shard.join(ARCHIVE_DIR);
     match std::fs::symlink_metadata(&root) {
         Ok(m) if m.is_dir() => {}
@@ -344,8 +347,8 @@ fn archived(out: &Path, shard: &Path) -> Result<Vec<Archived>, IoError> {
         let item = item.map_err(|e| IoError::other(&root, e))?;
         let from = item.path().to_path_buf();
         let what = if item.file_type().is_file() {
-            let mode = item.metadata().map_err(|e| IoError::other(&from, e))?.permissions().mode();
-            ArchivedKind::File(mode & 0o777)
+            let meta = item.metadata().map_err(|e| IoError::other(&from, e))?;
+            ArchivedKind::File { mode: meta.permissions().mode() & 0o777, gid: meta.gid() }
         } else if item.file_type().is_symlink() {
             ArchivedKind::Link(std::fs::read_link(&from).map_err(|e| IoError::new(&from, e))?)
         } else {
@@ -363,7 +366,7 @@ fn archived(out: &Path, shard: &Path) -> Result<Vec<Archived>, IoError> {
 fn holds(to: &Path, item: &Archived) -> Result<Option<bool>, IoError> {
     let Some(meta) = there(to)? else { return Ok(None) };
     Ok(Some(match &item.what {
-        ArchivedKind::File(_) => same_bytes(&meta, to, &item.from)?,
+        ArchivedKind::File { .. } => same_bytes(&meta, to, &item.from)?,
         ArchivedKind::Link(target) => {
             meta.is_symlink() && std::fs::read_link(to).ok().as_ref() == Some(target)
         }
@@ -378,7 +381,7 @@ fn archive_clashes(out: &Path, shards: &[ShardFolder]) -> Result<Vec<MergeProble
     for shard in shards {
         for item in archived(out, &shard.dir)? {
             // Every file to copy can be read before anything is copied.
-            if let ArchivedKind::File(_) = item.what {
+            if let ArchivedKind::File { .. } = item.what {
                 std::fs::File::open(&item.from).map_err(|e| IoError::new(&item.from, e))?;
             }
             let same = match first.get(&item.to) {
@@ -408,9 +411,9 @@ fn copy_archive(out: &OutputDir, shard: &Path, size: usize) -> Result<(), IoErro
             let dir = item.to.parent().unwrap_or(out.root());
             std::fs::create_dir_all(dir).map_err(|e| IoError::new(dir, e))?;
             match &item.what {
-                ArchivedKind::File(mode) => {
+                &ArchivedKind::File { mode, gid } => {
                     let bytes = std::fs::read(&item.from).map_err(|e| IoError::new(&item.from, e))?;
-                    staged.push(atomic::stage(&item.to, &bytes, *mode, Replace::Never)?);
+                    staged.push(atomic::stage_copy(&item.to, &bytes, mode, gid, Replace::Never)?);
                 }
                 ArchivedKind::Link(target) => links.push((target, &item.to)),
             }
