@@ -4,7 +4,7 @@
 //! ([`crate::output::certified`]) and record it in summary.json. Refusals are typed; the
 //! rest still go in.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
@@ -292,6 +292,9 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     let now = time::OffsetDateTime::now_utc();
     let mut pool = Vec::new();
     let mut chosen: HashMap<usize, Choice> = HashMap::new();
+    // Requests given more than one usable leaf: which one they take waits for the
+    // chains, which need every issuer of the inputs (see [`Contested`]).
+    let mut contested = Contested::default();
     let mut encryption = Encryption::default();
     // What the first pass found, kept for the second while it is small (the DER only):
     // a folder of many small files is then read once.
@@ -324,12 +327,14 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
             let wanted: Vec<&str> = request.names.iter().map(String::as_str).collect();
             let usable = cert::missing_names(&given.cert, &wanted).is_empty()
                 && cert::validity(&given.cert, now) == Validity::Valid;
-            let candidate = Choice {
-                for_csr_key: given.cert.spki_sha256_hex() == request.key_sha2,
-                not_before: given.cert.not_before(),
-                fingerprint: given.cert.sha256_fingerprint(),
-            };
-            if usable && chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
+            if !usable {
+                continue;
+            }
+            let candidate = Choice::of(&given.cert, request);
+            if chosen.get(&r).is_some_and(|best| best.fingerprint != candidate.fingerprint) {
+                contested.requests.insert(r);
+            }
+            if chosen.get(&r).is_none_or(|best| candidate.rank() > best.rank()) {
                 chosen.insert(r, candidate);
             }
         }
@@ -370,28 +375,54 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
         encryption_used: HashMap::new(),
         requests: &requests,
         builder: &builder,
-        chosen: &chosen,
+        chosen,
         now,
         first_of: HashMap::new(),
         duplicates: Vec::new(),
         sm2_without_p12: std::sync::atomic::AtomicBool::new(false),
         encrypt_keys: state.keys == Some(KeyProtection::Encrypted),
     };
-    // Second pass: the leaves, judged in parallel a chunk at a time, written in batches.
+    // Second pass: the leaves, judged in parallel a chunk at a time, written in batches;
+    // a contested request's leaves only judged. Third pass, only when some request was
+    // given several leaves: each takes the best of those whose chain holds (none, when
+    // none does: each is refused for its own reason), and their lines come last.
     let mut chunk = Vec::new();
-    let mut second = |part: Vec<Given>, _| {
-        chunk.extend(part.into_iter().filter(|g| !requests.is_issuer_only(&g.cert)));
-        if chunk.len() >= Run::CHUNK {
-            let leaves = std::mem::take(&mut chunk);
-            run.chunk(leaves, settings, state.layout, &mut report, &mut writer, &archive)?;
+    for third in [false, true] {
+        if third {
+            if contested.requests.is_empty() {
+                break;
+            }
+            for &r in &contested.requests {
+                match contested.sound.remove(&r) {
+                    Some(best) => run.chosen.insert(r, best),
+                    None => run.chosen.remove(&r),
+                };
+            }
         }
-        Ok(())
-    };
-    match kept {
-        Some(kept) => parse_parts(&kept, &mut second)?,
-        None => read_inputs(&io, &files, &mut |found| parse_parts(&found, &mut second))?,
+        let mut each = |part: Vec<Given>, _| {
+            let leaves = part.into_iter().filter(|g| !requests.is_issuer_only(&g.cert));
+            if third {
+                chunk.extend(leaves.filter(|g| contested.holds(g, &requests)));
+            } else if contested.requests.is_empty() {
+                chunk.extend(leaves);
+            } else {
+                let (held, leaves): (Vec<Given>, Vec<Given>) =
+                    leaves.partition(|g| contested.holds(g, &requests));
+                contested.judge(&held, &requests, &builder, now);
+                chunk.extend(leaves);
+            }
+            if chunk.len() >= Run::CHUNK {
+                let leaves = std::mem::take(&mut chunk);
+                run.chunk(leaves, settings, state.layout, &mut report, &mut writer, &archive)?;
+            }
+            Ok(())
+        };
+        match &kept {
+            Some(kept) => parse_parts(kept, &mut each)?,
+            None => read_inputs(&io, &files, &mut |found| parse_parts(&found, &mut each))?,
+        }
+        run.chunk(std::mem::take(&mut chunk), settings, state.layout, &mut report, &mut writer, &archive)?;
     }
-    run.chunk(chunk, settings, state.layout, &mut report, &mut writer, &archive)?;
     writer.finish(&mut report.certificates, &archive)?;
     report.sm2_without_p12 = run.sm2_without_p12.load(std::sync::atomic::Ordering::Relaxed);
     report.unused_keys = encryption.unused_keys();
@@ -425,13 +456,55 @@ pub(crate) fn import(settings: &Settings) -> Result<Report, Error> {
     Ok(report)
 }
 
+/// The requests given more than one usable leaf (for their names, valid now), and of
+/// each, the best leaf whose chain holds. The newest leaf of a request may come with a
+/// chain that does not hold (its new intermediate not given) beside an older one that
+/// does: the request takes that one, not nothing.
+#[derive(Default)]
+struct Contested {
+    requests: HashSet<usize>,
+    sound: HashMap<usize, Choice>,
+}
+
+impl Contested {
+    /// Whether `given` is a leaf of a contested request.
+    fn holds(&self, given: &Given, requests: &Requests) -> bool {
+        requests.of(&given.cert).is_some_and(|r| self.requests.contains(&r))
+    }
+
+    /// Judges these leaves of contested requests, in parallel, and keeps each request's
+    /// best whose chain holds.
+    fn judge(
+        &mut self,
+        held: &[Given],
+        requests: &Requests,
+        builder: &ChainBuilder,
+        now: time::OffsetDateTime,
+    ) {
+        let judged: Vec<(usize, Choice)> = held
+            .par_iter()
+            .filter_map(|g| {
+                let r = requests.of(&g.cert)?;
+                judge(&g.cert, &requests.list[r], builder, now).ok()?;
+                Some((r, Choice::of(&g.cert, &requests.list[r])))
+            })
+            .collect();
+        for (r, choice) in judged {
+            if self.sound.get(&r).is_none_or(|best| choice.rank() > best.rank()) {
+                self.sound.insert(r, choice);
+            }
+        }
+    }
+}
+
 /// How much DER the first pass over the inputs keeps for the second (32 MiB: some 50,000
 /// certificates); more is read again.
 const KEPT_DER_BYTES: usize = 32 << 20;
 
 /// The leaf given that a request takes, of those that cover its names and are valid now:
 /// one for the key of its CSR (a first import, or a renewal's `next` key) before one for
-/// the live key, then the newest. One a request, so that no two workers share its files.
+/// the live key, then the newest; of those whose chain holds, when it was given several
+/// ([`Contested`]). One a request, so that no two workers share its files.
 struct Choice {
     for_csr_key: bool,
     not_before: time::OffsetDateTime,
@@ -439,6 +512,14 @@ struct Choice {
 }
 
 impl Choice {
+    fn of(cert: &Certificate, request: &Request) -> Choice {
+        Choice {
+            for_csr_key: cert.spki_sha256_hex() == request.key_sha2,
+            not_before: cert.not_before(),
+            fingerprint: cert.sha256_fingerprint(),
+        }
+    }
+
     fn rank(&self) -> (bool, time::OffsetDateTime) {
         (self.for_csr_key, self.not_before)
     }
@@ -460,7 +541,7 @@ struct Run<'a> {
     requests: &'a Requests,
     builder: &'a ChainBuilder,
     /// Per request, the leaf it takes.
-    chosen: &'a HashMap<usize, Choice>,
+    chosen: HashMap<usize, Choice>,
     now: time::OffsetDateTime,
     /// The first line of each certificate given (by fingerprint): a certificate given
     /// twice (a leaf file and a full chain) gets that line's result.

@@ -37,6 +37,14 @@ pub(crate) fn manifest(dir: &Dir, requests: &[String]) -> PathBuf {
     dir.write("m.yaml", &(DEFAULTS.to_owned() + &requests.concat()))
 }
 
+/// [`manifest`] of `requests`, generated into `out` in `dir`: (manifest, out).
+pub(crate) fn generated(dir: &Dir, requests: &[String]) -> (PathBuf, PathBuf) {
+    let m = manifest(dir, requests);
+    let out = dir.path("out");
+    generate_ok(&m, &out, &[]);
+    (m, out)
+}
+
 pub(crate) fn bin(args: &[&std::ffi::OsStr]) -> Output {
     bin_env(args, &[])
 }
@@ -1229,9 +1237,7 @@ fn a_hostile_zip_is_read_and_nothing_is_written_outside_out() {
 #[test]
 fn a_summary_name_edited_to_leave_the_folder_is_refused() {
     let dir = Dir::new();
-    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
-    let out = dir.path("out");
-    generate_ok(&m, &out, &[]);
+    let (_, out) = generated(&dir, &[req("web", "ECC", "web.example.com", "")]);
     let ca = Ca::new();
     let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
     let summary = out.join("summary.json");

@@ -42,9 +42,7 @@ fn renewal_waiting(dir: &Dir, request: String) -> (std::path::PathBuf, std::path
 #[test]
 fn an_import_stopped_before_its_summary_is_not_up_to_date_until_it_runs_again() {
     let dir = Dir::new();
-    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
-    let out = dir.path("out");
-    generate_ok(&m, &out, &[]);
+    let (m, out) = generated(&dir, &[req("web", "ECC", "web.example.com", "")]);
     let ca = Ca::new();
     let first = ca.issue(&out.join("web.csr.pem"), &Issue::default());
     let before = std::fs::read(out.join("summary.json")).unwrap();
@@ -116,6 +114,42 @@ fn the_renewal_is_taken_over_the_live_certificate_given_beside_it_even_backdated
 }
 
 #[test]
+fn a_newer_certificate_whose_chain_is_broken_leaves_the_older_sound_one_to_be_taken() {
+    let (ca, elsewhere) = (Ca::new(), Ca::other());
+    // Two certificates for the CSR's key and its names, the newer given first: (Name,
+    // Result, Reason) of each, and the folder.
+    let import_two = |older_from: &Ca, newer_from: &Ca| {
+        let dir = Dir::new();
+        let (m, out) = generated(&dir, &[req("web", "ECC", "web.example.com", "www.web.example.com")]);
+        let csr = out.join("web.csr.pem");
+        let older = older_from.issue(&csr, &Issue::valid(Validity { from: -10 * DAY, to: 80 * DAY }));
+        let newer = newer_from.issue(&csr, &Issue::default());
+        let before = snapshot(&out);
+        let (code, doc, said) = import_json(&[newer.fullchain(), older.fullchain()], &out, &ca.root);
+        assert_eq!(code, Some(1), "{said}");
+        let got = outcomes(&doc);
+        assert_eq!(got.len(), 2, "{doc}");
+        (got, dir, m, out, before, older)
+    };
+    // The older under the bundle's root, the newer from a CA the bundle does not hold.
+    let (got, _dir, m, out, _, older) = import_two(&ca, &elsewhere);
+    assert!(got.contains(&("web".into(), "imported".into(), String::new())), "{got:?}");
+    let refused = got.iter().find(|(_, result, _)| result == "refused");
+    assert!(refused.is_some_and(|(_, _, why)| why.contains("chain broken")), "{got:?}");
+    assert_live_cert(&out, "web", &older, &ca);
+    assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "the sound certificate");
+    assert_eq!(check(&m, &out), Some(0));
+
+    // When neither holds, each is refused for its own reason, none for the other's sake.
+    let (got, _dir, _, out, before, _) = import_two(&elsewhere, &elsewhere);
+    for (name, result, why) in &got {
+        assert_eq!((name.as_str(), result.as_str()), ("web", "refused"), "{got:?}");
+        assert!(why.contains("chain broken"), "{got:?}");
+    }
+    assert_eq!(snapshot(&out), before, "nothing written");
+}
+
+#[test]
 fn requests_that_share_a_key_file_each_take_the_certificate_for_their_names() {
     let dir = Dir::new();
     std::fs::create_dir(dir.path("keys")).unwrap();
@@ -152,9 +186,7 @@ fn requests_that_share_a_key_file_each_take_the_certificate_for_their_names() {
 #[test]
 fn a_ca_certificate_for_a_requests_key_is_that_requests_not_chain_material() {
     let dir = Dir::new();
-    let m = manifest(&dir, &[req("subca", "ECC", "issuing-ca-1.example.com", "")]);
-    let out = dir.path("out");
-    generate_ok(&m, &out, &[]);
+    let (_, out) = generated(&dir, &[req("subca", "ECC", "issuing-ca-1.example.com", "")]);
     let ca = Ca::new();
     let issued = ca.issue(&out.join("subca.csr.pem"), &Issue { ca: true, ..Issue::default() });
     let text =
@@ -168,9 +200,7 @@ fn a_ca_certificate_for_a_requests_key_is_that_requests_not_chain_material() {
 #[test]
 fn p12_asked_of_a_certificate_already_live_makes_a_generation_with_one() {
     let dir = Dir::new();
-    let m = manifest(&dir, &[req("web", "RSA", "web.example.com", "")]);
-    let out = dir.path("out");
-    generate_ok(&m, &out, &[]);
+    let (_, out) = generated(&dir, &[req("web", "RSA", "web.example.com", "")]);
     let ca = Ca::new();
     let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
     import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
@@ -246,9 +276,7 @@ fn prune_of_a_certified_request_moves_its_generations_into_the_archive() {
 #[test]
 fn a_live_folder_that_is_a_link_out_of_the_folder_is_refused_and_nothing_is_written_there() {
     let dir = Dir::new();
-    let m = manifest(&dir, &[req("web", "ECC", "web.example.com", "")]);
-    let out = dir.path("out");
-    generate_ok(&m, &out, &[]);
+    let (_, out) = generated(&dir, &[req("web", "ECC", "web.example.com", "")]);
     let elsewhere = dir.path("elsewhere");
     std::fs::create_dir(&elsewhere).unwrap();
     std::os::unix::fs::symlink(&elsewhere, out.join(".live")).unwrap();
