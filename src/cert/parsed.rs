@@ -11,7 +11,10 @@ use der::{Decode, Encode};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use x509_cert::ext::pkix::name::GeneralName;
-use x509_cert::ext::pkix::{BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName};
+use x509_cert::ext::pkix::{
+    AuthorityKeyIdentifier, BasicConstraints, ExtendedKeyUsage, KeyUsage, KeyUsages, SubjectAltName,
+    SubjectKeyIdentifier,
+};
 use x509_cert::name::Name;
 
 use crate::crypto::{self, PublicKeyType, SignatureCheck, oid};
@@ -212,6 +215,27 @@ impl Certificate {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// Whether `issuer` is the certificate this one names as its issuer: its subject is
+    /// this one's issuer name and, when both say, its subjectKeyIdentifier is this one's
+    /// authorityKeyIdentifier (a CA's older or newer key under the same name is not).
+    /// The names only: the signature is [`Certificate::check_signed_by`]'s.
+    pub(crate) fn names_as_issuer(&self, issuer: &Certificate) -> bool {
+        let tbs = self.parsed.tbs_certificate();
+        let authority = match tbs.get_extension::<AuthorityKeyIdentifier>() {
+            Ok(Some((_, aki))) => aki.key_identifier,
+            _ => None,
+        };
+        let subject = match issuer.parsed.tbs_certificate().get_extension::<SubjectKeyIdentifier>() {
+            Ok(Some((_, ski))) => Some(ski.0),
+            _ => None,
+        };
+        self.issuer == issuer.subject
+            && match (authority, subject) {
+                (Some(a), Some(s)) => a == s,
+                _ => true,
+            }
     }
 
     /// Whether subject and issuer are the same name (a root, or a self-issued key rollover).

@@ -850,13 +850,113 @@ pub(crate) fn whole(paths: &Paths, generation: &Generation) -> bool {
         .all(|f| std::fs::metadata(generation.file(paths, f)).is_ok_and(|m| m.is_file()))
 }
 
-/// Whether a flat generation's `files` are there as regular files holding these bytes.
-pub(crate) fn flat_files_are(paths: &Paths, files: &[(LiveFile, &str)]) -> bool {
+/// Whether the live generation's `files` are there as regular files holding these bytes.
+pub(crate) fn files_are(paths: &Paths, generation: &Generation, files: &[(LiveFile, &str)]) -> bool {
     files.iter().all(|(file, text)| {
-        let path = paths.link(*file);
+        let path = generation.file(paths, *file);
         std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
             && std::fs::read(&path).is_ok_and(|bytes| bytes == text.as_bytes())
     })
+}
+
+/// Why the files a server reads of the live generation do not hold together, if they do
+/// not (changed by hand): `NAME.fullchain.pem` is `NAME.crt.pem` then `NAME.chain.pem`
+/// byte for byte, as import writes them, and `NAME.chain.pem` is the leaf's issuer toward
+/// the root, each a CA named by the one before; an SM2 encryption pair's full chain is
+/// its certificate then its chain, which is `NAME.chain.pem` when it has the signing
+/// certificate's issuer (import builds both from the same certificates). Names and key
+/// identifiers only: the signatures were verified at import, and verifying them again
+/// would cost `--check` a quarter more time. A chain emptied from both files alike is not
+/// seen: nothing records what it held.
+pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<String> {
+    let read = |file: LiveFile| {
+        let path = generation.file(paths, file);
+        std::fs::read(&path)
+            .map(|bytes| (path.clone(), bytes))
+            .map_err(|e| format!("{}: {e}", path.display()))
+    };
+    let check = || -> Result<(), String> {
+        let (leaf_path, leaf) = read(LiveFile::Cert)?;
+        let (chain_path, chain) = read(LiveFile::Chain)?;
+        let (full_path, full) = read(LiveFile::Fullchain)?;
+        if full.len() != leaf.len() + chain.len() || !full.starts_with(&leaf) || !full.ends_with(&chain) {
+            return Err(format!(
+                "{} is not {} followed by {}",
+                full_path.display(),
+                leaf_path.display(),
+                chain_path.display()
+            ));
+        }
+        let signing = chain_of(&first_cert(&leaf_path, &leaf)?, &chain_path, &chain)?;
+        if generation.info.encryption.is_some() {
+            let (leaf_path, leaf) = read(LiveFile::EncCert)?;
+            let (full_path, full) = read(LiveFile::EncFullchain)?;
+            let Some(rest) = full.strip_prefix(leaf.as_slice()) else {
+                return Err(format!("{} does not begin with {}", full_path.display(), leaf_path.display()));
+            };
+            let leaf = first_cert(&leaf_path, &leaf)?;
+            if signing.first().is_some_and(|issuer| leaf.names_as_issuer(issuer)) {
+                if rest != chain.as_slice() {
+                    return Err(format!(
+                        "{} is not {} followed by {}",
+                        full_path.display(),
+                        leaf_path.display(),
+                        chain_path.display()
+                    ));
+                }
+            } else {
+                chain_of(&leaf, &full_path, rest)?;
+            }
+        }
+        Ok(())
+    };
+    check().err()
+}
+
+/// The certificate of a PEM file's bytes.
+fn first_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, String> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|pem| first_der(pem, |label| label == "CERTIFICATE"))
+        .and_then(|der| Certificate::from_der(&der).ok())
+        .ok_or_else(|| format!("{} holds no certificate csrbatch can read", path.display()))
+}
+
+/// The certificates of `chain` (PEM, the text of `path`) if it is the chain of `leaf`:
+/// every block a certificate, each a CA that the one before names as its issuer.
+fn chain_of(leaf: &Certificate, path: &Path, chain: &[u8]) -> Result<Vec<Certificate>, String> {
+    let unreadable = || format!("{} holds no certificate csrbatch can read", path.display());
+    let text = std::str::from_utf8(chain).map_err(|_| unreadable())?;
+    if text.trim().is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut certs: Vec<Certificate> = Vec::new();
+    for block in crate::crypto::pem::blocks(text) {
+        let at = |what: String| format!("{}: certificate {} {what}", path.display(), certs.len() + 1);
+        let cert = match block {
+            Ok(b) if b.label == "CERTIFICATE" => {
+                Certificate::from_der(&b.der).map_err(|e| at(format!("cannot be read: {e}")))?
+            }
+            Ok(b) => return Err(at(format!("is a {}, not a certificate", b.label))),
+            Err(e) => return Err(at(format!("cannot be read: {e}"))),
+        };
+        let child = certs.last().unwrap_or(leaf);
+        if !child.names_as_issuer(&cert) {
+            return Err(at(format!(
+                "({}) is not the issuer of {}",
+                cert.subject_text(),
+                child.subject_text()
+            )));
+        }
+        if !cert.is_ca() {
+            return Err(at(format!("({}) is not a CA certificate", cert.subject_text())));
+        }
+        certs.push(cert);
+    }
+    if certs.is_empty() {
+        return Err(unreadable());
+    }
+    Ok(certs)
 }
 
 /// Whether every link of the live generation is in place (a first import killed between

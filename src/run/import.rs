@@ -14,7 +14,7 @@ use crate::cert::{self, Certificate, Chain, ChainBuilder, ChainError, Pool, Vali
 use crate::crypto::{PrivateKey, Sm2EnvelopedKey};
 use crate::error::Error;
 use crate::output::atomic::Staged;
-use crate::output::certified::{self, Form, Live, LiveFile, NewGeneration};
+use crate::output::certified::{self, Live, LiveFile, NewGeneration};
 use crate::output::existing::{self, OnDisk};
 use crate::output::folder::{self, FolderState};
 use crate::output::summary::{self, CertificateInfo, EncryptionInfo, Entry, Item, State};
@@ -1153,20 +1153,21 @@ impl Put<'_> {
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
             // (A first certificate's files that a kill left incomplete, or a chain that
-            // differs, go in again, below.)
+            // differs, changed by hand, go in again, below: a new generation.)
             Live::Certified(g)
                 if g.info.sha256_fingerprint == fingerprint
                     && !wants_p12(g)
                     && !wants_enc(g)
                     && certified::whole(&paths, g)
-                    && (g.form != Form::Flat
-                        || certified::flat_files_are(
-                            &paths,
-                            &[
-                                (LiveFile::Chain, &chain_pem(chain)),
-                                (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
-                            ],
-                        )) =>
+                    && certified::files_are(
+                        &paths,
+                        g,
+                        &[
+                            (LiveFile::Chain, &chain_pem(chain)),
+                            (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
+                        ],
+                    )
+                    && enc.is_none_or(|(given, _)| self.enc_fullchain_is(&paths, g, &given.cert)) =>
             {
                 // Live already: a kill may have stopped the install after the switch.
                 if !certified::links_complete(&paths, g) {
@@ -1348,6 +1349,19 @@ impl Put<'_> {
         } else {
             Err(mismatch(format!("{} holds another key", path.display())))
         }
+    }
+
+    /// Whether the live encryption full chain is what this delivery of its certificate
+    /// makes (a chain that no longer holds: no, and the install refuses it for its reason).
+    fn enc_fullchain_is(
+        &self,
+        paths: &certified::Paths,
+        g: &certified::Generation,
+        cert: &Certificate,
+    ) -> bool {
+        self.builder.build(cert).is_ok_and(|chain| {
+            certified::files_are(paths, g, &[(LiveFile::EncFullchain, &fullchain_pem(cert, &chain))])
+        })
     }
 
     /// An SM2 request's encryption pair: its certificate judged as the signing one is

@@ -243,7 +243,14 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
             }
         }
         certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
-            None => return assess_certified(judge, request, &paths, *generation),
+            None => match certified::served_files(&paths, &generation) {
+                None => return assess_certified(judge, request, &paths, *generation),
+                Some(why) => {
+                    let why =
+                        format!("{why} (changed by hand?): import the certificate again with its chain");
+                    return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
+                }
+            },
             Some(path) => {
                 let why = format!(
                     "{} is not the link into the live certificate's generation (changed by hand, or an \

@@ -978,7 +978,7 @@ fn dual_inspect_with_both_keys_says_which_key_is_whose() {
 }
 
 #[test]
-fn dual_an_import_killed_before_its_last_encryption_file_is_finished_by_the_next() {
+fn dual_an_import_killed_before_its_last_encryption_file_or_its_chain_cut_is_mended_by_the_next() {
     // What a kill between NAME.enc.crt.pem and NAME.enc.fullchain.pem leaves: the same
     // delivery again writes the missing file, and --check is clean only then.
     let dir = Dir::new();
@@ -996,4 +996,14 @@ fn dual_an_import_killed_before_its_last_encryption_file_is_finished_by_the_next
     assert_eq!(std::fs::read(&fullchain).unwrap(), bytes, "the missing file, written again");
     assert_dual_live(&out, "cut", &dual, &ca, None);
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once finished");
+    // The encryption certificate alone where its full chain should be: damaged, and the
+    // delivery imported again mends it.
+    std::fs::copy(out.join("cut.enc.crt.pem"), &fullchain).unwrap();
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1), "--check with the chain cut");
+    let line = crate::import2::plan_line(&crate::import2::plan(&m, &out, &[]), "cut");
+    assert!(line.starts_with("damaged") && line.contains("enc.fullchain.pem"), "{line}");
+    import_dual_ok(&files, &out, &ca.root, &["cut"], "imported", &[], &[]);
+    assert_eq!(std::fs::read(&fullchain).unwrap(), bytes, "the full chain, written again");
+    assert_dual_live(&out, "cut", &dual, &ca, None);
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once mended");
 }

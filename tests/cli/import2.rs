@@ -972,7 +972,12 @@ fn a_first_certificate_replaced_by_hand_with_one_for_its_key_is_unrecorded_until
     let out = certified_template(&dir, &ca);
     let m = dir.path("m.yaml");
     let reissued = ca.issue(&out.join("chg.csr.pem"), &Issue::default());
+    // (NAME.crt.pem alone replaced leaves the old leaf in NAME.fullchain.pem: damaged.)
     std::fs::write(out.join("chg.crt.pem"), reissued.leaf_pem()).unwrap();
+    let line = plan_line(&plan(&m, &out, &[]), "chg");
+    assert!(line.starts_with("damaged") && line.contains("chg.fullchain.pem is not"), "{line}");
+    let chain = text(&out.join("chg.chain.pem"));
+    std::fs::write(out.join("chg.fullchain.pem"), reissued.leaf_pem() + &chain).unwrap();
     let line = plan_line(&plan(&m, &out, &[]), "chg");
     assert!(line.starts_with("imported"), "{line}");
     assert_eq!(

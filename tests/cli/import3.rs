@@ -2,7 +2,8 @@
 //! stopped between putting certificates live and writing summary.json (plan and `--check`
 //! say so until it runs again); requests that share one key; the live certificate given
 //! again beside its renewal; a CA certificate for a request's key; `--p12` asked of a
-//! certificate already live; `--prune` of a certified request; a `.live` that is a link.
+//! certificate already live; `--prune` of a certified request; a `.live` that is a link;
+//! a chain changed by hand.
 //! Judged by openssl on what the real binary wrote.
 
 use std::path::{Path, PathBuf};
@@ -147,6 +148,64 @@ fn a_newer_certificate_whose_chain_is_broken_leaves_the_older_sound_one_to_be_ta
         assert!(why.contains("chain broken"), "{got:?}");
     }
     assert_eq!(snapshot(&out), before, "nothing written");
+}
+
+#[test]
+fn a_chain_changed_by_hand_is_damaged_until_the_certificate_is_imported_again() {
+    // What a server sends is NAME.fullchain.pem: a leaf alone there, or another CA's
+    // intermediate, fails every client that lacks the intermediate, so --check must not
+    // call the folder up to date. `web` has a first certificate (regular files); `ren` a
+    // renewed one (links into its generation, which an edit in place writes through).
+    let dir = Dir::new();
+    let (m, out) = generated(
+        &dir,
+        &[req("web", "ECC", "web.example.com", ""), req("ren", "RSA", "ren.example.com", "")],
+    );
+    let (ca, other) = (Ca::new(), Ca::other());
+    let web = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    let first = ca.issue(&out.join("ren.csr.pem"), &Issue::valid(Validity::two_thirds_spent()));
+    import_expect(
+        &[web.fullchain(), first.fullchain()],
+        &out,
+        &ca.root,
+        &[("web", "imported"), ("ren", "imported")],
+    );
+    generate_ok(&m, &out, &[]);
+    let ren = ca.issue(&out.join("ren.next.csr.pem"), &Issue::default());
+    import_expect(&[ren.fullchain()], &out, &ca.root, &[("ren", "renewed")]);
+    assert!(out.join("ren.fullchain.pem").is_symlink(), "ren's files are links into a generation");
+    assert_eq!(check(&m, &out), Some(0));
+
+    for (name, issued) in [("web", &web), ("ren", &ren)] {
+        let file = |suffix: &str| out.join(format!("{name}.{suffix}"));
+        let leaf = text(&file("crt.pem"));
+        let foreign = text(&other.intermediate);
+        // (file, its new text), and what plan must name.
+        let edits: [(&[(&str, String)], &str); 3] = [
+            (&[("fullchain.pem", leaf.clone())], "fullchain.pem is not"),
+            (&[("chain.pem", "junk\n".into())], "fullchain.pem is not"),
+            (
+                &[("chain.pem", foreign.clone()), ("fullchain.pem", leaf.clone() + &foreign)],
+                "is not the issuer of",
+            ),
+        ];
+        for (files, said) in edits {
+            for (suffix, new) in files {
+                std::fs::write(file(suffix), new).unwrap();
+            }
+            let what = format!("{name}: {:?}", files.iter().map(|f| f.0).collect::<Vec<_>>());
+            assert_eq!(check(&m, &out), Some(1), "--check after {what}");
+            let line = plan_line(&plan(&m, &out, &[]), name);
+            assert!(
+                line.starts_with("damaged") && line.contains(said) && line.contains("import"),
+                "{what}: {line}"
+            );
+            // The same certificate imported again with its chain mends it.
+            import_expect(&[issued.fullchain()], &out, &ca.root, &[(name, "imported")]);
+            assert_live_cert(&out, name, issued, &ca);
+            assert_eq!(check(&m, &out), Some(0), "--check once imported again after {what}");
+        }
+    }
 }
 
 #[test]
