@@ -344,12 +344,8 @@ pub(crate) fn csr_pem_key_sha2(pem: &str) -> Option<String> {
 
 /// The first certificate of a PEM file.
 fn read_cert(path: &Path) -> Result<Certificate, String> {
-    let pem = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    first_der(&pem, |label| label == "CERTIFICATE")
-        .and_then(|der| Certificate::from_der(&der).ok())
-        .ok_or_else(|| {
-            format!("{} holds no certificate csrbatch can read (changed by hand?)", path.display())
-        })
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    first_cert(path, &bytes).map_err(|why| format!("{why} (changed by hand?)"))
 }
 
 /// What summary.json records of a request's certificate `cert`, live under `paths`.
@@ -875,17 +871,15 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
             .map(|bytes| (path.clone(), bytes))
             .map_err(|e| format!("{}: {e}", path.display()))
     };
+    let not_followed = |full: &Path, leaf: &Path, chain: &Path| {
+        format!("{} is not {} followed by {}", full.display(), leaf.display(), chain.display())
+    };
     let check = || -> Result<(), String> {
         let (leaf_path, leaf) = read(LiveFile::Cert)?;
         let (chain_path, chain) = read(LiveFile::Chain)?;
         let (full_path, full) = read(LiveFile::Fullchain)?;
         if full.len() != leaf.len() + chain.len() || !full.starts_with(&leaf) || !full.ends_with(&chain) {
-            return Err(format!(
-                "{} is not {} followed by {}",
-                full_path.display(),
-                leaf_path.display(),
-                chain_path.display()
-            ));
+            return Err(not_followed(&full_path, &leaf_path, &chain_path));
         }
         let signing = chain_of(&first_cert(&leaf_path, &leaf)?, &chain_path, &chain)?;
         if generation.info.encryption.is_some() {
@@ -897,12 +891,7 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
             let leaf = first_cert(&leaf_path, &leaf)?;
             if signing.first().is_some_and(|issuer| leaf.names_as_issuer(issuer)) {
                 if rest != chain.as_slice() {
-                    return Err(format!(
-                        "{} is not {} followed by {}",
-                        full_path.display(),
-                        leaf_path.display(),
-                        chain_path.display()
-                    ));
+                    return Err(not_followed(&full_path, &leaf_path, &chain_path));
                 }
             } else {
                 chain_of(&leaf, &full_path, rest)?;
@@ -913,20 +902,23 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
     check().err()
 }
 
-/// The certificate of a PEM file's bytes.
+/// The first certificate of the PEM `bytes` of the file `path`.
 fn first_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, String> {
     std::str::from_utf8(bytes)
         .ok()
         .and_then(|pem| first_der(pem, |label| label == "CERTIFICATE"))
         .and_then(|der| Certificate::from_der(&der).ok())
-        .ok_or_else(|| format!("{} holds no certificate csrbatch can read", path.display()))
+        .ok_or_else(|| no_certificate(path))
+}
+
+fn no_certificate(path: &Path) -> String {
+    format!("{} holds no certificate csrbatch can read", path.display())
 }
 
 /// The certificates of `chain` (PEM, the text of `path`) if it is the chain of `leaf`:
 /// every block a certificate, each a CA that the one before names as its issuer.
 fn chain_of(leaf: &Certificate, path: &Path, chain: &[u8]) -> Result<Vec<Certificate>, String> {
-    let unreadable = || format!("{} holds no certificate csrbatch can read", path.display());
-    let text = std::str::from_utf8(chain).map_err(|_| unreadable())?;
+    let text = std::str::from_utf8(chain).map_err(|_| no_certificate(path))?;
     if text.trim().is_empty() {
         return Ok(Vec::new());
     }
@@ -954,7 +946,7 @@ fn chain_of(leaf: &Certificate, path: &Path, chain: &[u8]) -> Result<Vec<Certifi
         certs.push(cert);
     }
     if certs.is_empty() {
-        return Err(unreadable());
+        return Err(no_certificate(path));
     }
     Ok(certs)
 }
