@@ -227,16 +227,48 @@ impl Generation {
     }
 }
 
+/// What the records (summary.json) hold of a certificate, asked by its fingerprint (hex):
+/// what a first certificate's files cannot say of themselves. Nothing for a certificate
+/// they do not hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Recorded {
+    /// Its chain was verified up to a `--ca-bundle` root.
+    pub(crate) chain_verified: bool,
+    /// [`CertificateInfo::chain_sha256`].
+    pub(crate) chain_sha256: Option<String>,
+    /// [`EncryptionInfo::chain_sha256`] (one generation with the signing certificate).
+    pub(crate) enc_chain_sha256: Option<String>,
+}
+
+impl Recorded {
+    /// What `info` (a record) says of the certificate with this fingerprint.
+    pub(crate) fn of(info: Option<&CertificateInfo>, fingerprint: &str) -> Recorded {
+        match info.filter(|c| c.sha256_fingerprint == fingerprint) {
+            None => Recorded::default(),
+            Some(c) => Recorded {
+                chain_verified: c.chain_verified,
+                chain_sha256: c.chain_sha256.clone(),
+                enc_chain_sha256: c.encryption.as_ref().and_then(|e| e.chain_sha256.clone()),
+            },
+        }
+    }
+}
+
+/// SHA-256 of a chain's bytes as a file holds them, lower-case hex (`ChainSha256`).
+pub(crate) fn chain_sha256(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 /// Reads what the folder holds of a request's certificate, without changing anything.
-/// `chain_verified` says whether the records hold the certificate of this fingerprint
-/// (hex) as verified to a `--ca-bundle` root (what a first certificate's files cannot say).
-pub(crate) fn read(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
+/// `recorded` says what the records hold of the certificate of a fingerprint (hex).
+pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     // `.live` and `.live/NAME` are folders csrbatch made: a link there could lead the
     // writes out of the output folder.
     for dir in [paths.pair_dir.join(LIVE_DIR), paths.live.clone()] {
         match std::fs::symlink_metadata(&dir) {
             Ok(m) if m.is_dir() => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_flat(paths, chain_verified),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_flat(paths, recorded),
             Ok(_) => return Live::Unusable(format!("{} is not a folder", dir.display())),
             Err(e) => return Live::Unusable(format!("{}: {e}", dir.display())),
         }
@@ -245,7 +277,7 @@ pub(crate) fn read(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live
     let target = match std::fs::read_link(&current) {
         // Nothing switched yet: a first certificate's files are live, or none (an import
         // killed before its switch).
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_flat(paths, chain_verified),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return read_flat(paths, recorded),
         Err(e) => return Live::Unusable(format!("{}: {e}", current.display())),
         Ok(target) => target,
     };
@@ -261,7 +293,7 @@ pub(crate) fn read(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live
     };
     let dir = paths.live.join(&name);
     let meta = dir.join(META);
-    let info: CertificateInfo = match std::fs::read(&meta) {
+    let mut info: CertificateInfo = match std::fs::read(&meta) {
         Ok(bytes) => match serde_json::from_slice(&bytes) {
             Ok(info) => info,
             Err(e) => return Live::Unusable(format!("{}: {e}", meta.display())),
@@ -279,6 +311,17 @@ pub(crate) fn read(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live
         }
         Err(e) => return Live::Unusable(format!("{}: {e}", cert.display())),
     }
+    // A generation that an import before the chain digests were recorded wrote has none
+    // in its meta.json; the records may (an import again of the same certificate).
+    if info.chain_sha256.is_none() || info.encryption.as_ref().is_some_and(|e| e.chain_sha256.is_none()) {
+        let recorded = recorded(&info.sha256_fingerprint);
+        if info.chain_sha256.is_none() {
+            info.chain_sha256 = recorded.chain_sha256.clone();
+        }
+        if let Some(enc) = info.encryption.as_mut().filter(|e| e.chain_sha256.is_none()) {
+            enc.chain_sha256 = recorded.enc_chain_sha256;
+        }
+    }
     let has_key =
         std::fs::symlink_metadata(dir.join(LiveFile::Key.in_generation())).is_ok_and(|m| m.is_file());
     Live::Certified(Box::new(Generation { form: Form::Linked(name), info, has_key }))
@@ -287,7 +330,7 @@ pub(crate) fn read(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live
 /// A first certificate's files: `NAME.crt.pem` as a regular file says what is live (the
 /// certificate is its own record). A link or a folder there is no certificate of ours (a
 /// first import refuses it as in the way).
-fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
+fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     let regular = |file: LiveFile| std::fs::symlink_metadata(paths.link(file)).is_ok_and(|m| m.is_file());
     let path = paths.link(LiveFile::Cert);
     let cert = match std::fs::symlink_metadata(&path) {
@@ -315,13 +358,14 @@ fn read_flat(paths: &Paths, chain_verified: &dyn Fn(&str) -> bool) -> Live {
             csr.display()
         ));
     }
-    let mut info = info_of(paths, &cert, chain_verified(&cert.sha256_fingerprint_hex()));
+    let recorded = recorded(&cert.sha256_fingerprint_hex());
+    let mut info = info_of(paths, &cert, recorded.chain_verified, recorded.chain_sha256.clone());
     if regular(LiveFile::P12) {
         info.p12_file = Some(paths.relative(LiveFile::P12));
     }
     if regular(LiveFile::EncCert) {
         match read_cert(&paths.link(LiveFile::EncCert)) {
-            Ok(cert) => info.encryption = Some(encryption_info_of(paths, &cert)),
+            Ok(cert) => info.encryption = Some(encryption_info_of(paths, &cert, recorded.enc_chain_sha256)),
             Err(why) => return Live::Unusable(why),
         }
     }
@@ -349,7 +393,12 @@ fn read_cert(path: &Path) -> Result<Certificate, String> {
 }
 
 /// What summary.json records of a request's certificate `cert`, live under `paths`.
-pub(crate) fn info_of(paths: &Paths, cert: &Certificate, chain_verified: bool) -> CertificateInfo {
+pub(crate) fn info_of(
+    paths: &Paths,
+    cert: &Certificate,
+    chain_verified: bool,
+    chain_sha256: Option<String>,
+) -> CertificateInfo {
     CertificateInfo {
         serial: cert.serial_hex(),
         issuer: cert.issuer_text(),
@@ -362,18 +411,24 @@ pub(crate) fn info_of(paths: &Paths, cert: &Certificate, chain_verified: bool) -
         fullchain_file: paths.relative(LiveFile::Fullchain),
         p12_file: None,
         chain_verified,
+        chain_sha256,
         encryption: None,
     }
 }
 
 /// What summary.json records of an SM2 request's encryption certificate.
-pub(crate) fn encryption_info_of(paths: &Paths, cert: &Certificate) -> EncryptionInfo {
+pub(crate) fn encryption_info_of(
+    paths: &Paths,
+    cert: &Certificate,
+    chain_sha256: Option<String>,
+) -> EncryptionInfo {
     EncryptionInfo {
         serial: cert.serial_hex(),
         not_after: rfc3339(cert.not_after()),
         sha256_fingerprint: cert.sha256_fingerprint_hex(),
         cert_file: paths.relative(LiveFile::EncCert),
         key_file: paths.relative(LiveFile::EncKey),
+        chain_sha256,
     }
 }
 
@@ -810,9 +865,7 @@ pub(crate) fn copies(
     to: &Paths,
     recorded: &CertificateInfo,
 ) -> Result<Vec<(PathBuf, PathBuf, bool)>, String> {
-    let chain_verified =
-        |fingerprint: &str| recorded.chain_verified && recorded.sha256_fingerprint == fingerprint;
-    let generation = match read(from, &chain_verified) {
+    let generation = match read(from, &|fingerprint| Recorded::of(Some(recorded), fingerprint)) {
         Live::Certified(g) => g,
         Live::None => return Err(format!("{} is not there", from.link(LiveFile::Cert).display())),
         Live::Unusable(why) => return Err(why),
@@ -828,6 +881,9 @@ pub(crate) fn copies(
     }
     if !whole(from, &generation) {
         return Err("its live generation lacks files (an import was killed: run it again)".into());
+    }
+    if let Some(why) = served_files(from, &generation) {
+        return Err(format!("{why} (changed by hand?)"));
     }
     Ok(LiveFile::ALL
         .into_iter()
@@ -860,19 +916,26 @@ pub(crate) fn files_are(paths: &Paths, generation: &Generation, files: &[(LiveFi
 /// byte for byte, as import writes them, and `NAME.chain.pem` is the leaf's issuer toward
 /// the root, each a CA named by the one before; an SM2 encryption pair's full chain is
 /// its certificate then its chain, which is `NAME.chain.pem` when it has the signing
-/// certificate's issuer (import builds both from the same certificates). Names and key
-/// identifiers only: the signatures were verified at import, and verifying them again
-/// would cost `--check` a quarter more time. A chain emptied from both files alike is not
-/// seen: nothing records what it held.
+/// certificate's issuer (import builds both from the same certificates). Each chain holds
+/// the bytes recorded of it (`ChainSha256`), so that one emptied or swapped in both files
+/// alike is seen too. Names and key identifiers only: the signatures were verified at
+/// import, and verifying them again would cost `--check` a quarter more time.
 pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<String> {
+    // Read through `current`; named as servers name them (the links are in place).
     let read = |file: LiveFile| {
-        let path = generation.file(paths, file);
-        std::fs::read(&path)
-            .map(|bytes| (path.clone(), bytes))
-            .map_err(|e| format!("{}: {e}", path.display()))
+        let named = paths.link(file);
+        std::fs::read(generation.file(paths, file))
+            .map(|bytes| (named.clone(), bytes))
+            .map_err(|e| format!("{}: {e}", named.display()))
     };
     let not_followed = |full: &Path, leaf: &Path, chain: &Path| {
         format!("{} is not {} followed by {}", full.display(), leaf.display(), chain.display())
+    };
+    let as_recorded = |path: &Path, chain: &[u8], recorded: Option<&String>| match recorded {
+        Some(digest) if chain_sha256(chain) != *digest => {
+            Err(format!("{} does not hold the chain imported with the certificate", path.display()))
+        }
+        _ => Ok(()),
     };
     let check = || -> Result<(), String> {
         let (leaf_path, leaf) = read(LiveFile::Cert)?;
@@ -882,7 +945,8 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
             return Err(not_followed(&full_path, &leaf_path, &chain_path));
         }
         let signing = chain_of(&first_cert(&leaf_path, &leaf)?, &chain_path, &chain)?;
-        if generation.info.encryption.is_some() {
+        as_recorded(&chain_path, &chain, generation.info.chain_sha256.as_ref())?;
+        if let Some(enc) = &generation.info.encryption {
             let (leaf_path, leaf) = read(LiveFile::EncCert)?;
             let (full_path, full) = read(LiveFile::EncFullchain)?;
             let Some(rest) = full.strip_prefix(leaf.as_slice()) else {
@@ -896,6 +960,7 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
             } else {
                 chain_of(&leaf, &full_path, rest)?;
             }
+            as_recorded(&full_path, rest, enc.chain_sha256.as_ref())?;
         }
         Ok(())
     };
@@ -1054,6 +1119,7 @@ mod tests {
             fullchain_file: paths.relative(LiveFile::Fullchain),
             p12_file: None,
             chain_verified: false,
+            chain_sha256: None,
             encryption: None,
         }
     }
@@ -1078,11 +1144,11 @@ mod tests {
         let paths = Paths::new(dir.path(), Layout::Flat, "web");
         std::fs::write(paths.link(LiveFile::Key), "KEY-1").unwrap();
         std::fs::write(paths.csr(), "CSR-1").unwrap();
-        assert_eq!(read(&paths, &|_| false), Live::None);
+        assert_eq!(read(&paths, &|_| Recorded::default()), Live::None);
 
         let first = pem(b"cert one");
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &first), &archive).unwrap();
-        let Live::Certified(g) = read(&paths, &|_| false) else { panic!("not certified") };
+        let Live::Certified(g) = read(&paths, &|_| Recorded::default()) else { panic!("not certified") };
         assert!(g.has_key && links_complete(&paths, &g));
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-1");
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Fullchain)).unwrap(), first);
@@ -1098,7 +1164,7 @@ mod tests {
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), second);
         assert_eq!(std::fs::read_to_string(paths.csr()).unwrap(), "CSR-2");
         assert!(!paths.next_csr().exists() && !paths.next_key().exists());
-        let Live::Certified(g2) = read(&paths, &|_| false) else { panic!("not certified") };
+        let Live::Certified(g2) = read(&paths, &|_| Recorded::default()) else { panic!("not certified") };
         assert_ne!(g.name(), g2.name());
         // Nothing deleted: the old generation, CSR and the key's first name are archived.
         let archived: Vec<String> = std::fs::read_dir(dir.path().join(".archive/T"))
@@ -1127,7 +1193,7 @@ mod tests {
         let paths = Paths::new(dir.path(), Layout::Flat, "web");
         std::fs::write(paths.link(LiveFile::Key), "KEY-1").unwrap();
         let regular = |f| std::fs::symlink_metadata(paths.link(f)).unwrap().file_type().is_file();
-        let no_record = |_: &str| false;
+        let no_record = |_: &str| Recorded::default();
 
         let (first, csr) = real_cert("web.example");
         std::fs::write(paths.csr(), &csr).unwrap();
@@ -1182,11 +1248,13 @@ mod tests {
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &pem(b"one")), &archive)
             .unwrap();
         std::fs::write(paths.live_file(LiveFile::Cert), pem(b"other")).unwrap();
-        assert!(matches!(read(&paths, &|_| false), Live::Unusable(why) if why.contains("changed by hand")));
+        assert!(
+            matches!(read(&paths, &|_| Recorded::default()), Live::Unusable(why) if why.contains("changed by hand"))
+        );
         std::fs::remove_file(paths.live.join(CURRENT)).unwrap();
         std::os::unix::fs::symlink("/etc", paths.live.join(CURRENT)).unwrap();
         assert!(
-            matches!(read(&paths, &|_| false), Live::Unusable(why) if why.contains("not to a generation"))
+            matches!(read(&paths, &|_| Recorded::default()), Live::Unusable(why) if why.contains("not to a generation"))
         );
     }
 
@@ -1202,13 +1270,13 @@ mod tests {
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &archive).unwrap();
         // What a kill mid-install leaves: a generation folder nothing points to.
         std::fs::create_dir(paths.live.join("20990101T000000.000000000Z")).unwrap();
-        let Live::Certified(g) = read(&paths, &|_| false) else { panic!() };
+        let Live::Certified(g) = read(&paths, &|_| Recorded::default()) else { panic!() };
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), one);
         let two = pem(b"two");
         install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &archive).unwrap();
         let left: Vec<_> = std::fs::read_dir(&paths.live).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 2, "current and the new generation: {left:?}");
-        assert_ne!(read(&paths, &|_| false), Live::Certified(g));
+        assert_ne!(read(&paths, &|_| Recorded::default()), Live::Certified(g));
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY");
     }
 }

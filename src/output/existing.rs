@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::SUMMARY;
-use super::certified::LiveFile;
+use super::certified::{LiveFile, Recorded};
 use super::folder::{self, UnfinishedRun};
 use super::summary::{self, CertificateInfo, Entry, Item, JournalLine, State};
 use crate::output::{IoError, Layout};
@@ -142,10 +142,9 @@ pub(crate) struct Previous {
     pub(crate) written: String,
     /// Runs that stopped before writing a summary, oldest first.
     pub(crate) unfinished: Vec<UnfinishedRun>,
-    /// By [`name_key`], the first 16 bytes of the `Sha256Fingerprint` recorded for
-    /// certified requests (only those: a folder without certificates pays nothing), and
-    /// its `ChainVerified`.
-    certificates: HashMap<u128, ([u8; 16], bool)>,
+    /// By [`name_key`], what is recorded of certified requests' certificates (only
+    /// those: a folder without certificates pays nothing).
+    certificates: HashMap<u128, Kept>,
     /// By [`name_key`], the certificates recorded whose `NAME.crt.pem` was not there when
     /// the records were read (removed by hand, or a copy of the folder without it): the
     /// request is damaged, and its entry keeps the record until the certificate is back.
@@ -179,15 +178,23 @@ impl Previous {
     /// request's: false for another one, or none (an import that stopped before it wrote
     /// summary.json put it live).
     pub(crate) fn records_certificate(&self, name: &str, fingerprint_hex: &str) -> bool {
-        let recorded = self.certificates.get(&name_key(name));
-        recorded.is_some_and(|(r, _)| fingerprint_digest(fingerprint_hex) == Some(*r))
+        self.kept(name, fingerprint_hex).is_some()
     }
 
-    /// Whether the records hold the certificate with this fingerprint (hex) as the
-    /// request's, verified to a `--ca-bundle` root.
-    pub(crate) fn chain_verified(&self, name: &str, fingerprint_hex: &str) -> bool {
-        let recorded = self.certificates.get(&name_key(name));
-        recorded.is_some_and(|(r, verified)| *verified && fingerprint_digest(fingerprint_hex) == Some(*r))
+    /// What the records hold of the certificate with this fingerprint (hex), if it is
+    /// the request's.
+    pub(crate) fn recorded(&self, name: &str, fingerprint_hex: &str) -> Recorded {
+        let hex = |digest: &Option<[u8; 32]>| digest.map(hex::encode);
+        self.kept(name, fingerprint_hex).map_or_else(Recorded::default, |kept| Recorded {
+            chain_verified: kept.chain_verified,
+            chain_sha256: hex(&kept.chain_sha256),
+            enc_chain_sha256: hex(&kept.enc_chain_sha256),
+        })
+    }
+
+    fn kept(&self, name: &str, fingerprint_hex: &str) -> Option<&Kept> {
+        let kept = self.certificates.get(&name_key(name))?;
+        (fingerprint_digest(fingerprint_hex) == Some(kept.fingerprint)).then_some(kept)
     }
 
     /// The certificate the records hold for the request, if its `NAME.crt.pem` was not there.
@@ -209,8 +216,8 @@ impl Previous {
         }
         // The last record read of a Name says whether it has a certificate.
         let certificate = entry.certificate.as_ref();
-        match certificate.and_then(|c| Some((fingerprint_digest(&c.sha256_fingerprint)?, c.chain_verified))) {
-            Some(recorded) => self.certificates.insert(key, recorded),
+        match certificate.and_then(Kept::of) {
+            Some(kept) => self.certificates.insert(key, kept),
             None => self.certificates.remove(&key),
         };
         // One lstat a certified request (a folder without certificates pays nothing), of
@@ -223,6 +230,31 @@ impl Previous {
             None => self.lost.remove(&key),
         };
         self.records.push((key, record));
+    }
+}
+
+/// What [`Previous`] keeps of a recorded certificate: the first 16 bytes of its
+/// `Sha256Fingerprint`, its `ChainVerified` and its chains' `ChainSha256`.
+#[derive(Debug, Clone, Copy)]
+struct Kept {
+    fingerprint: [u8; 16],
+    chain_verified: bool,
+    chain_sha256: Option<[u8; 32]>,
+    enc_chain_sha256: Option<[u8; 32]>,
+}
+
+impl Kept {
+    fn of(c: &CertificateInfo) -> Option<Kept> {
+        let digest = |hex_text: &Option<String>| {
+            let mut out = [0; 32];
+            hex_text.as_ref().and_then(|h| hex::decode_to_slice(h, &mut out).ok()).map(|()| out)
+        };
+        Some(Kept {
+            fingerprint: fingerprint_digest(&c.sha256_fingerprint)?,
+            chain_verified: c.chain_verified,
+            chain_sha256: digest(&c.chain_sha256),
+            enc_chain_sha256: c.encryption.as_ref().and_then(|e| digest(&e.chain_sha256)),
+        })
     }
 }
 

@@ -257,6 +257,11 @@ pub struct CertificateInfo {
     pub p12_file: Option<String>,
     /// Whether the chain was verified up to a root of `--ca-bundle`.
     pub chain_verified: bool,
+    /// SHA-256 of `ChainFile`'s bytes as import wrote them, lower-case hex: what the
+    /// chain held, so that one emptied or swapped by hand is seen (none in folders
+    /// imported before it was recorded).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chain_sha256: Option<String>,
     /// SM2: the encryption certificate of the pair, and its key (one generation with the
     /// signing pair).
     #[serde(rename = "EncryptionCertificate", skip_serializing_if = "Option::is_none", default)]
@@ -277,6 +282,10 @@ pub struct EncryptionInfo {
     pub cert_file: String,
     /// `NAME.enc.key.pem`.
     pub key_file: String,
+    /// SHA-256 of what follows the certificate in `NAME.enc.fullchain.pem` (its chain),
+    /// lower-case hex, as import wrote it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub chain_sha256: Option<String>,
 }
 
 impl Entry {

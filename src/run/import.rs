@@ -1107,11 +1107,8 @@ impl Put<'_> {
         let paths = certified::Paths::new(self.root, self.layout, &request.name);
         let cert_key = cert.spki_sha256_hex();
         let fingerprint = cert.sha256_fingerprint_hex();
-        let recorded = request.certificate.as_ref();
-        let chain_verified = |fingerprint: &str| {
-            recorded.is_some_and(|c| c.chain_verified && c.sha256_fingerprint == fingerprint)
-        };
-        let live = certified::read(&paths, &chain_verified);
+        let recorded = |fingerprint: &str| certified::Recorded::of(request.certificate.as_ref(), fingerprint);
+        let live = certified::read(&paths, &recorded);
         // A certificate for the key of the request's CSR while a `next` pair waits (or was
         // recorded as waiting, for a kill after the switch) promotes that pair.
         let next_pending = std::fs::symlink_metadata(paths.next_csr()).is_ok();
@@ -1186,9 +1183,14 @@ impl Put<'_> {
                     (false, false) => Outcome::Imported,
                 };
                 // A first certificate's files do not record its chain, nor does an adopted
-                // one's meta.json after a kill: this run verified it.
+                // one's meta.json after a kill: this run verified it, and its files hold
+                // what this run would write.
                 let chain_verified = g.info.chain_verified || chain.anchored;
-                let info = CertificateInfo { chain_verified, ..g.info.clone() };
+                let chain_sha256 = Some(certified::chain_sha256(chain_pem(chain).as_bytes()));
+                let mut info = CertificateInfo { chain_verified, chain_sha256, ..g.info.clone() };
+                if let (Some(live), Some((given, _))) = (info.encryption.as_mut(), enc) {
+                    live.chain_sha256 = self.enc_chain_sha256(&given.cert);
+                }
                 // An entry generate left without its pair (a link was gone) gets it back,
                 // its key checked first; a key that fails the check leaves it as it is.
                 let restored = request
@@ -1220,7 +1222,13 @@ impl Put<'_> {
             return Err(Refusal::EncryptionMissing(request.name.clone()));
         }
         let key_path = self.key_source(request, &paths, &live, &cert_key)?;
-        let info = certified::info_of(&paths, cert, chain.anchored);
+        let chain_pem = chain_pem(chain);
+        let info = certified::info_of(
+            &paths,
+            cert,
+            chain.anchored,
+            Some(certified::chain_sha256(chain_pem.as_bytes())),
+        );
         let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
         let (encryption, encryption_info) = match enc {
             Some((given, key)) => {
@@ -1237,7 +1245,7 @@ impl Put<'_> {
         let new = NewGeneration {
             key: key_path,
             cert_pem: cert.to_pem(),
-            chain_pem: chain_pem(chain),
+            chain_pem,
             fullchain_pem: fullchain_pem(cert, chain),
             p12,
             encryption,
@@ -1364,6 +1372,11 @@ impl Put<'_> {
         })
     }
 
+    /// The `ChainSha256` of the encryption certificate's chain as this import writes it.
+    fn enc_chain_sha256(&self, cert: &Certificate) -> Option<String> {
+        self.builder.build(cert).ok().map(|chain| certified::chain_sha256(chain_pem(&chain).as_bytes()))
+    }
+
     /// An SM2 request's encryption pair: its certificate judged as the signing one is
     /// (validity, chain), its key from the PEM given or unwrapped from the envelope with the
     /// request's signing key, and the key written as the folder stores keys.
@@ -1434,7 +1447,8 @@ impl Put<'_> {
             cert_pem: cert.to_pem(),
             fullchain_pem: fullchain_pem(cert, &chain),
         };
-        Ok((pair, certified::encryption_info_of(paths, cert)))
+        let chain_sha256 = certified::chain_sha256(chain_pem(&chain).as_bytes());
+        Ok((pair, certified::encryption_info_of(paths, cert, Some(chain_sha256))))
     }
 
     fn now(&self) -> time::OffsetDateTime {

@@ -225,8 +225,8 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         if no_pem_at_start { OnDisk::Missing } else { existing::read_file(&root.join(file)) }
     };
     let paths = certified::Paths::new(root, layout, request.name.as_str());
-    let chain_verified = |fingerprint: &str| previous.chain_verified(request.name.as_str(), fingerprint);
-    let live = if no_pem_at_start { certified::Live::None } else { certified::read(&paths, &chain_verified) };
+    let recorded = |fingerprint: &str| previous.recorded(request.name.as_str(), fingerprint);
+    let live = if no_pem_at_start { certified::Live::None } else { certified::read(&paths, &recorded) };
     match live {
         certified::Live::None => {
             // The certificate's files are gone while its key is there (a user's key, or

@@ -154,7 +154,9 @@ fn a_newer_certificate_whose_chain_is_broken_leaves_the_older_sound_one_to_be_ta
 fn a_chain_changed_by_hand_is_damaged_until_the_certificate_is_imported_again() {
     // What a server sends is NAME.fullchain.pem: a leaf alone there, or another CA's
     // intermediate, fails every client that lacks the intermediate, so --check must not
-    // call the folder up to date. `web` has a first certificate (regular files); `ren` a
+    // call the folder up to date, even when both chain files were emptied alike (the
+    // records hold the chain's digest) and a plain generate ran since (it must not record
+    // the damage as the truth). `web` has a first certificate (regular files); `ren` a
     // renewed one (links into its generation, which an edit in place writes through).
     let dir = Dir::new();
     let (m, out) = generated(
@@ -181,12 +183,16 @@ fn a_chain_changed_by_hand_is_damaged_until_the_certificate_is_imported_again() 
         let leaf = text(&file("crt.pem"));
         let foreign = text(&other.intermediate);
         // (file, its new text), and what plan must name.
-        let edits: [(&[(&str, String)], &str); 3] = [
+        let edits: [(&[(&str, String)], &str); 4] = [
             (&[("fullchain.pem", leaf.clone())], "fullchain.pem is not"),
             (&[("chain.pem", "junk\n".into())], "fullchain.pem is not"),
             (
                 &[("chain.pem", foreign.clone()), ("fullchain.pem", leaf.clone() + &foreign)],
                 "is not the issuer of",
+            ),
+            (
+                &[("chain.pem", String::new()), ("fullchain.pem", leaf.clone())],
+                "chain.pem does not hold the chain imported",
             ),
         ];
         for (files, said) in edits {
@@ -195,9 +201,17 @@ fn a_chain_changed_by_hand_is_damaged_until_the_certificate_is_imported_again() 
             }
             let what = format!("{name}: {:?}", files.iter().map(|f| f.0).collect::<Vec<_>>());
             assert_eq!(check(&m, &out), Some(1), "--check after {what}");
+            let run = generate(&m, &out, &[]);
+            assert_ne!(run.status.code(), Some(2), "{what}: {}", String::from_utf8_lossy(&run.stderr));
+            assert_eq!(check(&m, &out), Some(1), "--check after {what} and a generate");
             let line = plan_line(&plan(&m, &out, &[]), name);
             assert!(
-                line.starts_with("damaged") && line.contains(said) && line.contains("import"),
+                // It names the file as servers name it (a renewed request's is a link).
+                line.starts_with("damaged")
+                    && line.contains(said)
+                    && line.contains(&format!("out/{name}."))
+                    && !line.contains(".live/")
+                    && line.contains("import"),
                 "{what}: {line}"
             );
             // The same certificate imported again with its chain mends it.
