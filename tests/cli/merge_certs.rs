@@ -1,6 +1,7 @@
 //! Certified requests under the commands that move or rewrite a folder's files: `merge`
 //! of shards whose requests have certificates (live, renewed into generations, renewals
-//! waiting for theirs; `--collect` carries the shards' archives), a recorded certificate whose files are gone (`--check` must not
+//! waiting for theirs; `--collect` carries the shards' archives and refuses a chain
+//! changed by hand), a recorded certificate whose files are gone (`--check` must not
 //! call that folder up to date; with its key gone too, `--repair` makes a new pair whose
 //! first certificate goes in cleanly; a renewed one whose every top-level file was deleted
 //! keeps its record until import links its generation again; one whose key alone is gone
@@ -630,4 +631,35 @@ fn a_live_certificate_whose_key_is_gone_is_refused_until_a_new_pair_replaces_it(
         assert!(ok, "{name}: {said}");
     }
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0));
+}
+
+#[test]
+fn merge_collect_refuses_a_chain_emptied_by_hand_in_its_shard() {
+    // Both chain files emptied alike still hold together by their bytes; the chain
+    // recorded (ChainSha256) says it is not the one imported, and a copy of it would
+    // carry the damage into the merged folder's records as if it were whole.
+    let dir = Dir::new();
+    let (_, shards, _, waiting) = certified_shards(&dir);
+    let name = &waiting[0];
+    let shard = shard_of(&shards, name);
+    let f = |suffix: &str| shard.join(format!("{name}.{suffix}"));
+    let (chain, full) = (text(&f("chain.pem")), text(&f("fullchain.pem")));
+    std::fs::write(f("chain.pem"), "").unwrap();
+    std::fs::write(f("fullchain.pem"), text(&f("crt.pem"))).unwrap();
+    let merged = dir.path("merged");
+    let run = merge(&shards, &merged, true);
+    let said = stderr(&run);
+    assert_eq!(run.status.code(), Some(1), "merge --collect: {said}");
+    assert!(
+        said.contains(&format!("{name}.chain.pem does not hold the chain imported"))
+            && said.contains("nothing was merged"),
+        "{said}"
+    );
+    assert!(!merged.join("summary.json").exists(), "nothing merged");
+    // Put back as imported, the same merge copies it.
+    std::fs::write(f("chain.pem"), chain).unwrap();
+    std::fs::write(f("fullchain.pem"), full).unwrap();
+    let run = merge(&shards, &merged, true);
+    assert_eq!(run.status.code(), Some(0), "merge --collect: {}", stderr(&run));
+    assert_eq!(text(&merged.join(format!("{name}.chain.pem"))), text(&f("chain.pem")));
 }
