@@ -967,6 +967,36 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
     check().err()
 }
 
+/// Why the live SM2 encryption key is not its certificate's key, if it is not (changed
+/// by hand, or damaged): the CA made that key, and no other file holds it. An encrypted
+/// key is opened with the folder's passphrase; without one it is not judged (as import
+/// holds such keys to the records).
+pub(crate) fn encryption_key_damage(
+    paths: &Paths,
+    generation: &Generation,
+    passphrase: Option<&crate::crypto::Passphrase>,
+) -> Option<String> {
+    use super::folder::KeyProtection;
+    generation.info.encryption.as_ref()?;
+    let named = paths.link(LiveFile::EncKey);
+    let judge = || -> Result<(), String> {
+        let pem = std::fs::read_to_string(generation.file(paths, LiveFile::EncKey))
+            .map_err(|e| format!("{}: {e}", named.display()))?;
+        if passphrase.is_none() && KeyProtection::of_pem(&pem) == Some(KeyProtection::Encrypted) {
+            return Ok(());
+        }
+        let key = crate::crypto::PrivateKey::from_pkcs8_pem_any(&pem, passphrase)
+            .map_err(|e| format!("{}: {e}", named.display()))?;
+        let cert = read_cert(&generation.file(paths, LiveFile::EncCert))?;
+        if key.public_key_der() == cert.spki_der() {
+            Ok(())
+        } else {
+            Err(format!("{} is not the key of {}", named.display(), paths.link(LiveFile::EncCert).display()))
+        }
+    };
+    judge().err()
+}
+
 /// The first certificate of the PEM `bytes` of the file `path`.
 fn first_cert(path: &Path, bytes: &[u8]) -> Result<Certificate, String> {
     std::str::from_utf8(bytes)

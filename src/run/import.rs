@@ -1164,7 +1164,11 @@ impl Put<'_> {
                             (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
                         ],
                     )
-                    && enc.is_none_or(|(given, _)| self.enc_fullchain_is(&paths, g, &given.cert)) =>
+                    && enc.is_none_or(|(given, _)| {
+                        self.enc_fullchain_is(&paths, g, &given.cert)
+                            && certified::encryption_key_damage(&paths, g, self.settings.passphrase.as_ref())
+                                .is_none()
+                    }) =>
             {
                 // Live already: a kill may have stopped the install after the switch.
                 if !certified::links_complete(&paths, g) {

@@ -243,11 +243,9 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
             }
         }
         certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
-            None => match certified::served_files(&paths, &generation) {
+            None => match live_damage(&paths, &generation, passphrase) {
                 None => return assess_certified(judge, request, &paths, *generation),
                 Some(why) => {
-                    let why =
-                        format!("{why} (changed by hand?): import the certificate again with its chain");
                     return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
                 }
             },
@@ -406,6 +404,20 @@ fn assess_certified(
     let writes = matches!(decision.action, Action::Generate | Action::Resign(_));
     let slot = if pending || writes { Slot::Next } else { Slot::Live };
     Assessed { decision, key_exists, csr_exists, slot, certificate: Some(generation.info) }
+}
+
+/// Why a certified request's live files (links in place) are not as import left them, if
+/// they are not, and what mends them: the files a server reads, and an SM2 encryption key.
+fn live_damage(
+    paths: &certified::Paths,
+    generation: &certified::Generation,
+    passphrase: Option<&Passphrase>,
+) -> Option<String> {
+    if let Some(why) = certified::served_files(paths, generation) {
+        return Some(format!("{why} (changed by hand?): import the certificate again with its chain"));
+    }
+    certified::encryption_key_damage(paths, generation, passphrase)
+        .map(|why| format!("{why} (changed by hand?): import the encryption certificate again with its key"))
 }
 
 /// A certified request whose live files are not as csrbatch left them: damaged, and left

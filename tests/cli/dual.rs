@@ -1023,3 +1023,64 @@ fn dual_an_import_killed_before_its_last_encryption_file_or_its_chain_cut_is_men
     assert_dual_live(&out, "cut", &dual, &ca, None);
     assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(0), "--check once mended");
 }
+
+#[test]
+fn dual_an_encryption_key_changed_by_hand_is_damaged_until_its_delivery_is_imported_again() {
+    // The CA made NAME.enc.key.pem and no other file holds it: another key there, or one
+    // that no longer reads, must not pass `--check` as up to date, and the CA's delivery
+    // imported again puts the key back (a new generation), in a plain and in an
+    // encrypted folder (opened with its passphrase).
+    let dir = Dir::new();
+    let ca = Ca::sm2();
+    let env = [(PASS_ENV, PASS)];
+    let flag = ["--key-passphrase-env", PASS_ENV];
+    for (at, extra, env) in [("plain", &[][..], &[][..]), ("sealed", &flag[..], &env[..])] {
+        let (m, out) = sm2_folder_at(&dir, at, &["ek"], extra, env);
+        let csr = out.join("ek.csr.pem");
+        let dual = issue_dual(&ca, &dir, &csr, &Issue::default(), at);
+        let files = deliver(&dir, at, &dual, Form::Pkcs8, &csr);
+        import_dual_ok(&files, &out, &ca.root, &["ek"], "imported", extra, env);
+        let pass = (!env.is_empty()).then_some(PASS);
+        assert_dual_live(&out, "ek", &dual, &ca, pass);
+        let run = |command: &str, args: &[&str]| {
+            let mut all = vec![os(command), m.as_os_str(), os("--out"), out.as_os_str()];
+            all.extend(args.iter().chain(extra).map(|a| os(a)));
+            csrbatch_env(&all, env)
+        };
+        let check = || run("generate", &["--check"]).status.code();
+        assert_eq!(check(), Some(0), "{at}: --check once imported");
+        // Another SM2 key, stored as the folder stores keys; then junk.
+        let other = dir.path(&format!("{at}-other.key"));
+        openssl_ok(&["genpkey", "-algorithm", "SM2", "-out", s(&other)]);
+        let other_pem = match pass {
+            None => text(&other),
+            Some(p) => openssl_ok(&[
+                "pkcs8",
+                "-topk8",
+                "-in",
+                s(&other),
+                "-v2",
+                "aes-256-cbc",
+                "-passout",
+                &format!("pass:{p}"),
+            ]),
+        };
+        let enc_key = out.join("ek.enc.key.pem");
+        for (new, said) in [(other_pem.as_str(), "is not the key of"), ("junk\n", "ek.enc.key.pem: ")] {
+            std::fs::write(&enc_key, new).unwrap();
+            assert_eq!(check(), Some(1), "{at}: --check with {said}");
+            let plan = String::from_utf8(run("plan", &[]).stdout).unwrap();
+            let line = crate::import2::plan_line(&plan, "ek");
+            assert!(
+                line.starts_with("damaged")
+                    && line.contains(said)
+                    && line.contains(&format!("{at}/ek.enc.key.pem"))
+                    && line.contains("import the encryption certificate again"),
+                "{at}: {line}"
+            );
+            import_dual_ok(&files, &out, &ca.root, &["ek"], "imported", extra, env);
+            assert_dual_live(&out, "ek", &dual, &ca, pass);
+            assert_eq!(check(), Some(0), "{at}: --check once imported again");
+        }
+    }
+}
