@@ -238,6 +238,8 @@ pub(crate) struct Recorded {
     pub(crate) chain_sha256: Option<String>,
     /// [`EncryptionInfo::chain_sha256`] (one generation with the signing certificate).
     pub(crate) enc_chain_sha256: Option<String>,
+    /// [`CertificateInfo::p12_sha256`].
+    pub(crate) p12_sha256: Option<String>,
 }
 
 impl Recorded {
@@ -249,13 +251,14 @@ impl Recorded {
                 chain_verified: c.chain_verified,
                 chain_sha256: c.chain_sha256.clone(),
                 enc_chain_sha256: c.encryption.as_ref().and_then(|e| e.chain_sha256.clone()),
+                p12_sha256: c.p12_sha256.clone(),
             },
         }
     }
 }
 
-/// SHA-256 of a chain's bytes as a file holds them, lower-case hex (`ChainSha256`).
-pub(crate) fn chain_sha256(bytes: &[u8]) -> String {
+/// SHA-256 of a file's bytes, lower-case hex (`ChainSha256`, `P12Sha256`).
+pub(crate) fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
@@ -313,10 +316,16 @@ pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     }
     // A generation that an import before the chain digests were recorded wrote has none
     // in its meta.json; the records may (an import again of the same certificate).
-    if info.chain_sha256.is_none() || info.encryption.as_ref().is_some_and(|e| e.chain_sha256.is_none()) {
+    if info.chain_sha256.is_none()
+        || info.encryption.as_ref().is_some_and(|e| e.chain_sha256.is_none())
+        || info.p12_file.is_some() && info.p12_sha256.is_none()
+    {
         let recorded = recorded(&info.sha256_fingerprint);
         if info.chain_sha256.is_none() {
             info.chain_sha256 = recorded.chain_sha256.clone();
+        }
+        if info.p12_file.is_some() && info.p12_sha256.is_none() {
+            info.p12_sha256 = recorded.p12_sha256;
         }
         if let Some(enc) = info.encryption.as_mut().filter(|e| e.chain_sha256.is_none()) {
             enc.chain_sha256 = recorded.enc_chain_sha256;
@@ -362,6 +371,7 @@ fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     let mut info = info_of(paths, &cert, recorded.chain_verified, recorded.chain_sha256.clone());
     if regular(LiveFile::P12) {
         info.p12_file = Some(paths.relative(LiveFile::P12));
+        info.p12_sha256 = recorded.p12_sha256;
     }
     if regular(LiveFile::EncCert) {
         match read_cert(&paths.link(LiveFile::EncCert)) {
@@ -410,6 +420,7 @@ pub(crate) fn info_of(
         chain_file: paths.relative(LiveFile::Chain),
         fullchain_file: paths.relative(LiveFile::Fullchain),
         p12_file: None,
+        p12_sha256: None,
         chain_verified,
         chain_sha256,
         encryption: None,
@@ -882,7 +893,7 @@ pub(crate) fn copies(
     if !whole(from, &generation) {
         return Err("its live generation lacks files (an import was killed: run it again)".into());
     }
-    if let Some(why) = served_files(from, &generation) {
+    if let Some(why) = served_files(from, &generation).or_else(|| p12_damage(from, &generation)) {
         return Err(format!("{why} (changed by hand?)"));
     }
     Ok(LiveFile::ALL
@@ -932,7 +943,7 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
         format!("{} is not {} followed by {}", full.display(), leaf.display(), chain.display())
     };
     let as_recorded = |path: &Path, chain: &[u8], recorded: Option<&String>| match recorded {
-        Some(digest) if chain_sha256(chain) != *digest => {
+        Some(digest) if sha256_hex(chain) != *digest => {
             Err(format!("{} does not hold the chain imported with the certificate", path.display()))
         }
         _ => Ok(()),
@@ -965,6 +976,19 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
         Ok(())
     };
     check().err()
+}
+
+/// Why the live `NAME.p12` is not the one import wrote (`P12Sha256`), if it is not:
+/// Tomcat and IIS read it, and its content is sealed by its passphrase, so its bytes are
+/// what is held. Nothing for a `.p12` whose digest was not recorded.
+pub(crate) fn p12_damage(paths: &Paths, generation: &Generation) -> Option<String> {
+    let recorded = generation.info.p12_sha256.as_ref()?;
+    let named = paths.link(LiveFile::P12);
+    match std::fs::read(generation.file(paths, LiveFile::P12)) {
+        Ok(bytes) if sha256_hex(&bytes) == *recorded => None,
+        Ok(_) => Some(format!("{} is not the one imported with the certificate", named.display())),
+        Err(e) => Some(format!("{}: {e}", named.display())),
+    }
 }
 
 /// Why the live SM2 encryption key is not its certificate's key, if it is not (changed
@@ -1148,6 +1172,7 @@ mod tests {
             chain_file: paths.relative(LiveFile::Chain),
             fullchain_file: paths.relative(LiveFile::Fullchain),
             p12_file: None,
+            p12_sha256: None,
             chain_verified: false,
             chain_sha256: None,
             encryption: None,

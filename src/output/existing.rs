@@ -188,7 +188,8 @@ impl Previous {
         self.kept(name, fingerprint_hex).map_or_else(Recorded::default, |kept| Recorded {
             chain_verified: kept.chain_verified,
             chain_sha256: hex(&kept.chain_sha256),
-            enc_chain_sha256: hex(&kept.enc_chain_sha256),
+            enc_chain_sha256: kept.rarer.as_ref().and_then(|r| hex(&r.enc_chain_sha256)),
+            p12_sha256: kept.rarer.as_ref().and_then(|r| hex(&r.p12_sha256)),
         })
     }
 
@@ -234,13 +235,21 @@ impl Previous {
 }
 
 /// What [`Previous`] keeps of a recorded certificate: the first 16 bytes of its
-/// `Sha256Fingerprint`, its `ChainVerified` and its chains' `ChainSha256`.
-#[derive(Debug, Clone, Copy)]
+/// `Sha256Fingerprint`, its `ChainVerified`, its chain's `ChainSha256`, and the digests
+/// only some have (boxed: a folder of plain certificates pays a pointer for them).
+#[derive(Debug, Clone)]
 struct Kept {
     fingerprint: [u8; 16],
     chain_verified: bool,
     chain_sha256: Option<[u8; 32]>,
+    rarer: Option<Box<Rarer>>,
+}
+
+/// The SM2 encryption chain's `ChainSha256` and the `P12Sha256`.
+#[derive(Debug, Clone)]
+struct Rarer {
     enc_chain_sha256: Option<[u8; 32]>,
+    p12_sha256: Option<[u8; 32]>,
 }
 
 impl Kept {
@@ -249,11 +258,15 @@ impl Kept {
             let mut out = [0; 32];
             hex_text.as_ref().and_then(|h| hex::decode_to_slice(h, &mut out).ok()).map(|()| out)
         };
+        let rarer = Rarer {
+            enc_chain_sha256: c.encryption.as_ref().and_then(|e| digest(&e.chain_sha256)),
+            p12_sha256: digest(&c.p12_sha256),
+        };
         Some(Kept {
             fingerprint: fingerprint_digest(&c.sha256_fingerprint)?,
             chain_verified: c.chain_verified,
             chain_sha256: digest(&c.chain_sha256),
-            enc_chain_sha256: c.encryption.as_ref().and_then(|e| digest(&e.chain_sha256)),
+            rarer: (rarer.enc_chain_sha256.is_some() || rarer.p12_sha256.is_some()).then(|| Box::new(rarer)),
         })
     }
 }

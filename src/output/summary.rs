@@ -255,6 +255,9 @@ pub struct CertificateInfo {
     /// Key + leaf + chain (PKCS#12), when `--p12` made one.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub p12_file: Option<String>,
+    /// SHA-256 of `P12File`'s bytes as import wrote them, lower-case hex.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub p12_sha256: Option<String>,
     /// Whether the chain was verified up to a root of `--ca-bundle`.
     pub chain_verified: bool,
     /// SHA-256 of `ChainFile`'s bytes as import wrote them, lower-case hex: what the

@@ -1164,6 +1164,7 @@ impl Put<'_> {
                             (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
                         ],
                     )
+                    && certified::p12_damage(&paths, g).is_none()
                     && enc.is_none_or(|(given, _)| {
                         self.enc_fullchain_is(&paths, g, &given.cert)
                             && certified::encryption_key_damage(&paths, g, self.settings.passphrase.as_ref())
@@ -1190,7 +1191,7 @@ impl Put<'_> {
                 // one's meta.json after a kill: this run verified it, and its files hold
                 // what this run would write.
                 let chain_verified = g.info.chain_verified || chain.anchored;
-                let chain_sha256 = Some(certified::chain_sha256(chain_pem(chain).as_bytes()));
+                let chain_sha256 = Some(certified::sha256_hex(chain_pem(chain).as_bytes()));
                 let mut info = CertificateInfo { chain_verified, chain_sha256, ..g.info.clone() };
                 if let (Some(live), Some((given, _))) = (info.encryption.as_mut(), enc) {
                     live.chain_sha256 = self.enc_chain_sha256(&given.cert);
@@ -1231,7 +1232,7 @@ impl Put<'_> {
             &paths,
             cert,
             chain.anchored,
-            Some(certified::chain_sha256(chain_pem.as_bytes())),
+            Some(certified::sha256_hex(chain_pem.as_bytes())),
         );
         let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
         let (encryption, encryption_info) = match enc {
@@ -1243,6 +1244,7 @@ impl Put<'_> {
         };
         let info = CertificateInfo {
             p12_file: p12.as_ref().map(|_| paths.relative(LiveFile::P12)),
+            p12_sha256: p12.as_deref().map(certified::sha256_hex),
             encryption: encryption_info,
             ..info
         };
@@ -1378,7 +1380,7 @@ impl Put<'_> {
 
     /// The `ChainSha256` of the encryption certificate's chain as this import writes it.
     fn enc_chain_sha256(&self, cert: &Certificate) -> Option<String> {
-        self.builder.build(cert).ok().map(|chain| certified::chain_sha256(chain_pem(&chain).as_bytes()))
+        self.builder.build(cert).ok().map(|chain| certified::sha256_hex(chain_pem(&chain).as_bytes()))
     }
 
     /// An SM2 request's encryption pair: its certificate judged as the signing one is
@@ -1451,7 +1453,7 @@ impl Put<'_> {
             cert_pem: cert.to_pem(),
             fullchain_pem: fullchain_pem(cert, &chain),
         };
-        let chain_sha256 = certified::chain_sha256(chain_pem(&chain).as_bytes());
+        let chain_sha256 = certified::sha256_hex(chain_pem(&chain).as_bytes());
         Ok((pair, certified::encryption_info_of(paths, cert, Some(chain_sha256))))
     }
 

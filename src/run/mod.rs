@@ -407,7 +407,8 @@ fn assess_certified(
 }
 
 /// Why a certified request's live files (links in place) are not as import left them, if
-/// they are not, and what mends them: the files a server reads, and an SM2 encryption key.
+/// they are not, and what mends them: the files a server reads, the `.p12`, and an SM2
+/// encryption key.
 fn live_damage(
     paths: &certified::Paths,
     generation: &certified::Generation,
@@ -415,6 +416,9 @@ fn live_damage(
 ) -> Option<String> {
     if let Some(why) = certified::served_files(paths, generation) {
         return Some(format!("{why} (changed by hand?): import the certificate again with its chain"));
+    }
+    if let Some(why) = certified::p12_damage(paths, generation) {
+        return Some(format!("{why} (changed by hand?): import the certificate again with --p12"));
     }
     certified::encryption_key_damage(paths, generation, passphrase)
         .map(|why| format!("{why} (changed by hand?): import the encryption certificate again with its key"))

@@ -992,12 +992,7 @@ fn dual_an_import_killed_before_its_last_encryption_file_or_its_chain_cut_is_men
     let bytes = std::fs::read(&fullchain).unwrap();
     // What the records hold each chain to, by sha256sum: NAME.chain.pem, and what follows
     // the encryption certificate in its full chain.
-    let sha256sum = |bytes: &[u8]| {
-        let file = dir.path("digested");
-        std::fs::write(&file, bytes).unwrap();
-        let run = std::process::Command::new("sha256sum").arg(&file).output().unwrap();
-        String::from_utf8(run.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
-    };
+    let sha256sum = |bytes: &[u8]| sha256sum(bytes, &dir.path("digested"));
     let enc_chain =
         bytes.strip_prefix(std::fs::read(out.join("cut.enc.crt.pem")).unwrap().as_slice()).unwrap();
     let recorded = &crate::ca::entry(&out, "cut")["Certificate"];

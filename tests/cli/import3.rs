@@ -3,7 +3,7 @@
 //! say so until it runs again); requests that share one key; the live certificate given
 //! again beside its renewal; a CA certificate for a request's key; `--p12` asked of a
 //! certificate already live; `--prune` of a certified request; a `.live` that is a link;
-//! a chain changed by hand.
+//! a chain or a `.p12` changed by hand.
 //! Judged by openssl on what the real binary wrote.
 
 use std::path::{Path, PathBuf};
@@ -270,6 +270,23 @@ fn a_ca_certificate_for_a_requests_key_is_that_requests_not_chain_material() {
     assert_pair(&out.join("subca.crt.pem"), &out.join("subca.key.pem"), "the sub-CA");
 }
 
+/// `import FILES --out OUT --p12` (no `--ca-bundle`; passphrase `p12 secret`), expecting
+/// exit 0 and these results.
+fn import_p12(files: &[PathBuf], out: &Path, want: &[(&str, &str)]) {
+    let mut args: Vec<&std::ffi::OsStr> = vec![os("import")];
+    args.extend(files.iter().map(|f| f.as_os_str()));
+    args.extend(["--out", s(out), "--p12", "--p12-passphrase-env", "P12_PASS", "--json"].map(os));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
+        .args(&args)
+        .env("P12_PASS", "p12 secret")
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
+    let want: Vec<(String, String)> = want.iter().map(|(n, r)| ((*n).to_owned(), (*r).to_owned())).collect();
+    assert_eq!(results(&doc), want, "{doc}");
+}
+
 #[test]
 fn p12_asked_of_a_certificate_already_live_makes_a_generation_with_one() {
     let dir = Dir::new();
@@ -278,24 +295,70 @@ fn p12_asked_of_a_certificate_already_live_makes_a_generation_with_one() {
     let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
     import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
     assert!(!exists(&out.join("web.p12")));
-    let fullchain = issued.fullchain();
-    let mut args = vec![os("import"), fullchain.as_os_str()];
-    args.extend(
-        ["--out", out.to_str().unwrap(), "--p12", "--p12-passphrase-env", "P12_PASS", "--json"].map(os),
-    );
-    let run = std::process::Command::new(env!("CARGO_BIN_EXE_csrbatch"))
-        .args(&args)
-        .env("P12_PASS", "p12 secret")
-        .output()
-        .unwrap();
-    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
-    let doc: Value = serde_json::from_slice(&run.stdout).unwrap();
-    assert_eq!(results(&doc), vec![("web".to_owned(), "imported".to_owned())], "{doc}");
+    import_p12(&[issued.fullchain()], &out, &[("web", "imported")]);
     let p12 = out.join("web.p12");
     let info = openssl_ok(&["pkcs12", "-in", p12.to_str().unwrap(), "-passin", "pass:p12 secret", "-nokeys"]);
     assert_eq!(pem_blocks(&info, "CERTIFICATE")[0], pem_blocks(&issued.leaf_pem(), "CERTIFICATE")[0]);
     assert_eq!(entry(&out, "web")["Certificate"]["P12File"], "web.p12");
     assert_pair(&out.join("web.crt.pem"), &out.join("web.key.pem"), "after the new generation");
+}
+
+#[test]
+fn a_p12_changed_by_hand_is_damaged_until_imported_again_with_p12() {
+    // Tomcat and IIS read NAME.p12; its content is sealed by its passphrase, so what is
+    // held is its bytes (P12Sha256). `flat` has it from its first import (a regular
+    // file), `lnk` from a --p12 asked later (a link into a generation). A valid PKCS#12
+    // of the same key and certificate that openssl made is still not the one imported.
+    // (`lnk`: a first certificate, then a reissue with --p12, which goes in as a generation.)
+    let dir = Dir::new();
+    let (m, out) = generated(
+        &dir,
+        &[req("flat", "RSA", "flat.example.com", ""), req("lnk", "ECC", "lnk.example.com", "")],
+    );
+    let ca = Ca::new();
+    let issue = |n: &str| ca.issue(&out.join(format!("{n}.csr.pem")), &Issue::default());
+    let (flat, first) = (issue("flat"), issue("lnk"));
+    let import_p12 = |files: &[PathBuf], want: &[(&str, &str)]| import_p12(files, &out, want);
+    import_p12(&[flat.fullchain()], &[("flat", "imported")]);
+    import_expect(&[first.fullchain()], &out, &ca.root, &[("lnk", "imported")]);
+    let lnk = issue("lnk");
+    import_p12(&[lnk.fullchain()], &[("lnk", "imported")]);
+    assert!(!out.join("flat.p12").is_symlink() && out.join("lnk.p12").is_symlink());
+    assert_eq!(check(&m, &out), Some(0));
+    for (name, issued) in [("flat", &flat), ("lnk", &lnk)] {
+        let f = |suffix: &str| out.join(format!("{name}.{suffix}"));
+        let recorded = entry(&out, name)["Certificate"]["P12Sha256"].clone();
+        assert_eq!(recorded, sha256sum(&std::fs::read(f("p12")).unwrap(), &dir.path("digested")).as_str());
+        let theirs = dir.path(&format!("{name}-openssl.p12"));
+        openssl_ok(&[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            s(&f("key.pem")),
+            "-in",
+            s(&f("crt.pem")),
+            "-certfile",
+            s(&f("chain.pem")),
+            "-passout",
+            "pass:p12 secret",
+            "-out",
+            s(&theirs),
+        ]);
+        std::fs::write(f("p12"), std::fs::read(&theirs).unwrap()).unwrap();
+        assert_eq!(check(&m, &out), Some(1), "--check with {name}.p12 replaced");
+        let line = plan_line(&plan(&m, &out, &[]), name);
+        assert!(
+            line.starts_with("damaged")
+                && line.contains(&format!("out/{name}.p12 is not the one imported"))
+                && line.contains("--p12"),
+            "{line}"
+        );
+        import_p12(&[issued.fullchain()], &[(name, "imported")]);
+        let bags = openssl_ok(&["pkcs12", "-in", s(&f("p12")), "-passin", "pass:p12 secret", "-nokeys"]);
+        assert_eq!(pem_blocks(&bags, "CERTIFICATE")[0], pem_blocks(&issued.leaf_pem(), "CERTIFICATE")[0]);
+        assert_pair(&f("crt.pem"), &f("key.pem"), name);
+        assert_eq!(check(&m, &out), Some(0), "--check once {name} is imported again");
+    }
 }
 
 #[test]

@@ -29,6 +29,15 @@ impl Dir {
     }
 }
 
+/// SHA-256 of `bytes`, lower-case hex, as coreutils' `sha256sum` gives it (written to
+/// `scratch` for it).
+pub fn sha256sum(bytes: &[u8], scratch: &Path) -> String {
+    std::fs::write(scratch, bytes).unwrap();
+    let run = Command::new("sha256sum").arg(scratch).output().expect("run sha256sum");
+    assert!(run.status.success(), "sha256sum: {}", String::from_utf8_lossy(&run.stderr));
+    String::from_utf8(run.stdout).unwrap().split_whitespace().next().unwrap().to_owned()
+}
+
 pub fn manifests(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/manifests").join(rel)
 }
