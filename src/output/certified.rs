@@ -369,7 +369,9 @@ fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     }
     let recorded = recorded(&cert.sha256_fingerprint_hex());
     let mut info = info_of(paths, &cert, recorded.chain_verified, recorded.chain_sha256.clone());
-    if regular(LiveFile::P12) {
+    // A .p12 the records hold stays the certificate's when it is gone or replaced by a
+    // link: damaged (its digest is the file's no more), never silently dropped.
+    if regular(LiveFile::P12) || recorded.p12_sha256.is_some() {
         info.p12_file = Some(paths.relative(LiveFile::P12));
         info.p12_sha256 = recorded.p12_sha256;
     }
@@ -893,7 +895,11 @@ pub(crate) fn copies(
     if !whole(from, &generation) {
         return Err("its live generation lacks files (an import was killed: run it again)".into());
     }
-    if let Some(why) = served_files(from, &generation).or_else(|| p12_damage(from, &generation)) {
+    // (An encrypted encryption key is not opened: merge has no passphrase.)
+    if let Some(why) = served_files(from, &generation)
+        .or_else(|| p12_damage(from, &generation))
+        .or_else(|| encryption_key_damage(from, &generation, None, true))
+    {
         return Err(format!("{why} (changed by hand?)"));
     }
     Ok(LiveFile::ALL
@@ -993,12 +999,16 @@ pub(crate) fn p12_damage(paths: &Paths, generation: &Generation) -> Option<Strin
 
 /// Why the live SM2 encryption key is not its certificate's key, if it is not (changed
 /// by hand, or damaged): the CA made that key, and no other file holds it. An encrypted
-/// key is opened with the folder's passphrase; without one it is not judged (as import
-/// holds such keys to the records).
+/// key is opened with the folder's passphrase. Without one, `sealed_unjudged` says
+/// whether an encrypted key passes unjudged (import into a folder of encrypted keys,
+/// which holds such keys to the records) or cannot be read (a folder of plain keys:
+/// import writes its encryption keys as the folder's keys are, and generate runs
+/// without a passphrase only there).
 pub(crate) fn encryption_key_damage(
     paths: &Paths,
     generation: &Generation,
     passphrase: Option<&crate::crypto::Passphrase>,
+    sealed_unjudged: bool,
 ) -> Option<String> {
     use super::folder::KeyProtection;
     generation.info.encryption.as_ref()?;
@@ -1006,7 +1016,10 @@ pub(crate) fn encryption_key_damage(
     let judge = || -> Result<(), String> {
         let pem = std::fs::read_to_string(generation.file(paths, LiveFile::EncKey))
             .map_err(|e| format!("{}: {e}", named.display()))?;
-        if passphrase.is_none() && KeyProtection::of_pem(&pem) == Some(KeyProtection::Encrypted) {
+        if sealed_unjudged
+            && passphrase.is_none()
+            && KeyProtection::of_pem(&pem) == Some(KeyProtection::Encrypted)
+        {
             return Ok(());
         }
         let key = crate::crypto::PrivateKey::from_pkcs8_pem_any(&pem, passphrase)

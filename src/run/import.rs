@@ -665,7 +665,9 @@ impl Run<'_> {
 struct Change {
     /// The request's Name.
     name: String,
-    state: State,
+    /// `None`: the entry keeps its state (an unchanged certificate whose record learns
+    /// what this run verified of it).
+    state: Option<State>,
     certificate: CertificateInfo,
     /// After a promotion: the CSR and key files are the live ones (relative).
     files: Option<(String, Option<String>)>,
@@ -688,7 +690,9 @@ struct Restored {
 
 impl Change {
     fn apply(&self, entry: &mut Entry) {
-        entry.state = Some(self.state);
+        if let Some(state) = self.state {
+            entry.state = Some(state);
+        }
         entry.certificate = Some(self.certificate.clone());
         if let Some(r) = &self.restored {
             (entry.csr_file, entry.key_file) = (Some(r.csr_file.clone()), Some(r.key_file.clone()));
@@ -1147,6 +1151,11 @@ impl Put<'_> {
                 g.file(&paths, LiveFile::Key).display(),
             )));
         }
+        // What the records hold a chain to, and this delivery's: "unchanged" only when both
+        // agree with the files (a chain swapped by hand in both files alike goes in again).
+        let chain_sha256 = certified::sha256_hex(chain_pem(chain).as_bytes());
+        let as_recorded =
+            |recorded: Option<&String>, now: Option<&String>| recorded.is_none_or(|r| Some(r) == now);
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
             // (A first certificate's files that a kill left incomplete, or a chain that
@@ -1164,11 +1173,21 @@ impl Put<'_> {
                             (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
                         ],
                     )
+                    && as_recorded(g.info.chain_sha256.as_ref(), Some(&chain_sha256))
                     && certified::p12_damage(&paths, g).is_none()
                     && enc.is_none_or(|(given, _)| {
                         self.enc_fullchain_is(&paths, g, &given.cert)
-                            && certified::encryption_key_damage(&paths, g, self.settings.passphrase.as_ref())
-                                .is_none()
+                            && as_recorded(
+                                g.info.encryption.as_ref().and_then(|e| e.chain_sha256.as_ref()),
+                                self.enc_chain_sha256(&given.cert).as_ref(),
+                            )
+                            && certified::encryption_key_damage(
+                                &paths,
+                                g,
+                                self.settings.passphrase.as_ref(),
+                                self.encrypt_keys,
+                            )
+                            .is_none()
                     }) =>
             {
                 // Live already: a kill may have stopped the install after the switch.
@@ -1191,8 +1210,8 @@ impl Put<'_> {
                 // one's meta.json after a kill: this run verified it, and its files hold
                 // what this run would write.
                 let chain_verified = g.info.chain_verified || chain.anchored;
-                let chain_sha256 = Some(certified::sha256_hex(chain_pem(chain).as_bytes()));
-                let mut info = CertificateInfo { chain_verified, chain_sha256, ..g.info.clone() };
+                let mut info =
+                    CertificateInfo { chain_verified, chain_sha256: Some(chain_sha256), ..g.info.clone() };
                 if let (Some(live), Some((given, _))) = (info.encryption.as_mut(), enc) {
                     live.chain_sha256 = self.enc_chain_sha256(&given.cert);
                 }
@@ -1203,8 +1222,15 @@ impl Put<'_> {
                     .as_ref()
                     .filter(|_| self.key_source(request, &paths, &live, &cert_key).is_ok())
                     .and_then(|_| self.restored(&paths, request, &cert_key));
-                let change = (outcome != Outcome::Unchanged || restored.is_some())
-                    .then(|| Change { restored, ..self.change(&paths, request, outcome, renewal, info) });
+                // Unchanged, but its record lacks what this run verified (a folder imported
+                // before the digests were recorded, or one generate recorded after a kill):
+                // the entry learns it and keeps its state.
+                let learnt = outcome == Outcome::Unchanged && request.certificate.as_ref() != Some(&info);
+                let keep_state = learnt && restored.is_none();
+                let change = (outcome != Outcome::Unchanged || restored.is_some() || learnt).then(|| {
+                    let change = self.change(&paths, request, outcome, renewal, info);
+                    Change { restored, state: if keep_state { None } else { change.state }, ..change }
+                });
                 return Ok(Step::Done(outcome, change.map(Box::new)));
             }
             Live::Certified(g) if g.info.sha256_fingerprint == fingerprint => (Outcome::Imported, false),
@@ -1227,13 +1253,7 @@ impl Put<'_> {
             return Err(Refusal::EncryptionMissing(request.name.clone()));
         }
         let key_path = self.key_source(request, &paths, &live, &cert_key)?;
-        let chain_pem = chain_pem(chain);
-        let info = certified::info_of(
-            &paths,
-            cert,
-            chain.anchored,
-            Some(certified::sha256_hex(chain_pem.as_bytes())),
-        );
+        let info = certified::info_of(&paths, cert, chain.anchored, Some(chain_sha256));
         let p12 = self.p12(request, key_path.as_deref(), cert, chain)?;
         let (encryption, encryption_info) = match enc {
             Some((given, key)) => {
@@ -1251,7 +1271,7 @@ impl Put<'_> {
         let new = NewGeneration {
             key: key_path,
             cert_pem: cert.to_pem(),
-            chain_pem,
+            chain_pem: chain_pem(chain),
             fullchain_pem: fullchain_pem(cert, chain),
             p12,
             encryption,
@@ -1292,7 +1312,7 @@ impl Put<'_> {
             let key = request.key_file.is_none().then(|| paths.relative(LiveFile::Key));
             (self.layout.relative(&request.name).0, key)
         });
-        Change { name: request.name.clone(), state, certificate, files, restored: None }
+        Change { name: request.name.clone(), state: Some(state), certificate, files, restored: None }
     }
 
     /// The pair record of an entry generate left without it (see [`Restored`]); called once

@@ -420,7 +420,7 @@ fn live_damage(
     if let Some(why) = certified::p12_damage(paths, generation) {
         return Some(format!("{why} (changed by hand?): import the certificate again with --p12"));
     }
-    certified::encryption_key_damage(paths, generation, passphrase)
+    certified::encryption_key_damage(paths, generation, passphrase, false)
         .map(|why| format!("{why} (changed by hand?): import the encryption certificate again with its key"))
 }
 

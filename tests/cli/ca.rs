@@ -167,6 +167,23 @@ impl Ca {
         ca
     }
 
+    /// The intermediate issued again by the root: the same name and key, another serial
+    /// (as a CA renews its intermediate; the leaves it issued verify under both).
+    pub fn reissued_intermediate(&self) -> PathBuf {
+        let out = self.path("intermediate-again.pem");
+        let window = Validity { from: -DAY, to: 3650 * DAY };
+        let ext = (self.path("ca-ext.cnf"), "ca_cert");
+        self.sign(
+            &self.path("intermediate.csr"),
+            (&self.root, &self.root_key),
+            window,
+            (&ext.0, ext.1),
+            true,
+            &out,
+        );
+        out
+    }
+
     fn genkey(&self, algorithm: &str, opts: &[&str], out: &Path) {
         let mut args = vec!["genpkey", "-algorithm", algorithm];
         args.extend(opts);

@@ -1061,7 +1061,20 @@ fn dual_an_encryption_key_changed_by_hand_is_damaged_until_its_delivery_is_impor
             ]),
         };
         let enc_key = out.join("ek.enc.key.pem");
-        for (new, said) in [(other_pem.as_str(), "is not the key of"), ("junk\n", "ek.enc.key.pem: ")] {
+        // In a folder of plain keys, an encrypted one cannot be read (import writes the
+        // encryption key as the folder's keys are).
+        let sealed = match pass {
+            None => {
+                openssl_ok(&["pkcs8", "-topk8", "-in", s(&other), "-v2", "aes-256-cbc", "-passout", "pass:x"])
+            }
+            Some(_) => other_pem.clone(),
+        };
+        let edits = [
+            (other_pem.as_str(), "is not the key of"),
+            ("junk\n", "ek.enc.key.pem: "),
+            (&sealed, if pass.is_none() { "ek.enc.key.pem: " } else { "is not the key of" }),
+        ];
+        for (new, said) in edits {
             std::fs::write(&enc_key, new).unwrap();
             assert_eq!(check(), Some(1), "{at}: --check with {said}");
             let plan = String::from_utf8(run("plan", &[]).stdout).unwrap();

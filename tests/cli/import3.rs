@@ -223,6 +223,57 @@ fn a_chain_changed_by_hand_is_damaged_until_the_certificate_is_imported_again() 
 }
 
 #[test]
+fn a_chain_swapped_by_hand_for_the_one_delivered_goes_in_again_and_records_learn_their_digests() {
+    // The CA renews its intermediate; someone writes the new one into both chain files by
+    // hand. --check says the chain is not the one imported; the delivery with that very
+    // chain imported again must record it (a new generation), not call it unchanged.
+    let dir = Dir::new();
+    let (m, out) = generated(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    let again = text(&ca.reissued_intermediate());
+    let leaf = text(&out.join("web.crt.pem"));
+    std::fs::write(out.join("web.chain.pem"), &again).unwrap();
+    std::fs::write(out.join("web.fullchain.pem"), leaf.clone() + &again).unwrap();
+    assert_eq!(check(&m, &out), Some(1), "--check with the chain swapped");
+    let delivered = dir.write("swapped.pem", &(leaf.clone() + &again));
+    import_expect(std::slice::from_ref(&delivered), &out, &ca.root, &[("web", "imported")]);
+    assert_eq!(text(&out.join("web.chain.pem")), again);
+    let (ok, said) =
+        openssl_verify_chain(&ca.root, &out.join("web.chain.pem"), &out.join("web.crt.pem"), false);
+    assert!(ok, "openssl verify: {said}");
+    assert_eq!(check(&m, &out), Some(0), "--check once the delivery is imported");
+    import_expect(std::slice::from_ref(&delivered), &out, &ca.root, &[("web", "unchanged")]);
+
+    // A record without the digest (as a folder imported before it was recorded has, or
+    // one generate recorded after a killed import): the same import again, unchanged,
+    // lets the record learn it, and the entry keeps its state.
+    let summary = out.join("summary.json");
+    let mut doc = summary_json(&out);
+    for e in doc["Csrs"].as_array_mut().unwrap() {
+        e["Certificate"].as_object_mut().unwrap().remove("ChainSha256");
+    }
+    std::fs::write(&summary, serde_json::to_string(&doc).unwrap()).unwrap();
+    let state = entry(&out, "web")["State"].clone();
+    std::fs::write(out.join("web.chain.pem"), "").unwrap();
+    std::fs::write(out.join("web.fullchain.pem"), &leaf).unwrap();
+    assert_eq!(check(&m, &out), Some(0), "nothing recorded: the emptied chain is not seen");
+    std::fs::write(out.join("web.chain.pem"), &again).unwrap();
+    std::fs::write(out.join("web.fullchain.pem"), leaf.clone() + &again).unwrap();
+    import_expect(&[delivered], &out, &ca.root, &[("web", "unchanged")]);
+    let recorded = &entry(&out, "web");
+    assert_eq!(
+        recorded["Certificate"]["ChainSha256"],
+        sha256sum(again.as_bytes(), &dir.path("digested")).as_str()
+    );
+    assert_eq!(recorded["State"], state, "the entry keeps its state");
+    std::fs::write(out.join("web.chain.pem"), "").unwrap();
+    std::fs::write(out.join("web.fullchain.pem"), &leaf).unwrap();
+    assert_eq!(check(&m, &out), Some(1), "the emptied chain, once the digest is recorded");
+}
+
+#[test]
 fn requests_that_share_a_key_file_each_take_the_certificate_for_their_names() {
     let dir = Dir::new();
     std::fs::create_dir(dir.path("keys")).unwrap();
@@ -325,6 +376,15 @@ fn a_p12_changed_by_hand_is_damaged_until_imported_again_with_p12() {
     import_p12(&[lnk.fullchain()], &[("lnk", "imported")]);
     assert!(!out.join("flat.p12").is_symlink() && out.join("lnk.p12").is_symlink());
     assert_eq!(check(&m, &out), Some(0));
+    // A first certificate's .p12 gone: still the certificate's .p12, damaged, and a plain generate keeps its record.
+    std::fs::remove_file(out.join("flat.p12")).unwrap();
+    assert_eq!(check(&m, &out), Some(1), "--check with flat.p12 gone");
+    assert_ne!(generate(&m, &out, &[]).status.code(), Some(2));
+    assert_eq!(check(&m, &out), Some(1), "--check with flat.p12 gone, after a generate");
+    assert!(entry(&out, "flat")["Certificate"]["P12Sha256"].is_string(), "the record keeps its digest");
+    import_p12(&[flat.fullchain()], &[("flat", "imported")]);
+    assert_eq!(check(&m, &out), Some(0), "--check once flat.p12 is back");
+    assert!(!out.join("flat.p12").is_symlink(), "written again as a first certificate's file");
     for (name, issued) in [("flat", &flat), ("lnk", &lnk)] {
         let f = |suffix: &str| out.join(format!("{name}.{suffix}"));
         let recorded = entry(&out, name)["Certificate"]["P12Sha256"].clone();
