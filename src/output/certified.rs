@@ -314,22 +314,15 @@ pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
         }
         Err(e) => return Live::Unusable(format!("{}: {e}", cert.display())),
     }
-    // A generation that an import before the chain digests were recorded wrote has none
-    // in its meta.json; the records may (an import again of the same certificate).
-    if info.chain_sha256.is_none()
-        || info.encryption.as_ref().is_some_and(|e| e.chain_sha256.is_none())
-        || info.p12_file.is_some() && info.p12_sha256.is_none()
-    {
-        let recorded = recorded(&info.sha256_fingerprint);
-        if info.chain_sha256.is_none() {
-            info.chain_sha256 = recorded.chain_sha256.clone();
-        }
-        if info.p12_file.is_some() && info.p12_sha256.is_none() {
-            info.p12_sha256 = recorded.p12_sha256;
-        }
-        if let Some(enc) = info.encryption.as_mut().filter(|e| e.chain_sha256.is_none()) {
-            enc.chain_sha256 = recorded.enc_chain_sha256;
-        }
+    // A generation that an import before the digests were recorded wrote has none in its
+    // meta.json; the records may (the same import again records them).
+    let recorded = recorded(&info.sha256_fingerprint);
+    info.chain_sha256 = info.chain_sha256.take().or(recorded.chain_sha256);
+    if info.p12_file.is_some() {
+        info.p12_sha256 = info.p12_sha256.take().or(recorded.p12_sha256);
+    }
+    if let Some(enc) = info.encryption.as_mut() {
+        enc.chain_sha256 = enc.chain_sha256.take().or(recorded.enc_chain_sha256);
     }
     let has_key =
         std::fs::symlink_metadata(dir.join(LiveFile::Key.in_generation())).is_ok_and(|m| m.is_file());
@@ -447,8 +440,7 @@ pub(crate) fn encryption_info_of(
 
 /// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.
 fn pem_fingerprint(pem: &str) -> Option<String> {
-    use sha2::Digest;
-    first_der(pem, |label| label == "CERTIFICATE").map(|der| hex::encode(sha2::Sha256::digest(&der)))
+    first_der(pem, |label| label == "CERTIFICATE").map(|der| sha256_hex(&der))
 }
 
 /// The DER of the first well-formed PEM block whose label `wanted` takes.
@@ -896,11 +888,8 @@ pub(crate) fn copies(
         return Err("its live generation lacks files (an import was killed: run it again)".into());
     }
     // (An encrypted encryption key is not opened: merge has no passphrase.)
-    if let Some(why) = served_files(from, &generation)
-        .or_else(|| p12_damage(from, &generation))
-        .or_else(|| encryption_key_damage(from, &generation, None, true))
-    {
-        return Err(format!("{why} (changed by hand?)"));
+    if let Some(damage) = damage(from, &generation, None, true) {
+        return Err(format!("{} (changed by hand?)", damage.why()));
     }
     Ok(LiveFile::ALL
         .into_iter()
@@ -982,6 +971,41 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
         Ok(())
     };
     check().err()
+}
+
+/// What of a live generation (its links in place) is not as import left it, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Damage {
+    /// The files a server reads ([`served_files`]).
+    Served(String),
+    /// `NAME.p12` ([`p12_damage`]).
+    P12(String),
+    /// The SM2 encryption key ([`encryption_key_damage`]).
+    EncryptionKey(String),
+}
+
+impl Damage {
+    pub(crate) fn why(&self) -> &str {
+        match self {
+            Damage::Served(why) | Damage::P12(why) | Damage::EncryptionKey(why) => why,
+        }
+    }
+}
+
+/// The first damage of a live generation, its served files first (see
+/// [`encryption_key_damage`] for `passphrase` and `sealed_unjudged`).
+pub(crate) fn damage(
+    paths: &Paths,
+    generation: &Generation,
+    passphrase: Option<&crate::crypto::Passphrase>,
+    sealed_unjudged: bool,
+) -> Option<Damage> {
+    served_files(paths, generation)
+        .map(Damage::Served)
+        .or_else(|| p12_damage(paths, generation).map(Damage::P12))
+        .or_else(|| {
+            encryption_key_damage(paths, generation, passphrase, sealed_unjudged).map(Damage::EncryptionKey)
+        })
 }
 
 /// Why the live `NAME.p12` is not the one import wrote (`P12Sha256`), if it is not:

@@ -1151,11 +1151,9 @@ impl Put<'_> {
                 g.file(&paths, LiveFile::Key).display(),
             )));
         }
-        // What the records hold a chain to, and this delivery's: "unchanged" only when both
-        // agree with the files (a chain swapped by hand in both files alike goes in again).
+        // This delivery's chain digest: "unchanged" only when the records agree with it as
+        // the files do (a chain swapped by hand in both files alike goes in again).
         let chain_sha256 = certified::sha256_hex(chain_pem(chain).as_bytes());
-        let as_recorded =
-            |recorded: Option<&String>, now: Option<&String>| recorded.is_none_or(|r| Some(r) == now);
         let (outcome, promoted) = match &live {
             Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
             // (A first certificate's files that a kill left incomplete, or a chain that
@@ -1173,14 +1171,10 @@ impl Put<'_> {
                             (LiveFile::Fullchain, &fullchain_pem(cert, chain)),
                         ],
                     )
-                    && as_recorded(g.info.chain_sha256.as_ref(), Some(&chain_sha256))
+                    && g.info.chain_sha256.as_ref().is_none_or(|recorded| *recorded == chain_sha256)
                     && certified::p12_damage(&paths, g).is_none()
                     && enc.is_none_or(|(given, _)| {
                         self.enc_fullchain_is(&paths, g, &given.cert)
-                            && as_recorded(
-                                g.info.encryption.as_ref().and_then(|e| e.chain_sha256.as_ref()),
-                                self.enc_chain_sha256(&given.cert).as_ref(),
-                            )
                             && certified::encryption_key_damage(
                                 &paths,
                                 g,
@@ -1212,7 +1206,10 @@ impl Put<'_> {
                 let chain_verified = g.info.chain_verified || chain.anchored;
                 let mut info =
                     CertificateInfo { chain_verified, chain_sha256: Some(chain_sha256), ..g.info.clone() };
-                if let (Some(live), Some((given, _))) = (info.encryption.as_mut(), enc) {
+                // (A recorded encryption chain digest is this delivery's: see enc_fullchain_is.)
+                if let (Some(live), Some((given, _))) = (info.encryption.as_mut(), enc)
+                    && live.chain_sha256.is_none()
+                {
                     live.chain_sha256 = self.enc_chain_sha256(&given.cert);
                 }
                 // An entry generate left without its pair (a link was gone) gets it back,
@@ -1229,7 +1226,7 @@ impl Put<'_> {
                 let keep_state = learnt && restored.is_none();
                 let change = (outcome != Outcome::Unchanged || restored.is_some() || learnt).then(|| {
                     let change = self.change(&paths, request, outcome, renewal, info);
-                    Change { restored, state: if keep_state { None } else { change.state }, ..change }
+                    Change { restored, state: change.state.filter(|_| !keep_state), ..change }
                 });
                 return Ok(Step::Done(outcome, change.map(Box::new)));
             }
@@ -1386,15 +1383,18 @@ impl Put<'_> {
     }
 
     /// Whether the live encryption full chain is what this delivery of its certificate
-    /// makes (a chain that no longer holds: no, and the install refuses it for its reason).
+    /// makes, its chain the one recorded when a digest is (a chain that no longer holds:
+    /// no, and the install refuses it for its reason).
     fn enc_fullchain_is(
         &self,
         paths: &certified::Paths,
         g: &certified::Generation,
         cert: &Certificate,
     ) -> bool {
+        let recorded = g.info.encryption.as_ref().and_then(|e| e.chain_sha256.as_ref());
         self.builder.build(cert).is_ok_and(|chain| {
             certified::files_are(paths, g, &[(LiveFile::EncFullchain, &fullchain_pem(cert, &chain))])
+                && recorded.is_none_or(|r| *r == certified::sha256_hex(chain_pem(&chain).as_bytes()))
         })
     }
 

@@ -414,14 +414,14 @@ fn live_damage(
     generation: &certified::Generation,
     passphrase: Option<&Passphrase>,
 ) -> Option<String> {
-    if let Some(why) = certified::served_files(paths, generation) {
-        return Some(format!("{why} (changed by hand?): import the certificate again with its chain"));
-    }
-    if let Some(why) = certified::p12_damage(paths, generation) {
-        return Some(format!("{why} (changed by hand?): import the certificate again with --p12"));
-    }
-    certified::encryption_key_damage(paths, generation, passphrase, false)
-        .map(|why| format!("{why} (changed by hand?): import the encryption certificate again with its key"))
+    use certified::Damage;
+    let damage = certified::damage(paths, generation, passphrase, false)?;
+    let mend = match &damage {
+        Damage::Served(_) => "import the certificate again with its chain",
+        Damage::P12(_) => "import the certificate again with --p12",
+        Damage::EncryptionKey(_) => "import the encryption certificate again with its key",
+    };
+    Some(format!("{} (changed by hand?): {mend}", damage.why()))
 }
 
 /// A certified request whose live files are not as csrbatch left them: damaged, and left
