@@ -236,10 +236,43 @@ pub(crate) struct Recorded {
     pub(crate) chain_verified: bool,
     /// [`CertificateInfo::chain_sha256`].
     pub(crate) chain_sha256: Option<String>,
-    /// [`EncryptionInfo::chain_sha256`] (one generation with the signing certificate).
-    pub(crate) enc_chain_sha256: Option<String>,
     /// [`CertificateInfo::p12_sha256`].
     pub(crate) p12_sha256: Option<String>,
+    /// The SM2 encryption certificate imported with it (one generation with the signing
+    /// certificate).
+    pub(crate) encryption: Option<RecordedEncryption>,
+}
+
+/// What the records hold of an SM2 encryption certificate: [`EncryptionInfo`] less the
+/// file names, which its request's [`Paths`] give.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RecordedEncryption {
+    pub(crate) serial: String,
+    pub(crate) not_after: String,
+    pub(crate) sha256_fingerprint: String,
+    pub(crate) chain_sha256: Option<String>,
+}
+
+impl RecordedEncryption {
+    fn of(e: &EncryptionInfo) -> RecordedEncryption {
+        RecordedEncryption {
+            serial: e.serial.clone(),
+            not_after: e.not_after.clone(),
+            sha256_fingerprint: e.sha256_fingerprint.clone(),
+            chain_sha256: e.chain_sha256.clone(),
+        }
+    }
+
+    fn info(self, paths: &Paths) -> EncryptionInfo {
+        EncryptionInfo {
+            serial: self.serial,
+            not_after: self.not_after,
+            sha256_fingerprint: self.sha256_fingerprint,
+            cert_file: paths.relative(LiveFile::EncCert),
+            key_file: paths.relative(LiveFile::EncKey),
+            chain_sha256: self.chain_sha256,
+        }
+    }
 }
 
 impl Recorded {
@@ -250,8 +283,8 @@ impl Recorded {
             Some(c) => Recorded {
                 chain_verified: c.chain_verified,
                 chain_sha256: c.chain_sha256.clone(),
-                enc_chain_sha256: c.encryption.as_ref().and_then(|e| e.chain_sha256.clone()),
                 p12_sha256: c.p12_sha256.clone(),
+                encryption: c.encryption.as_ref().map(RecordedEncryption::of),
             },
         }
     }
@@ -296,33 +329,40 @@ pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     };
     let dir = paths.live.join(&name);
     let meta = dir.join(META);
-    let mut info: CertificateInfo = match std::fs::read(&meta) {
+    let meta: CertificateInfo = match std::fs::read(&meta) {
         Ok(bytes) => match serde_json::from_slice(&bytes) {
             Ok(info) => info,
             Err(e) => return Live::Unusable(format!("{}: {e}", meta.display())),
         },
         Err(e) => return Live::Unusable(format!("{}: {e}", meta.display())),
     };
-    let cert = dir.join(LiveFile::Cert.in_generation());
-    match std::fs::read_to_string(&cert).map(|pem| pem_fingerprint(&pem)) {
-        Ok(Some(fingerprint)) if fingerprint == info.sha256_fingerprint => {}
+    let path = dir.join(LiveFile::Cert.in_generation());
+    let cert = match read_cert(&path) {
+        Ok(cert) if cert.sha256_fingerprint_hex().eq_ignore_ascii_case(&meta.sha256_fingerprint) => cert,
         Ok(_) => {
             return Live::Unusable(format!(
                 "{} is not the certificate recorded in its meta.json (changed by hand?)",
-                cert.display()
+                path.display()
             ));
         }
-        Err(e) => return Live::Unusable(format!("{}: {e}", cert.display())),
-    }
-    // A generation that an import before the digests were recorded wrote has none in its
-    // meta.json; the records may (the same import again records them).
-    let recorded = recorded(&info.sha256_fingerprint);
-    info.chain_sha256 = info.chain_sha256.take().or(recorded.chain_sha256);
+        Err(why) => return Live::Unusable(why),
+    };
+    // The certificate says what it is (its serial, dates and key), so that a meta.json
+    // edited by hand cannot put off its renewal; meta.json says what import did (the chain
+    // verified, the digests, the .p12, the encryption pair). A generation that an import
+    // before the digests were recorded wrote has none in its meta.json; the records may
+    // (the same import again records them).
+    let recorded = recorded(&meta.sha256_fingerprint);
+    let mut info = info_of(paths, &cert, meta.chain_verified, meta.chain_sha256.or(recorded.chain_sha256));
+    info.p12_file = meta.p12_file;
+    info.p12_sha256 = meta.p12_sha256;
+    info.encryption = meta.encryption;
     if info.p12_file.is_some() {
         info.p12_sha256 = info.p12_sha256.take().or(recorded.p12_sha256);
     }
     if let Some(enc) = info.encryption.as_mut() {
-        enc.chain_sha256 = enc.chain_sha256.take().or(recorded.enc_chain_sha256);
+        let same = recorded.encryption.filter(|r| r.sha256_fingerprint == enc.sha256_fingerprint);
+        enc.chain_sha256 = enc.chain_sha256.take().or(same.and_then(|r| r.chain_sha256));
     }
     let has_key =
         std::fs::symlink_metadata(dir.join(LiveFile::Key.in_generation())).is_ok_and(|m| m.is_file());
@@ -368,12 +408,16 @@ fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
         info.p12_file = Some(paths.relative(LiveFile::P12));
         info.p12_sha256 = recorded.p12_sha256;
     }
-    if regular(LiveFile::EncCert) {
-        match read_cert(&paths.link(LiveFile::EncCert)) {
-            Ok(cert) => info.encryption = Some(encryption_info_of(paths, &cert, recorded.enc_chain_sha256)),
-            Err(why) => return Live::Unusable(why),
-        }
-    }
+    // Likewise the encryption pair the records hold with this certificate: another one
+    // there, or its certificate gone or unreadable, is damaged (judged with the live
+    // files), never silently taken or dropped. Without a record, the file says what it is.
+    let file = regular(LiveFile::EncCert).then(|| read_cert(&paths.link(LiveFile::EncCert)));
+    info.encryption = match (file, recorded.encryption) {
+        (_, Some(recorded)) => Some(recorded.info(paths)),
+        (Some(Ok(cert)), None) => Some(encryption_info_of(paths, &cert, None)),
+        (Some(Err(why)), None) => return Live::Unusable(why),
+        (None, None) => None,
+    };
     Live::Certified(Box::new(Generation { form: Form::Flat, info, has_key: regular(LiveFile::Key) }))
 }
 
@@ -436,11 +480,6 @@ pub(crate) fn encryption_info_of(
         key_file: paths.relative(LiveFile::EncKey),
         chain_sha256,
     }
-}
-
-/// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.
-fn pem_fingerprint(pem: &str) -> Option<String> {
-    first_der(pem, |label| label == "CERTIFICATE").map(|der| sha256_hex(&der))
 }
 
 /// The DER of the first well-formed PEM block whose label `wanted` takes.
@@ -881,7 +920,7 @@ pub(crate) fn copies(
             generation.info.serial, recorded.serial
         ));
     }
-    if let Some(path) = broken_link(from, &generation) {
+    if let Some((_, path)) = broken_link(from, &generation) {
         return Err(format!("{} is not the live certificate's file", path.display()));
     }
     if !whole(from, &generation) {
@@ -917,58 +956,48 @@ pub(crate) fn files_are(paths: &Paths, generation: &Generation, files: &[(LiveFi
     })
 }
 
-/// Why the files a server reads of the live generation do not hold together, if they do
-/// not (changed by hand): `NAME.fullchain.pem` is `NAME.crt.pem` then `NAME.chain.pem`
-/// byte for byte, as import writes them, and `NAME.chain.pem` is the leaf's issuer toward
-/// the root, each a CA named by the one before; an SM2 encryption pair's full chain is
-/// its certificate then its chain, which is `NAME.chain.pem` when it has the signing
-/// certificate's issuer (import builds both from the same certificates). Each chain holds
-/// the bytes recorded of it (`ChainSha256`), so that one emptied or swapped in both files
-/// alike is seen too. Names and key identifiers only: the signatures were verified at
-/// import, and verifying them again would cost `--check` a quarter more time.
-pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<String> {
-    // Read through `current`; named as servers name them (the links are in place).
-    let read = |file: LiveFile| {
-        let named = paths.link(file);
-        std::fs::read(generation.file(paths, file))
-            .map(|bytes| (named.clone(), bytes))
-            .map_err(|e| format!("{}: {e}", named.display()))
-    };
-    let not_followed = |full: &Path, leaf: &Path, chain: &Path| {
-        format!("{} is not {} followed by {}", full.display(), leaf.display(), chain.display())
-    };
-    let as_recorded = |path: &Path, chain: &[u8], recorded: Option<&String>| match recorded {
+/// A live file of the generation, read through `current`, and the name servers read it
+/// by (the links are in place), which messages give.
+fn read_served(paths: &Paths, generation: &Generation, file: LiveFile) -> Result<(PathBuf, Vec<u8>), String> {
+    let named = paths.link(file);
+    std::fs::read(generation.file(paths, file))
+        .map(|bytes| (named.clone(), bytes))
+        .map_err(|e| format!("{}: {e}", named.display()))
+}
+
+fn not_followed(full: &Path, leaf: &Path, chain: &Path) -> String {
+    format!("{} is not {} followed by {}", full.display(), leaf.display(), chain.display())
+}
+
+/// Whether `chain`, the chain in the file `path`, holds the bytes recorded of it
+/// (`ChainSha256`), when they were recorded.
+fn as_recorded(path: &Path, chain: &[u8], recorded: Option<&String>) -> Result<(), String> {
+    match recorded {
         Some(digest) if sha256_hex(chain) != *digest => {
             Err(format!("{} does not hold the chain imported with the certificate", path.display()))
         }
         _ => Ok(()),
-    };
+    }
+}
+
+/// Why the files a server reads of the live generation's signing certificate do not hold
+/// together, if they do not (changed by hand): `NAME.fullchain.pem` is `NAME.crt.pem`
+/// then `NAME.chain.pem` byte for byte, as import writes them, and `NAME.chain.pem` is
+/// the leaf's issuer toward the root, each a CA named by the one before, and holds the
+/// bytes recorded of it (`ChainSha256`), so that one emptied or swapped in both files
+/// alike is seen too. Names and key identifiers only: the signatures were verified at
+/// import, and verifying them again would cost `--check` a quarter more time. (An SM2
+/// encryption pair's files: [`encryption_pair_damage`].)
+pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<String> {
     let check = || -> Result<(), String> {
-        let (leaf_path, leaf) = read(LiveFile::Cert)?;
-        let (chain_path, chain) = read(LiveFile::Chain)?;
-        let (full_path, full) = read(LiveFile::Fullchain)?;
+        let (leaf_path, leaf) = read_served(paths, generation, LiveFile::Cert)?;
+        let (chain_path, chain) = read_served(paths, generation, LiveFile::Chain)?;
+        let (full_path, full) = read_served(paths, generation, LiveFile::Fullchain)?;
         if full.len() != leaf.len() + chain.len() || !full.starts_with(&leaf) || !full.ends_with(&chain) {
             return Err(not_followed(&full_path, &leaf_path, &chain_path));
         }
-        let signing = chain_of(&first_cert(&leaf_path, &leaf)?, &chain_path, &chain)?;
-        as_recorded(&chain_path, &chain, generation.info.chain_sha256.as_ref())?;
-        if let Some(enc) = &generation.info.encryption {
-            let (leaf_path, leaf) = read(LiveFile::EncCert)?;
-            let (full_path, full) = read(LiveFile::EncFullchain)?;
-            let Some(rest) = full.strip_prefix(leaf.as_slice()) else {
-                return Err(format!("{} does not begin with {}", full_path.display(), leaf_path.display()));
-            };
-            let leaf = first_cert(&leaf_path, &leaf)?;
-            if signing.first().is_some_and(|issuer| leaf.names_as_issuer(issuer)) {
-                if rest != chain.as_slice() {
-                    return Err(not_followed(&full_path, &leaf_path, &chain_path));
-                }
-            } else {
-                chain_of(&leaf, &full_path, rest)?;
-            }
-            as_recorded(&full_path, rest, enc.chain_sha256.as_ref())?;
-        }
-        Ok(())
+        chain_of(&first_cert(&leaf_path, &leaf)?, &chain_path, &chain)?;
+        as_recorded(&chain_path, &chain, generation.info.chain_sha256.as_ref())
     };
     check().err()
 }
@@ -976,24 +1005,33 @@ pub(crate) fn served_files(paths: &Paths, generation: &Generation) -> Option<Str
 /// What of a live generation (its links in place) is not as import left it, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Damage {
-    /// The files a server reads ([`served_files`]).
+    /// The files a server reads of the signing certificate ([`served_files`]).
     Served(String),
     /// `NAME.p12` ([`p12_damage`]).
     P12(String),
-    /// The SM2 encryption key ([`encryption_key_damage`]).
-    EncryptionKey(String),
+    /// The SM2 encryption pair ([`encryption_pair_damage`]).
+    EncryptionPair(String),
 }
 
 impl Damage {
+    /// `why` as the damage of `file` (one of those the kind covers).
+    pub(crate) fn of_file(file: LiveFile, why: String) -> Damage {
+        match file {
+            LiveFile::P12 => Damage::P12(why),
+            f if f.is_encryption() => Damage::EncryptionPair(why),
+            _ => Damage::Served(why),
+        }
+    }
+
     pub(crate) fn why(&self) -> &str {
         match self {
-            Damage::Served(why) | Damage::P12(why) | Damage::EncryptionKey(why) => why,
+            Damage::Served(why) | Damage::P12(why) | Damage::EncryptionPair(why) => why,
         }
     }
 }
 
 /// The first damage of a live generation, its served files first (see
-/// [`encryption_key_damage`] for `passphrase` and `sealed_unjudged`).
+/// [`encryption_pair_damage`] for `passphrase` and `sealed_unjudged`).
 pub(crate) fn damage(
     paths: &Paths,
     generation: &Generation,
@@ -1004,7 +1042,7 @@ pub(crate) fn damage(
         .map(Damage::Served)
         .or_else(|| p12_damage(paths, generation).map(Damage::P12))
         .or_else(|| {
-            encryption_key_damage(paths, generation, passphrase, sealed_unjudged).map(Damage::EncryptionKey)
+            encryption_pair_damage(paths, generation, passphrase, sealed_unjudged).map(Damage::EncryptionPair)
         })
 }
 
@@ -1021,23 +1059,55 @@ pub(crate) fn p12_damage(paths: &Paths, generation: &Generation) -> Option<Strin
     }
 }
 
-/// Why the live SM2 encryption key is not its certificate's key, if it is not (changed
-/// by hand, or damaged): the CA made that key, and no other file holds it. An encrypted
-/// key is opened with the folder's passphrase. Without one, `sealed_unjudged` says
-/// whether an encrypted key passes unjudged (import into a folder of encrypted keys,
-/// which holds such keys to the records) or cannot be read (a folder of plain keys:
-/// import writes its encryption keys as the folder's keys are, and generate runs
-/// without a passphrase only there).
-pub(crate) fn encryption_key_damage(
+/// Why the live SM2 encryption pair is not the one imported, if it is not (changed by
+/// hand, or damaged):
+/// - `NAME.enc.crt.pem` is the certificate recorded (a linked generation's `meta.json`,
+///   or summary.json for a first certificate), so that a whole pair swapped for another
+///   the CA issued, which holds together, is seen too;
+/// - `NAME.enc.fullchain.pem` is that certificate then its chain, which is
+///   `NAME.chain.pem` when it has the signing certificate's issuer (import builds both
+///   from the same certificates), and holds the bytes recorded of it (`ChainSha256`);
+/// - `NAME.enc.key.pem` is its key: the CA made that key, and no other file holds it. An
+///   encrypted key is opened with the folder's passphrase. Without one,
+///   `sealed_unjudged` says whether an encrypted key passes unjudged (import into a
+///   folder of encrypted keys, which holds such keys to the records) or cannot be read (a
+///   folder of plain keys: import writes its encryption keys as the folder's keys are,
+///   and generate runs without a passphrase only there).
+pub(crate) fn encryption_pair_damage(
     paths: &Paths,
     generation: &Generation,
     passphrase: Option<&crate::crypto::Passphrase>,
     sealed_unjudged: bool,
 ) -> Option<String> {
     use super::folder::KeyProtection;
-    generation.info.encryption.as_ref()?;
-    let named = paths.link(LiveFile::EncKey);
+    let recorded = generation.info.encryption.as_ref()?;
     let judge = || -> Result<(), String> {
+        let (leaf_path, leaf_pem) = read_served(paths, generation, LiveFile::EncCert)?;
+        let leaf = first_cert(&leaf_path, &leaf_pem)?;
+        if !leaf.sha256_fingerprint_hex().eq_ignore_ascii_case(&recorded.sha256_fingerprint) {
+            return Err(format!(
+                "{} is not the encryption certificate imported with the certificate",
+                leaf_path.display()
+            ));
+        }
+        let (full_path, full) = read_served(paths, generation, LiveFile::EncFullchain)?;
+        let Some(rest) = full.strip_prefix(leaf_pem.as_slice()) else {
+            return Err(format!("{} does not begin with {}", full_path.display(), leaf_path.display()));
+        };
+        let (chain_path, chain) = read_served(paths, generation, LiveFile::Chain)?;
+        let signing_issuer = std::str::from_utf8(&chain)
+            .ok()
+            .and_then(|pem| first_der(pem, |label| label == "CERTIFICATE"))
+            .and_then(|der| Certificate::from_der(&der).ok());
+        if signing_issuer.is_some_and(|issuer| leaf.names_as_issuer(&issuer)) {
+            if rest != chain.as_slice() {
+                return Err(not_followed(&full_path, &leaf_path, &chain_path));
+            }
+        } else {
+            chain_of(&leaf, &full_path, rest)?;
+        }
+        as_recorded(&full_path, rest, recorded.chain_sha256.as_ref())?;
+        let named = paths.link(LiveFile::EncKey);
         let pem = std::fs::read_to_string(generation.file(paths, LiveFile::EncKey))
             .map_err(|e| format!("{}: {e}", named.display()))?;
         if sealed_unjudged
@@ -1048,11 +1118,10 @@ pub(crate) fn encryption_key_damage(
         }
         let key = crate::crypto::PrivateKey::from_pkcs8_pem_any(&pem, passphrase)
             .map_err(|e| format!("{}: {e}", named.display()))?;
-        let cert = read_cert(&generation.file(paths, LiveFile::EncCert))?;
-        if key.public_key_der() == cert.spki_der() {
+        if key.public_key_der() == leaf.spki_der() {
             Ok(())
         } else {
-            Err(format!("{} is not the key of {}", named.display(), paths.link(LiveFile::EncCert).display()))
+            Err(format!("{} is not the key of {}", named.display(), leaf_path.display()))
         }
     };
     judge().err()
@@ -1115,7 +1184,7 @@ pub(crate) fn links_complete(paths: &Paths, generation: &Generation) -> bool {
 
 /// The first file beside the CSR that is not the link into the live generation it should
 /// be (missing, or replaced by something else), or for a flat one, not a regular file.
-pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<PathBuf> {
+pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<(LiveFile, PathBuf)> {
     LiveFile::ALL.into_iter().filter(|f| wanted(generation, *f)).map(|f| (f, paths.link(f))).find_map(
         |(f, path)| {
             // A link must lead to a file (an adopted generation may lack one that a kill
@@ -1127,7 +1196,7 @@ pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<Path
                         && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
                 }
             };
-            (!ours).then_some(path)
+            (!ours).then_some((f, path))
         },
     )
 }
@@ -1189,6 +1258,11 @@ mod tests {
     use super::*;
     use crate::output::{Opening, OutputDir};
 
+    /// SHA-256 of the DER of the first `CERTIFICATE` block, lower-case hex.
+    fn pem_fingerprint(pem: &str) -> Option<String> {
+        first_der(pem, |label| label == "CERTIFICATE").map(|der| sha256_hex(&der))
+    }
+
     fn pem(body: &[u8]) -> String {
         use base64ct::Encoding;
         format!(
@@ -1238,7 +1312,7 @@ mod tests {
         std::fs::write(paths.csr(), "CSR-1").unwrap();
         assert_eq!(read(&paths, &|_| Recorded::default()), Live::None);
 
-        let first = pem(b"cert one");
+        let (first, _) = real_cert("web.example");
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &first), &archive).unwrap();
         let Live::Certified(g) = read(&paths, &|_| Recorded::default()) else { panic!("not certified") };
         assert!(g.has_key && links_complete(&paths, &g));
@@ -1249,7 +1323,7 @@ mod tests {
         // A renewal: the next pair waits, then its certificate makes it live.
         std::fs::write(paths.next_key(), "KEY-2").unwrap();
         std::fs::write(paths.next_csr(), "CSR-2").unwrap();
-        let second = pem(b"cert two");
+        let (second, _) = real_cert("web.example");
         install(&paths, &generation(&paths, Some(&paths.next_key()), &second), &archive).unwrap();
         promote_csr(&paths, &archive).unwrap();
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Key)).unwrap(), "KEY-2");
@@ -1358,13 +1432,13 @@ mod tests {
         let paths = Paths::new(dir.path(), Layout::Fanout, "web");
         std::fs::create_dir_all(&paths.pair_dir).unwrap();
         std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
-        let one = pem(b"one");
+        let (one, _) = real_cert("web.example");
         install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &archive).unwrap();
         // What a kill mid-install leaves: a generation folder nothing points to.
         std::fs::create_dir(paths.live.join("20990101T000000.000000000Z")).unwrap();
         let Live::Certified(g) = read(&paths, &|_| Recorded::default()) else { panic!() };
         assert_eq!(std::fs::read_to_string(paths.link(LiveFile::Cert)).unwrap(), one);
-        let two = pem(b"two");
+        let (two, _) = real_cert("web.example");
         install(&paths, &generation(&paths, Some(&paths.live_file(LiveFile::Key)), &two), &archive).unwrap();
         let left: Vec<_> = std::fs::read_dir(&paths.live).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(left.len(), 2, "current and the new generation: {left:?}");

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 
 use super::SUMMARY;
-use super::certified::{LiveFile, Recorded};
+use super::certified::{LiveFile, Recorded, RecordedEncryption};
 use super::folder::{self, UnfinishedRun};
 use super::summary::{self, CertificateInfo, Entry, Item, JournalLine, State};
 use crate::output::{IoError, Layout};
@@ -188,8 +188,13 @@ impl Previous {
         self.kept(name, fingerprint_hex).map_or_else(Recorded::default, |kept| Recorded {
             chain_verified: kept.chain_verified,
             chain_sha256: hex(&kept.chain_sha256),
-            enc_chain_sha256: kept.rarer.as_ref().and_then(|r| hex(&r.enc_chain_sha256)),
             p12_sha256: kept.rarer.as_ref().and_then(|r| hex(&r.p12_sha256)),
+            encryption: kept.rarer.as_ref().and_then(|r| r.encryption.as_ref()).map(|e| RecordedEncryption {
+                serial: e.serial.clone(),
+                not_after: e.not_after.clone(),
+                sha256_fingerprint: hex::encode(e.fingerprint),
+                chain_sha256: hex(&e.chain_sha256),
+            }),
         })
     }
 
@@ -245,28 +250,43 @@ struct Kept {
     rarer: Option<Box<Rarer>>,
 }
 
-/// The SM2 encryption chain's `ChainSha256` and the `P12Sha256`.
+/// The `P12Sha256`, and the SM2 encryption certificate.
 #[derive(Debug, Clone)]
 struct Rarer {
-    enc_chain_sha256: Option<[u8; 32]>,
     p12_sha256: Option<[u8; 32]>,
+    encryption: Option<KeptEncryption>,
+}
+
+/// An SM2 encryption certificate as the records hold it: what generate writes back when
+/// its file is gone, and what the file is held to ([`RecordedEncryption`]).
+#[derive(Debug, Clone)]
+struct KeptEncryption {
+    serial: String,
+    not_after: String,
+    fingerprint: [u8; 32],
+    chain_sha256: Option<[u8; 32]>,
 }
 
 impl Kept {
     fn of(c: &CertificateInfo) -> Option<Kept> {
-        let digest = |hex_text: &Option<String>| {
+        let digest = |hex_text: Option<&str>| {
             let mut out = [0; 32];
-            hex_text.as_ref().and_then(|h| hex::decode_to_slice(h, &mut out).ok()).map(|()| out)
+            hex_text.and_then(|h| hex::decode_to_slice(h, &mut out).ok()).map(|()| out)
         };
-        let rarer = Rarer {
-            enc_chain_sha256: c.encryption.as_ref().and_then(|e| digest(&e.chain_sha256)),
-            p12_sha256: digest(&c.p12_sha256),
-        };
+        let encryption = c.encryption.as_ref().and_then(|e| {
+            Some(KeptEncryption {
+                serial: e.serial.clone(),
+                not_after: e.not_after.clone(),
+                fingerprint: digest(Some(&e.sha256_fingerprint))?,
+                chain_sha256: digest(e.chain_sha256.as_deref()),
+            })
+        });
+        let rarer = Rarer { p12_sha256: digest(c.p12_sha256.as_deref()), encryption };
         Some(Kept {
             fingerprint: fingerprint_digest(&c.sha256_fingerprint)?,
             chain_verified: c.chain_verified,
-            chain_sha256: digest(&c.chain_sha256),
-            rarer: (rarer.enc_chain_sha256.is_some() || rarer.p12_sha256.is_some()).then(|| Box::new(rarer)),
+            chain_sha256: digest(c.chain_sha256.as_deref()),
+            rarer: (rarer.p12_sha256.is_some() || rarer.encryption.is_some()).then(|| Box::new(rarer)),
         })
     }
 }

@@ -1175,7 +1175,7 @@ impl Put<'_> {
                     && certified::p12_damage(&paths, g).is_none()
                     && enc.is_none_or(|(given, _)| {
                         self.enc_fullchain_is(&paths, g, &given.cert)
-                            && certified::encryption_key_damage(
+                            && certified::encryption_pair_damage(
                                 &paths,
                                 g,
                                 self.settings.passphrase.as_ref(),

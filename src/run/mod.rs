@@ -242,22 +242,27 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
                 return damaged_certificate(why, Some(info.clone()));
             }
         }
-        certified::Live::Certified(generation) => match certified::broken_link(&paths, &generation) {
-            None => match live_damage(&paths, &generation, passphrase) {
+        certified::Live::Certified(generation) => {
+            let why = match certified::broken_link(&paths, &generation) {
+                None => live_damage(&paths, &generation, passphrase),
+                Some((_, path)) if matches!(generation.form, certified::Form::Linked(_)) => Some(format!(
+                    "{} is not the link into the live certificate's generation (changed by hand, or an \
+                     import was killed: run it again)",
+                    path.display()
+                )),
+                // A first certificate's file, gone or replaced (by a link: never followed).
+                Some((file, path)) => Some(mended(&certified::Damage::of_file(
+                    file,
+                    format!("{} is not there as a regular file", path.display()),
+                ))),
+            };
+            match why {
                 None => return assess_certified(judge, request, &paths, *generation),
                 Some(why) => {
                     return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
                 }
-            },
-            Some(path) => {
-                let why = format!(
-                    "{} is not the link into the live certificate's generation (changed by hand, or an \
-                     import was killed: run it again)",
-                    path.display()
-                );
-                return damaged_certificate(Reason::CertificateDamaged(why), Some(generation.info));
             }
-        },
+        }
         certified::Live::Unusable(why) => {
             return damaged_certificate(Reason::CertificateDamaged(why), None);
         }
@@ -414,14 +419,18 @@ fn live_damage(
     generation: &certified::Generation,
     passphrase: Option<&Passphrase>,
 ) -> Option<String> {
+    certified::damage(paths, generation, passphrase, false).map(|damage| mended(&damage))
+}
+
+/// A live generation's damage, and what mends it.
+fn mended(damage: &certified::Damage) -> String {
     use certified::Damage;
-    let damage = certified::damage(paths, generation, passphrase, false)?;
-    let mend = match &damage {
+    let mend = match damage {
         Damage::Served(_) => "import the certificate again with its chain",
         Damage::P12(_) => "import the certificate again with --p12",
-        Damage::EncryptionKey(_) => "import the encryption certificate again with its key",
+        Damage::EncryptionPair(_) => "import the encryption certificate again with its key",
     };
-    Some(format!("{} (changed by hand?): {mend}", damage.why()))
+    format!("{} (changed by hand?): {mend}", damage.why())
 }
 
 /// A certified request whose live files are not as csrbatch left them: damaged, and left

@@ -1092,3 +1092,101 @@ fn dual_an_encryption_key_changed_by_hand_is_damaged_until_its_delivery_is_impor
         }
     }
 }
+
+#[test]
+fn dual_an_encryption_pair_swapped_or_gone_is_damaged_until_imported_again() {
+    // The records hold the encryption pair imported with a signing certificate: summary.json
+    // for a first certificate, a linked generation's meta.json after. Another pair the CA
+    // issued, written over it by hand, holds together (its key is its certificate's, its
+    // full chain the certificate then the chain), so only the records show that it is not
+    // the pair imported. A certificate gone is damaged too, its record kept by generate.
+    let dir = Dir::new();
+    let (m, out) = sm2_folder(&dir, &["sw"], &[], &[]);
+    let csr = out.join("sw.csr.pem");
+    let f = |suffix: &str| out.join(format!("sw.{suffix}"));
+    let ca = Ca::sm2();
+    let first = issue_dual(&ca, &dir, &csr, &Issue::default(), "1");
+    let first_delivery = deliver(&dir, "1", &first, Form::Pkcs8, &csr);
+    import_dual_ok(&first_delivery, &out, &ca.root, &["sw"], "imported", &[], &[]);
+    let read_pair = |at: &Path| -> Vec<Vec<u8>> {
+        ENC_FILES.iter().map(|file| std::fs::read(at.join(format!("sw.{file}"))).unwrap()).collect()
+    };
+    let write_pair = |pair: &[Vec<u8>]| {
+        for (file, bytes) in ENC_FILES.iter().zip(pair) {
+            std::fs::write(f(file), bytes).unwrap(); // through a link, as `cp` writes
+        }
+    };
+    let first_pair = read_pair(&out);
+    // A second pair for the same signing key, as import writes it (into a copy).
+    let second = issue_dual(&ca, &dir, &csr, &Issue::default(), "2");
+    let second_delivery = deliver(&dir, "2", &second, Form::Pkcs8, &csr);
+    let copy = dir.path("copy");
+    copy_folder(&out, &copy);
+    import_dual_ok(&second_delivery, &copy, &ca.root, &["sw"], "imported", &[], &[]);
+    let second_pair = read_pair(&copy);
+    let check = || generate(&m, &out, &["--check"]).status.code();
+    assert_eq!(check(), Some(0), "--check once the first pair is imported");
+    let damaged = |what: &str, said: &str| {
+        assert_eq!(check(), Some(1), "--check with {what}");
+        let line = crate::import2::plan_line(&crate::import2::plan(&m, &out, &[]), "sw");
+        assert!(
+            line.starts_with("damaged")
+                && line.contains(said)
+                && line.contains("import the encryption certificate again"),
+            "{what}: {line}"
+        );
+    };
+    let recorded_fingerprint = || {
+        let summary = summary_json(&out);
+        let enc = &summary["Csrs"][0]["Certificate"]["EncryptionCertificate"];
+        hex_norm(
+            enc["Sha256Fingerprint"].as_str().unwrap_or_else(|| panic!("no encryption record: {summary}")),
+        )
+    };
+
+    // A first certificate's pair: the second one over it, then the first back.
+    assert!(!f("enc.crt.pem").is_symlink());
+    write_pair(&second_pair);
+    assert_eq!(key_pubkey(&f("enc.key.pem"), None), cert_pubkey(&f("enc.crt.pem")), "openssl: a pair");
+    damaged(
+        "the second pair over a first certificate's",
+        "sw.enc.crt.pem is not the encryption certificate imported",
+    );
+    write_pair(&first_pair);
+    assert_eq!(check(), Some(0), "--check with the first pair back");
+    // Its certificate gone: damaged, and a plain generate keeps the record.
+    std::fs::remove_file(f("enc.crt.pem")).unwrap();
+    damaged(
+        "a first certificate's encryption certificate gone",
+        "sw.enc.crt.pem is not there as a regular file",
+    );
+    assert_ne!(generate(&m, &out, &[]).status.code(), Some(2));
+    damaged(
+        "the encryption certificate gone, after a generate",
+        "sw.enc.crt.pem is not there as a regular file",
+    );
+    assert_eq!(recorded_fingerprint(), cert_facts(&first.enc.leaf).fingerprint, "the record is kept");
+    import_dual_ok(&first_delivery, &out, &ca.root, &["sw"], "imported", &[], &[]);
+    assert_dual_live(&out, "sw", &first, &ca, None);
+    assert_eq!(check(), Some(0), "--check once the first pair is imported again");
+
+    // A linked generation's pair (the second one's), the first one written back over it.
+    import_dual_ok(&second_delivery, &out, &ca.root, &["sw"], "imported", &[], &[]);
+    assert_dual_live(&out, "sw", &second, &ca, None);
+    assert!(f("enc.crt.pem").is_symlink(), "the second pair is a linked generation");
+    assert_eq!(check(), Some(0), "--check once the second pair is imported");
+    write_pair(&first_pair);
+    assert!(f("enc.crt.pem").is_symlink(), "the links stay");
+    damaged(
+        "the first pair written back into a generation",
+        "sw.enc.crt.pem is not the encryption certificate imported",
+    );
+    assert_eq!(
+        recorded_fingerprint(),
+        cert_facts(&second.enc.leaf).fingerprint,
+        "the records hold the second"
+    );
+    import_dual_ok(&second_delivery, &out, &ca.root, &["sw"], "imported", &[], &[]);
+    assert_dual_live(&out, "sw", &second, &ca, None);
+    assert_eq!(check(), Some(0), "--check once the second pair is imported again");
+}

@@ -540,3 +540,35 @@ fn a_key_file_in_the_folder_stays_the_users_through_a_reissue() {
     );
     assert_eq!(check(&m, &out), Some(0));
 }
+
+#[test]
+fn a_meta_json_edited_by_hand_cannot_put_off_a_renewal() {
+    // A linked generation's meta.json records what import did; the certificate itself
+    // says when it expires. Dates edited in meta.json must not make an expiring
+    // certificate pass `--check`, nor go into summary.json.
+    let dir = Dir::new();
+    let (m, out) = generated(&dir, &[req("due", "ECC", "due.example.com", "")]);
+    let ca = Ca::new();
+    let issue = || ca.issue(&out.join("due.csr.pem"), &Issue::valid(Validity::two_thirds_spent()));
+    import_expect(&[issue().fullchain()], &out, &ca.root, &[("due", "imported")]);
+    let reissued = issue();
+    import_expect(&[reissued.fullchain()], &out, &ca.root, &[("due", "imported")]);
+    assert!(out.join("due.crt.pem").is_symlink(), "the reissue is a generation of its own");
+    assert_eq!(check(&m, &out), Some(1), "--check with two thirds of the lifetime spent");
+    let meta_path = out.join(".live/due/current/meta.json");
+    let mut meta: Value = serde_json::from_str(&text(&meta_path)).unwrap();
+    assert!(meta["NotAfter"].is_string(), "{meta}");
+    meta["NotBefore"] = "2026-01-01T00:00:00Z".into();
+    meta["NotAfter"] = "2099-01-01T00:00:00Z".into();
+    std::fs::write(&meta_path, serde_json::to_string_pretty(&meta).unwrap()).unwrap();
+    assert_eq!(check(&m, &out), Some(1), "--check with meta.json's dates edited");
+    let facts = cert_facts(&reissued.leaf);
+    let line = plan_line(&plan(&m, &out, &[]), "due");
+    assert!(line.starts_with("expiring") && line.contains(&facts.not_after), "{line}");
+    // The renewal's next pair, and the certificate's own dates in the records.
+    generate_ok(&m, &out, &[]);
+    assert_eq!(entry(&out, "due")["State"], "renew");
+    let recorded = entry(&out, "due")["Certificate"].clone();
+    assert_eq!(recorded["NotAfter"], facts.not_after.as_str(), "{recorded}");
+    assert_eq!(recorded["NotBefore"], facts.not_before.as_str(), "{recorded}");
+}
