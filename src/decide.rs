@@ -97,8 +97,9 @@ pub(crate) enum Reason {
     CertificateDamaged(String),
     /// summary.json records a certificate whose file is not there.
     #[error(
-        "summary.json records its certificate (serial {serial}), but {} is not there (removed, or \
-         the folder copied without it): import the certificate again",
+        "summary.json records its certificate (serial {serial}), but {} is not there as csrbatch \
+         left it (removed, emptied or replaced, or the folder copied without it): import the \
+         certificate again",
         path.display()
     )]
     CertificateLost { serial: String, path: std::path::PathBuf },

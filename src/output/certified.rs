@@ -137,6 +137,12 @@ impl Paths {
     }
 
     /// The same, relative to the output folder (as summary.json names files).
+    /// Whether the name beside the CSR is the link into `.live` that a generation's
+    /// `file` has.
+    pub(crate) fn is_own_link(&self, file: LiveFile) -> bool {
+        std::fs::read_link(self.link(file)).is_ok_and(|t| t == self.target(file))
+    }
+
     pub(crate) fn relative(&self, file: LiveFile) -> String {
         self.layout.file(&self.name, file.suffix())
     }
@@ -1192,8 +1198,7 @@ pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<(Liv
             let ours = match generation.form {
                 Form::Flat => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()),
                 Form::Linked(_) => {
-                    std::fs::read_link(&path).is_ok_and(|t| t == paths.target(f))
-                        && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
+                    paths.is_own_link(f) && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
                 }
             };
             (!ours).then_some((f, path))

@@ -145,9 +145,10 @@ pub(crate) struct Previous {
     /// By [`name_key`], what is recorded of certified requests' certificates (only
     /// those: a folder without certificates pays nothing).
     certificates: HashMap<u128, Kept>,
-    /// By [`name_key`], the certificates recorded whose `NAME.crt.pem` was not there when
-    /// the records were read (removed by hand, or a copy of the folder without it): the
-    /// request is damaged, and its entry keeps the record until the certificate is back.
+    /// By [`name_key`], the certificates recorded whose `NAME.crt.pem` was not there as
+    /// csrbatch leaves it when the records were read ([`cert_file_lost`]: removed, emptied
+    /// or replaced by hand, or a copy of the folder without it): the request is damaged,
+    /// and its entry keeps the record until the certificate is back.
     lost: HashMap<u128, CertificateInfo>,
 }
 
@@ -203,7 +204,8 @@ impl Previous {
         (fingerprint_digest(fingerprint_hex) == Some(kept.fingerprint)).then_some(kept)
     }
 
-    /// The certificate the records hold for the request, if its `NAME.crt.pem` was not there.
+    /// The certificate the records hold for the request, if its `NAME.crt.pem` was not
+    /// there as csrbatch leaves it.
     pub(crate) fn lost_certificate(&self, name: &str) -> Option<&CertificateInfo> {
         self.lost.get(&name_key(name))
     }
@@ -228,14 +230,25 @@ impl Previous {
         };
         // One lstat a certified request (a folder without certificates pays nothing), of
         // the name its Name gives (never a path from the records' text).
-        let cert_file = || super::certified::Paths::new(at.root, at.layout, &entry.name).link(LiveFile::Cert);
-        match certificate.filter(|_| {
-            std::fs::symlink_metadata(cert_file()).is_err_and(|e| e.kind() == std::io::ErrorKind::NotFound)
-        }) {
+        let paths = || super::certified::Paths::new(at.root, at.layout, &entry.name);
+        match certificate.filter(|_| cert_file_lost(&paths())) {
             Some(c) => self.lost.insert(key, c.clone()),
             None => self.lost.remove(&key),
         };
         self.records.push((key, record));
+    }
+}
+
+/// Whether a certified request's `NAME.crt.pem` is not there as csrbatch leaves it: gone,
+/// emptied, a folder, or a link that is not a generation's (a first certificate's file
+/// replaced by one, which csrbatch never follows). Its record is then kept whole, for the
+/// entry to keep while the request is damaged. One lstat, and a readlink for a link.
+fn cert_file_lost(paths: &super::certified::Paths) -> bool {
+    match std::fs::symlink_metadata(paths.link(LiveFile::Cert)) {
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+        Ok(m) if m.is_file() => m.len() == 0,
+        Ok(m) if m.is_symlink() => !paths.is_own_link(LiveFile::Cert),
+        Ok(_) => true,
     }
 }
 

@@ -263,8 +263,11 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
                 }
             }
         }
+        // (The records keep a first certificate's file emptied or replaced: its entry keeps
+        // them while it is damaged.)
         certified::Live::Unusable(why) => {
-            return damaged_certificate(Reason::CertificateDamaged(why), None);
+            let recorded = previous.lost_certificate(request.name.as_str()).cloned();
+            return damaged_certificate(Reason::CertificateDamaged(why), recorded);
         }
     }
     let live = |decision, key_exists, csr_exists| Assessed {

@@ -572,3 +572,50 @@ fn a_meta_json_edited_by_hand_cannot_put_off_a_renewal() {
     assert_eq!(recorded["NotAfter"], facts.not_after.as_str(), "{recorded}");
     assert_eq!(recorded["NotBefore"], facts.not_before.as_str(), "{recorded}");
 }
+
+#[test]
+fn a_first_certificate_emptied_or_replaced_by_a_link_keeps_its_record_and_its_live_key() {
+    // NAME.crt.pem emptied, or replaced by a link (csrbatch never follows one): damaged,
+    // and every generate keeps the record, so the request never passes for one without a
+    // certificate, whose live key `--rotate` would replace. Put back, the file is the
+    // recorded certificate again (its chain verified, its digest), not one put there by hand.
+    let dir = Dir::new();
+    let (m, out) = generated(&dir, &[req("web", "ECC", "web.example.com", "")]);
+    let ca = Ca::new();
+    let issued = ca.issue(&out.join("web.csr.pem"), &Issue::default());
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    let cert = out.join("web.crt.pem");
+    let pem = std::fs::read(&cert).unwrap();
+    let key = std::fs::read(out.join("web.key.pem")).unwrap();
+    let recorded = entry(&out, "web")["Certificate"].clone();
+    assert_eq!(recorded["ChainVerified"], true, "{recorded}");
+    let elsewhere = dir.path("web.crt.pem.copy");
+    std::fs::write(&elsewhere, &pem).unwrap();
+    let empty = || std::fs::write(&cert, b"").unwrap();
+    let link = || {
+        std::fs::remove_file(&cert).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &cert).unwrap();
+    };
+    let edits: [(&str, &dyn Fn()); 2] = [("emptied", &empty), ("a link", &link)];
+    for (what, edit) in edits {
+        edit();
+        assert_eq!(check(&m, &out), Some(1), "--check with web.crt.pem {what}");
+        for extra in [&[][..], &["--rotate"][..]] {
+            assert_ne!(generate(&m, &out, extra).status.code(), Some(2), "{what}: generate {extra:?}");
+            assert_eq!(
+                entry(&out, "web")["Certificate"],
+                recorded,
+                "{what}: generate {extra:?} keeps the record"
+            );
+            assert_eq!(std::fs::read(out.join("web.key.pem")).unwrap(), key, "{what}: the live key");
+            assert_eq!(check(&m, &out), Some(1), "{what}: --check after generate {extra:?}");
+        }
+        let line = plan_line(&plan(&m, &out, &[]), "web");
+        assert!(line.starts_with("damaged") && line.contains("web.crt.pem"), "{what}: {line}");
+        std::fs::remove_file(&cert).unwrap();
+        std::fs::write(&cert, &pem).unwrap();
+        assert_eq!(check(&m, &out), Some(0), "{what}: --check with the file back");
+        generate_ok(&m, &out, &[]);
+        assert_eq!(entry(&out, "web")["Certificate"], recorded, "{what}: the record once the file is back");
+    }
+}
