@@ -136,13 +136,13 @@ impl Paths {
         self.pair_dir.join(format!("{}{}", self.name, file.suffix()))
     }
 
-    /// The same, relative to the output folder (as summary.json names files).
     /// Whether the name beside the CSR is the link into `.live` that a generation's
     /// `file` has.
     pub(crate) fn is_own_link(&self, file: LiveFile) -> bool {
         std::fs::read_link(self.link(file)).is_ok_and(|t| t == self.target(file))
     }
 
+    /// The same, relative to the output folder (as summary.json names files).
     pub(crate) fn relative(&self, file: LiveFile) -> String {
         self.layout.file(&self.name, file.suffix())
     }
@@ -194,6 +194,9 @@ pub(crate) enum Live {
     Certified(Box<Generation>),
     /// `.live/NAME` is there but not as csrbatch leaves it: the reason.
     Unusable(String),
+    /// The live generation's certificate is not the one its `meta.json` records (changed
+    /// by hand): the reason, and that record, which the entry keeps while it is damaged.
+    Changed { why: String, recorded: Box<CertificateInfo> },
 }
 
 /// The live generation of a certified request.
@@ -346,12 +349,13 @@ pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     let cert = match read_cert(&path) {
         Ok(cert) if cert.sha256_fingerprint_hex().eq_ignore_ascii_case(&meta.sha256_fingerprint) => cert,
         Ok(_) => {
-            return Live::Unusable(format!(
+            let why = format!(
                 "{} is not the certificate recorded in its meta.json (changed by hand?)",
                 path.display()
-            ));
+            );
+            return Live::Changed { why, recorded: Box::new(meta) };
         }
-        Err(why) => return Live::Unusable(why),
+        Err(why) => return Live::Changed { why, recorded: Box::new(meta) },
     };
     // The certificate says what it is (its serial, dates and key), so that a meta.json
     // edited by hand cannot put off its renewal; meta.json says what import did (the chain
@@ -376,8 +380,10 @@ pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
 }
 
 /// A first certificate's files: `NAME.crt.pem` as a regular file says what is live (the
-/// certificate is its own record). A link or a folder there is no certificate of ours (a
-/// first import refuses it as in the way).
+/// signing certificate is its own record; what import did with it, the records say: its
+/// chain verified, the digests, the `.p12` and the encryption pair it came with). A link
+/// or a folder there is no certificate of ours (a first import refuses it as in the way;
+/// the records keep what they held of it, [`super::existing::Previous::lost_certificate`]).
 fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     let regular = |file: LiveFile| std::fs::symlink_metadata(paths.link(file)).is_ok_and(|m| m.is_file());
     let path = paths.link(LiveFile::Cert);
@@ -918,12 +924,22 @@ pub(crate) fn copies(
     let generation = match read(from, &|fingerprint| Recorded::of(Some(recorded), fingerprint)) {
         Live::Certified(g) => g,
         Live::None => return Err(format!("{} is not there", from.link(LiveFile::Cert).display())),
-        Live::Unusable(why) => return Err(why),
+        Live::Unusable(why) | Live::Changed { why, .. } => return Err(why),
     };
     if generation.info.sha256_fingerprint != recorded.sha256_fingerprint {
         return Err(format!(
             "the live certificate (serial {}) is not the one its summary.json records (serial {})",
             generation.info.serial, recorded.serial
+        ));
+    }
+    // (An import that switched in a new encryption pair and was killed before it wrote
+    // summary.json leaves the records naming the old one.)
+    let fingerprint = |info: &CertificateInfo| info.encryption.as_ref().map(|e| e.sha256_fingerprint.clone());
+    if fingerprint(&generation.info) != fingerprint(recorded) {
+        return Err(format!(
+            "the live encryption certificate ({}) is not the one its summary.json records ({})",
+            generation.info.encryption.as_ref().map_or("none".into(), |e| format!("serial {}", e.serial)),
+            recorded.encryption.as_ref().map_or("none".into(), |e| format!("serial {}", e.serial)),
         ));
     }
     if let Some((_, path)) = broken_link(from, &generation) {
@@ -1416,17 +1432,50 @@ mod tests {
         let archive = Archive::new(&out, "T");
         let paths = Paths::new(dir.path(), Layout::Flat, "web");
         std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
-        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &pem(b"one")), &archive)
-            .unwrap();
-        std::fs::write(paths.live_file(LiveFile::Cert), pem(b"other")).unwrap();
+        let ((one, _), (other, _)) = (real_cert("web.example"), real_cert("web.example"));
+        install(&paths, &generation(&paths, Some(&paths.link(LiveFile::Key)), &one), &archive).unwrap();
+        std::fs::write(paths.live_file(LiveFile::Cert), &other).unwrap();
         assert!(
-            matches!(read(&paths, &|_| Recorded::default()), Live::Unusable(why) if why.contains("changed by hand"))
+            matches!(read(&paths, &|_| Recorded::default()), Live::Changed { why, .. } if why.contains("not the certificate recorded in its meta.json"))
+        );
+        std::fs::write(paths.live_file(LiveFile::Cert), pem(b"no certificate")).unwrap();
+        assert!(
+            matches!(read(&paths, &|_| Recorded::default()), Live::Changed { why, recorded } if why.contains("holds no certificate") && recorded.sha256_fingerprint == pem_fingerprint(&one).unwrap())
         );
         std::fs::remove_file(paths.live.join(CURRENT)).unwrap();
         std::os::unix::fs::symlink("/etc", paths.live.join(CURRENT)).unwrap();
         assert!(
             matches!(read(&paths, &|_| Recorded::default()), Live::Unusable(why) if why.contains("not to a generation"))
         );
+    }
+
+    #[test]
+    fn a_copy_is_refused_when_the_live_encryption_certificate_is_not_the_recorded_one() {
+        // What an import that switched in a new encryption pair and was killed before it
+        // wrote summary.json leaves: meta.json names one encryption certificate, the
+        // records another. merge --collect must not copy the one under the other's record.
+        let dir = tempfile::tempdir().unwrap();
+        let out = OutputDir::open(dir.path(), &Opening::default()).unwrap();
+        let archive = Archive::new(&out, "T");
+        let paths = Paths::new(dir.path(), Layout::Flat, "web");
+        std::fs::write(paths.link(LiveFile::Key), "KEY").unwrap();
+        let (cert, _) = real_cert("web.example");
+        let enc = |fingerprint: &str| EncryptionInfo {
+            serial: "02".into(),
+            not_after: "2027-01-01T00:00:00Z".into(),
+            sha256_fingerprint: fingerprint.into(),
+            cert_file: paths.relative(LiveFile::EncCert),
+            key_file: paths.relative(LiveFile::EncKey),
+            chain_sha256: None,
+        };
+        let mut new = generation(&paths, Some(&paths.link(LiveFile::Key)), &cert);
+        new.info.encryption = Some(enc(&"b".repeat(64)));
+        install(&paths, &new, &archive).unwrap();
+        let mut recorded = new.info.clone();
+        recorded.encryption = Some(enc(&"a".repeat(64)));
+        let to = Paths::new(&dir.path().join("to"), Layout::Flat, "web");
+        let refused = copies(&paths, &to, &recorded).unwrap_err();
+        assert!(refused.contains("live encryption certificate"), "{refused}");
     }
 
     #[test]

@@ -240,14 +240,19 @@ impl Previous {
 }
 
 /// Whether a certified request's `NAME.crt.pem` is not there as csrbatch leaves it: gone,
-/// emptied, a folder, or a link that is not a generation's (a first certificate's file
-/// replaced by one, which csrbatch never follows). Its record is then kept whole, for the
-/// entry to keep while the request is damaged. One lstat, and a readlink for a link.
+/// emptied, a folder, or a link that is not a generation's leading to its certificate (a
+/// first certificate's file replaced by a link, which csrbatch never follows, or a
+/// generation's link left dangling by a `.live` gone). Its record is then kept whole, for
+/// the entry to keep while the request is damaged. One lstat; for a link, a readlink and
+/// a stat.
 fn cert_file_lost(paths: &super::certified::Paths) -> bool {
-    match std::fs::symlink_metadata(paths.link(LiveFile::Cert)) {
+    let path = paths.link(LiveFile::Cert);
+    match std::fs::symlink_metadata(&path) {
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         Ok(m) if m.is_file() => m.len() == 0,
-        Ok(m) if m.is_symlink() => !paths.is_own_link(LiveFile::Cert),
+        Ok(m) if m.is_symlink() => {
+            !(paths.is_own_link(LiveFile::Cert) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()))
+        }
         Ok(_) => true,
     }
 }

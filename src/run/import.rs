@@ -1155,7 +1155,9 @@ impl Put<'_> {
         // the files do (a chain swapped by hand in both files alike goes in again).
         let chain_sha256 = certified::sha256_hex(chain_pem(chain).as_bytes());
         let (outcome, promoted) = match &live {
-            Live::Unusable(why) => return Err(Refusal::Damaged(format!("{}: {why}", request.name))),
+            Live::Unusable(why) | Live::Changed { why, .. } => {
+                return Err(Refusal::Damaged(format!("{}: {why}", request.name)));
+            }
             // (A first certificate's files that a kill left incomplete, or a chain that
             // differs, changed by hand, go in again, below: a new generation.)
             Live::Certified(g)

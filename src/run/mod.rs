@@ -263,11 +263,22 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
                 }
             }
         }
-        // (The records keep a first certificate's file emptied or replaced: its entry keeps
-        // them while it is damaged.)
+        // A generation's certificate changed by hand: its meta.json keeps the record.
+        certified::Live::Changed { why, recorded } => {
+            return damaged_certificate(Reason::CertificateDamaged(why), Some(*recorded));
+        }
+        // A first certificate's file emptied: the records kept it ([`Previous::lost_certificate`]).
+        // (Any other file there that is no certificate csrbatch can read loses its record:
+        // knowing would take a second read of every certificate file.)
         certified::Live::Unusable(why) => {
-            let recorded = previous.lost_certificate(request.name.as_str()).cloned();
-            return damaged_certificate(Reason::CertificateDamaged(why), recorded);
+            if let Some(info) = previous.lost_certificate(request.name.as_str()) {
+                let why = Reason::CertificateLost {
+                    serial: info.serial.clone(),
+                    path: paths.link(certified::LiveFile::Cert),
+                };
+                return damaged_certificate(why, Some(info.clone()));
+            }
+            return damaged_certificate(Reason::CertificateDamaged(why), None);
         }
     }
     let live = |decision, key_exists, csr_exists| Assessed {
@@ -416,7 +427,7 @@ fn assess_certified(
 
 /// Why a certified request's live files (links in place) are not as import left them, if
 /// they are not, and what mends them: the files a server reads, the `.p12`, and an SM2
-/// encryption key.
+/// encryption pair.
 fn live_damage(
     paths: &certified::Paths,
     generation: &certified::Generation,

@@ -619,3 +619,30 @@ fn a_first_certificate_emptied_or_replaced_by_a_link_keeps_its_record_and_its_li
         assert_eq!(entry(&out, "web")["Certificate"], recorded, "{what}: the record once the file is back");
     }
 }
+
+#[test]
+fn a_generations_certificate_changed_by_hand_keeps_its_record() {
+    // Written through the link into the generation: damaged, and its meta.json's record
+    // stays the entry's through every generate, until the file is put back.
+    let dir = Dir::new();
+    let (m, out) = generated(&dir, &[req("gen", "ECC", "gen.example.com", "")]);
+    let ca = Ca::new();
+    let issue = || ca.issue(&out.join("gen.csr.pem"), &Issue::default());
+    import_expect(&[issue().fullchain()], &out, &ca.root, &[("gen", "imported")]);
+    import_expect(&[issue().fullchain()], &out, &ca.root, &[("gen", "imported")]);
+    let cert = out.join("gen.crt.pem");
+    assert!(cert.is_symlink(), "the reissue is a generation of its own");
+    let recorded = entry(&out, "gen")["Certificate"].clone();
+    let pem = std::fs::read(&cert).unwrap();
+    for (what, bytes) in
+        [("another certificate", std::fs::read(issue().leaf).unwrap()), ("junk", b"junk\n".to_vec())]
+    {
+        std::fs::write(&cert, &bytes).unwrap(); // through the link
+        assert_eq!(check(&m, &out), Some(1), "--check with {what} in gen.crt.pem");
+        assert_ne!(generate(&m, &out, &[]).status.code(), Some(2));
+        assert_eq!(entry(&out, "gen")["Certificate"], recorded, "{what}: the record kept");
+        assert_eq!(entry(&out, "gen")["State"], "damaged");
+        std::fs::write(&cert, &pem).unwrap();
+        assert_eq!(check(&m, &out), Some(0), "{what}: --check with the certificate back");
+    }
+}
