@@ -10,9 +10,11 @@
 //! there the request is certified, and a kill before its other files leaves it
 //! incomplete (plan says so; the import run again writes what is missing).
 //!
-//! Any later change of what is live (a renewal, a reissue, a `.p12` or an encryption
-//! pair added) first adopts those files into a generation folder (hard links, so every
-//! name keeps its bytes while it becomes a link), then switches generations as a whole:
+//! A `.p12` or an encryption pair added to the same first certificate is written beside
+//! its files the same way (nothing a server reads changes). Any other later change of
+//! what is live (a renewal, a reissue, a chain that differs) first adopts those files
+//! into a generation folder (hard links, so every name keeps its bytes while it becomes
+//! a link), then switches generations as a whole:
 //!
 //! ```text
 //! NAME.key.pem       -> .live/NAME/current/key.pem
@@ -357,16 +359,20 @@ pub(crate) fn read(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
         }
         Err(why) => return Live::Changed { why, recorded: Box::new(meta) },
     };
-    // The certificate says what it is (its serial, dates and key), so that a meta.json
-    // edited by hand cannot put off its renewal; meta.json says what import did (the chain
-    // verified, the digests, the .p12, the encryption pair). A generation that an import
-    // before the digests were recorded wrote has none in its meta.json; the records may
-    // (the same import again records them).
+    // The certificate says when it is valid and for which key, so that a meta.json edited
+    // by hand cannot put off its renewal; meta.json says what import did (the chain
+    // verified, the digests, the .p12, the encryption pair), and names the rest as the
+    // certificate it holds to does. A generation that an import before the digests were
+    // recorded wrote has none in its meta.json; the records may (the same import again
+    // records them).
     let recorded = recorded(&meta.sha256_fingerprint);
-    let mut info = info_of(paths, &cert, meta.chain_verified, meta.chain_sha256.or(recorded.chain_sha256));
-    info.p12_file = meta.p12_file;
-    info.p12_sha256 = meta.p12_sha256;
-    info.encryption = meta.encryption;
+    let mut info = CertificateInfo {
+        not_before: rfc3339(cert.not_before()),
+        not_after: rfc3339(cert.not_after()),
+        key_sha2: cert.spki_sha256_hex(),
+        ..meta
+    };
+    info.chain_sha256 = info.chain_sha256.take().or(recorded.chain_sha256);
     if info.p12_file.is_some() {
         info.p12_sha256 = info.p12_sha256.take().or(recorded.p12_sha256);
     }
@@ -394,6 +400,16 @@ fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
         },
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Live::Unusable(format!("{}: {e}", path.display()));
+        }
+        // A generation's link whose generation is not there: `.live` gone (the folder
+        // copied without its dot-folders?). Its meta.json is the record; put back, it is
+        // read again.
+        Ok(m) if m.is_symlink() && paths.is_own_link(LiveFile::Cert) => {
+            return Live::Unusable(format!(
+                "{} leads into {}, which is not there (the folder copied without it?): put it back",
+                path.display(),
+                paths.live.display()
+            ));
         }
         _ => return Live::None,
     };

@@ -242,9 +242,9 @@ impl Previous {
 /// Whether a certified request's `NAME.crt.pem` is not there as csrbatch leaves it: gone,
 /// emptied, a folder, or a link that is not a generation's leading to its certificate (a
 /// first certificate's file replaced by a link, which csrbatch never follows, or a
-/// generation's link left dangling by a `.live` gone). Its record is then kept whole, for
-/// the entry to keep while the request is damaged. One lstat; for a link, a readlink and
-/// a stat.
+/// generation's link left leading nowhere by a `.live` gone). Its record is then kept
+/// whole, for the entry to keep while the request is damaged. One lstat; for a link, a
+/// readlink and a stat.
 fn cert_file_lost(paths: &super::certified::Paths) -> bool {
     let path = paths.link(LiveFile::Cert);
     match std::fs::symlink_metadata(&path) {

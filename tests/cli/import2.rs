@@ -519,14 +519,20 @@ fn a_key_file_request_is_imported_and_renewed_with_the_users_key() {
     assert_eq!(check.status.code(), Some(0), "--check once it is back: {}", stderr(&check));
 
     // `.live` gone (the folder copied without its dot-folders): the links beside the CSR
-    // lead nowhere. Damaged, and the entry keeps the record while the user's key and the
-    // CSR still match.
+    // lead nowhere. Damaged (never a request without a certificate, though the user's key
+    // and the CSR still match), its record kept, until `.live` is back.
     let aside = dir.path("live-aside");
     std::fs::rename(out.join(".live"), &aside).unwrap();
     let check = generate(&m, &out, &["--check"]);
     assert_eq!(check.status.code(), Some(1), "--check with .live gone: {}", stderr(&check));
+    let line = plan_line(&plan(&m, &out, &[]), "kf");
+    assert!(
+        line.starts_with("damaged") && line.contains("kf.crt.pem is not there as csrbatch left it"),
+        "{line}"
+    );
     assert_eq!(generate(&m, &out, &["-q"]).status.code(), Some(1));
     assert_eq!(state(&out, "kf"), "damaged");
+    assert_eq!(generate(&m, &out, &["--check"]).status.code(), Some(1), "--check after a generate");
     assert_eq!(fingerprint_of_entry(&out, "kf"), cert_facts(&second.leaf).fingerprint, "the record kept");
     std::fs::rename(&aside, out.join(".live")).unwrap();
     let check = generate(&m, &out, &["--check"]);
