@@ -396,21 +396,16 @@ fn read_flat(paths: &Paths, recorded: &dyn Fn(&str) -> Recorded) -> Live {
     let cert = match std::fs::symlink_metadata(&path) {
         Ok(m) if m.is_file() => match read_cert(&path) {
             Ok(cert) => cert,
-            Err(why) => return Live::Unusable(why),
+            // (Import writes no file over it: removed, the certificate goes in again.)
+            Err(why) => {
+                return Live::Unusable(format!("{why}: remove it, then import the certificate again"));
+            }
         },
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             return Live::Unusable(format!("{}: {e}", path.display()));
         }
-        // A generation's link whose generation is not there: `.live` gone (the folder
-        // copied without its dot-folders?). Its meta.json is the record; put back, it is
-        // read again.
-        Ok(m) if m.is_symlink() && paths.is_own_link(LiveFile::Cert) => {
-            return Live::Unusable(format!(
-                "{} leads into {}, which is not there (the folder copied without it?): put it back",
-                path.display(),
-                paths.live.display()
-            ));
-        }
+        // (A generation's link whose `.live` is gone, too: the records keep what they held
+        // of it, and with its key gone as well, `--repair` makes a new pair.)
         _ => return Live::None,
     };
     // A certificate put there by hand is the live one all the same (unrecorded until an

@@ -175,11 +175,22 @@ impl Previous {
         self.records.shrink_to_fit();
     }
 
-    /// Whether the records say that the certificate with this fingerprint (hex) is the
-    /// request's: false for another one, or none (an import that stopped before it wrote
-    /// summary.json put it live).
-    pub(crate) fn records_certificate(&self, name: &str, fingerprint_hex: &str) -> bool {
-        self.kept(name, fingerprint_hex).is_some()
+    /// Whether the records say that the `live` certificate is the request's, and its SM2
+    /// encryption certificate the one recorded with it: false for another one, or none (an
+    /// import that stopped before it wrote summary.json put it live, or switched in a new
+    /// encryption pair).
+    pub(crate) fn records_certificate(&self, name: &str, live: &CertificateInfo) -> bool {
+        let Some(kept) = self.kept(name, &live.sha256_fingerprint) else { return false };
+        let recorded = kept.rarer.as_ref().and_then(|r| r.encryption.as_ref()).map(|e| e.fingerprint);
+        let live_enc = live.encryption.as_ref().map(|e| {
+            let mut digest = [0; 32];
+            hex::decode_to_slice(&e.sha256_fingerprint, &mut digest).map(|()| digest)
+        });
+        match (live_enc, recorded) {
+            (None, None) => true,
+            (Some(Ok(live)), Some(recorded)) => live == recorded,
+            _ => false,
+        }
     }
 
     /// What the records hold of the certificate with this fingerprint (hex), if it is

@@ -271,14 +271,8 @@ pub(crate) fn assess(judge: &Judge<'_>, request: &CsrRequest) -> Assessed {
         // (Any other file there that is no certificate csrbatch can read loses its record:
         // knowing would take a second read of every certificate file.)
         certified::Live::Unusable(why) => {
-            if let Some(info) = previous.lost_certificate(request.name.as_str()) {
-                let why = Reason::CertificateLost {
-                    serial: info.serial.clone(),
-                    path: paths.link(certified::LiveFile::Cert),
-                };
-                return damaged_certificate(why, Some(info.clone()));
-            }
-            return damaged_certificate(Reason::CertificateDamaged(why), None);
+            let recorded = previous.lost_certificate(request.name.as_str()).cloned();
+            return damaged_certificate(Reason::CertificateDamaged(why), recorded);
         }
     }
     let live = |decision, key_exists, csr_exists| Assessed {
@@ -408,7 +402,7 @@ fn assess_certified(
     let decision = match decision {
         Decision {
             state: State::Unchanged | State::Pending, action: action @ Action::Keep { .. }, ..
-        } if !judge.previous.records_certificate(name, &generation.info.sha256_fingerprint) => {
+        } if !judge.previous.records_certificate(name, &generation.info) => {
             let serial = generation.info.serial.clone();
             Decision {
                 state: State::Imported,

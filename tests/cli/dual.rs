@@ -1190,3 +1190,44 @@ fn dual_an_encryption_pair_swapped_or_gone_is_damaged_until_imported_again() {
     assert_dual_live(&out, "sw", &second, &ca, None);
     assert_eq!(check(), Some(0), "--check once the second pair is imported again");
 }
+
+#[test]
+fn dual_an_import_of_a_new_encryption_pair_killed_before_its_summary_is_not_up_to_date() {
+    // The same signing certificate with a new encryption pair: a generation of its own.
+    // Killed after its switch, before summary.json (written last, by rename): the records
+    // still name the old encryption certificate, so the folder is not up to date until
+    // the import runs again.
+    let dir = Dir::new();
+    let (m, out) = sm2_folder(&dir, &["kp"], &[], &[]);
+    let csr = out.join("kp.csr.pem");
+    let ca = Ca::sm2();
+    let first = issue_dual(&ca, &dir, &csr, &Issue::default(), "1");
+    import_dual_ok(
+        &deliver(&dir, "1", &first, Form::Pkcs8, &csr),
+        &out,
+        &ca.root,
+        &["kp"],
+        "imported",
+        &[],
+        &[],
+    );
+    let second = issue_dual(&ca, &dir, &csr, &Issue::default(), "2");
+    let mixed = Dual { sign: first.sign, enc: second.enc, enc_key: second.enc_key };
+    let files = deliver(&dir, "mixed", &mixed, Form::Pkcs8, &csr);
+    let check = || generate(&m, &out, &["--check"]).status.code();
+    assert_eq!(check(), Some(0));
+    let summary_before = std::fs::read(out.join("summary.json")).unwrap();
+    let (code, doc, said) = import_run(&files, &out, &ca.root, &[], &[]);
+    assert_eq!(code, Some(0), "{said}\n{doc}");
+    assert!(out.join("kp.enc.crt.pem").is_symlink(), "the new encryption pair is a generation");
+    std::fs::write(out.join("summary.json"), &summary_before).unwrap();
+    assert_eq!(check(), Some(1), "--check with the records naming the old encryption certificate");
+    let line = crate::import2::plan_line(&crate::import2::plan(&m, &out, &[]), "kp");
+    assert!(line.starts_with("imported") && line.contains("an import did not finish"), "{line}");
+    let (code, doc, said) = import_run(&files, &out, &ca.root, &[], &[]);
+    assert_eq!(code, Some(0), "{said}\n{doc}");
+    assert_eq!(check(), Some(0), "--check once the import ran again");
+    let summary = summary_json(&out);
+    let recorded = &summary["Csrs"][0]["Certificate"]["EncryptionCertificate"]["Sha256Fingerprint"];
+    assert_eq!(hex_norm(recorded.as_str().unwrap_or_default()), cert_facts(&mixed.enc.leaf).fingerprint);
+}

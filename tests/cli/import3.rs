@@ -618,6 +618,14 @@ fn a_first_certificate_emptied_or_replaced_by_a_link_keeps_its_record_and_its_li
         generate_ok(&m, &out, &[]);
         assert_eq!(entry(&out, "web")["Certificate"], recorded, "{what}: the record once the file is back");
     }
+    // Emptied again, the way on that the plan gives: remove it, import the certificate again.
+    empty();
+    let line = plan_line(&plan(&m, &out, &[]), "web");
+    assert!(line.contains("remove it, then import the certificate again"), "{line}");
+    std::fs::remove_file(&cert).unwrap();
+    import_expect(&[issued.fullchain()], &out, &ca.root, &[("web", "imported")]);
+    assert_eq!(std::fs::read(&cert).unwrap(), pem);
+    assert_eq!(check(&m, &out), Some(0), "--check once imported again");
 }
 
 #[test]
