@@ -98,8 +98,8 @@ pub(crate) enum Reason {
     /// summary.json records a certificate whose file is not there.
     #[error(
         "summary.json records its certificate (serial {serial}), but {} is not there as csrbatch \
-         left it (removed, emptied or replaced, or the folder copied without it): import the \
-         certificate again",
+         left it (removed or replaced, or the folder copied without it): import the certificate \
+         again",
         path.display()
     )]
     CertificateLost { serial: String, path: std::path::PathBuf },
