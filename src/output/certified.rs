@@ -139,9 +139,11 @@ impl Paths {
     }
 
     /// Whether the name beside the CSR is the link into `.live` that a generation's
-    /// `file` has.
-    pub(crate) fn is_own_link(&self, file: LiveFile) -> bool {
-        std::fs::read_link(self.link(file)).is_ok_and(|t| t == self.target(file))
+    /// `file` has, and leads to a file (a generation is there).
+    pub(crate) fn is_own_link_to_a_file(&self, file: LiveFile) -> bool {
+        let link = self.link(file);
+        std::fs::read_link(&link).is_ok_and(|t| t == self.target(file))
+            && std::fs::metadata(&link).is_ok_and(|m| m.is_file())
     }
 
     /// The same, relative to the output folder (as summary.json names files).
@@ -495,14 +497,13 @@ pub(crate) fn encryption_info_of(
     cert: &Certificate,
     chain_sha256: Option<String>,
 ) -> EncryptionInfo {
-    EncryptionInfo {
+    RecordedEncryption {
         serial: cert.serial_hex(),
         not_after: rfc3339(cert.not_after()),
         sha256_fingerprint: cert.sha256_fingerprint_hex(),
-        cert_file: paths.relative(LiveFile::EncCert),
-        key_file: paths.relative(LiveFile::EncKey),
         chain_sha256,
     }
+    .info(paths)
 }
 
 /// The DER of the first well-formed PEM block whose label `wanted` takes.
@@ -1128,10 +1129,7 @@ pub(crate) fn encryption_pair_damage(
             return Err(format!("{} does not begin with {}", full_path.display(), leaf_path.display()));
         };
         let (chain_path, chain) = read_served(paths, generation, LiveFile::Chain)?;
-        let signing_issuer = std::str::from_utf8(&chain)
-            .ok()
-            .and_then(|pem| first_der(pem, |label| label == "CERTIFICATE"))
-            .and_then(|der| Certificate::from_der(&der).ok());
+        let signing_issuer = first_cert(&chain_path, &chain).ok();
         if signing_issuer.is_some_and(|issuer| leaf.names_as_issuer(&issuer)) {
             if rest != chain.as_slice() {
                 return Err(not_followed(&full_path, &leaf_path, &chain_path));
@@ -1224,9 +1222,7 @@ pub(crate) fn broken_link(paths: &Paths, generation: &Generation) -> Option<(Liv
             // kept from the first import).
             let ours = match generation.form {
                 Form::Flat => std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()),
-                Form::Linked(_) => {
-                    paths.is_own_link(f) && std::fs::metadata(&path).is_ok_and(|m| m.is_file())
-                }
+                Form::Linked(_) => paths.is_own_link_to_a_file(f),
             };
             (!ours).then_some((f, path))
         },

@@ -257,13 +257,10 @@ impl Previous {
 /// whole, for the entry to keep while the request is damaged. One lstat; for a link, a
 /// readlink and a stat.
 fn cert_file_lost(paths: &super::certified::Paths) -> bool {
-    let path = paths.link(LiveFile::Cert);
-    match std::fs::symlink_metadata(&path) {
+    match std::fs::symlink_metadata(paths.link(LiveFile::Cert)) {
         Err(e) => e.kind() == std::io::ErrorKind::NotFound,
         Ok(m) if m.is_file() => m.len() == 0,
-        Ok(m) if m.is_symlink() => {
-            !(paths.is_own_link(LiveFile::Cert) && std::fs::metadata(&path).is_ok_and(|m| m.is_file()))
-        }
+        Ok(m) if m.is_symlink() => !paths.is_own_link_to_a_file(LiveFile::Cert),
         Ok(_) => true,
     }
 }
